@@ -1,0 +1,114 @@
+# LightVM - one Makefile for everything.  `make` builds the agent, the
+# console, the guest images and the tests; `make check` runs unit tests;
+# `make asan` builds and runs the unit tests with ASan/UBSan.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build
+
+CC      ?= cc
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
+LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+
+# ---- generated protocol code
+PROTO_C := $(B)/gen/lightvm.pb-c.c
+PROTO_H := $(B)/gen/lightvm.pb-c.h
+
+# ---- libraries (static archives, one object per source)
+CORE_SRC  := $(wildcard core/*.c) $(wildcard core/kvm/*.c)
+PROTO_SRC := $(wildcard proto/*.c)
+AGENT_SRC := $(wildcard agent/*.c)
+LVSH_SRC  := $(wildcard console/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+CORE_OBJ  := $(call obj,$(CORE_SRC))
+PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
+AGENT_OBJ := $(call obj,$(AGENT_SRC))
+LVSH_OBJ  := $(call obj,$(LVSH_SRC))
+
+BINS := $(B)/lightvmd $(B)/lvsh
+
+# ---- guest images
+GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-stack-protector \
+	-fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
+	-fcf-protection=none -Iguest/include -Iguest/rt
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
+GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
+GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
+GUEST_APPS   := $(patsubst guest/apps/%.c,%,$(wildcard guest/apps/*.c))
+IMAGES       := $(patsubst %,$(B)/images/%,$(GUEST_APPS))
+
+# ---- tests
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TEST_HELPERS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
+
+all: $(BINS) $(IMAGES) $(UNIT_BINS) $(TEST_HELPERS)
+
+$(PROTO_C) $(PROTO_H): proto/lightvm.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+
+$(B)/obj/gen/lightvm.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/liblightvm.a: $(CORE_OBJ)
+	ar rcs $@ $^
+$(B)/libproto.a: $(PROTO_OBJ)
+	ar rcs $@ $^
+
+$(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB)
+
+$(B)/lvsh: $(LVSH_OBJ) $(B)/libproto.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
+
+$(B)/guest/%.c.o: %.c guest/include/lightvm_abi.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+$(B)/guest/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) -lcmocka
+
+$(B)/tests/%: tests/tools/%.c $(B)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libproto.a $(LDLIBS_PB)
+
+check: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+# ASan/UBSan build of the whole tree (binaries and tests) in build-asan/.
+asan:
+	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+lint-man:
+	mandoc -Tlint -Wwarning man/*.[1-8]
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/lightvm/images
+	install -m 755 $(B)/lvsh $(DESTDIR)$(PREFIX)/bin/lvsh
+	install -m 755 $(B)/lightvmd $(DESTDIR)$(PREFIX)/sbin/lightvmd
+	install -m 644 $(IMAGES) $(DESTDIR)$(PREFIX)/lib/lightvm/images/
+	for m in man/*.[1-8]; do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all check asan lint-man install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

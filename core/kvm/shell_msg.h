@@ -1,0 +1,83 @@
+/*
+ * shell_msg.h - messages between the KVM driver (in lightvmd) and one
+ * shell process (one VM).  Private to core/kvm.  The channel is a
+ * SOCK_SEQPACKET socketpair, so one send is one message; every message is
+ * exactly one struct kvm_msg.  File descriptors ride along as SCM_RIGHTS.
+ *
+ * Life of a shell:
+ *   factory forks -> shell prepares the VM (KVM VM, memory, vCPU, page
+ *   tables, GDT/TSS/IDT, device page skeleton) -> sends PREPARED (or EXIT
+ *   with kind ERROR) -> waits for EXEC -> loads the image, finishes the
+ *   device page, starts the vCPU -> STARTED -> guest calls LV_HC_READY ->
+ *   READY -> ... -> EXIT (always the last message; then the shell exits).
+ * If the control channel reaches EOF (agent gone) the shell keeps running
+ * its guest (restart support arrives with the agent's state directory).
+ */
+#ifndef KVM_SHELL_MSG_H
+#define KVM_SHELL_MSG_H
+
+#include <stdint.h>
+
+enum kvm_msg_type {
+	/* agent -> shell */
+	KVM_MSG_EXEC     = 1,  /* fds: image (O_RDONLY), console log (append) */
+	KVM_MSG_PAUSE    = 2,
+	KVM_MSG_UNPAUSE  = 3,
+	KVM_MSG_POWEROFF = 4,  /* ask the guest (sysctl host_req) */
+	KVM_MSG_REBOOT   = 5,  /* ask the guest (sysctl host_req) */
+	KVM_MSG_DESTROY  = 6,  /* stop now; EXIT kind DESTROYED follows */
+	/* shell -> agent */
+	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
+	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED] */
+	KVM_MSG_READY    = 34, /* t[KVM_T_READY] */
+	KVM_MSG_PAUSED   = 35,
+	KVM_MSG_UNPAUSED = 36,
+	KVM_MSG_EXIT     = 37, /* kind in code_kind, code, text = reason */
+};
+
+/* Flight-recorder slots, CLOCK_MONOTONIC ns (0 = not reached). */
+enum kvm_msg_time {
+	KVM_T_PREPARED = 0, /* shell had VM, memory, vCPU, tables */
+	KVM_T_CLAIMED  = 1, /* EXEC received */
+	KVM_T_LOADED   = 2, /* image copied into guest memory */
+	KVM_T_DEVICES  = 3, /* device page finished */
+	KVM_T_STARTED  = 4, /* just before the first KVM_RUN */
+	KVM_T_READY    = 5, /* guest called LV_HC_READY */
+	KVM_T_NR       = 6
+};
+
+enum kvm_exit_kind {
+	KVM_XK_POWEROFF  = 1, /* guest powered off: code = its exit code */
+	KVM_XK_CRASH     = 2, /* guest crashed: text says why */
+	KVM_XK_ERROR     = 3, /* shell could not prepare/start: code = -errno */
+	KVM_XK_DESTROYED = 4, /* KVM_MSG_DESTROY honoured */
+};
+
+#define KVM_MSG_NAME 64
+#define KVM_MSG_TEXT 192
+
+struct kvm_msg {
+	uint32_t type;          /* enum kvm_msg_type */
+	uint32_t kind;          /* EXIT: enum kvm_exit_kind */
+	int64_t  code;          /* EXIT: exit code or -errno */
+	int64_t  t[KVM_T_NR];   /* see enum kvm_msg_time */
+	uint64_t wall_ns;       /* EXEC: host wall clock for the guest */
+	uint32_t id;            /* EXEC: VM id */
+	uint32_t boot_timeout_ms; /* EXEC: crash if not READY by then (0: none) */
+	char     name[KVM_MSG_NAME]; /* EXEC: VM name, NUL terminated */
+	char     text[KVM_MSG_TEXT]; /* EXIT: reason, NUL terminated */
+};
+
+/* What the factory hands a new shell. */
+struct kvm_shell_args {
+	int      kvm_fd;        /* open /dev/kvm, inherited */
+	int      ctl_fd;        /* our end of the socketpair */
+	uint64_t mem_bytes;     /* LV_GUEST_MIN_MEM .. LV_GUEST_MAX_MEM, 2 MiB multiple */
+	uint32_t vcpus;         /* 1 for now */
+};
+
+/* Entry point of a shell process (core/kvm/shell.c).  Never returns:
+ * exits the process with 0 after sending EXIT. */
+void kvm_shell_main(const struct kvm_shell_args *a) __attribute__((noreturn));
+
+#endif

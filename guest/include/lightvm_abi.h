@@ -1,0 +1,168 @@
+/*
+ * lightvm_abi.h - the guest/host ABI of LightVM, shared by the toolstack
+ * (core/kvm shell) and the guest runtime (guest/rt).  Self-contained, C99,
+ * no other dependency.  Bump LV_ABI_VERSION on any incompatible change.
+ *
+ * KVM platform contract
+ * ---------------------
+ * The shell (VMM) builds everything a 64-bit guest needs before the first
+ * instruction: identity-mapped page tables (VA == GPA), a GDT with user
+ * segments, a TSS whose I/O bitmap opens LV_PORT_HCALL, an IDT whose
+ * ring-0 stubs report exceptions on LV_PORT_CRASH.  The guest is entered
+ * directly in 64-bit ring 3 at its ELF entry point with
+ *     rdi = LV_GPA_DEVPAGE (the device page),  rsp = top of guest memory,
+ *     rflags = 0x2 (interrupts off: there are none).
+ * The guest never runs ring-0 code of its own.
+ *
+ * Hypercalls: fill struct lv_hcall at LV_GPA_HCALL, then execute
+ *     mov $LV_PORT_HCALL, %dx ; out %eax, %dx   (4-byte out, eax = nr)
+ * On return, lv_hcall.ret holds the result (>= 0, or -errno).  Every
+ * hypercall also drains the console ring, so console output is batched
+ * until the next hypercall (LV_HC_CONSOLE is a pure doorbell).
+ */
+#ifndef LIGHTVM_ABI_H
+#define LIGHTVM_ABI_H
+
+#include <stdint.h>
+
+#define LV_ABI_MAGIC    0x4d56564cu /* "LVVM" little endian */
+#define LV_ABI_VERSION  1u
+
+/* Guest physical layout (KVM).  Pages 0x0000-0x8fff are supervisor-only
+ * (U=0) except where noted; page 0 is not present (null guard). */
+#define LV_GPA_GDT      0x1000u  /* GDT, see LV_SEL_* */
+#define LV_GPA_IDT      0x2000u  /* 32 gates, all to LV_GPA_STUBS */
+#define LV_GPA_TSS      0x3000u  /* 64-bit TSS + I/O bitmap */
+#define LV_GPA_STUBS    0x4000u  /* ring-0 exception stubs (16 bytes each) */
+#define LV_GPA_PML4     0x5000u
+#define LV_GPA_PDPT     0x6000u
+#define LV_GPA_PD       0x7000u
+#define LV_GPA_PT0      0x8000u  /* 4 KiB mappings of the first 2 MiB */
+#define LV_GPA_DEVPAGE  0x9000u  /* struct lv_devpage, user RW */
+#define LV_GPA_HCALL    0xa000u  /* struct lv_hcall, user RW */
+#define LV_GPA_CONSOLE  0xb000u  /* struct lv_console_ring, user RW, 2 pages */
+#define LV_GPA_STACK0   0xf000u  /* top of the ring-0 stack page (TSS.RSP0) */
+#define LV_GPA_IMAGE    0x100000u /* lowest address an image may load at */
+#define LV_GUEST_MIN_MEM (2u << 20)
+#define LV_GUEST_MAX_MEM (1024u << 20)
+
+/* GDT selectors */
+#define LV_SEL_KCODE    0x08u
+#define LV_SEL_KDATA    0x10u
+#define LV_SEL_UDATA    0x1bu   /* 0x18 | RPL 3 */
+#define LV_SEL_UCODE    0x23u   /* 0x20 | RPL 3 */
+#define LV_SEL_TSS      0x28u   /* 16-byte descriptor */
+
+/* I/O ports */
+#define LV_PORT_HCALL   0x500u  /* ring 3 doorbell, 4-byte out */
+#define LV_PORT_CRASH   0x510u  /* ring-0 exception stubs: eax = vector */
+
+/* Hypercall numbers (struct lv_hcall.nr) */
+enum lv_hc {
+	LV_HC_CONSOLE  = 1, /* doorbell: console ring has output.  ret = 0 */
+	LV_HC_READY    = 2, /* the guest is up and serving.  ret = 0 */
+	LV_HC_IDLE     = 3, /* arg[0] = timeout in ns (UINT64_MAX: forever).
+	                     * Blocks until work or timeout.  ret = LV_WAKE_*
+	                     * bit mask (0: timeout). */
+	LV_HC_POWEROFF = 4, /* arg[0] = exit code.  Does not return. */
+	LV_HC_REBOOT   = 5, /* restart the image from its entry.  No return. */
+	LV_HC_CLOCK    = 6, /* ret = 0; arg[0] = wall clock ns since the Unix
+	                     * epoch (UTC), arg[1] = monotonic ns since boot */
+	LV_HC_MAX
+};
+
+/* LV_HC_IDLE wake reasons */
+#define LV_WAKE_SYSCTL   0x1u  /* sysctl.host_req changed */
+#define LV_WAKE_CONSOLE  0x2u  /* console input arrived */
+#define LV_WAKE_NET      0x4u  /* reserved for the network device */
+
+struct lv_hcall {
+	uint64_t nr;
+	uint64_t arg[4];
+	int64_t  ret;
+};
+
+/* Device types on the device page */
+enum lv_dev_type {
+	LV_DEV_NONE    = 0,
+	LV_DEV_CONSOLE = 1,
+	LV_DEV_SYSCTL  = 2,
+	LV_DEV_NET     = 3, /* reserved */
+};
+
+/* Power requests, written by the host in sysctl.host_req */
+enum lv_power_req {
+	LV_REQ_NONE     = 0,
+	LV_REQ_POWEROFF = 1,
+	LV_REQ_REBOOT   = 2,
+	LV_REQ_SUSPEND  = 3, /* reserved */
+};
+
+/* Guest states, written by the guest in sysctl.guest_state */
+enum lv_guest_state {
+	LV_GST_BOOTING = 0,
+	LV_GST_READY   = 1,
+	LV_GST_DOWN    = 2,
+};
+
+#define LV_CONSOLE_OUT_SIZE 4096u /* power of two */
+#define LV_CONSOLE_IN_SIZE  2048u /* power of two */
+
+/* Console ring (Xen console style): producers and consumers are free
+ * running uint32 indexes; (prod - cons) <= size always, anything else is a
+ * corrupt ring.  out: guest produces, host consumes; in: the reverse. */
+struct lv_console_ring {
+	uint32_t out_prod, out_cons;
+	uint32_t in_prod, in_cons;
+	uint8_t  pad[48];
+	char out[LV_CONSOLE_OUT_SIZE];
+	char in[LV_CONSOLE_IN_SIZE];
+};
+
+struct lv_dev {
+	uint16_t type;   /* enum lv_dev_type */
+	uint16_t id;
+	uint32_t flags;
+	uint64_t addr;   /* GPA of the device's shared area (0: inline) */
+	uint64_t size;   /* bytes at addr */
+	union {
+		struct {
+			uint32_t host_req;    /* enum lv_power_req, host writes */
+			uint32_t guest_state; /* enum lv_guest_state, guest writes */
+		} sysctl;
+		struct {
+			uint8_t  mac[6];
+			uint16_t mtu;
+			uint32_t ipv4, netmask, gateway; /* network byte order */
+		} net;
+		uint8_t raw[40];
+	} u;
+};
+
+#define LV_MAX_DEVS     16u
+#define LV_NAME_MAX     64u  /* including the terminating NUL */
+
+struct lv_devpage {
+	uint32_t magic;        /* LV_ABI_MAGIC */
+	uint32_t version;      /* LV_ABI_VERSION */
+	uint32_t size;         /* sizeof(struct lv_devpage) */
+	uint32_t ndevs;        /* used entries in devs[] */
+	char     name[LV_NAME_MAX]; /* VM name, NUL terminated */
+	uint64_t mem_size;     /* bytes of guest memory, from GPA 0 */
+	uint64_t tsc_khz;      /* guest TSC frequency, 0 if unknown */
+	uint64_t boot_tsc;     /* guest TSC when the vCPU was started */
+	uint64_t wall_ns;      /* host wall clock (UTC ns) at boot_tsc */
+	uint64_t reserved[4];
+	struct lv_dev devs[LV_MAX_DEVS];
+};
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct lv_hcall) == 48, "lv_hcall layout");
+_Static_assert(sizeof(struct lv_dev) == 64, "lv_dev layout");
+_Static_assert(sizeof(struct lv_devpage) == 1168, "lv_devpage layout");
+_Static_assert(sizeof(struct lv_devpage) <= 4096, "devpage fits a page");
+_Static_assert(sizeof(struct lv_console_ring) == 64 + 4096 + 2048, "ring");
+_Static_assert(LV_GPA_CONSOLE + sizeof(struct lv_console_ring) <= LV_GPA_STACK0 - 0x1000, "ring fits");
+#endif
+
+#endif /* LIGHTVM_ABI_H */
