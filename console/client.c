@@ -1,0 +1,293 @@
+/*
+ * client.c - connect to lightvmd, auto-start it, and make calls.
+ *
+ * The connection is opened lazily by the first command that needs the
+ * agent (so `help` works without one) and kept for the rest of the run.
+ * Auto-start follows tmux: if nothing listens on the socket, run
+ * `lightvmd -S PATH [-D DIR] --daemon` (found next to this binary, else in
+ * PATH); the agent's --daemon exits only once its socket listens, so after
+ * waitpid() a connect must succeed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "frame.h"
+#include "json.h"
+
+static int sock_connect(const char *path, int *fdp)
+{
+	struct sockaddr_un sa;
+	int fd, r, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	do
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* lightvmd next to our own binary, if there is one there. */
+static int agent_beside_us(char *buf, size_t n)
+{
+	ssize_t r;
+	char *slash;
+
+	r = readlink("/proc/self/exe", buf, n - 1);
+	if (r <= 0 || (size_t)r >= n - 1)
+		return -1;
+	buf[r] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == NULL || (size_t)(slash - buf) + sizeof("/lightvmd") > n)
+		return -1;
+	strcpy(slash, "/lightvmd");
+	return access(buf, X_OK);
+}
+
+static void describe_status(int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exit status %d%s", WEXITSTATUS(status),
+			 WEXITSTATUS(status) == 127 ? " (not found?)" : "");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, n, "status 0x%x", (unsigned)status);
+}
+
+/* Run the agent in --daemon mode and wait for it to say it listens.
+ * Returns 0, or -1 with a message in err. */
+static int start_agent(struct lvsh *sh, char *err, size_t errlen)
+{
+	char path[PATH_MAX], how[64];
+	const char *argv[8];
+	int argc = 0, status, nul, found;
+	pid_t pid, r;
+
+	found = agent_beside_us(path, sizeof(path)) == 0;
+	argv[argc++] = found ? path : "lightvmd";
+	argv[argc++] = "-S";
+	argv[argc++] = sh->sock_path;
+	if (sh->state_dir != NULL) {
+		argv[argc++] = "-D";
+		argv[argc++] = sh->state_dir;
+	}
+	argv[argc++] = "--daemon";
+	argv[argc] = NULL;
+	if (sh->verbose)
+		fprintf(stderr, "lvsh: starting %s -S %s%s%s --daemon\n",
+			argv[0], sh->sock_path, sh->state_dir ? " -D " : "",
+			sh->state_dir ? sh->state_dir : "");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start lightvmd: fork: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Our stdin may be the script; our stdout the JSON stream. */
+		nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		if (found)
+			execv(argv[0], (char *const *)argv);
+		else
+			execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	do
+		r = waitpid(pid, &status, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start lightvmd: waitpid: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	describe_status(status, how, sizeof(how));
+	snprintf(err, errlen, "cannot start agent: %s -S %s --daemon: %s",
+		 argv[0], sh->sock_path, how);
+	return -1;
+}
+
+static int client_connect(struct lvsh *sh, const char *what)
+{
+	char err[PATH_MAX + 128];
+	int rc;
+
+	rc = sock_connect(sh->sock_path, &sh->client.fd);
+	if (rc == 0)
+		return LVSH_EXIT_OK;
+	if (!sh->autostart || (rc != -ENOENT && rc != -ECONNREFUSED))
+		goto unreachable;
+	if (start_agent(sh, err, sizeof(err)) < 0) {
+		/* Someone else may have started it meanwhile. */
+		if (sock_connect(sh->sock_path, &sh->client.fd) == 0)
+			return LVSH_EXIT_OK;
+		lvsh_err(what, "%s", err);
+		return LVSH_EXIT_UNREACH;
+	}
+	rc = sock_connect(sh->sock_path, &sh->client.fd);
+	if (rc == 0)
+		return LVSH_EXIT_OK;
+unreachable:
+	sh->client.fd = -1;
+	lvsh_err(what, "cannot connect to %s: %s", sh->sock_path,
+		 strerror(-rc));
+	return LVSH_EXIT_UNREACH;
+}
+
+void lvsh_client_close(struct lvsh *sh)
+{
+	if (sh->client.fd >= 0)
+		close(sh->client.fd);
+	sh->client.fd = -1;
+}
+
+/* A broken connection: report, drop it (the next command reconnects). */
+static int io_error(struct lvsh *sh, const char *what, int rc)
+{
+	lvsh_client_close(sh);
+	if (rc == -ECONNRESET || rc == -EPIPE) {
+		lvsh_err(what, "lost connection to agent: %s", strerror(-rc));
+		return LVSH_EXIT_UNREACH;
+	}
+	lvsh_err(what, "protocol error: %s", strerror(-rc));
+	return LVSH_EXIT_FAIL;
+}
+
+static const char *err_text(int err, const char *message)
+{
+	return message != NULL && *message ? message : strerror(err);
+}
+
+static void report_agent_error(struct lvsh *sh, const char *what,
+			       const Lightvm__Reply *rep)
+{
+	struct json j;
+	size_t i;
+
+	lvsh_err(what, "%s", err_text(rep->err, rep->message));
+	for (i = 0; i < rep->n_failures; i++)
+		lvsh_err(what, "%s: %s", rep->failures[i]->name,
+			 err_text(rep->failures[i]->err,
+				  rep->failures[i]->message));
+	if (!sh->json)
+		return;
+	json_begin(&j, sh->out);
+	json_obj(&j);
+	json_ki64(&j, "err", rep->err);
+	json_kstr(&j, "message", err_text(rep->err, rep->message));
+	json_obj_end(&j);
+	json_end(&j);
+}
+
+static int send_request(struct lvsh *sh, const char *what,
+			const Lightvm__Request *req, uint32_t seq)
+{
+	size_t len = lightvm__request__get_packed_size(req);
+	uint8_t *buf;
+	int rc;
+
+	if (len > LV_FRAME_MAX) {
+		lvsh_err(what, "request too large (%zu bytes)", len);
+		return LVSH_EXIT_FAIL;
+	}
+	buf = malloc(len ? len : 1);
+	if (buf == NULL) {
+		lvsh_err(what, "%s", strerror(ENOMEM));
+		return LVSH_EXIT_FAIL;
+	}
+	lightvm__request__pack(req, buf);
+	rc = lv_frame_write(sh->client.fd, LV_FRAME_REQUEST, seq, buf,
+			    (uint32_t)len);
+	free(buf);
+	return rc < 0 ? io_error(sh, what, rc) : LVSH_EXIT_OK;
+}
+
+/* Read frames until the reply to seq; events (sequence 0) are skipped. */
+static int read_reply(struct lvsh *sh, const char *what, uint32_t seq,
+		      Lightvm__Reply **out)
+{
+	struct lv_frame_hdr hdr;
+	uint8_t *body;
+	int rc;
+
+	for (;;) {
+		rc = lv_frame_read(sh->client.fd, &hdr, &body);
+		if (rc < 0)
+			return io_error(sh, what, rc);
+		if (hdr.type != LV_FRAME_EVENT)
+			break;
+		free(body);
+	}
+	if (hdr.type != LV_FRAME_REPLY || hdr.seq != seq) {
+		free(body);
+		lvsh_client_close(sh);
+		lvsh_err(what, "protocol error: got frame type %u seq %u, "
+			 "expected a reply to %u", hdr.type, hdr.seq, seq);
+		return LVSH_EXIT_FAIL;
+	}
+	*out = lightvm__reply__unpack(NULL, hdr.len, body);
+	free(body);
+	if (*out == NULL) {
+		lvsh_client_close(sh);
+		lvsh_err(what, "protocol error: malformed reply");
+		return LVSH_EXIT_FAIL;
+	}
+	return LVSH_EXIT_OK;
+}
+
+int lvsh_call(struct lvsh *sh, const char *what, const Lightvm__Request *req,
+	      Lightvm__Reply **reply)
+{
+	Lightvm__Reply *rep = NULL;
+	uint32_t seq;
+	int rc;
+
+	*reply = NULL;
+	if (sh->client.fd < 0) {
+		rc = client_connect(sh, what);
+		if (rc != LVSH_EXIT_OK)
+			return rc;
+	}
+	seq = ++sh->client.seq;
+	if (seq == 0)			/* 0 is the events' sequence */
+		seq = ++sh->client.seq;
+	rc = send_request(sh, what, req, seq);
+	if (rc != LVSH_EXIT_OK)
+		return rc;
+	rc = read_reply(sh, what, seq, &rep);
+	if (rc != LVSH_EXIT_OK)
+		return rc;
+	if (rep->has_err && rep->err != 0) {
+		report_agent_error(sh, what, rep);
+		lightvm__reply__free_unpacked(rep, NULL);
+		return LVSH_EXIT_FAIL;
+	}
+	*reply = rep;
+	return LVSH_EXIT_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * lvsh.c - the console's shared state (struct lvsh) and error reporting.
+ * Kept apart from main.c so the tests link everything but main().
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "client.h"
+#include "lvsh.h"
+
+void lvsh_init(struct lvsh *sh)
+{
+	const char *v = getenv("LVSH_VERBOSE");
+
+	sh->sock_path = LVSH_DEFAULT_SOCKET;
+	sh->state_dir = NULL;
+	sh->json = 0;
+	sh->autostart = 1;
+	sh->verbose = v != NULL && *v != '\0';
+	sh->quit = 0;
+	sh->out = stdout;
+	sh->client.fd = -1;
+	sh->client.seq = 0;
+}
+
+void lvsh_fini(struct lvsh *sh)
+{
+	lvsh_client_close(sh);
+	fflush(sh->out);
+}
+
+void lvsh_err(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);		/* keep stdout and stderr in order */
+	fprintf(stderr, "lvsh: %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
