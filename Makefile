@@ -27,6 +27,8 @@ CORE_OBJ  := $(call obj,$(CORE_SRC))
 PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
 LVSH_OBJ  := $(call obj,$(LVSH_SRC))
+# lvsh minus main(): unit tests link it to reach the command table
+LVSH_LIB_OBJ := $(filter-out $(B)/obj/console/main.o,$(LVSH_OBJ))
 
 BINS := $(B)/lightvmd $(B)/lvsh
 
@@ -63,11 +65,13 @@ $(B)/liblightvm.a: $(CORE_OBJ)
 	ar rcs $@ $^
 $(B)/libproto.a: $(PROTO_OBJ)
 	ar rcs $@ $^
+$(B)/liblvsh.a: $(LVSH_LIB_OBJ)
+	ar rcs $@ $^
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB)
 
-$(B)/lvsh: $(LVSH_OBJ) $(B)/libproto.a
+$(B)/lvsh: $(B)/obj/console/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
 
 $(B)/guest/%.c.o: %.c guest/include/lightvm_abi.h
@@ -81,9 +85,9 @@ $(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 
-$(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/libproto.a
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -Iconsole -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) -lcmocka
 
 $(B)/tests/%: tests/tools/%.c $(B)/libproto.a
 	@mkdir -p $(dir $@)
