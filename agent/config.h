@@ -1,0 +1,47 @@
+/*
+ * config.h - lightvmd's own configuration (lightvm.cfg(5), AGENT CONFIG):
+ * defaults, the config file, and what the command line overrides.
+ */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LV_DEFAULT_SOCKET    "/run/lightvm/lightvmd.sock"
+#define LV_DEFAULT_STATE_DIR "/var/lib/lightvm"
+#define LV_DEFAULT_CONFIG    "/etc/lightvm/lightvmd.conf"
+#define LV_MAX_POOLS         16
+#define LV_MAX_IMAGE_DIRS    16
+
+struct pool_cfg {
+	char flavor[32];
+	uint64_t mem;
+	uint32_t vcpus;
+	unsigned target;
+};
+
+struct agent_config {
+	const char *socket;          /* points into argv or strs */
+	const char *state_dir;
+	const char *driver;
+	char *image_dirs[LV_MAX_IMAGE_DIRS + 1]; /* NULL-terminated, owned */
+	unsigned nimage_dirs;
+	unsigned boot_timeout_ms;
+	struct pool_cfg pools[LV_MAX_POOLS];
+	unsigned npools;
+	char config_path[512];
+	char *strs[8];               /* strings owned for socket etc. */
+	unsigned nstrs;
+};
+
+void config_init(struct agent_config *c);
+/* Load path (NULL: the default file, if it exists).  Command-line values
+ * already set win over the file.  Returns 0 or -errno with err set. */
+int config_load(struct agent_config *c, const char *path, char *err, size_t errlen);
+/* Re-read only the pool sizes (SIGHUP). */
+int config_reload_pools(struct agent_config *c, char *err, size_t errlen);
+void config_add_image_dir(struct agent_config *c, const char *dir);
+void config_free(struct agent_config *c);
+
+#endif

@@ -1,0 +1,721 @@
+/*
+ * handlers.c - one function per request type: validate, call the core,
+ * convert the answer to protobuf at this edge.  Replies that depend on
+ * VM events (spawn waiting for ready, destroy waiting for the shells to
+ * go) park a waiter that VM events count down.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "agent.h"
+
+#define SPAWN_MAX       100000u
+#define FD_RESERVE      64
+
+struct lv_host *g_host;
+
+enum wkind { W_SPAWN, W_DESTROY };
+
+struct waiter {
+	struct waiter *next;
+	struct client *c;
+	uint32_t seq;
+	enum wkind kind;
+	unsigned remaining;
+	unsigned n;
+	uint32_t *ids;      /* the VMs, for the reply */
+	int64_t deadline;
+	unsigned affected;
+	Lightvm__Failure **fails;
+	unsigned nfails;
+};
+
+/* Per-VM state of the agent (lv_vm_user). */
+struct vm_ext {
+	struct waiter *spawn_w, *destroy_w;
+};
+
+static struct waiter *waiters;
+
+static struct vm_ext *ext(struct lv_vm *vm)
+{
+	struct vm_ext *e = lv_vm_user(vm);
+
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		lv_vm_set_user(vm, e);
+	}
+	return e;
+}
+
+static unsigned vm_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 100000;
+	return rl.rlim_cur > FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 0;
+}
+
+/* ---- core -> protobuf */
+
+struct pbvm {
+	Lightvm__VmInfo m;
+	Lightvm__Phase ph[LV_PH_NR];
+	Lightvm__Phase *php[LV_PH_NR];
+};
+
+static void fill_vm(struct pbvm *p, const struct lv_vm *vm, bool phases)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+	int64_t now = lv_now_ns();
+
+	lightvm__vm_info__init(&p->m);
+	p->m.name = (char *)i->name;
+	p->m.id = i->id;
+	p->m.state = (char *)lv_state_name(i->state);
+	p->m.image = (char *)i->image;
+	p->m.mem_bytes = i->mem_bytes;
+	p->m.vcpus = i->vcpus;
+	if (i->pid > 0) {
+		p->m.has_pid = true;
+		p->m.pid = i->pid;
+	}
+	if (i->reason[0])
+		p->m.reason = (char *)i->reason;
+	if (lv_state_is_final(i->state)) {
+		p->m.has_exit_code = true;
+		p->m.exit_code = i->exit_code;
+	}
+	if (i->t[LV_PH_STARTED]) {
+		int64_t end = lv_state_is_final(i->state) && i->t_final ? i->t_final : now;
+		p->m.has_uptime_ns = true;
+		p->m.uptime_ns = (uint64_t)(end > i->t[LV_PH_STARTED] ? end - i->t[LV_PH_STARTED] : 0);
+	}
+	p->m.has_pooled = true;
+	p->m.pooled = i->pooled;
+	if (i->t[LV_PH_READY] && i->t[LV_PH_READY] >= i->t[LV_PH_REQUEST]) {
+		p->m.has_spawn_ns = true;
+		p->m.spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);
+	}
+	if (phases) {
+		size_t n = 0;
+
+		for (int k = 0; k < LV_PH_NR; k++) {
+			if (!i->t[k])
+				continue;
+			lightvm__phase__init(&p->ph[n]);
+			p->ph[n].name = (char *)lv_phase_name((enum lv_phase)k);
+			p->ph[n].t_ns = i->t[k];
+			p->php[n] = &p->ph[n];
+			n++;
+		}
+		p->m.n_phases = n;
+		p->m.phases = p->php;
+		p->m.has_console_bytes = true;
+		p->m.console_bytes = lv_vm_console_bytes(vm);
+	}
+}
+
+/* Reply with the given VMs (NULL entries skipped). */
+static void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
+		      bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	struct pbvm *pb = calloc(n ? n : 1, sizeof(*pb));
+	Lightvm__VmInfo **pp = calloc(n ? n : 1, sizeof(*pp));
+	unsigned k = 0;
+
+	if (!pb || !pp) {
+		free(pb);
+		free(pp);
+		client_reply_err(c, seq, ENOMEM, "out of memory building the reply");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!vms[i])
+			continue;
+		fill_vm(&pb[k], vms[i], phases);
+		pp[k] = &pb[k].m;
+		k++;
+	}
+	r.n_vms = k;
+	r.vms = pp;
+	r.n_failures = nfails;
+	r.failures = fails;
+	if (affected) {
+		r.has_affected = true;
+		r.affected = affected;
+	}
+	client_reply(c, seq, &r);
+	free(pb);
+	free(pp);
+}
+
+/* ---- waiters */
+
+static void add_failure(struct waiter *w, const char *name, int err, const char *msg)
+{
+	Lightvm__Failure *f = calloc(1, sizeof(*f));
+	Lightvm__Failure **a = realloc(w->fails, (w->nfails + 1) * sizeof(*a));
+
+	if (!f || !a) {
+		free(f);
+		if (a)
+			w->fails = a;
+		return;
+	}
+	w->fails = a;
+	lightvm__failure__init(f);
+	f->name = strdup(name);
+	f->err = err;
+	f->message = strdup(msg && *msg ? msg : strerror(err));
+	w->fails[w->nfails++] = f;
+}
+
+/* Unlink and free w without replying. */
+static void waiter_drop(struct waiter *w)
+{
+	for (struct waiter **p = &waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	/* forget the waiter in VMs that still point at it (timeouts) */
+	for (unsigned i = 0; i < w->n; i++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[i]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (e && e->spawn_w == w)
+			e->spawn_w = NULL;
+		if (e && e->destroy_w == w)
+			e->destroy_w = NULL;
+	}
+	for (unsigned i = 0; i < w->nfails; i++) {
+		free(w->fails[i]->name);
+		free(w->fails[i]->message);
+		free(w->fails[i]);
+	}
+	free(w->fails);
+	client_unref(w->c);
+	free(w->ids);
+	free(w);
+}
+
+static void waiter_reply(struct waiter *w)
+{
+	if (!client_alive(w->c))
+		return;
+	if (w->kind == W_SPAWN) {
+		struct lv_vm **vms = calloc(w->n ? w->n : 1, sizeof(*vms));
+
+		if (!vms) {
+			client_reply_err(w->c, w->seq, ENOMEM, "out of memory building the reply");
+			return;
+		}
+		for (unsigned i = 0; i < w->n; i++)
+			vms[i] = lv_vm_by_id(g_host, w->ids[i]);
+		reply_vms(w->c, w->seq, vms, w->n, false, w->fails, w->nfails, 0);
+		free(vms);
+	} else {
+		Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+
+		r.has_affected = true;
+		r.affected = w->affected;
+		r.n_failures = w->nfails;
+		r.failures = w->fails;
+		client_reply(w->c, w->seq, &r);
+	}
+}
+
+static void waiter_finish(struct waiter *w)
+{
+	waiter_reply(w);
+	waiter_drop(w);
+}
+
+static struct waiter *waiter_new(struct client *c, uint32_t seq, enum wkind kind,
+				 unsigned cap, int64_t timeout_ns)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->ids = calloc(cap ? cap : 1, sizeof(*w->ids));
+	if (!w->ids) {
+		free(w);
+		return NULL;
+	}
+	w->c = c;
+	client_ref(c);
+	w->seq = seq;
+	w->kind = kind;
+	w->deadline = lv_now_ns() + timeout_ns;
+	w->remaining = 1;   /* guard, dropped when the request is fully issued */
+	w->next = waiters;
+	waiters = w;
+	return w;
+}
+
+static void waiter_done_one(struct waiter *w)
+{
+	if (w->remaining && --w->remaining == 0)
+		waiter_finish(w);
+}
+
+void handlers_event(struct lv_vm *vm, enum lv_event ev)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+	struct vm_ext *e = lv_vm_user(vm);
+
+	switch (ev) {
+	case LV_EV_CRASHED:
+		alog(LV_LOG_INFO, "%s: crashed: %s", i->name, i->reason);
+		break;
+	case LV_EV_FAILED:
+		alog(LV_LOG_WARN, "%s: failed to start: %s", i->name, i->reason);
+		break;
+	default:
+		alog(LV_LOG_DEBUG, "%s: %s", i->name, lv_event_name(ev));
+	}
+	if (!e)
+		return;
+	if (e->spawn_w && (ev == LV_EV_READY || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
+			   ev == LV_EV_FAILED || ev == LV_EV_DESTROYED)) {
+		struct waiter *w = e->spawn_w;
+
+		e->spawn_w = NULL;
+		if (ev == LV_EV_CRASHED || ev == LV_EV_FAILED)
+			add_failure(w, i->name, ev == LV_EV_FAILED && i->exit_code < 0 ?
+				    (int)-i->exit_code : EIO, i->reason);
+		else if (ev == LV_EV_DESTROYED)
+			add_failure(w, i->name, ECANCELED, "destroyed before it was ready");
+		waiter_done_one(w);
+	}
+	if (ev == LV_EV_DESTROYED) {
+		if (e->destroy_w) {
+			struct waiter *w = e->destroy_w;
+			e->destroy_w = NULL;
+			waiter_done_one(w);
+		}
+		free(e);
+		lv_vm_set_user(vm, NULL);
+	}
+}
+
+void handlers_tick(void)
+{
+	int64_t now = lv_now_ns();
+
+	for (struct waiter *w = waiters, *n; w; w = n) {
+		n = w->next;
+		if (now < w->deadline)
+			continue;
+		for (unsigned k = 0; k < w->n; k++) {
+			struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+			struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+			if (e && (e->spawn_w == w || e->destroy_w == w))
+				add_failure(w, lv_vm_info(vm)->name, ETIMEDOUT,
+					    w->kind == W_SPAWN ? "not ready before the timeout" :
+					    "not gone before the timeout");
+		}
+		waiter_finish(w);
+	}
+}
+
+/* ---- requests */
+
+static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp)
+{
+	char err[512];
+	int64_t t0 = lv_now_ns();
+	uint64_t mem = sp->has_mem_bytes ? sp->mem_bytes : (4u << 20);
+	unsigned count = sp->count, limit = vm_limit(), have = lv_host_count(g_host, NULL);
+	bool wait = !sp->has_wait_ready || sp->wait_ready;
+	int64_t timeout_ns;
+	struct waiter *w;
+	struct lv_vm **vms;
+	int fd;
+
+	if (count == 0 || count > SPAWN_MAX) {
+		client_reply_err(c, seq, EINVAL, "spawn: count %u out of range (1 .. %u)", count, SPAWN_MAX);
+		return;
+	}
+	if (have + count > limit) {
+		client_reply_err(c, seq, ENOSPC, "spawn: %u more VMs would exceed this host's limit of %u (open-file limit)",
+				 count, limit);
+		return;
+	}
+	if (sp->name_prefix && !*sp->name_prefix) {
+		client_reply_err(c, seq, EINVAL, "spawn: empty name prefix");
+		return;
+	}
+	fd = lv_image_open(g_host, sp->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
+			   err, sizeof(err));
+	if (fd < 0) {
+		client_reply_err(c, seq, -fd, "%s", err);
+		return;
+	}
+	timeout_ns = sp->has_timeout_ms && sp->timeout_ms ? (int64_t)sp->timeout_ms * 1000000
+		: 30000000000ll + (int64_t)count * 10000000;
+	w = waiter_new(c, seq, W_SPAWN, count, timeout_ns);
+	vms = calloc(count, sizeof(*vms));
+	if (!w || !vms) {
+		close(fd);
+		free(vms);
+		if (w)
+			waiter_drop(w);
+		client_reply_err(c, seq, ENOMEM, "spawn: out of memory");
+		return;
+	}
+	for (unsigned k = 0; k < count; k++) {
+		struct lv_spawn s = {
+			.image = sp->image, .prefix = sp->name_prefix, .mem_bytes = mem,
+			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
+		};
+		struct lv_vm *vm;
+		int rc = lv_vm_spawn(g_host, &s, &vm, err, sizeof(err));
+
+		if (rc) {
+			if (k == 0) {       /* nothing started: a plain error */
+				close(fd);
+				free(vms);
+				waiter_drop(w);
+				client_reply_err(c, seq, -rc, "spawn: %s", err);
+				return;
+			}
+			add_failure(w, "-", -rc, err);
+			break;
+		}
+		vms[k] = vm;
+		w->ids[w->n++] = lv_vm_info(vm)->id;
+		if (lv_state_is_final(lv_vm_info(vm)->state))
+			continue;
+		ext(vm)->spawn_w = w;
+		w->remaining++;
+	}
+	close(fd);
+	alog(LV_LOG_INFO, "spawn: %u x %s", w->n, sp->image);
+	if (!wait) {
+		reply_vms(c, seq, vms, w->n, false, w->fails, w->nfails, 0);
+		waiter_drop(w);
+	} else {
+		waiter_done_one(w);   /* drop the guard */
+	}
+	free(vms);
+}
+
+/* Collect the VMs matching sel.  *out is malloc'ed (caller frees). */
+static unsigned select_vms(const char *sel, struct lv_vm ***out)
+{
+	unsigned n = 0, cap = lv_host_count(g_host, NULL);
+	struct lv_vm **v;
+
+	*out = NULL;
+	if (sel && *sel && !lv_selector_is_pattern(sel)) {
+		struct lv_vm *vm = lv_vm_lookup(g_host, sel);
+
+		if (!vm || lv_vm_destroying(vm))
+			return 0;
+		*out = malloc(sizeof(**out));
+		if (!*out)
+			return 0;
+		(*out)[0] = vm;
+		return 1;
+	}
+	v = malloc((cap ? cap : 1) * sizeof(*v));
+	if (!v)
+		return 0;
+	for (struct lv_vm *vm = lv_vm_first(g_host); vm; vm = lv_vm_next(vm))
+		if (!lv_vm_destroying(vm) && lv_selector_match(sel, lv_vm_info(vm)->name) && n < cap)
+			v[n++] = vm;
+	*out = v;
+	return n;
+}
+
+static void do_list(struct client *c, uint32_t seq, const Lightvm__SelectReq *s, bool inspect)
+{
+	struct lv_vm **v;
+	unsigned n;
+
+	if (inspect && (!s->selector || !*s->selector)) {
+		client_reply_err(c, seq, EINVAL, "inspect: which VM?");
+		return;
+	}
+	n = select_vms(s->selector, &v);
+	if (n == 0 && s->selector && *s->selector && !lv_selector_is_pattern(s->selector)) {
+		free(v);
+		client_reply_err(c, seq, ENOENT, "no VM named '%s'", s->selector);
+		return;
+	}
+	reply_vms(c, seq, v, n, inspect, NULL, 0, 0);
+	free(v);
+}
+
+static const char *action_name(Lightvm__Action a)
+{
+	switch (a) {
+	case LIGHTVM__ACTION__PAUSE: return "pause";
+	case LIGHTVM__ACTION__UNPAUSE: return "unpause";
+	case LIGHTVM__ACTION__SHUTDOWN: return "shutdown";
+	case LIGHTVM__ACTION__DESTROY: return "destroy";
+	case LIGHTVM__ACTION__REBOOT: return "reboot";
+	default: return "?";
+	}
+}
+
+/* Does the action apply to a VM in this state (for patterns)? */
+static bool action_applies(Lightvm__Action a, enum lv_state st)
+{
+	switch (a) {
+	case LIGHTVM__ACTION__PAUSE: return st == LV_ST_RUNNING || st == LV_ST_BOOTING;
+	case LIGHTVM__ACTION__UNPAUSE: return st == LV_ST_PAUSED;
+	case LIGHTVM__ACTION__SHUTDOWN: return !lv_state_is_final(st) && st != LV_ST_SHUTTING_DOWN;
+	case LIGHTVM__ACTION__REBOOT: return st == LV_ST_RUNNING;
+	case LIGHTVM__ACTION__DESTROY: return true;
+	default: return false;
+	}
+}
+
+static int apply(Lightvm__Action a, struct lv_vm *vm)
+{
+	switch (a) {
+	case LIGHTVM__ACTION__PAUSE: return lv_vm_pause(vm);
+	case LIGHTVM__ACTION__UNPAUSE: return lv_vm_unpause(vm);
+	case LIGHTVM__ACTION__SHUTDOWN: return lv_vm_shutdown(vm);
+	case LIGHTVM__ACTION__REBOOT: return lv_vm_reboot(vm);
+	case LIGHTVM__ACTION__DESTROY: return lv_vm_destroy(vm);
+	default: return -EINVAL;
+	}
+}
+
+static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *a)
+{
+	bool pattern = lv_selector_is_pattern(a->selector);
+	const char *an = action_name(a->action);
+	struct waiter *w = NULL;
+	struct lv_vm **v;
+	unsigned n, done = 0;
+
+	if (!*a->selector) {
+		client_reply_err(c, seq, EINVAL, "%s: which VMs? (a name, a glob, or all)", an);
+		return;
+	}
+	n = select_vms(a->selector, &v);
+	if (n == 0) {
+		free(v);
+		if (pattern) {
+			Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+			r.has_affected = true;
+			client_reply(c, seq, &r);
+		} else {
+			client_reply_err(c, seq, ENOENT, "%s: no VM named '%s'", an, a->selector);
+		}
+		return;
+	}
+	if (a->action == LIGHTVM__ACTION__DESTROY) {
+		w = waiter_new(c, seq, W_DESTROY, n, 15000000000ll);
+		if (!w) {
+			free(v);
+			client_reply_err(c, seq, ENOMEM, "%s: out of memory", an);
+			return;
+		}
+	}
+	for (unsigned k = 0; k < n; k++) {
+		const struct lv_vm_info *i = lv_vm_info(v[k]);
+		enum lv_state st = i->state;
+		uint32_t id = i->id;
+		int rc;
+
+		if (pattern && !action_applies(a->action, st))
+			continue;
+		if (w) {
+			ext(v[k])->destroy_w = w;
+			w->ids[w->n++] = id;
+			w->remaining++;
+		}
+		rc = apply(a->action, v[k]);   /* may free v[k] (destroy) */
+		if (rc) {
+			struct lv_vm *still = lv_vm_by_id(g_host, id);
+
+			if (w && still && lv_vm_user(still)) {
+				ext(still)->destroy_w = NULL;
+				w->remaining--;
+			}
+			if (!pattern) {
+				free(v);
+				if (w)
+					waiter_drop(w);
+				if (rc == -EINVAL)
+					client_reply_err(c, seq, EINVAL, "%s: %s is %s", an,
+							 a->selector, lv_state_name(st));
+				else
+					client_reply_err(c, seq, -rc, "%s: %s: %s", an,
+							 a->selector, strerror(-rc));
+				return;
+			}
+			continue;
+		}
+		done++;
+	}
+	free(v);
+	alog(LV_LOG_INFO, "%s %s: %u VMs", an, a->selector, done);
+	if (w) {
+		w->affected = done;
+		waiter_done_one(w);   /* drop the guard */
+		return;
+	}
+	{
+		Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+		r.has_affected = true;
+		r.affected = done;
+		client_reply(c, seq, &r);
+	}
+}
+
+static void do_log(struct client *c, uint32_t seq, const Lightvm__LogReq *l)
+{
+	struct lv_vm *vm = lv_vm_lookup(g_host, l->name);
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	size_t max = l->has_max_bytes && l->max_bytes ? l->max_bytes : 65536;
+	const char *path;
+	uint8_t *buf;
+	off_t size;
+	ssize_t n;
+	int fd;
+
+	if (!vm) {
+		client_reply_err(c, seq, ENOENT, "log: no VM named '%s'", l->name);
+		return;
+	}
+	if (max > (1u << 20))
+		max = 1u << 20;
+	path = lv_vm_info(vm)->console_path;
+	r.has_log = true;
+	if (!*path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		client_reply(c, seq, &r);   /* no output yet */
+		return;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	buf = malloc(max);
+	if (!buf) {
+		close(fd);
+		client_reply_err(c, seq, ENOMEM, "log: out of memory");
+		return;
+	}
+	n = pread(fd, buf, max, size > (off_t)max ? size - (off_t)max : 0);
+	close(fd);
+	r.log.data = buf;
+	r.log.len = n > 0 ? (size_t)n : 0;
+	client_reply(c, seq, &r);
+	free(buf);
+}
+
+static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	struct lv_pool_info info[32];
+	Lightvm__PoolInfo pi[32], *pp[32];
+	char names[32][32];
+	unsigned n;
+
+	if (p->flavor && *p->flavor) {
+		uint64_t mem;
+		uint32_t vcpus;
+		int rc;
+
+		if (!p->has_target) {
+			client_reply_err(c, seq, EINVAL, "pool: a flavor needs a target size");
+			return;
+		}
+		if (lv_flavor_parse(p->flavor, &mem, &vcpus)) {
+			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (like 4M/1)", p->flavor);
+			return;
+		}
+		rc = lv_pool_set(g_host, mem, vcpus, p->target);
+		if (rc) {
+			client_reply_err(c, seq, -rc, "pool: cannot set %s to %u: %s%s", p->flavor, p->target,
+					 strerror(-rc), rc == -EINVAL ?
+					 " (memory 2M..1G in 2M steps, 1 vCPU, target <= 20000)" : "");
+			return;
+		}
+		alog(LV_LOG_INFO, "pool %s: target %u", p->flavor, p->target);
+	}
+	n = lv_pool_list(g_host, info, 32);
+	if (n > 32)
+		n = 32;
+	for (unsigned k = 0; k < n; k++) {
+		lightvm__pool_info__init(&pi[k]);
+		snprintf(names[k], sizeof(names[k]), "%lluM/%u",
+			 (unsigned long long)(info[k].mem_bytes >> 20), info[k].vcpus);
+		pi[k].flavor = names[k];
+		pi[k].target = info[k].target;
+		pi[k].ready = info[k].ready;
+		pi[k].preparing = info[k].preparing;
+		pi[k].hits = info[k].hits;
+		pi[k].misses = info[k].misses;
+		pp[k] = &pi[k];
+	}
+	r.n_pools = n;
+	r.pools = pp;
+	client_reply(c, seq, &r);
+}
+
+static void do_host(struct client *c, uint32_t seq)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
+	unsigned by[LV_ST_NR];
+	uint32_t bys[LV_ST_NR];
+	char hostname[256] = "";
+
+	gethostname(hostname, sizeof(hostname) - 1);
+	hi.driver = (char *)lv_host_driver(g_host);
+	hi.hostname = hostname;
+	hi.vms = lv_host_count(g_host, by);
+	for (int k = 0; k < LV_ST_NR; k++)
+		bys[k] = by[k];
+	hi.n_by_state = LV_ST_NR;
+	hi.by_state = bys;
+	hi.has_agent_pid = true;
+	hi.agent_pid = getpid();
+	hi.version = (char *)"0.1";
+	r.host = &hi;
+	client_reply(c, seq, &r);
+}
+
+void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
+{
+	switch (rq->op_case) {
+	case LIGHTVM__REQUEST__OP_SPAWN: do_spawn(c, seq, rq->spawn); break;
+	case LIGHTVM__REQUEST__OP_LIST: do_list(c, seq, rq->list, false); break;
+	case LIGHTVM__REQUEST__OP_INSPECT: do_list(c, seq, rq->inspect, true); break;
+	case LIGHTVM__REQUEST__OP_ACTION: do_action(c, seq, rq->action); break;
+	case LIGHTVM__REQUEST__OP_LOG: do_log(c, seq, rq->log); break;
+	case LIGHTVM__REQUEST__OP_POOL: do_pool(c, seq, rq->pool); break;
+	case LIGHTVM__REQUEST__OP_HOST: do_host(c, seq); break;
+	default:
+		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
+	}
+}
+
+void handlers_destroy_all_sync(int timeout_ms)
+{
+	int64_t end = lv_now_ns() + (int64_t)timeout_ms * 1000000;
+
+	for (struct lv_vm *vm = lv_vm_first(g_host), *n; vm; vm = n) {
+		n = lv_vm_next(vm);
+		if (lv_vm_destroy(vm))
+			continue;
+	}
+	while (lv_host_count(g_host, NULL) && lv_now_ns() < end) {
+		loop_run_once(50);
+		lv_host_tick(g_host);
+	}
+}

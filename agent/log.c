@@ -1,0 +1,46 @@
+/*
+ * log.c - lightvmd's log: levels, to stderr with a timestamp or to syslog.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "agent.h"
+
+static bool g_debug, g_syslog;
+
+void alog_setup(bool debug, bool use_syslog)
+{
+	g_debug = debug;
+	g_syslog = use_syslog;
+	if (use_syslog)
+		openlog("lightvmd", LOG_PID, LOG_DAEMON);
+}
+
+void alog(enum lv_log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	char buf[1024];
+	va_list ap;
+
+	if (lvl == LV_LOG_DEBUG && !g_debug)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (g_syslog) {
+		syslog(prio[lvl], "%s", buf);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char t[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ lightvmd %s: %s\n", t, ts.tv_nsec / 1000000,
+			names[lvl], buf);
+	}
+}

@@ -1,0 +1,251 @@
+/*
+ * main.c - lightvmd: options, daemon start, signals and the event loop.
+ * The host (and with it the KVM shell factory) is opened before anything
+ * else grows, so the factory forks from a small process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "config.h"
+
+static volatile sig_atomic_t g_stop, g_reload;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		g_reload = 1;
+	else
+		g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: lightvmd [-d] [--daemon] [-S socket] [-D statedir] [-I imagedir]...\n"
+		"                [-f config] [--driver auto|kvm|xen] [--syslog]\n"
+		"  -S, --socket PATH     control socket (default %s)\n"
+		"  -D, --state-dir DIR   state directory (default %s)\n"
+		"  -I, --image-dir DIR   look for images in DIR (repeatable; searched first)\n"
+		"  -f, --config FILE     agent config (default %s if it exists)\n"
+		"      --driver NAME     auto (default), kvm or xen\n"
+		"      --daemon          detach; return once the socket listens\n"
+		"      --syslog          log to syslog instead of stderr\n"
+		"  -d, --debug           debug logging\n"
+		"  -h, --help            this help\n",
+		LV_DEFAULT_SOCKET, LV_DEFAULT_STATE_DIR, LV_DEFAULT_CONFIG);
+}
+
+static void core_log(void *ctx, enum lv_log_level lvl, const char *msg)
+{
+	alog(lvl, "%s", msg);
+}
+
+static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
+{
+	handlers_event(vm, ev);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(buf, 0755) && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	if (mkdir(buf, 0750) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Detach: the parent waits on a pipe for the child's "listening" byte. */
+static int daemon_start(int *notify_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c = 1;
+
+	if (pipe(p))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			c = 1;
+		_exit(c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	*notify_fd = p[1];
+	return 0;
+}
+
+static void default_image_dirs(struct agent_config *cfg)
+{
+	char exe[PATH_MAX], dir[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(dir, sizeof(dir), "%s/images", dirname(exe));
+		config_add_image_dir(cfg, dir);
+		snprintf(dir, sizeof(dir), "%s/../lib/lightvm/images", exe);
+		config_add_image_dir(cfg, dir);
+	}
+	config_add_image_dir(cfg, "/usr/local/lib/lightvm/images");
+	config_add_image_dir(cfg, "/usr/lib/lightvm/images");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "state-dir", required_argument, NULL, 'D' },
+		{ "image-dir", required_argument, NULL, 'I' },
+		{ "config", required_argument, NULL, 'f' },
+		{ "driver", required_argument, NULL, 'r' },
+		{ "daemon", no_argument, NULL, 'b' },
+		{ "syslog", no_argument, NULL, 'l' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent_config cfg;
+	struct lv_host_config hc = { 0 };
+	const char *cfg_file = NULL;
+	bool daemon = false, debug = false, use_syslog = false;
+	int notify = -1, opt, rc;
+	char err[512];
+	struct rlimit rl;
+
+	config_init(&cfg);
+	while ((opt = getopt_long(argc, argv, "S:D:I:f:dh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'S': cfg.socket = optarg; break;
+		case 'D': cfg.state_dir = optarg; break;
+		case 'I': config_add_image_dir(&cfg, optarg); break;
+		case 'f': cfg_file = optarg; break;
+		case 'r': cfg.driver = optarg; break;
+		case 'b': daemon = true; break;
+		case 'l': use_syslog = true; break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "lightvmd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	alog_setup(debug, use_syslog);
+	if (config_load(&cfg, cfg_file, err, sizeof(err))) {
+		fprintf(stderr, "lightvmd: %s\n", err);
+		return 1;
+	}
+	default_image_dirs(&cfg);
+	/* every VM costs the agent one fd: use all we may */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (daemon && daemon_start(&notify)) {
+		fprintf(stderr, "lightvmd: cannot detach: %s\n", strerror(errno));
+		return 1;
+	}
+	if (mkdir_p(cfg.state_dir)) {
+		alog(LV_LOG_ERR, "state directory %s: %s", cfg.state_dir, strerror(errno));
+		return 1;
+	}
+	if ((rc = loop_init())) {
+		alog(LV_LOG_ERR, "epoll: %s", strerror(-rc));
+		return 1;
+	}
+	hc.driver = cfg.driver;
+	hc.state_dir = cfg.state_dir;
+	hc.image_dirs = (const char *const *)cfg.image_dirs;
+	hc.loop = loop_for_core;
+	hc.log = core_log;
+	hc.event = core_event;
+	hc.boot_timeout_ms = cfg.boot_timeout_ms;
+	rc = lv_host_open(&hc, &g_host);
+	if (rc) {
+		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));
+		return 1;
+	}
+	rc = control_listen(cfg.socket, err, sizeof(err));
+	if (rc) {
+		alog(LV_LOG_ERR, "%s", err[0] ? err : strerror(-rc));
+		lv_host_close(g_host);
+		return 1;
+	}
+	for (unsigned i = 0; i < cfg.npools; i++)
+		if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].target))
+			alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	alog(LV_LOG_INFO, "listening on %s (driver %s, state %s)", cfg.socket,
+	     lv_host_driver(g_host), cfg.state_dir);
+	if (notify >= 0) {
+		char ok = 0;
+		int devnull = open("/dev/null", O_RDWR);
+
+		if (write(notify, &ok, 1) != 1)
+			alog(LV_LOG_WARN, "could not notify the parent");
+		close(notify);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			if (!use_syslog && !debug)
+				dup2(devnull, 2);
+			close(devnull);
+		}
+	}
+	while (!g_stop) {
+		if ((rc = loop_run_once(100))) {
+			alog(LV_LOG_ERR, "event loop: %s", strerror(-rc));
+			break;
+		}
+		lv_host_tick(g_host);
+		handlers_tick();
+		if (g_reload) {
+			g_reload = 0;
+			alog(LV_LOG_INFO, "SIGHUP: reloading %s", cfg.config_path);
+			if (config_reload_pools(&cfg, err, sizeof(err)))
+				alog(LV_LOG_WARN, "%s", err);
+			for (unsigned i = 0; i < cfg.npools; i++)
+				if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus,
+						cfg.pools[i].target))
+					alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
+		}
+	}
+	alog(LV_LOG_INFO, "stopping: destroying %u VMs (re-attach arrives with the state directory)",
+	     lv_host_count(g_host, NULL));
+	control_close();
+	handlers_destroy_all_sync(5000);
+	lv_host_close(g_host);
+	config_free(&cfg);
+	return 0;
+}

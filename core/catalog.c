@@ -1,0 +1,120 @@
+/*
+ * catalog.c - the image catalog: a name resolves to <dir>/<name> in the
+ * first image directory that has it; anything with a '/' is a path.  An
+ * image is opened and validated as a guest ELF before any VM is touched,
+ * so a bad image is a clear error at the request, not a crashed guest.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "lv_internal.h"
+#include "elf.h"
+#include "lightvm_abi.h"
+
+#define STACK_RESERVE (64u << 10)
+
+static bool image_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 128 || s[0] == '.')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static int open_catalog(struct lv_host *h, const char *name, char *err, size_t errlen)
+{
+	char path[1024];
+
+	if (!image_name_ok(name)) {
+		snprintf(err, errlen, "invalid image name '%s'", name);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; h->image_dirs[i]; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", h->image_dirs[i], name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "image '%s': %s: %s", name, path, strerror(errno));
+			return -errno;
+		}
+	}
+	snprintf(err, errlen, "unknown image '%s' (not in the image directories; try 'lvsh -c host')", name);
+	return -ENOENT;
+}
+
+int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
+		  char *err, size_t errlen)
+{
+	uint8_t buf[4096];
+	struct lv_elf_info info;
+	struct stat st;
+	char why[200];
+	ssize_t n;
+	int fd, rc;
+
+	if (strchr(image, '/')) {
+		fd = open(image, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "image '%s': %s", image, strerror(errno));
+			return rc;
+		}
+	} else {
+		fd = open_catalog(h, image, err, errlen);
+		if (fd < 0)
+			return fd;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "image '%s' is not a regular file", image);
+		rc = -EINVAL;
+		goto out;
+	}
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "image '%s': read: %s", image, strerror(errno));
+		goto out;
+	}
+	if (mem_bytes < LV_GUEST_MIN_MEM || mem_bytes > LV_GUEST_MAX_MEM) {
+		snprintf(err, errlen, "memory %llu bytes out of range (%u MiB .. %u MiB)",
+			 (unsigned long long)mem_bytes, LV_GUEST_MIN_MEM >> 20, LV_GUEST_MAX_MEM >> 20);
+		rc = -ERANGE;
+		goto out;
+	}
+	rc = lv_elf_parse(buf, (size_t)n, (uint64_t)st.st_size, LV_GPA_IMAGE,
+			  mem_bytes - STACK_RESERVE, &info, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "image '%s': %s", image, why);
+		goto out;
+	}
+	return fd;
+out:
+	close(fd);
+	return rc;
+}
+
+void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name), void *arg)
+{
+	for (unsigned i = 0; h->image_dirs[i]; i++) {
+		DIR *d = opendir(h->image_dirs[i]);
+		struct dirent *de;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d)))
+			if (image_name_ok(de->d_name) && de->d_type != DT_DIR)
+				fn(arg, de->d_name);
+		closedir(d);
+	}
+}

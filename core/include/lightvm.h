@@ -1,0 +1,185 @@
+/*
+ * lightvm.h - liblightvm, the toolstack core: the hypervisor-independent VM
+ * model and lifecycle, the image catalog, selectors, pools, and the drivers
+ * behind one ops table.  The core never touches sockets, protobuf or
+ * terminals; it is driven by the embedding program's event loop through
+ * struct lv_loop and reports through callbacks.
+ *
+ * Conventions: functions return 0 or -errno, results in out-parameters;
+ * the core never exits; every allocation names who frees it.
+ */
+#ifndef LIGHTVM_H
+#define LIGHTVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LV_WUR __attribute__((warn_unused_result))
+#define LV_VM_NAME_MAX 64   /* including NUL; matches LV_NAME_MAX */
+#define LV_REASON_MAX  192
+
+struct lv_host;
+struct lv_vm;
+
+enum lv_state {
+	LV_ST_PREPARED = 0,
+	LV_ST_BOOTING,
+	LV_ST_RUNNING,
+	LV_ST_PAUSED,
+	LV_ST_SHUTTING_DOWN,
+	LV_ST_SHUTOFF,
+	LV_ST_CRASHED,
+	LV_ST_NR
+};
+const char *lv_state_name(enum lv_state st);
+/* Parse a state name ("running", "shutoff", "shut-off" ...); -1 if none. */
+int lv_state_parse(const char *s);
+static inline bool lv_state_is_final(enum lv_state st)
+{
+	return st == LV_ST_SHUTOFF || st == LV_ST_CRASHED;
+}
+
+/* Flight recorder phases (CLOCK_MONOTONIC ns, 0 = not reached). */
+enum lv_phase {
+	LV_PH_REQUEST = 0, /* request received by the agent */
+	LV_PH_CLAIMED,     /* shell claimed from the pool, or created */
+	LV_PH_LOADED,      /* image in guest memory */
+	LV_PH_DEVICES,     /* device page written */
+	LV_PH_STARTED,     /* vCPU started */
+	LV_PH_READY,       /* guest signalled ready */
+	LV_PH_NR
+};
+const char *lv_phase_name(enum lv_phase ph);
+
+/* Live, read-only view of a VM, owned by the core. */
+struct lv_vm_info {
+	char     name[LV_VM_NAME_MAX];
+	uint32_t id;
+	enum lv_state state;
+	char     image[256];     /* as requested (catalog name or path) */
+	uint64_t mem_bytes;
+	uint32_t vcpus;
+	int      pid;            /* shell pid (KVM), domid (Xen), -1 if none */
+	bool     pooled;         /* came from a pre-created shell */
+	char     reason[LV_REASON_MAX]; /* why it stopped, crashed or failed */
+	int64_t  exit_code;
+	int64_t  t[LV_PH_NR];
+	int64_t  t_final;        /* when it reached shutoff/crashed */
+	char     console_path[512]; /* console log file ("" if none) */
+};
+
+enum lv_event {
+	LV_EV_SPAWNED = 0, /* record created, creation under way */
+	LV_EV_STARTED,     /* vCPU running, guest booting */
+	LV_EV_READY,       /* guest ready: state running */
+	LV_EV_PAUSED,
+	LV_EV_UNPAUSED,
+	LV_EV_SHUTOFF,     /* powered off (reason, exit_code) */
+	LV_EV_CRASHED,     /* crashed (reason) */
+	LV_EV_FAILED,      /* could not be created/started (reason); final */
+	LV_EV_DESTROYED,   /* about to be freed: last event for this VM */
+	LV_EV_NR
+};
+const char *lv_event_name(enum lv_event ev);
+
+enum lv_log_level { LV_LOG_ERR, LV_LOG_WARN, LV_LOG_INFO, LV_LOG_DEBUG };
+
+typedef void (*lv_fd_cb)(void *arg, int fd, uint32_t events);
+
+/* How the core reaches the embedding program's event loop. */
+struct lv_loop {
+	void *ctx;
+	/* watch fd for readability (EPOLLIN); cb gets the epoll events */
+	int  (*watch)(void *ctx, int fd, lv_fd_cb cb, void *arg);
+	void (*unwatch)(void *ctx, int fd);
+};
+
+struct lv_host_config {
+	const char *driver;      /* "kvm", "xen", "auto" or "fake" (tests) */
+	const char *state_dir;   /* console logs live below it */
+	const char *const *image_dirs; /* NULL-terminated search path */
+	struct lv_loop loop;
+	void (*log)(void *ctx, enum lv_log_level lvl, const char *msg);
+	void (*event)(void *ctx, struct lv_vm *vm, enum lv_event ev);
+	void *cb_ctx;
+	unsigned boot_timeout_ms;     /* 0: default 10000 */
+	unsigned shutdown_timeout_ms; /* 0: default 10000 */
+};
+
+/* Must be called before the program creates threads or grows: on KVM it
+ * forks the shell factory.  *out is freed by lv_host_close(). */
+int lv_host_open(const struct lv_host_config *cfg, struct lv_host **out) LV_WUR;
+/* Closes the control channels; running VMs keep running (KVM shells). */
+void lv_host_close(struct lv_host *h);
+const char *lv_host_driver(const struct lv_host *h);
+/* Call periodically (every ~100 ms): timeouts. */
+void lv_host_tick(struct lv_host *h);
+/* Count VMs; by_state (optional) gets counts per state. */
+unsigned lv_host_count(const struct lv_host *h, unsigned by_state[LV_ST_NR]);
+
+struct lv_spawn {
+	const char *image;       /* catalog name or path */
+	const char *name;        /* NULL: next free "<prefix>-N" */
+	const char *prefix;      /* NULL: the image's base name */
+	uint64_t mem_bytes;      /* 0: 4 MiB */
+	uint32_t vcpus;          /* 0: 1 */
+	int64_t  t_request;      /* CLOCK_MONOTONIC ns; 0: now */
+	int      image_fd;       /* -1, or an fd from lv_image_open (borrowed) */
+};
+
+/* Starts creating a VM; returns once the request is on its way (the VM is
+ * in LV_ST_PREPARED or LV_ST_BOOTING; events report progress).  On error
+ * nothing is created and err (if non-NULL) gets a one-line message. */
+int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
+		struct lv_vm **out, char *err, size_t errlen) LV_WUR;
+int lv_vm_pause(struct lv_vm *vm) LV_WUR;
+int lv_vm_unpause(struct lv_vm *vm) LV_WUR;
+int lv_vm_shutdown(struct lv_vm *vm) LV_WUR;  /* ask the guest */
+int lv_vm_reboot(struct lv_vm *vm) LV_WUR;    /* ask the guest */
+/* Stop the VM and forget it.  LV_EV_DESTROYED follows (maybe later). */
+int lv_vm_destroy(struct lv_vm *vm) LV_WUR;
+bool lv_vm_destroying(const struct lv_vm *vm);
+
+const struct lv_vm_info *lv_vm_info(const struct lv_vm *vm);
+struct lv_vm *lv_vm_lookup(struct lv_host *h, const char *name);
+struct lv_vm *lv_vm_by_id(struct lv_host *h, uint32_t id);
+/* Iterate in creation order. */
+struct lv_vm *lv_vm_first(struct lv_host *h);
+struct lv_vm *lv_vm_next(struct lv_vm *vm);
+/* Opaque per-VM slot for the embedding program. */
+void  lv_vm_set_user(struct lv_vm *vm, void *p);
+void *lv_vm_user(const struct lv_vm *vm);
+uint64_t lv_vm_console_bytes(const struct lv_vm *vm);
+
+/* Image catalog: resolve a name (or a path containing '/') and open it
+ * validated as a guest ELF.  Returns an fd (caller closes) or -errno with
+ * a message in err. */
+int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
+		  char *err, size_t errlen) LV_WUR;
+/* Names of the images in the catalog; calls fn for each. */
+void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name),
+		   void *arg);
+
+/* Selectors: a name, a glob (fnmatch), or "all". */
+bool lv_selector_match(const char *sel, const char *name);
+bool lv_selector_is_pattern(const char *sel);
+
+/* Pools of pre-created shells, per flavor (memory, vCPUs). */
+struct lv_pool_info {
+	uint64_t mem_bytes;
+	uint32_t vcpus;
+	unsigned target, ready, preparing;
+	uint64_t hits, misses;
+};
+int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
+		unsigned target) LV_WUR;
+/* Fills up to max entries; returns the number of flavors. */
+unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max);
+/* "4M/1" <-> flavor */
+int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
+int lv_size_parse(const char *s, uint64_t *out) LV_WUR;
+
+int64_t lv_now_ns(void);
+
+#endif

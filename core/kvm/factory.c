@@ -1,0 +1,187 @@
+/*
+ * factory.c - the shell factory process (see factory.h) and the
+ * SCM_RIGHTS message helpers shared by the driver, the factory and the
+ * shells.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "kvm/factory.h"
+#include "kvm/shell_msg.h"
+
+ssize_t kvm_sendmsg(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (nfds < 0 || nfds > 4)
+		return -EINVAL;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	do
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+ssize_t kvm_recvmsg(int sock, void *buf, size_t len, int *fds, int *nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int max = nfds ? *nfds : 0, got = 0;
+	ssize_t r;
+
+	do
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *p = (int *)CMSG_DATA(c);
+
+		for (size_t i = 0; i < n; i++) {
+			if (got < max)
+				fds[got++] = p[i];
+			else
+				close(p[i]);  /* more than asked for: drop */
+		}
+	}
+	if (nfds)
+		*nfds = got;
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		if (nfds)
+			*nfds = 0;
+		return -EMSGSIZE;
+	}
+	return r;
+}
+
+static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_req *rq)
+{
+	struct kvm_factory_rep rep = { 0 };
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rep.err = -errno;
+		kvm_sendmsg(sock, &rep, sizeof(rep), NULL, 0);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct kvm_shell_args a = {
+			.kvm_fd = kvm_fd, .ctl_fd = sv[1],
+			.mem_bytes = rq->mem_bytes, .vcpus = rq->vcpus,
+		};
+
+		close(sock);
+		close(sv[0]);
+		setsid();            /* a terminal's ^C must not reach guests */
+		kvm_shell_main(&a);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		rep.err = -errno;
+		kvm_sendmsg(sock, &rep, sizeof(rep), NULL, 0);
+	} else {
+		rep.pid = pid;
+		kvm_sendmsg(sock, &rep, sizeof(rep), &sv[0], 1);
+	}
+	close(sv[0]);
+}
+
+static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
+	struct kvm_factory_req rq;
+
+	sigaction(SIGCHLD, &sa, NULL);   /* shells are reaped by the kernel */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	prctl(PR_SET_NAME, "lightvm-factory");
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* an orphan factory is useless */
+	for (;;) {
+		ssize_t r;
+		fd_set rf;
+
+		FD_ZERO(&rf);
+		FD_SET(sock, &rf);
+		if (select(sock + 1, &rf, NULL, NULL, NULL) < 0 && errno != EINTR)
+			_exit(1);
+		r = kvm_recvmsg(sock, &rq, sizeof(rq), NULL, NULL);
+		if (r == 0)
+			_exit(0);
+		if (r == -EAGAIN || r == -EINTR)
+			continue;
+		if (r < 0)
+			_exit(1);
+		if (r != sizeof(rq) || rq.magic != KVM_FACTORY_MAGIC) {
+			struct kvm_factory_rep rep = { .err = -EBADMSG };
+			kvm_sendmsg(sock, &rep, sizeof(rep), NULL, 0);
+			continue;
+		}
+		factory_fork_shell(sock, kvm_fd, &rq);
+	}
+}
+
+int kvm_factory_start(int kvm_fd, int *sock, pid_t *pid)
+{
+	int sv[2];
+	pid_t p;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	p = fork();
+	if (p < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (p == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		/* keep only stderr, /dev/kvm and our socket */
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+		}
+		if (dup2(sv[1], 3) < 0 || dup2(kvm_fd, 4) < 0)
+			_exit(1);
+		syscall(SYS_close_range, 5, ~0U, 0);
+		fcntl(3, F_SETFD, FD_CLOEXEC);
+		fcntl(4, F_SETFD, FD_CLOEXEC);
+		factory_main(3, 4);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	*pid = p;
+	return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * factory.h - the shell factory: a small single-threaded process forked
+ * by the agent before it grows, whose only job is to fork shell processes
+ * (one per VM).  Forking from a small process keeps fork cheap whatever
+ * the agent's size, and a shell inherits nothing of the agent.
+ *
+ * Protocol (SOCK_SEQPACKET): the agent sends struct kvm_factory_req; the
+ * factory answers each request, in order, with struct kvm_factory_rep and,
+ * on success, the agent's end of the new shell's control socketpair as
+ * SCM_RIGHTS.  EOF on the socket makes the factory exit.
+ */
+#ifndef KVM_FACTORY_H
+#define KVM_FACTORY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct kvm_factory_req {
+	uint32_t magic;      /* KVM_FACTORY_MAGIC */
+	uint32_t vcpus;
+	uint64_t mem_bytes;
+};
+
+struct kvm_factory_rep {
+	int32_t err;         /* 0 or -errno */
+	int32_t pid;         /* the shell's pid */
+};
+
+#define KVM_FACTORY_MAGIC 0x46564c4bu
+
+/* Fork the factory.  kvm_fd is handed to every shell.  On success *sock
+ * is the agent's end (close it to stop the factory) and *pid its pid. */
+int kvm_factory_start(int kvm_fd, int *sock, pid_t *pid)
+	__attribute__((warn_unused_result));
+
+/* Send/receive a message with up to nfds descriptors (SCM_RIGHTS).
+ * Return bytes, or -errno; recv returns 0 on EOF.  Received fds are
+ * O_CLOEXEC; *nfds is updated to the number received. */
+ssize_t kvm_sendmsg(int sock, const void *buf, size_t len, const int *fds, int nfds);
+ssize_t kvm_recvmsg(int sock, void *buf, size_t len, int *fds, int *nfds);
+
+#endif

@@ -1,0 +1,716 @@
+/*
+ * kvm_driver.c - the KVM driver as the agent sees it: one shell process
+ * per VM, created by the factory, driven over a SOCK_SEQPACKET control
+ * channel (shell_msg.h).  It also owns the pools of pre-created shells,
+ * one per flavor (memory, vCPUs): a spawn claims a prepared shell and
+ * sends it EXEC, so the image-independent work is already done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "lv_internal.h"
+#include "kvm/factory.h"
+#include "kvm/shell_msg.h"
+
+#define FACTORY_INFLIGHT 32     /* requests sent to the factory at once */
+#define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
+#define DESTROY_KILL_NS  (2ll * 1000000000)
+
+struct kvm_flavor;
+
+struct kvm_shell {
+	struct kvm_driver *d;
+	struct lv_vm *vm;             /* NULL while pooled */
+	struct kvm_flavor *fl;        /* pool it belongs to while pooled */
+	struct kvm_shell *pnext;      /* ready list of the pool */
+	struct kvm_shell *tnext;      /* timed list (kill deadlines) */
+	int fd;
+	pid_t pid;
+	bool prepared, exited, forced_off, timed;
+	int64_t kill_at;
+};
+
+struct kvm_flavor {
+	struct kvm_flavor *next;
+	uint64_t mem;
+	uint32_t vcpus;
+	unsigned target, ready, preparing;
+	uint64_t hits, misses;
+	struct kvm_shell *ready_head;
+};
+
+/* A request to the factory, queued until sent, then until answered. */
+struct kvm_req {
+	struct kvm_req *next;
+	struct lv_vm *vm;             /* a spawn that missed the pool */
+	struct kvm_flavor *fl;        /* or a refill */
+	uint64_t mem;
+	uint32_t vcpus;
+	int image_fd;                 /* dup'ed for a spawn */
+};
+
+struct kvm_driver {
+	struct lv_host *h;
+	int kvm_fd, fac_fd;
+	pid_t fac_pid;
+	struct kvm_req *unsent, *unsent_tail;  /* FIFO, spawns first */
+	struct kvm_req *sent, *sent_tail;      /* FIFO, answered in order */
+	unsigned inflight, refills_inflight;
+	struct kvm_flavor *flavors;
+	struct kvm_shell *timed;
+	char console_dir[512];
+};
+
+static void shell_cb(void *arg, int fd, uint32_t events);
+static void factory_cb(void *arg, int fd, uint32_t events);
+static void pump(struct kvm_driver *d);
+
+static struct kvm_flavor *flavor_get(struct kvm_driver *d, uint64_t mem, uint32_t vcpus,
+				     bool create)
+{
+	struct kvm_flavor *f;
+
+	for (f = d->flavors; f; f = f->next)
+		if (f->mem == mem && f->vcpus == vcpus)
+			return f;
+	if (!create || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->mem = mem;
+	f->vcpus = vcpus;
+	f->next = d->flavors;
+	d->flavors = f;
+	return f;
+}
+
+/* ---- shells */
+
+static int shell_send(struct kvm_shell *s, uint32_t type)
+{
+	struct kvm_msg m = { .type = type };
+	ssize_t r;
+
+	if (s->exited)
+		return -ESRCH;
+	r = kvm_sendmsg(s->fd, &m, sizeof(m), NULL, 0);
+	return r < 0 ? (int)r : 0;
+}
+
+static void timed_add(struct kvm_shell *s, int64_t at)
+{
+	s->kill_at = at;
+	if (!s->timed) {
+		s->timed = true;
+		s->tnext = s->d->timed;
+		s->d->timed = s;
+	}
+}
+
+static void timed_del(struct kvm_shell *s)
+{
+	if (!s->timed)
+		return;
+	for (struct kvm_shell **p = &s->d->timed; *p; p = &(*p)->tnext)
+		if (*p == s) {
+			*p = s->tnext;
+			break;
+		}
+	s->timed = false;
+}
+
+static void pool_unlink(struct kvm_shell *s)
+{
+	struct kvm_flavor *f = s->fl;
+
+	if (!f)
+		return;
+	if (s->prepared) {
+		for (struct kvm_shell **p = &f->ready_head; *p; p = &(*p)->pnext)
+			if (*p == s) {
+				*p = s->pnext;
+				break;
+			}
+		f->ready--;
+	} else {
+		f->preparing--;
+	}
+	s->fl = NULL;
+}
+
+/* The shell is gone (EOF): free it and tell the core. */
+static void shell_gone(struct kvm_shell *s)
+{
+	struct kvm_driver *d = s->d;
+	struct lv_vm *vm = s->vm;
+
+	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
+	close(s->fd);
+	timed_del(s);
+	pool_unlink(s);
+	if (vm) {
+		vm->drv = NULL;
+		if (!lv_state_is_final(vm->info.state) && !vm->destroying) {
+			lv__log(d->h, LV_LOG_WARN, "%s: shell %d died without a word",
+				vm->info.name, s->pid);
+			lv__vm_state(vm, LV_ST_CRASHED, "shell process died unexpectedly");
+		}
+		lv__vm_released(vm);
+	}
+	free(s);
+	pump(d);
+}
+
+static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	struct lv_vm *vm = s->vm;
+	char text[KVM_MSG_TEXT];
+
+	s->exited = true;
+	if (!vm)
+		return;
+	memcpy(text, m->text, sizeof(text));
+	text[sizeof(text) - 1] = 0;
+	switch (m->kind) {
+	case KVM_XK_POWEROFF:
+		vm->info.exit_code = m->code;
+		lv__vm_state(vm, LV_ST_SHUTOFF, text);
+		break;
+	case KVM_XK_CRASH:
+		lv__log(s->d->h, LV_LOG_INFO, "%s: crashed: %s", vm->info.name, text);
+		lv__vm_state(vm, LV_ST_CRASHED, text);
+		break;
+	case KVM_XK_ERROR:
+		lv__vm_failed(vm, (int)m->code, text[0] ? text : NULL);
+		break;
+	case KVM_XK_DESTROYED:
+		if (s->forced_off)
+			lv__vm_state(vm, LV_ST_SHUTOFF, "forced off: the guest ignored the shutdown request");
+		break;
+	default:
+		lv__vm_state(vm, LV_ST_CRASHED, "shell sent an unknown exit kind");
+	}
+}
+
+static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	struct lv_vm *vm = s->vm;
+
+	if (m->type == KVM_MSG_PREPARED) {
+		if (s->prepared)
+			return;
+		s->prepared = true;
+		if (s->fl) {          /* pooled: now ready to be claimed */
+			s->fl->preparing--;
+			s->fl->ready++;
+			s->pnext = s->fl->ready_head;
+			s->fl->ready_head = s;
+		}
+		return;
+	}
+	if (m->type == KVM_MSG_EXIT) {
+		shell_exit_msg(s, m);
+		return;
+	}
+	if (!vm)
+		return;
+	switch (m->type) {
+	case KVM_MSG_STARTED:
+		for (int i = KVM_T_CLAIMED; i <= KVM_T_STARTED; i++)
+			lv__vm_phase(vm, (enum lv_phase)(LV_PH_CLAIMED + i - KVM_T_CLAIMED), m->t[i]);
+		lv__vm_state(vm, LV_ST_BOOTING, NULL);
+		break;
+	case KVM_MSG_READY:
+		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);
+		if (vm->info.state == LV_ST_BOOTING)
+			lv__vm_state(vm, LV_ST_RUNNING, NULL);
+		break;
+	case KVM_MSG_PAUSED:
+		lv__vm_state(vm, LV_ST_PAUSED, NULL);
+		break;
+	case KVM_MSG_UNPAUSED:
+		lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
+		break;
+	default:
+		lv__log(s->d->h, LV_LOG_WARN, "%s: shell sent unknown message %u",
+			vm->info.name, m->type);
+	}
+}
+
+static void shell_cb(void *arg, int fd, uint32_t events)
+{
+	struct kvm_shell *s = arg;
+
+	for (int i = 0; i < 16; i++) {
+		struct kvm_msg m;
+		ssize_t r = kvm_recvmsg(fd, &m, sizeof(m), NULL, NULL);
+
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			shell_gone(s);
+			return;
+		}
+		if (r != sizeof(m)) {
+			lv__log(s->d->h, LV_LOG_WARN, "shell %d: bad message size %zd", s->pid, r);
+			continue;
+		}
+		shell_msg(s, &m);
+	}
+}
+
+static struct kvm_shell *shell_new(struct kvm_driver *d, int fd, pid_t pid)
+{
+	struct kvm_shell *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->d = d;
+	s->fd = fd;
+	s->pid = pid;
+	if (d->h->cfg.loop.watch(d->h->cfg.loop.ctx, fd, shell_cb, s)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int open_console_log(struct kvm_driver *d, struct lv_vm *vm)
+{
+	int fd;
+
+	snprintf(vm->info.console_path, sizeof(vm->info.console_path), "%s/%s.log",
+		 d->console_dir, vm->info.name);
+	fd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		int e = -errno;
+		lv__log(d->h, LV_LOG_ERR, "%s: console log %s: %s", vm->info.name,
+			vm->info.console_path, strerror(errno));
+		vm->info.console_path[0] = 0;
+		return e;
+	}
+	return fd;
+}
+
+/* Hand vm to shell s and send EXEC. */
+static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
+{
+	struct kvm_driver *d = s->d;
+	struct kvm_msg m = { .type = KVM_MSG_EXEC };
+	struct timespec ts;
+	int fds[2], logfd;
+	ssize_t r;
+
+	logfd = open_console_log(d, vm);
+	if (logfd < 0)
+		return logfd;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	m.id = vm->info.id;
+	m.boot_timeout_ms = d->h->cfg.boot_timeout_ms;
+	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
+	fds[0] = image_fd;
+	fds[1] = logfd;
+	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, 2);
+	close(logfd);
+	if (r < 0)
+		return (int)r;
+	s->vm = vm;
+	vm->drv = s;
+	vm->info.pid = s->pid;
+	return 0;
+}
+
+/* ---- factory */
+
+static void req_free(struct kvm_req *rq)
+{
+	if (rq->image_fd >= 0)
+		close(rq->image_fd);
+	free(rq);
+}
+
+static void pump(struct kvm_driver *d)
+{
+	while (d->unsent && d->inflight < FACTORY_INFLIGHT) {
+		struct kvm_req *rq = d->unsent;
+		struct kvm_factory_req fr = { .magic = KVM_FACTORY_MAGIC,
+					      .vcpus = rq->vcpus, .mem_bytes = rq->mem };
+		ssize_t r = kvm_sendmsg(d->fac_fd, &fr, sizeof(fr), NULL, 0);
+
+		if (r == -EAGAIN)
+			return;
+		d->unsent = rq->next;
+		if (!d->unsent)
+			d->unsent_tail = NULL;
+		rq->next = NULL;
+		if (r < 0) {
+			lv__log(d->h, LV_LOG_ERR, "shell factory: %s", strerror((int)-r));
+			if (rq->vm)
+				lv__vm_failed(rq->vm, (int)r, "the shell factory is gone");
+			if (rq->fl)
+				rq->fl->preparing--;
+			req_free(rq);
+			continue;
+		}
+		if (d->sent_tail)
+			d->sent_tail->next = rq;
+		else
+			d->sent = rq;
+		d->sent_tail = rq;
+		d->inflight++;
+	}
+}
+
+static void queue_req(struct kvm_driver *d, struct kvm_req *rq, bool front)
+{
+	if (front) {
+		rq->next = d->unsent;
+		d->unsent = rq;
+		if (!d->unsent_tail)
+			d->unsent_tail = rq;
+	} else {
+		rq->next = NULL;
+		if (d->unsent_tail)
+			d->unsent_tail->next = rq;
+		else
+			d->unsent = rq;
+		d->unsent_tail = rq;
+	}
+	pump(d);
+}
+
+static void refill(struct kvm_driver *d)
+{
+	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
+		while (f->ready + f->preparing < f->target &&
+		       d->refills_inflight < REFILL_INFLIGHT) {
+			struct kvm_req *rq = calloc(1, sizeof(*rq));
+
+			if (!rq)
+				return;
+			rq->fl = f;
+			rq->mem = f->mem;
+			rq->vcpus = f->vcpus;
+			rq->image_fd = -1;
+			f->preparing++;
+			d->refills_inflight++;
+			queue_req(d, rq, false);
+		}
+}
+
+static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *rep, int fd)
+{
+	struct kvm_req *rq = d->sent;
+	struct kvm_shell *s = NULL;
+	int rc = rep->err;
+
+	d->sent = rq->next;
+	if (!d->sent)
+		d->sent_tail = NULL;
+	d->inflight--;
+	if (rq->fl)
+		d->refills_inflight--;
+	if (!rc && fd < 0)
+		rc = -EBADMSG;
+	if (!rc) {
+		s = shell_new(d, fd, rep->pid);
+		if (!s) {
+			close(fd);
+			kill(rep->pid, SIGKILL);
+			rc = -ENOMEM;
+		}
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (rq->vm && (rq->vm->destroying || lv_state_is_final(rq->vm->info.state))) {
+		/* destroyed while waiting for its shell */
+		if (s)
+			shell_send(s, KVM_MSG_DESTROY);
+		if (!rq->vm->released)
+			lv__vm_released(rq->vm);
+	} else if (rq->vm) {
+		if (!rc)
+			rc = shell_exec(s, rq->vm, rq->image_fd);
+		if (rc) {
+			if (s)
+				shell_send(s, KVM_MSG_DESTROY);
+			lv__vm_failed(rq->vm, rc, "cannot create a shell");
+			lv__vm_released(rq->vm);
+		}
+	} else if (rq->fl) {
+		if (rc)
+			rq->fl->preparing--;
+		else
+			s->fl = rq->fl;   /* counted in preparing until PREPARED */
+	}
+	if (rc)
+		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s", strerror(-rc));
+	req_free(rq);
+}
+
+static void factory_cb(void *arg, int fd, uint32_t events)
+{
+	struct kvm_driver *d = arg;
+
+	for (;;) {
+		struct kvm_factory_rep rep;
+		int sfd = -1, n = 1;
+		ssize_t r = kvm_recvmsg(fd, &rep, sizeof(rep), &sfd, &n);
+
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0 || !d->sent) {
+			lv__log(d->h, LV_LOG_ERR, "shell factory died; no new VMs can be created");
+			d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, fd);
+			if (n > 0 && sfd >= 0)
+				close(sfd);
+			return;
+		}
+		if (r != sizeof(rep)) {
+			if (n > 0 && sfd >= 0)
+				close(sfd);
+			rep.err = -EBADMSG;
+			sfd = -1;
+		}
+		factory_reply(d, &rep, n > 0 ? sfd : -1);
+	}
+	refill(d);
+	pump(d);
+}
+
+/* ---- ops */
+
+static int kvm_open(struct lv_host *h, struct lv_driver **out)
+{
+	struct kvm_driver *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->h = h;
+	d->fac_fd = -1;
+	d->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (d->kvm_fd < 0) {
+		rc = -errno;
+		lv__log(h, LV_LOG_ERR, "kvm: /dev/kvm: %s", strerror(errno));
+		goto err;
+	}
+	snprintf(d->console_dir, sizeof(d->console_dir), "%s/console", h->state_dir);
+	if (mkdir(d->console_dir, 0750) && errno != EEXIST) {
+		rc = -errno;
+		lv__log(h, LV_LOG_ERR, "kvm: %s: %s", d->console_dir, strerror(errno));
+		goto err;
+	}
+	rc = kvm_factory_start(d->kvm_fd, &d->fac_fd, &d->fac_pid);
+	if (rc) {
+		lv__log(h, LV_LOG_ERR, "kvm: cannot start the shell factory: %s", strerror(-rc));
+		goto err;
+	}
+	rc = h->cfg.loop.watch(h->cfg.loop.ctx, d->fac_fd, factory_cb, d);
+	if (rc)
+		goto err;
+	*out = (struct lv_driver *)d;
+	return 0;
+err:
+	if (d->fac_fd >= 0)
+		close(d->fac_fd);
+	if (d->kvm_fd >= 0)
+		close(d->kvm_fd);
+	free(d);
+	return rc;
+}
+
+static void kvm_close(struct lv_driver *drv)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+
+	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+		struct kvm_shell *s = vm->drv;
+		if (s) {
+			d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
+			close(s->fd);
+			free(s);
+			vm->drv = NULL;
+		}
+	}
+	for (struct kvm_flavor *f = d->flavors, *fn; f; f = fn) {
+		fn = f->next;
+		for (struct kvm_shell *s = f->ready_head, *sn; s; s = sn) {
+			sn = s->pnext;
+			close(s->fd);        /* a pooled shell exits on EOF */
+			free(s);
+		}
+		free(f);
+	}
+	for (struct kvm_req *rq = d->unsent, *n; rq; rq = n) {
+		n = rq->next;
+		req_free(rq);
+	}
+	for (struct kvm_req *rq = d->sent, *n; rq; rq = n) {
+		n = rq->next;
+		req_free(rq);
+	}
+	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->fac_fd);
+	close(d->fac_fd);
+	close(d->kvm_fd);
+	free(d);
+}
+
+static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+	struct kvm_req *rq;
+
+	if (f && f->ready_head) {
+		struct kvm_shell *s = f->ready_head;
+		int rc;
+
+		f->ready_head = s->pnext;
+		f->ready--;
+		f->hits++;
+		s->fl = NULL;
+		rc = shell_exec(s, vm, image_fd);
+		if (rc) {
+			shell_send(s, KVM_MSG_DESTROY);
+			return rc;
+		}
+		vm->info.pooled = true;
+		refill(d);
+		return 0;
+	}
+	if (f)
+		f->misses++;
+	rq = calloc(1, sizeof(*rq));
+	if (!rq)
+		return -ENOMEM;
+	rq->vm = vm;
+	rq->mem = vm->info.mem_bytes;
+	rq->vcpus = vm->info.vcpus;
+	rq->image_fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
+	if (rq->image_fd < 0) {
+		free(rq);
+		return -errno;
+	}
+	queue_req(d, rq, false);
+	return 0;
+}
+
+#define SHELL_OF(vm) ((struct kvm_shell *)(vm)->drv)
+
+static int kvm_simple(struct lv_vm *vm, uint32_t type)
+{
+	struct kvm_shell *s = SHELL_OF(vm);
+
+	if (!s || s->exited)
+		return -ESRCH;
+	return shell_send(s, type);
+}
+
+static int kvm_pause(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(vm, KVM_MSG_PAUSE); }
+static int kvm_unpause(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(vm, KVM_MSG_UNPAUSE); }
+static int kvm_reboot(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(vm, KVM_MSG_REBOOT); }
+
+static int kvm_shutdown(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_shell *s = SHELL_OF(vm);
+	int rc = kvm_simple(vm, vm->info.state == LV_ST_PAUSED ? KVM_MSG_UNPAUSE : KVM_MSG_POWEROFF);
+
+	if (!rc && vm->info.state == LV_ST_PAUSED)
+		rc = kvm_simple(vm, KVM_MSG_POWEROFF);
+	if (!rc)
+		timed_add(s, lv_now_ns() + (int64_t)d->h->cfg.shutdown_timeout_ms * 1000000);
+	return rc;
+}
+
+static int kvm_destroy(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct kvm_shell *s = SHELL_OF(vm);
+
+	if (!s)     /* still waiting for its shell: factory_reply finishes */
+		return 0;
+	if (!s->exited)
+		shell_send(s, KVM_MSG_DESTROY);
+	timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
+	return 0;
+}
+
+static void kvm_tick(struct lv_driver *drv, int64_t now)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+
+	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
+		if (now < s->kill_at)
+			continue;
+		if (s->vm && !s->vm->destroying && s->vm->info.state == LV_ST_SHUTTING_DOWN &&
+		    !s->forced_off) {
+			s->forced_off = true;
+			lv__log(d->h, LV_LOG_WARN, "%s: ignored the shutdown request; forcing it off",
+				s->vm->info.name);
+			shell_send(s, KVM_MSG_DESTROY);
+			s->kill_at = now + DESTROY_KILL_NS;
+		} else if (s->vm && (s->vm->destroying || s->forced_off)) {
+			lv__log(d->h, LV_LOG_WARN, "%s: shell %d does not exit; killing it",
+				s->vm->info.name, s->pid);
+			kill(s->pid, SIGKILL);
+			s->kill_at = now + DESTROY_KILL_NS;
+		}
+	}
+}
+
+static int kvm_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, unsigned target)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_flavor *f = flavor_get(d, mem, vcpus, true);
+
+	if (!f)
+		return -ENOMEM;
+	f->target = target;
+	while (f->ready > target && f->ready_head) {   /* shrink: drop ready shells */
+		struct kvm_shell *s = f->ready_head;
+
+		f->ready_head = s->pnext;
+		f->ready--;
+		s->fl = NULL;
+		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
+		close(s->fd);
+		free(s);
+	}
+	refill(d);
+	return 0;
+}
+
+static unsigned kvm_pool_list(struct lv_driver *drv, struct lv_pool_info *out, unsigned max)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	unsigned n = 0;
+
+	for (struct kvm_flavor *f = d->flavors; f; f = f->next, n++)
+		if (n < max)
+			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
+							f->preparing, f->hits, f->misses };
+	return n;
+}
+
+const struct lv_driver_ops lv_kvm_ops = {
+	.name = "kvm",
+	.open = kvm_open,
+	.close = kvm_close,
+	.start = kvm_start,
+	.pause = kvm_pause,
+	.unpause = kvm_unpause,
+	.shutdown = kvm_shutdown,
+	.reboot = kvm_reboot,
+	.destroy = kvm_destroy,
+	.tick = kvm_tick,
+	.pool_set = kvm_pool_set,
+	.pool_list = kvm_pool_list,
+};

@@ -1,0 +1,82 @@
+/*
+ * lv_internal.h - what the core's files and its drivers share: the host
+ * and VM structs, the driver ops table, and the calls a driver makes to
+ * report progress.  Never included by the agent or the console.
+ */
+#ifndef LV_INTERNAL_H
+#define LV_INTERNAL_H
+
+#include <stdarg.h>
+#include "lightvm.h"
+
+struct lv_driver;
+
+/* A driver: one per hypervisor.  Creation is asynchronous; the driver
+ * reports with lv__vm_phase / lv__vm_state / lv__vm_released. */
+struct lv_driver_ops {
+	const char *name;
+	int  (*open)(struct lv_host *h, struct lv_driver **out);
+	void (*close)(struct lv_driver *d);
+	/* Start creating and booting vm with the (borrowed) image fd. */
+	int  (*start)(struct lv_driver *d, struct lv_vm *vm, int image_fd);
+	int  (*pause)(struct lv_driver *d, struct lv_vm *vm);
+	int  (*unpause)(struct lv_driver *d, struct lv_vm *vm);
+	int  (*shutdown)(struct lv_driver *d, struct lv_vm *vm);
+	int  (*reboot)(struct lv_driver *d, struct lv_vm *vm);
+	/* Stop the VM now; must end with lv__vm_released(vm). */
+	int  (*destroy)(struct lv_driver *d, struct lv_vm *vm);
+	void (*tick)(struct lv_driver *d, int64_t now);
+	int  (*pool_set)(struct lv_driver *d, uint64_t mem, uint32_t vcpus,
+			 unsigned target);
+	unsigned (*pool_list)(struct lv_driver *d, struct lv_pool_info *out,
+			      unsigned max);
+};
+
+struct lv_vm {
+	struct lv_vm_info info;
+	struct lv_host *host;
+	struct lv_vm *prev, *next;   /* creation order */
+	struct lv_vm *hnext;         /* name hash chain */
+	struct lv_vm *inext;         /* id hash chain */
+	void *drv;                   /* driver's per-VM state */
+	void *user;                  /* embedding program's slot */
+	bool destroying;
+	bool released;
+	int64_t t_destroy;
+	int64_t t_shutdown;
+};
+
+struct lv_prefix;
+
+struct lv_host {
+	struct lv_host_config cfg;
+	char *state_dir;
+	char **image_dirs;
+	const struct lv_driver_ops *ops;
+	struct lv_driver *drv;
+	struct lv_vm *first, *last;
+	struct lv_vm **names;        /* hash buckets, power of two */
+	struct lv_vm **ids;
+	unsigned nbuckets;
+	unsigned count;
+	unsigned by_state[LV_ST_NR];
+	uint32_t next_id;
+	struct lv_prefix **prefixes; /* prefix -> next number */
+	unsigned nprefix_buckets;
+};
+
+void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t);
+/* Change state (emits the matching event).  reason may be NULL. */
+void lv__vm_state(struct lv_vm *vm, enum lv_state st, const char *reason);
+/* Creation failed before the guest ran: state crashed, LV_EV_FAILED. */
+void lv__vm_failed(struct lv_vm *vm, int err, const char *reason);
+/* The driver holds nothing for vm any more.  If a destroy was asked, the
+ * VM record is freed (after LV_EV_DESTROYED). */
+void lv__vm_released(struct lv_vm *vm);
+
+extern const struct lv_driver_ops lv_kvm_ops;
+extern const struct lv_driver_ops *lv_test_ops; /* set by unit tests */
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * util.c - small pure helpers of the core: names of states, phases and
+ * events, size and flavor parsing, selectors, the clock.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lightvm.h"
+
+static const char *const state_names[LV_ST_NR] = {
+	[LV_ST_PREPARED] = "prepared",
+	[LV_ST_BOOTING] = "booting",
+	[LV_ST_RUNNING] = "running",
+	[LV_ST_PAUSED] = "paused",
+	[LV_ST_SHUTTING_DOWN] = "shutting-down",
+	[LV_ST_SHUTOFF] = "shutoff",
+	[LV_ST_CRASHED] = "crashed",
+};
+
+static const char *const phase_names[LV_PH_NR] = {
+	[LV_PH_REQUEST] = "request",
+	[LV_PH_CLAIMED] = "claimed",
+	[LV_PH_LOADED] = "loaded",
+	[LV_PH_DEVICES] = "devices",
+	[LV_PH_STARTED] = "started",
+	[LV_PH_READY] = "ready",
+};
+
+static const char *const event_names[LV_EV_NR] = {
+	[LV_EV_SPAWNED] = "spawned",
+	[LV_EV_STARTED] = "started",
+	[LV_EV_READY] = "ready",
+	[LV_EV_PAUSED] = "paused",
+	[LV_EV_UNPAUSED] = "unpaused",
+	[LV_EV_SHUTOFF] = "shutoff",
+	[LV_EV_CRASHED] = "crashed",
+	[LV_EV_FAILED] = "failed",
+	[LV_EV_DESTROYED] = "destroyed",
+};
+
+const char *lv_state_name(enum lv_state st)
+{
+	return (unsigned)st < LV_ST_NR ? state_names[st] : "unknown";
+}
+
+int lv_state_parse(const char *s)
+{
+	for (int i = 0; i < LV_ST_NR; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	if (strcmp(s, "shut-off") == 0 || strcmp(s, "off") == 0)
+		return LV_ST_SHUTOFF;
+	return -1;
+}
+
+const char *lv_phase_name(enum lv_phase ph)
+{
+	return (unsigned)ph < LV_PH_NR ? phase_names[ph] : "unknown";
+}
+
+const char *lv_event_name(enum lv_event ev)
+{
+	return (unsigned)ev < LV_EV_NR ? event_names[ev] : "unknown";
+}
+
+int64_t lv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* "4M", "512K", "1G", "4194304" -> bytes.  Rejects junk and overflow. */
+int lv_size_parse(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 0: break;
+	case 'K': mul = 1ull << 10; end++; break;
+	case 'M': mul = 1ull << 20; end++; break;
+	case 'G': mul = 1ull << 30; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+/* "4M/1" -> 4 MiB, 1 vCPU.  "4M" alone means one vCPU. */
+int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
+{
+	char buf[64];
+	char *slash, *end;
+	unsigned long n = 1;
+	int rc;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = 0;
+		if (!isdigit((unsigned char)slash[1]))
+			return -EINVAL;
+		errno = 0;
+		n = strtoul(slash + 1, &end, 10);
+		if (errno || *end || n == 0 || n > 64)
+			return -EINVAL;
+	}
+	rc = lv_size_parse(buf, mem_bytes);
+	if (rc)
+		return rc;
+	*vcpus = (uint32_t)n;
+	return 0;
+}
+
+bool lv_selector_is_pattern(const char *sel)
+{
+	return strcmp(sel, "all") == 0 || strpbrk(sel, "*?[") != NULL;
+}
+
+bool lv_selector_match(const char *sel, const char *name)
+{
+	if (!sel || !*sel || strcmp(sel, "all") == 0)
+		return true;
+	if (strpbrk(sel, "*?["))
+		return fnmatch(sel, name, 0) == 0;
+	return strcmp(sel, name) == 0;
+}

@@ -1,0 +1,615 @@
+/*
+ * vm.c - the host and the VM registry: records, the lifecycle state
+ * machine, unique names (PREFIX-N) and O(1) lookups by name and id.
+ * Drivers report progress through the lv__vm_* calls at the bottom.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "lv_internal.h"
+
+const struct lv_driver_ops *lv_test_ops;
+
+struct lv_prefix {
+	struct lv_prefix *next;
+	unsigned long next_n;
+	char name[LV_VM_NAME_MAX];
+};
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!h->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	h->cfg.log(h->cfg.cb_ctx, lvl, buf);
+}
+
+static void emit(struct lv_vm *vm, enum lv_event ev)
+{
+	struct lv_host *h = vm->host;
+
+	if (h->cfg.event)
+		h->cfg.event(h->cfg.cb_ctx, vm, ev);
+}
+
+/* ---- hash tables (names, ids), grown at load factor 1 */
+
+static int table_grow(struct lv_host *h)
+{
+	unsigned n = h->nbuckets ? h->nbuckets * 2 : 1024;
+	struct lv_vm **names = calloc(n, sizeof(*names));
+	struct lv_vm **ids = calloc(n, sizeof(*ids));
+
+	if (!names || !ids) {
+		free(names);
+		free(ids);
+		return -ENOMEM;
+	}
+	for (struct lv_vm *vm = h->first; vm; vm = vm->next) {
+		uint32_t b = hash_str(vm->info.name) & (n - 1);
+
+		vm->hnext = names[b];
+		names[b] = vm;
+		b = vm->info.id & (n - 1);
+		vm->inext = ids[b];
+		ids[b] = vm;
+	}
+	free(h->names);
+	free(h->ids);
+	h->names = names;
+	h->ids = ids;
+	h->nbuckets = n;
+	return 0;
+}
+
+struct lv_vm *lv_vm_lookup(struct lv_host *h, const char *name)
+{
+	if (!h->nbuckets || !name)
+		return NULL;
+	for (struct lv_vm *vm = h->names[hash_str(name) & (h->nbuckets - 1)];
+	     vm; vm = vm->hnext)
+		if (strcmp(vm->info.name, name) == 0)
+			return vm;
+	return NULL;
+}
+
+struct lv_vm *lv_vm_by_id(struct lv_host *h, uint32_t id)
+{
+	if (!h->nbuckets)
+		return NULL;
+	for (struct lv_vm *vm = h->ids[id & (h->nbuckets - 1)]; vm; vm = vm->inext)
+		if (vm->info.id == id)
+			return vm;
+	return NULL;
+}
+
+static void unlink_chain(struct lv_vm **head, struct lv_vm *vm, bool by_name)
+{
+	for (struct lv_vm **p = head; *p; p = by_name ? &(*p)->hnext : &(*p)->inext)
+		if (*p == vm) {
+			*p = by_name ? vm->hnext : vm->inext;
+			return;
+		}
+}
+
+static int vm_insert(struct lv_host *h, struct lv_vm *vm)
+{
+	uint32_t b;
+
+	if (h->count + 1 > h->nbuckets) {
+		int rc = table_grow(h);
+		if (rc)
+			return rc;
+	}
+	b = hash_str(vm->info.name) & (h->nbuckets - 1);
+	vm->hnext = h->names[b];
+	h->names[b] = vm;
+	b = vm->info.id & (h->nbuckets - 1);
+	vm->inext = h->ids[b];
+	h->ids[b] = vm;
+	vm->prev = h->last;
+	if (h->last)
+		h->last->next = vm;
+	else
+		h->first = vm;
+	h->last = vm;
+	h->count++;
+	h->by_state[vm->info.state]++;
+	return 0;
+}
+
+static void vm_remove(struct lv_host *h, struct lv_vm *vm)
+{
+	unlink_chain(&h->names[hash_str(vm->info.name) & (h->nbuckets - 1)], vm, true);
+	unlink_chain(&h->ids[vm->info.id & (h->nbuckets - 1)], vm, false);
+	if (vm->prev)
+		vm->prev->next = vm->next;
+	else
+		h->first = vm->next;
+	if (vm->next)
+		vm->next->prev = vm->prev;
+	else
+		h->last = vm->prev;
+	h->count--;
+	h->by_state[vm->info.state]--;
+}
+
+/* ---- names: PREFIX-N with a per-prefix counter, so naming is O(1) */
+
+static struct lv_prefix *prefix_get(struct lv_host *h, const char *prefix)
+{
+	uint32_t b;
+	struct lv_prefix *p;
+
+	if (!h->prefixes) {
+		h->nprefix_buckets = 256;
+		h->prefixes = calloc(h->nprefix_buckets, sizeof(*h->prefixes));
+		if (!h->prefixes)
+			return NULL;
+	}
+	b = hash_str(prefix) & (h->nprefix_buckets - 1);
+	for (p = h->prefixes[b]; p; p = p->next)
+		if (strcmp(p->name, prefix) == 0)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s", prefix);
+	p->next_n = 1;
+	p->next = h->prefixes[b];
+	h->prefixes[b] = p;
+	return p;
+}
+
+static bool name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= LV_VM_NAME_MAX - 8)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static int pick_name(struct lv_host *h, const struct lv_spawn *sp, char *out,
+		     char *err, size_t errlen)
+{
+	char base[LV_VM_NAME_MAX];
+	const char *prefix = sp->prefix;
+	struct lv_prefix *p;
+
+	if (sp->name) {
+		if (!name_valid(sp->name)) {
+			snprintf(err, errlen, "invalid VM name '%s' (letters, digits, '-', '_', '.'; up to %d)",
+				 sp->name, LV_VM_NAME_MAX - 9);
+			return -EINVAL;
+		}
+		if (lv_vm_lookup(h, sp->name)) {
+			snprintf(err, errlen, "a VM named '%s' exists", sp->name);
+			return -EEXIST;
+		}
+		strcpy(out, sp->name);
+		return 0;
+	}
+	if (!prefix) {
+		const char *slash = strrchr(sp->image, '/');
+		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : sp->image);
+		base[strcspn(base, ".")] = 0;
+		prefix = base;
+	}
+	if (!name_valid(prefix)) {
+		snprintf(err, errlen, "invalid name prefix '%s' (letters, digits, '-', '_', '.'; up to %d)",
+			 prefix, LV_VM_NAME_MAX - 9);
+		return -EINVAL;
+	}
+	p = prefix_get(h, prefix);
+	if (!p)
+		return -ENOMEM;
+	do
+		snprintf(out, LV_VM_NAME_MAX, "%s-%lu", prefix, p->next_n++);
+	while (lv_vm_lookup(h, out));
+	return 0;
+}
+
+/* ---- host */
+
+static const struct lv_driver_ops *pick_driver(const char *name, char *why, size_t len)
+{
+	if (lv_test_ops && (!name || strcmp(name, lv_test_ops->name) == 0))
+		return lv_test_ops;
+	if (!name || strcmp(name, "auto") == 0) {
+		FILE *f = fopen("/proc/xen/capabilities", "r");
+		char cap[64] = "";
+
+		if (f) {
+			if (!fgets(cap, sizeof(cap), f))
+				cap[0] = 0;
+			fclose(f);
+		}
+		if (strstr(cap, "control_d")) {
+			snprintf(why, len, "this host is a Xen Dom0, but the xen driver is not built yet");
+			return NULL;
+		}
+		return &lv_kvm_ops;
+	}
+	if (strcmp(name, "kvm") == 0)
+		return &lv_kvm_ops;
+	if (strcmp(name, "xen") == 0)
+		snprintf(why, len, "the xen driver is not built yet (only kvm is)");
+	else
+		snprintf(why, len, "unknown driver '%s' (auto, kvm, xen)", name);
+	return NULL;
+}
+
+int lv_host_open(const struct lv_host_config *cfg, struct lv_host **out)
+{
+	struct lv_host *h;
+	char why[160] = "";
+	unsigned n = 0;
+	int rc = -ENOMEM;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->cfg = *cfg;
+	h->ops = pick_driver(cfg->driver, why, sizeof(why));
+	if (!h->ops) {
+		lv__log(h, LV_LOG_ERR, "%s", why);
+		free(h);
+		return -ENODEV;
+	}
+	h->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "/var/lib/lightvm");
+	while (cfg->image_dirs && cfg->image_dirs[n])
+		n++;
+	h->image_dirs = calloc(n + 1, sizeof(char *));
+	if (!h->state_dir || !h->image_dirs)
+		goto out;
+	for (unsigned i = 0; i < n; i++)
+		if (!(h->image_dirs[i] = strdup(cfg->image_dirs[i])))
+			goto out;
+	h->cfg.state_dir = h->state_dir;
+	h->cfg.image_dirs = (const char *const *)h->image_dirs;
+	if (!h->cfg.boot_timeout_ms)
+		h->cfg.boot_timeout_ms = 10000;
+	if (!h->cfg.shutdown_timeout_ms)
+		h->cfg.shutdown_timeout_ms = 10000;
+	h->next_id = 1;
+	rc = h->ops->open(h, &h->drv);
+	if (rc)
+		goto out;
+	*out = h;
+	return 0;
+out:
+	for (unsigned i = 0; h->image_dirs && h->image_dirs[i]; i++)
+		free(h->image_dirs[i]);
+	free(h->image_dirs);
+	free(h->state_dir);
+	free(h);
+	return rc;
+}
+
+void lv_host_close(struct lv_host *h)
+{
+	struct lv_vm *vm, *next;
+
+	if (!h)
+		return;
+	h->ops->close(h->drv);
+	for (vm = h->first; vm; vm = next) {
+		next = vm->next;
+		free(vm);
+	}
+	for (unsigned b = 0; b < h->nprefix_buckets; b++)
+		for (struct lv_prefix *p = h->prefixes[b], *pn; p; p = pn) {
+			pn = p->next;
+			free(p);
+		}
+	free(h->prefixes);
+	free(h->names);
+	free(h->ids);
+	for (unsigned i = 0; h->image_dirs[i]; i++)
+		free(h->image_dirs[i]);
+	free(h->image_dirs);
+	free(h->state_dir);
+	free(h);
+}
+
+const char *lv_host_driver(const struct lv_host *h)
+{
+	return h->ops->name;
+}
+
+unsigned lv_host_count(const struct lv_host *h, unsigned by_state[LV_ST_NR])
+{
+	if (by_state)
+		memcpy(by_state, h->by_state, sizeof(h->by_state));
+	return h->count;
+}
+
+void lv_host_tick(struct lv_host *h)
+{
+	if (h->ops->tick)
+		h->ops->tick(h->drv, lv_now_ns());
+}
+
+/* ---- VMs */
+
+int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
+		struct lv_vm **out, char *err, size_t errlen)
+{
+	struct lv_vm *vm;
+	char dummy[8];
+	int fd = sp->image_fd, rc;
+
+	if (!err) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = 0;
+	if (!sp->image || !*sp->image) {
+		snprintf(err, errlen, "no image given");
+		return -EINVAL;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->host = h;
+	vm->info.state = LV_ST_PREPARED;
+	vm->info.pid = -1;
+	vm->info.mem_bytes = sp->mem_bytes ? sp->mem_bytes : (4u << 20);
+	/* guest memory is mapped with 2 MiB pages: round up */
+	vm->info.mem_bytes = (vm->info.mem_bytes + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+	vm->info.vcpus = sp->vcpus ? sp->vcpus : 1;
+	if (vm->info.vcpus != 1) {
+		snprintf(err, errlen, "vcpus=%u: only 1 vCPU per VM is supported for now", vm->info.vcpus);
+		rc = -EINVAL;
+		goto fail;
+	}
+	snprintf(vm->info.image, sizeof(vm->info.image), "%s", sp->image);
+	vm->info.t[LV_PH_REQUEST] = sp->t_request ? sp->t_request : lv_now_ns();
+	rc = pick_name(h, sp, vm->info.name, err, errlen);
+	if (rc)
+		goto fail;
+	if (fd < 0) {
+		fd = lv_image_open(h, sp->image, vm->info.mem_bytes, err, errlen);
+		if (fd < 0) {
+			rc = fd;
+			goto fail;
+		}
+	}
+	vm->info.id = h->next_id++;
+	rc = vm_insert(h, vm);
+	if (rc)
+		goto fail;
+	rc = h->ops->start(h->drv, vm, fd);
+	if (fd != sp->image_fd)
+		close(fd);
+	fd = -1;
+	if (rc) {
+		vm_remove(h, vm);
+		snprintf(err, errlen, "%s: cannot start: %s", vm->info.name, strerror(-rc));
+		goto fail;
+	}
+	emit(vm, LV_EV_SPAWNED);
+	if (out)
+		*out = vm;
+	return 0;
+fail:
+	if (fd >= 0 && fd != sp->image_fd)
+		close(fd);
+	free(vm);
+	return rc;
+}
+
+static int act(struct lv_vm *vm, int (*op)(struct lv_driver *, struct lv_vm *))
+{
+	if (vm->destroying)
+		return -ESRCH;
+	if (!op)
+		return -EOPNOTSUPP;
+	return op(vm->host->drv, vm);
+}
+
+int lv_vm_pause(struct lv_vm *vm)
+{
+	if (vm->info.state == LV_ST_PAUSED)
+		return 0;
+	if (vm->info.state != LV_ST_RUNNING && vm->info.state != LV_ST_BOOTING)
+		return -EINVAL;
+	return act(vm, vm->host->ops->pause);
+}
+
+int lv_vm_unpause(struct lv_vm *vm)
+{
+	if (vm->info.state != LV_ST_PAUSED)
+		return vm->info.state == LV_ST_RUNNING ? 0 : -EINVAL;
+	return act(vm, vm->host->ops->unpause);
+}
+
+int lv_vm_shutdown(struct lv_vm *vm)
+{
+	int rc;
+
+	if (lv_state_is_final(vm->info.state))
+		return 0;
+	if (vm->info.state == LV_ST_SHUTTING_DOWN)
+		return 0;
+	rc = act(vm, vm->host->ops->shutdown);
+	if (rc == 0) {
+		vm->t_shutdown = lv_now_ns();
+		lv__vm_state(vm, LV_ST_SHUTTING_DOWN, NULL);
+	}
+	return rc;
+}
+
+int lv_vm_reboot(struct lv_vm *vm)
+{
+	if (vm->info.state != LV_ST_RUNNING)
+		return -EINVAL;
+	return act(vm, vm->host->ops->reboot);
+}
+
+int lv_vm_destroy(struct lv_vm *vm)
+{
+	int rc;
+
+	if (vm->destroying)
+		return 0;
+	vm->destroying = true;
+	vm->t_destroy = lv_now_ns();
+	if (vm->released) {
+		lv__vm_released(vm);
+		return 0;
+	}
+	rc = vm->host->ops->destroy(vm->host->drv, vm);
+	if (rc)
+		vm->destroying = false;
+	return rc;
+}
+
+bool lv_vm_destroying(const struct lv_vm *vm)
+{
+	return vm->destroying;
+}
+
+const struct lv_vm_info *lv_vm_info(const struct lv_vm *vm)
+{
+	return &vm->info;
+}
+
+struct lv_vm *lv_vm_first(struct lv_host *h)
+{
+	return h->first;
+}
+
+struct lv_vm *lv_vm_next(struct lv_vm *vm)
+{
+	return vm->next;
+}
+
+void lv_vm_set_user(struct lv_vm *vm, void *p)
+{
+	vm->user = p;
+}
+
+void *lv_vm_user(const struct lv_vm *vm)
+{
+	return vm->user;
+}
+
+uint64_t lv_vm_console_bytes(const struct lv_vm *vm)
+{
+	struct stat st;
+
+	if (!vm->info.console_path[0] || stat(vm->info.console_path, &st))
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
+/* ---- driver reports */
+
+void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t)
+{
+	if ((unsigned)ph < LV_PH_NR)
+		vm->info.t[ph] = t;
+}
+
+static enum lv_event event_for(enum lv_state from, enum lv_state to)
+{
+	switch (to) {
+	case LV_ST_BOOTING: return LV_EV_STARTED;
+	case LV_ST_RUNNING: return from == LV_ST_PAUSED ? LV_EV_UNPAUSED : LV_EV_READY;
+	case LV_ST_PAUSED: return LV_EV_PAUSED;
+	case LV_ST_SHUTOFF: return LV_EV_SHUTOFF;
+	case LV_ST_CRASHED: return LV_EV_CRASHED;
+	default: return LV_EV_NR;
+	}
+}
+
+void lv__vm_state(struct lv_vm *vm, enum lv_state st, const char *reason)
+{
+	enum lv_state from = vm->info.state;
+	enum lv_event ev;
+
+	if (from == st || lv_state_is_final(from))
+		return;
+	if (reason)
+		snprintf(vm->info.reason, sizeof(vm->info.reason), "%s", reason);
+	vm->host->by_state[from]--;
+	vm->host->by_state[st]++;
+	vm->info.state = st;
+	if (lv_state_is_final(st))
+		vm->info.t_final = lv_now_ns();
+	ev = event_for(from, st);
+	if (ev != LV_EV_NR)
+		emit(vm, ev);
+}
+
+void lv__vm_failed(struct lv_vm *vm, int err, const char *reason)
+{
+	enum lv_state from = vm->info.state;
+
+	if (lv_state_is_final(from))
+		return;
+	snprintf(vm->info.reason, sizeof(vm->info.reason), "%s", reason ? reason : strerror(-err));
+	vm->info.exit_code = err;
+	vm->host->by_state[from]--;
+	vm->host->by_state[LV_ST_CRASHED]++;
+	vm->info.state = LV_ST_CRASHED;
+	vm->info.t_final = lv_now_ns();
+	emit(vm, LV_EV_FAILED);
+}
+
+void lv__vm_released(struct lv_vm *vm)
+{
+	struct lv_host *h = vm->host;
+
+	vm->released = true;
+	vm->info.pid = -1;
+	if (!vm->destroying)
+		return;
+	emit(vm, LV_EV_DESTROYED);
+	vm_remove(h, vm);
+	if (vm->info.console_path[0])
+		unlink(vm->info.console_path);
+	free(vm);
+}
+
+/* ---- pools (forwarded to the driver) */
+
+int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus, unsigned target)
+{
+	if (!h->ops->pool_set)
+		return -EOPNOTSUPP;
+	if (mem_bytes < (2u << 20) || mem_bytes > (1024u << 20) || (mem_bytes & ((2u << 20) - 1)))
+		return -EINVAL;
+	if (vcpus != 1 || target > 20000)
+		return -EINVAL;
+	return h->ops->pool_set(h->drv, mem_bytes, vcpus, target);
+}
+
+unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
+{
+	return h->ops->pool_list ? h->ops->pool_list(h->drv, out, max) : 0;
+}
