@@ -1,0 +1,55 @@
+# tests/integration/lib.sh - start a private lightvmd (own socket and
+# state directory) and drive it with the real lvsh.  Sourced by t_*.sh.
+set -u
+ROOT=$(pwd)
+B=$ROOT/build
+T=$(mktemp -d /tmp/lvtest.XXXXXX)
+SOCK=$T/lightvmd.sock
+STATE=$T/state
+AGENT_PID=
+LVSH="$B/lvsh -S $SOCK --no-autostart"
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -n 30 "$T/agent.log"; exit 1; }
+ok() { echo "ok: $*"; }
+
+need_kvm() {
+	[ -c /dev/kvm ] || skip "no /dev/kvm on this machine: real VMs cannot run"
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no access to /dev/kvm (run as root)"
+}
+
+start_agent() {
+	"$B/lightvmd" -S "$SOCK" -D "$STATE" -d "$@" >"$T/agent.log" 2>&1 &
+	AGENT_PID=$!
+	i=0
+	while [ ! -S "$SOCK" ]; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && fail "agent did not start"
+		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
+		sleep 0.05
+	done
+}
+
+factory_pid() { pgrep -P "$AGENT_PID" -x lightvm-factory | head -n1; }
+shell_count() {
+	f=$(factory_pid)
+	[ -n "$f" ] && pgrep -P "$f" | wc -l || echo 0
+}
+agent_alive() { kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died"; }
+agent_fds() { ls /proc/"$AGENT_PID"/fd | wc -l; }
+
+stop_agent() {
+	[ -n "$AGENT_PID" ] || return 0
+	kill "$AGENT_PID" 2>/dev/null
+	i=0
+	while kill -0 "$AGENT_PID" 2>/dev/null; do
+		i=$((i + 1)); [ $i -gt 200 ] && kill -9 "$AGENT_PID"; sleep 0.05
+	done
+	AGENT_PID=
+}
+
+cleanup() { stop_agent; rm -rf "$T"; }
+trap cleanup EXIT
+
+# count VMs in a state:  count_state STATE [SELECTOR]
+count_state() { $LVSH --json -c "list ${2:-}" | jq "[.vms[] | select(.state == \"$1\")] | length"; }

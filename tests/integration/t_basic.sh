@@ -1,0 +1,59 @@
+# 200 noop + 50 hello VMs through the real agent and lvsh: states, consoles,
+# pools, pause/unpause/shutdown, and `destroy all` leaves nothing behind.
+. tests/integration/lib.sh
+need_kvm
+start_agent
+$LVSH -c "host" >/dev/null || fail "host"
+fds0=$(agent_fds)
+mem0=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+
+$LVSH -c "spawn 200 noop" >"$T/out" || fail "spawn 200 noop: $(cat "$T/out")"
+[ "$(count_state running 'noop-*')" = 200 ] || fail "not 200 running noop VMs"
+ok "200 noop running"
+
+$LVSH -c "spawn 50 hello" || fail "spawn 50 hello"
+i=0
+while [ "$(count_state shutoff 'hello-*')" != 50 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "hello VMs did not all shut off: $($LVSH -c 'list hello-*' | head)"
+	sleep 0.1
+done
+ok "50 hello shut off"
+for n in $(seq 1 50); do
+	$LVSH -c "log hello-$n" | grep -qx "hello from hello-$n" || fail "hello-$n console: $($LVSH -c "log hello-$n")"
+done
+$LVSH -c "log hello-7" | grep -Eq '^booted in [0-9]+ cycles$' || fail "no cycle count"
+ok "every hello console names its own VM"
+
+# exit codes and the flight recorder
+$LVSH --json -c "inspect noop-5" >"$T/insp" || fail "inspect"
+jq -e '.vms[0].phases | map(.name) | index("ready") != null' "$T/insp" >/dev/null || fail "no ready phase: $(cat "$T/insp")"
+$LVSH -c "inspect no-such-vm" 2>/dev/null && fail "inspect of a missing VM succeeded"
+
+# pause / unpause / shutdown
+$LVSH -c "pause noop-1" || fail "pause"
+[ "$(count_state paused noop-1)" = 1 ] || fail "noop-1 not paused"
+$LVSH -c "unpause noop-1" || fail "unpause"
+[ "$(count_state running noop-1)" = 1 ] || fail "noop-1 not running after unpause"
+$LVSH -c "shutdown noop-2" || fail "shutdown"
+i=0
+while [ "$(count_state shutoff noop-2)" != 1 ]; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "noop-2 did not shut off"; sleep 0.1
+done
+ok "pause, unpause, shutdown"
+
+$LVSH -c "destroy all" || fail "destroy all"
+[ "$($LVSH --json -c list | jq '.vms | length')" = 0 ] || fail "VMs left after destroy all"
+sleep 0.3
+pool=$($LVSH --json -c pool | jq '[.pools[].ready, .pools[].preparing] | add')
+n=$(shell_count)
+[ "$n" -le "$pool" ] || fail "$n shell processes left for a pool of $pool"
+$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
+sleep 0.5
+[ "$(shell_count)" = 0 ] || fail "shell processes left: $(shell_count)"
+fds1=$(agent_fds)
+[ "$fds1" -le "$fds0" ] || fail "agent fds grew from $fds0 to $fds1"
+ls "$STATE/console" | grep -q . && fail "console logs left: $(ls "$STATE/console" | head)"
+mem1=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+[ $((mem0 - mem1)) -lt 65536 ] || fail "host lost $(( (mem0 - mem1) / 1024 )) MiB"
+ok "destroy all: no shell, fd, log or memory left"
+agent_alive

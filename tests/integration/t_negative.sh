@@ -1,0 +1,62 @@
+# Bad input of every kind; after each, the agent still serves correctly.
+. tests/integration/lib.sh
+need_kvm
+start_agent
+RAW=$B/tests/lv-rawclient
+still_ok() {
+	agent_alive
+	$LVSH -c host >/dev/null || fail "agent does not answer after: $1"
+	ok "$1"
+}
+
+out=$($LVSH -c "spawn 1 nosuchimage" 2>&1) && fail "unknown image accepted"
+echo "$out" | grep -q "unknown image 'nosuchimage'" || fail "unclear error: $out"
+still_ok "unknown image"
+
+out=$($LVSH -c "spawn 0 noop" 2>&1) && fail "count 0 accepted"
+still_ok "count 0: $out"
+out=$($LVSH -c "spawn 1000000000 noop" 2>&1) && fail "absurd count accepted"
+still_ok "absurd count: $out"
+out=$($LVSH -c "spawn 1 noop mem=3G" 2>&1) && fail "absurd memory accepted"
+still_ok "absurd memory: $out"
+
+for m in garbage badmagic badversion oversize badtype badbody truncated-header truncated-body; do
+	r=$($RAW "$SOCK" $m) || fail "rawclient $m"
+	still_ok "frame $m -> $r"
+done
+r=$($RAW "$SOCK" ok-host)
+echo "$r" | grep -q "reply seq=42 err=0" || fail "sequence not echoed: $r"
+
+# a client that disconnects in the middle of a spawn
+( $LVSH -c "spawn 100 noop" >/dev/null 2>&1 & p=$!; sleep 0.05; kill -9 $p ) 2>/dev/null
+sleep 1
+still_ok "client killed mid-spawn"
+
+head -c 5000 /dev/urandom >"$T/notelf"
+out=$($LVSH -c "spawn 1 $T/notelf" 2>&1) && fail "non-ELF image accepted"
+echo "$out" | grep -qi "not an ELF" || fail "unclear error for non-ELF: $out"
+still_ok "non-ELF image"
+printf '\177ELF\002\001\001' >"$T/truncelf"
+out=$($LVSH -c "spawn 1 $T/truncelf" 2>&1) && fail "truncated ELF accepted"
+still_ok "truncated ELF: $out"
+
+for img in crash badring badcall; do
+	$LVSH -c "spawn 1 $img" >/dev/null 2>&1
+	i=0
+	while [ "$(count_state crashed "$img-1")" != 1 ]; do
+		i=$((i + 1)); [ $i -gt 50 ] && fail "$img did not end as crashed: $($LVSH -c "inspect $img-1")"; sleep 0.1
+	done
+	reason=$($LVSH --json -c "inspect $img-1" | jq -r '.vms[0].reason')
+	still_ok "$img crashed: $reason"
+done
+$LVSH --json -c "inspect crash-1" | jq -r '.vms[0].reason' | grep -q "#PF" || fail "crash reason lacks #PF"
+$LVSH --json -c "inspect badring-1" | jq -r '.vms[0].reason' | grep -qi "console ring" || fail "badring reason"
+$LVSH --json -c "inspect badcall-1" | jq -r '.vms[0].reason' | grep -qi "hypercall" || fail "badcall reason"
+
+out=$($LVSH -c "destroy" 2>&1) && fail "destroy without selector accepted"
+out=$($LVSH -c "pause no-such-vm" 2>&1) && fail "pause of a missing VM succeeded"
+echo "$out" | grep -q "no-such-vm" || fail "unclear error: $out"
+$LVSH -c "spawn 3 noop" >/dev/null || fail "spawn after all that"
+[ "$(count_state running 'noop-*')" = 3 ] || fail "3 noop not running"
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+still_ok "normal service after the negative tests"

@@ -1,0 +1,130 @@
+/*
+ * lv-rawclient - sends deliberately broken frames to lightvmd for the
+ * negative tests, and prints what (if anything) comes back.
+ *   lv-rawclient SOCKET MODE
+ * MODE: garbage | badmagic | badversion | oversize | truncated-header |
+ *       truncated-body | badbody | badtype | ok-host
+ * Prints "reply err=N message=..." or "closed" and exits 0 when the agent
+ * behaved (answered with an error and/or closed), 1 on a local failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "frame.h"
+#include "lightvm.pb-c.h"
+
+static int conn(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		perror("connect");
+		exit(1);
+	}
+	return fd;
+}
+
+static void put(int fd, const void *b, size_t n)
+{
+	if (write(fd, b, n) != (ssize_t)n) {
+		perror("write");
+		exit(1);
+	}
+}
+
+static int show_reply(int fd)
+{
+	struct lv_frame_hdr h;
+	uint8_t *body = NULL;
+	Lightvm__Reply *r;
+	int rc = lv_frame_read(fd, &h, &body);
+
+	if (rc) {
+		printf("closed\n");
+		return 0;
+	}
+	r = lightvm__reply__unpack(NULL, h.len, body);
+	free(body);
+	if (!r) {
+		printf("undecodable reply\n");
+		return 1;
+	}
+	printf("reply seq=%u err=%d message=%s\n", h.seq, r->has_err ? r->err : 0,
+	       r->message ? r->message : "");
+	if (r->host)
+		printf("host driver=%s vms=%u\n", r->host->driver, r->host->vms);
+	lightvm__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint8_t hdr[LV_FRAME_HDR];
+	const char *mode;
+	int fd;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: lv-rawclient SOCKET MODE\n");
+		return 2;
+	}
+	mode = argv[2];
+	fd = conn(argv[1]);
+	if (!strcmp(mode, "garbage")) {
+		put(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+	} else if (!strcmp(mode, "badmagic")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, 0);
+		hdr[0] ^= 0xff;
+		put(fd, hdr, sizeof(hdr));
+	} else if (!strcmp(mode, "badversion")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, 0);
+		hdr[4] = 99;
+		put(fd, hdr, sizeof(hdr));
+	} else if (!strcmp(mode, "oversize")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, LV_FRAME_MAX);
+		hdr[12] = 0xff; hdr[13] = 0xff; hdr[14] = 0xff; hdr[15] = 0x7f;
+		put(fd, hdr, sizeof(hdr));
+	} else if (!strcmp(mode, "badtype")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REPLY, 7, 0);
+		put(fd, hdr, sizeof(hdr));
+	} else if (!strcmp(mode, "badbody")) {
+		static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02 };
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, sizeof(junk));
+		put(fd, hdr, sizeof(hdr));
+		put(fd, junk, sizeof(junk));
+	} else if (!strcmp(mode, "truncated-header")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, 10);
+		put(fd, hdr, 7);
+		close(fd);
+		printf("closed\n");
+		return 0;
+	} else if (!strcmp(mode, "truncated-body")) {
+		lv_frame_encode_hdr(hdr, LV_FRAME_REQUEST, 7, 1000);
+		put(fd, hdr, sizeof(hdr));
+		put(fd, "abc", 3);
+		close(fd);
+		printf("closed\n");
+		return 0;
+	} else if (!strcmp(mode, "ok-host")) {
+		Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+		Lightvm__HostReq hr = LIGHTVM__HOST_REQ__INIT;
+		uint8_t buf[64];
+		size_t n;
+
+		rq.op_case = LIGHTVM__REQUEST__OP_HOST;
+		rq.host = &hr;
+		n = lightvm__request__pack(&rq, buf);
+		if (lv_frame_write(fd, LV_FRAME_REQUEST, 42, buf, (uint32_t)n))
+			return 1;
+	} else {
+		fprintf(stderr, "unknown mode %s\n", mode);
+		return 2;
+	}
+	return show_reply(fd);
+}
