@@ -8,7 +8,7 @@ B       := build
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
+override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # ---- generated protocol code

@@ -79,11 +79,13 @@ static void test_every_name_unique(void **state)
 	}
 }
 
-/* Parse "spawn ..." words; 0 or -1 like the parsers. */
+/* Parse "spawn ..." words; 0 or -1 like the parsers.  req points into a
+ * static buffer, valid until the next call. */
 static int parse_spawn(const char *line, Lightvm__SpawnReq *req, char *err,
 		       size_t errlen)
 {
-	char buf[512], *argv[LVSH_MAX_ARGS], *w;
+	static char buf[512];
+	char *argv[LVSH_MAX_ARGS], *w;
 	struct lvsh_args a;
 	int argc = 0;
 
