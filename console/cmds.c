@@ -259,6 +259,8 @@ int lvsh_run_text(struct lvsh *sh, const char *text, const char *where,
 
 /* ---- help and quit: commands about the console itself */
 
+#define HELP_COL 26		/* where the one-line help starts */
+
 static void help_json(struct lvsh *sh, const struct lvsh_cmd *only)
 {
 	const struct lvsh_cmd *const *c;
@@ -332,7 +334,13 @@ static int cmd_help(struct lvsh *sh, const struct lvsh_cmd *self,
 		for (c = lvsh_cmds; *c != NULL; c++) {
 			snprintf(line, sizeof(line), "%s %s", (*c)->name,
 				 (*c)->usage);
-			fprintf(sh->out, "%-36s %s\n", line, (*c)->help);
+			/* a long usage gets a line of its own */
+			if (strlen(line) > HELP_COL)
+				fprintf(sh->out, "%s\n%-*s %s\n", line,
+					HELP_COL, "", (*c)->help);
+			else
+				fprintf(sh->out, "%-*s %s\n", HELP_COL, line,
+					(*c)->help);
 		}
 		fprintf(sh->out, "Commands match on a unique prefix; "
 			"`help CMD` shows a command's options.\n");
