@@ -1,0 +1,269 @@
+/*
+ * test_lifecycle.c - the core's VM model and lifecycle against a fake
+ * driver behind the ops table: naming, lookups, state transitions and
+ * their events, destroy, pools forwarding, image validation errors.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lv_internal.h"
+
+/* ---- the fake driver */
+static struct lv_vm *fake_vms[64];
+static int fake_n, fake_destroys, fake_pool_target;
+static int events[LV_EV_NR];
+static enum lv_event last_ev;
+
+static int f_open(struct lv_host *h, struct lv_driver **out) { *out = (void *)h; return 0; }
+static void f_close(struct lv_driver *d) {}
+static int f_start(struct lv_driver *d, struct lv_vm *vm, int fd)
+{
+	fake_vms[fake_n++] = vm;
+	return 0;
+}
+static int f_pause(struct lv_driver *d, struct lv_vm *vm) { lv__vm_state(vm, LV_ST_PAUSED, NULL); return 0; }
+static int f_unpause(struct lv_driver *d, struct lv_vm *vm) { lv__vm_state(vm, LV_ST_RUNNING, NULL); return 0; }
+static int f_shutdown(struct lv_driver *d, struct lv_vm *vm) { return 0; }
+static int f_destroy(struct lv_driver *d, struct lv_vm *vm)
+{
+	fake_destroys++;
+	lv__vm_released(vm);
+	return 0;
+}
+static int f_pool_set(struct lv_driver *d, uint64_t m, uint32_t v, unsigned t)
+{
+	fake_pool_target = (int)t;
+	return 0;
+}
+
+static const struct lv_driver_ops fake_ops = {
+	.name = "fake", .open = f_open, .close = f_close, .start = f_start,
+	.pause = f_pause, .unpause = f_unpause, .shutdown = f_shutdown,
+	.destroy = f_destroy, .pool_set = f_pool_set,
+};
+
+static void on_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
+{
+	events[ev]++;
+	last_ev = ev;
+}
+
+static int no_watch(void *c, int fd, lv_fd_cb cb, void *a) { return 0; }
+static void no_unwatch(void *c, int fd) {}
+
+static char imgdir[64];
+static const char *dirs[2];
+
+/* A minimal valid guest ELF: one PT_LOAD at 1 MiB holding the entry. */
+static void write_image(const char *path)
+{
+	uint8_t buf[256] = { 0 };
+	FILE *f;
+
+	memcpy(buf, "\177ELF", 4);
+	buf[4] = 2; buf[5] = 1; buf[6] = 1;
+	*(uint16_t *)(buf + 16) = 2;            /* ET_EXEC */
+	*(uint16_t *)(buf + 18) = 62;           /* EM_X86_64 */
+	*(uint32_t *)(buf + 20) = 1;
+	*(uint64_t *)(buf + 24) = 0x100000;     /* entry */
+	*(uint64_t *)(buf + 32) = 64;           /* phoff */
+	*(uint16_t *)(buf + 52) = 64;
+	*(uint16_t *)(buf + 54) = 56;
+	*(uint16_t *)(buf + 56) = 1;
+	*(uint32_t *)(buf + 64) = 1;            /* PT_LOAD */
+	*(uint32_t *)(buf + 68) = 5;            /* R+X */
+	*(uint64_t *)(buf + 72) = 0;
+	*(uint64_t *)(buf + 80) = 0x100000;
+	*(uint64_t *)(buf + 88) = 0x100000;
+	*(uint64_t *)(buf + 96) = 256;
+	*(uint64_t *)(buf + 104) = 256;
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	struct lv_host_config cfg = { 0 };
+	struct lv_host *h;
+	char path[128];
+
+	snprintf(imgdir, sizeof(imgdir), "/tmp/lvunit.%d", (int)getpid());
+	mkdir(imgdir, 0755);
+	snprintf(path, sizeof(path), "%s/noop", imgdir);
+	write_image(path);
+	snprintf(path, sizeof(path), "%s/junk", imgdir);
+	FILE *f = fopen(path, "w");
+	fputs("not an elf at all", f);
+	fclose(f);
+	dirs[0] = imgdir;
+	dirs[1] = NULL;
+	lv_test_ops = &fake_ops;
+	cfg.driver = "fake";
+	cfg.state_dir = imgdir;
+	cfg.image_dirs = dirs;
+	cfg.loop = (struct lv_loop){ NULL, no_watch, no_unwatch };
+	cfg.event = on_event;
+	assert_int_equal(lv_host_open(&cfg, &h), 0);
+	memset(events, 0, sizeof(events));
+	fake_n = fake_destroys = 0;
+	*state = h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	lv_host_close(*state);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", imgdir);
+	if (system(cmd) != 0)
+		return -1;
+	return 0;
+}
+
+static struct lv_vm *spawn(struct lv_host *h, const char *img, const char *prefix)
+{
+	struct lv_spawn sp = { .image = img, .prefix = prefix, .image_fd = -1 };
+	struct lv_vm *vm = NULL;
+	char err[256];
+
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), 0);
+	return vm;
+}
+
+static void test_names_unique(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm *a = spawn(h, "noop", NULL), *b = spawn(h, "noop", NULL);
+	struct lv_vm *c = spawn(h, "noop", "web");
+
+	assert_string_equal(lv_vm_info(a)->name, "noop-1");
+	assert_string_equal(lv_vm_info(b)->name, "noop-2");
+	assert_string_equal(lv_vm_info(c)->name, "web-1");
+	assert_ptr_equal(lv_vm_lookup(h, "noop-2"), b);
+	assert_ptr_equal(lv_vm_by_id(h, lv_vm_info(c)->id), c);
+	assert_null(lv_vm_lookup(h, "noop-3"));
+	assert_int_equal(lv_host_count(h, NULL), 3);
+	assert_int_equal(events[LV_EV_SPAWNED], 3);
+	assert_int_equal(lv_vm_info(a)->mem_bytes, 4u << 20);
+}
+
+static void test_lifecycle_events(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm *vm = spawn(h, "noop", NULL);
+	unsigned by[LV_ST_NR];
+
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_PREPARED);
+	lv__vm_state(vm, LV_ST_BOOTING, NULL);
+	assert_int_equal(last_ev, LV_EV_STARTED);
+	/* pausing a VM that is not running is refused before the driver */
+	lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	assert_int_equal(last_ev, LV_EV_READY);
+	assert_int_equal(lv_vm_pause(vm), 0);
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_PAUSED);
+	assert_int_equal(last_ev, LV_EV_PAUSED);
+	assert_int_equal(lv_vm_unpause(vm), 0);
+	assert_int_equal(last_ev, LV_EV_UNPAUSED);
+	assert_int_equal(lv_vm_shutdown(vm), 0);
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_SHUTTING_DOWN);
+	lv__vm_state(vm, LV_ST_SHUTOFF, "guest powered off (code 0)");
+	assert_int_equal(last_ev, LV_EV_SHUTOFF);
+	assert_string_equal(lv_vm_info(vm)->reason, "guest powered off (code 0)");
+	/* final states are final */
+	lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_SHUTOFF);
+	assert_int_equal(lv_vm_pause(vm), -EINVAL);
+	lv_host_count(h, by);
+	assert_int_equal(by[LV_ST_SHUTOFF], 1);
+	assert_int_equal(by[LV_ST_RUNNING], 0);
+}
+
+static void test_destroy_frees(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm *vm = spawn(h, "noop", NULL);
+
+	assert_int_equal(lv_vm_destroy(vm), 0);
+	assert_int_equal(fake_destroys, 1);
+	assert_int_equal(events[LV_EV_DESTROYED], 1);
+	assert_null(lv_vm_lookup(h, "noop-1"));
+	assert_int_equal(lv_host_count(h, NULL), 0);
+	/* the name counter does not go back: names are not reused at once */
+	vm = spawn(h, "noop", NULL);
+	assert_string_equal(lv_vm_info(vm)->name, "noop-2");
+}
+
+static void test_failed_and_crashed(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm *vm = spawn(h, "noop", NULL);
+
+	lv__vm_failed(vm, -ENOEXEC, "image is bad");
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_CRASHED);
+	assert_int_equal(last_ev, LV_EV_FAILED);
+	vm = spawn(h, "noop", NULL);
+	lv__vm_state(vm, LV_ST_BOOTING, NULL);
+	lv__vm_state(vm, LV_ST_CRASHED, "triple fault");
+	assert_int_equal(last_ev, LV_EV_CRASHED);
+	assert_string_equal(lv_vm_info(vm)->reason, "triple fault");
+}
+
+static void test_spawn_errors(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_spawn sp = { .image = "nosuch", .image_fd = -1 };
+	struct lv_vm *vm = NULL;
+	char err[256];
+
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "unknown image 'nosuch'"));
+	sp.image = "junk";
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), -ENOEXEC);
+	sp.image = "../etc/passwd";
+	assert_true(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)) < 0);
+	sp.image = "noop";
+	sp.name = "bad name!";
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), -EINVAL);
+	sp.name = "x";
+	sp.vcpus = 4;
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), -EINVAL);
+	sp.vcpus = 1;
+	sp.mem_bytes = 8ull << 30;
+	assert_int_equal(lv_vm_spawn(h, &sp, &vm, err, sizeof(err)), -ERANGE);
+	assert_int_equal(lv_host_count(h, NULL), 0);
+	assert_int_equal(fake_n, 0);
+}
+
+static void test_pool_forwarding(void **state)
+{
+	struct lv_host *h = *state;
+
+	assert_int_equal(lv_pool_set(h, 4u << 20, 1, 77), 0);
+	assert_int_equal(fake_pool_target, 77);
+	assert_int_equal(lv_pool_set(h, 3u << 20, 1, 1), -EINVAL);
+	assert_int_equal(lv_pool_set(h, 4u << 20, 2, 1), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_names_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_frees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_and_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spawn_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_forwarding, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
