@@ -226,9 +226,16 @@ static int pick_name(struct lv_host *h, const struct lv_spawn *sp, char *out,
 	p = prefix_get(h, prefix);
 	if (!p)
 		return -ENOMEM;
-	do
-		snprintf(out, LV_VM_NAME_MAX, "%s-%lu", prefix, p->next_n++);
-	while (lv_vm_lookup(h, out));
+	do {
+		char buf[LV_VM_NAME_MAX + 32];
+
+		snprintf(buf, sizeof(buf), "%s-%lu", prefix, p->next_n++);
+		if (strlen(buf) >= LV_VM_NAME_MAX) {
+			snprintf(err, errlen, "name prefix '%s' too long", prefix);
+			return -ENAMETOOLONG;
+		}
+		strcpy(out, buf);
+	} while (lv_vm_lookup(h, out));
 	return 0;
 }
 

@@ -66,7 +66,7 @@ struct kvm_driver {
 	unsigned inflight, refills_inflight;
 	struct kvm_flavor *flavors;
 	struct kvm_shell *timed;
-	char console_dir[512];
+	char console_dir[256];
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
