@@ -71,8 +71,10 @@ static int set_pool(struct agent_config *c, const char *flavor, const char *val,
 	unsigned long n;
 	unsigned i;
 
-	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus)) {
-		snprintf(err, errlen, "%s: bad pool flavor '%s' (like 4M/1)", where, flavor);
+	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus) || p.mem < (2u << 20) ||
+	    p.mem > (1024u << 20) || (p.mem & ((2u << 20) - 1)) || p.vcpus != 1) {
+		snprintf(err, errlen, "%s: bad pool flavor '%s' (like 4M/1: memory 2M..1G in 2M steps, 1 vCPU)",
+			 where, flavor);
 		return -EINVAL;
 	}
 	errno = 0;
@@ -183,9 +185,9 @@ static int load(struct agent_config *c, const char *path, bool required, bool po
 int config_load(struct agent_config *c, const char *path, char *err, size_t errlen)
 {
 	const char *sock = c->socket, *dir = c->state_dir, *drv = c->driver;
-	bool sock_set = strcmp(sock, LV_DEFAULT_SOCKET) != 0;
-	bool dir_set = strcmp(dir, LV_DEFAULT_STATE_DIR) != 0;
-	bool drv_set = strcmp(drv, "auto") != 0;
+	bool sock_set = c->cli_socket || strcmp(sock, LV_DEFAULT_SOCKET) != 0;
+	bool dir_set = c->cli_state_dir;
+	bool drv_set = c->cli_driver;
 	int rc = load(c, path ? path : LV_DEFAULT_CONFIG, path != NULL, false, err, errlen);
 
 	/* the command line wins */

@@ -5,6 +5,7 @@
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct agent_config {
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
 	char config_path[512];
+	bool cli_socket, cli_state_dir, cli_driver; /* given on the command line */
 	char *strs[8];               /* strings owned for socket etc. */
 	unsigned nstrs;
 };

@@ -131,18 +131,18 @@ int main(int argc, char **argv)
 	struct lv_host_config hc = { 0 };
 	const char *cfg_file = NULL;
 	bool daemon = false, debug = false, use_syslog = false;
-	int notify = -1, opt, rc;
+	int notify = -1, opt, rc, exit_code = 0;
 	char err[512];
 	struct rlimit rl;
 
 	config_init(&cfg);
 	while ((opt = getopt_long(argc, argv, "S:D:I:f:dh", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'S': cfg.socket = optarg; break;
-		case 'D': cfg.state_dir = optarg; break;
+		case 'S': cfg.socket = optarg; cfg.cli_socket = true; break;
+		case 'D': cfg.state_dir = optarg; cfg.cli_state_dir = true; break;
 		case 'I': config_add_image_dir(&cfg, optarg); break;
 		case 'f': cfg_file = optarg; break;
-		case 'r': cfg.driver = optarg; break;
+		case 'r': cfg.driver = optarg; cfg.cli_driver = true; break;
 		case 'b': daemon = true; break;
 		case 'l': use_syslog = true; break;
 		case 'd': debug = true; break;
@@ -174,6 +174,18 @@ int main(int argc, char **argv)
 	if (mkdir_p(cfg.state_dir)) {
 		alog(LV_LOG_ERR, "state directory %s: %s", cfg.state_dir, strerror(errno));
 		return 1;
+	}
+	if (daemon && !use_syslog) {
+		/* a detached agent logs to STATEDIR/lightvmd.log */
+		char path[PATH_MAX];
+		int lfd;
+
+		snprintf(path, sizeof(path), "%s/lightvmd.log", cfg.state_dir);
+		lfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (lfd >= 0) {
+			dup2(lfd, 2);
+			close(lfd);
+		}
 	}
 	if ((rc = loop_init())) {
 		alog(LV_LOG_ERR, "epoll: %s", strerror(-rc));
@@ -218,14 +230,13 @@ int main(int argc, char **argv)
 		if (devnull >= 0) {
 			dup2(devnull, 0);
 			dup2(devnull, 1);
-			if (!use_syslog && !debug)
-				dup2(devnull, 2);
 			close(devnull);
 		}
 	}
 	while (!g_stop) {
 		if ((rc = loop_run_once(100))) {
 			alog(LV_LOG_ERR, "event loop: %s", strerror(-rc));
+			exit_code = 1;
 			break;
 		}
 		lv_host_tick(g_host);
@@ -247,5 +258,5 @@ int main(int argc, char **argv)
 	handlers_destroy_all_sync(5000);
 	lv_host_close(g_host);
 	config_free(&cfg);
-	return 0;
+	return exit_code;
 }

@@ -64,6 +64,7 @@ struct kvm_driver {
 	struct kvm_req *unsent, *unsent_tail;  /* FIFO, spawns first */
 	struct kvm_req *sent, *sent_tail;      /* FIFO, answered in order */
 	unsigned inflight, refills_inflight;
+	int64_t refill_after;          /* back off after factory failures */
 	struct kvm_flavor *flavors;
 	struct kvm_shell *timed;
 	char console_dir[256];
@@ -235,7 +236,9 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
 		break;
 	case KVM_MSG_UNPAUSED:
-		lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
+		/* an unpause sent on the way to a shutdown keeps shutting-down */
+		if (vm->info.state == LV_ST_PAUSED)
+			lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
 		break;
 	default:
 		lv__log(s->d->h, LV_LOG_WARN, "%s: shell sent unknown message %u",
@@ -388,6 +391,8 @@ static void queue_req(struct kvm_driver *d, struct kvm_req *rq, bool front)
 
 static void refill(struct kvm_driver *d)
 {
+	if (lv_now_ns() < d->refill_after)
+		return;
 	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
 		while (f->ready + f->preparing < f->target &&
 		       d->refills_inflight < REFILL_INFLIGHT) {
@@ -450,8 +455,10 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 		else
 			s->fl = rq->fl;   /* counted in preparing until PREPARED */
 	}
-	if (rc)
+	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s", strerror(-rc));
+		d->refill_after = lv_now_ns() + 1000000000;   /* retry refills in 1 s */
+	}
 	req_free(rq);
 }
 
@@ -647,6 +654,7 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
 
+	refill(d);
 	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
 		if (now < s->kill_at)
 			continue;
