@@ -89,9 +89,9 @@ $(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -Iconsole -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) -lcmocka
 
-$(B)/tests/%: tests/tools/%.c $(B)/libproto.a
+$(B)/tests/%: tests/tools/%.c $(B)/liblightvm.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libproto.a $(LDLIBS_PB)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB)
 
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

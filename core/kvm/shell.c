@@ -1,0 +1,491 @@
+/*
+ * shell.c - one shell process = one VM (see shell_msg.h).  Owns the shell's
+ * life: prepare the VM, drop privileges, wait for EXEC, load the image and
+ * device page, then hand over to the run loop (shell_run.c).  Also owns
+ * the control channel (messages both ways, PAUSE/UNPAUSE, power requests,
+ * DESTROY) and the watchdogs (boot timeout, spinning guest).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "kvm/shell_int.h"
+
+volatile sig_atomic_t kvm_sig_pending;
+static struct kvm_run *volatile kvm_sig_run;
+
+int64_t kvm_now(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* ---- messages */
+
+static void send_msg(struct kvm_shell *s, struct kvm_msg *m)
+{
+	memcpy(m->t, s->t, sizeof(m->t));
+	if (s->ctl_fd < 0)
+		return;
+	while (send(s->ctl_fd, m, sizeof(*m), MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+void kvm_shell_send(struct kvm_shell *s, uint32_t type)
+{
+	struct kvm_msg m = { .type = type };
+
+	send_msg(s, &m);
+}
+
+static void log_note(struct kvm_shell *s)
+{
+	char note[96];
+	int n;
+
+	if (s->log_fd < 0 || !s->log_dropped)
+		return;
+	n = snprintf(note, sizeof(note), "\n[lightvm: console log capped at %u bytes, %llu bytes dropped]\n",
+		     KVM_LOG_CAP, (unsigned long long)s->log_dropped);
+	if (write(s->log_fd, note, (size_t)n) < 0)
+		return;
+}
+
+void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code, const char *fmt, ...)
+{
+	struct kvm_msg m = { .type = KVM_MSG_EXIT, .kind = kind, .code = code };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m.text, sizeof(m.text), fmt, ap);
+	va_end(ap);
+	log_note(s);
+	send_msg(s, &m);
+	_exit(0);
+}
+
+/* ---- signals: SIGIO (control message) and SIGALRM (watchdog) kick the
+ * vCPU out of KVM_RUN. */
+
+static void on_signal(int sig)
+{
+	struct kvm_run *r = kvm_sig_run;
+
+	kvm_sig_pending = 1;
+	if (r)
+		r->immediate_exit = 1;
+}
+
+static int setup_signals(struct kvm_shell *s)
+{
+	struct sigaction sa = { .sa_handler = on_signal };  /* no SA_RESTART */
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+
+	sigemptyset(&sa.sa_mask);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigaction(SIGIO, &sa, NULL) < 0 || sigaction(SIGALRM, &sa, NULL) < 0)
+		return -errno;
+	if (timer_create(CLOCK_MONOTONIC, &ev, &s->timer) < 0)
+		return -errno;
+	return 0;
+}
+
+static int ctl_async(struct kvm_shell *s)
+{
+	int fl = fcntl(s->ctl_fd, F_GETFL);
+
+	if (fl < 0 || fcntl(s->ctl_fd, F_SETOWN, getpid()) < 0 ||
+	    fcntl(s->ctl_fd, F_SETFL, fl | O_ASYNC) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- watchdogs */
+
+static void arm(struct kvm_shell *s, int64_t deadline)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = deadline / 1000000000ll, .tv_nsec = deadline % 1000000000ll },
+	};
+
+	if (timer_settime(s->timer, TIMER_ABSTIME, &its, NULL) == 0)
+		s->armed = deadline;
+}
+
+void kvm_shell_watchdog(struct kvm_shell *s)
+{
+	int64_t now = kvm_now(CLOCK_MONOTONIC), want;
+
+	if (s->armed && s->armed <= now)
+		s->armed = 0;   /* fired (or about to) */
+	if (s->boot_deadline && now >= s->boot_deadline)
+		kvm_shell_crash(s, "no ready signal within %u ms", s->boot_timeout_ms);
+	if (now - s->last_hcall >= KVM_SPIN_NS)
+		kvm_shell_crash(s, "guest spinning: no hypercall for %lld s",
+				(long long)(KVM_SPIN_NS / 1000000000ll));
+	want = s->last_hcall + KVM_SPIN_NS;
+	if (s->boot_deadline && s->boot_deadline < want)
+		want = s->boot_deadline;
+	/* A timer that fires early is harmless (we re-arm); one that would
+	 * fire late is not. */
+	if (!s->armed || s->armed > want)
+		arm(s, want);
+}
+
+/* ---- control channel */
+
+/* Receive one message with up to max fds.  Returns bytes, 0 on EOF, or
+ * -errno.  Fds beyond max, or of a truncated message, are closed. */
+static ssize_t recv_msg(int fd, struct kvm_msg *m, int *fds, int max, int *nfds, int flags)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	int got = 0;
+
+	memset(m, 0, sizeof(*m));
+	n = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < max && !(mh.msg_flags & MSG_TRUNC))
+				fds[got++] = f;
+			else
+				close(f);
+		}
+	}
+	*nfds = got;
+	if (n > 0 && (n != (ssize_t)sizeof(*m) || (mh.msg_flags & MSG_TRUNC))) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		*nfds = 0;
+		return -EBADMSG;
+	}
+	return n;
+}
+
+static void ctl_eof(struct kvm_shell *s)
+{
+	close(s->ctl_fd);
+	s->ctl_fd = -1;
+	s->paused = false;  /* nobody is left to unpause us */
+}
+
+static void power_request(struct kvm_shell *s, uint32_t req)
+{
+	struct lv_devpage *dp = (struct lv_devpage *)(s->vm.mem + LV_GPA_DEVPAGE);
+
+	/* devs[1] is the inline sysctl device (set up by prepare) */
+	__atomic_store_n(&dp->devs[1].u.sysctl.host_req, req, __ATOMIC_SEQ_CST);
+	s->sysctl_wake = true;
+}
+
+/* Handle one message.  Returns LV_WAKE_* bits. */
+static uint32_t handle_ctl(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	switch (m->type) {
+	case KVM_MSG_PAUSE:
+		s->paused = true;
+		kvm_shell_send(s, KVM_MSG_PAUSED);
+		return 0;
+	case KVM_MSG_UNPAUSE:
+		s->paused = false;
+		kvm_shell_send(s, KVM_MSG_UNPAUSED);
+		return 0;
+	case KVM_MSG_POWEROFF:
+		power_request(s, LV_REQ_POWEROFF);
+		return LV_WAKE_SYSCTL;
+	case KVM_MSG_REBOOT:
+		power_request(s, LV_REQ_REBOOT);
+		return LV_WAKE_SYSCTL;
+	case KVM_MSG_DESTROY:
+		kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed");
+	default:
+		return 0;   /* EXEC twice, unknown: ignored */
+	}
+}
+
+/* One message; blocking or not.  Returns wake bits, or -1 if nothing. */
+static int64_t ctl_one(struct kvm_shell *s, int flags)
+{
+	struct kvm_msg m;
+	int fds[2], nfds;
+	ssize_t n;
+
+	if (s->ctl_fd < 0)
+		return -1;
+	n = recv_msg(s->ctl_fd, &m, fds, 2, &nfds, flags);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n == -EAGAIN || n == -EINTR || n == -EBADMSG)
+		return n == -EBADMSG ? 0 : -1;
+	if (n <= 0) {       /* EOF or a dead socket: the agent is gone */
+		ctl_eof(s);
+		return -1;
+	}
+	return handle_ctl(s, &m);
+}
+
+static void wait_unpause(struct kvm_shell *s)
+{
+	int64_t t0 = kvm_now(CLOCK_MONOTONIC), d;
+
+	while (s->paused && s->ctl_fd >= 0)
+		ctl_one(s, 0);
+	d = kvm_now(CLOCK_MONOTONIC) - t0;
+	s->last_hcall += d;     /* time paused is not time spinning */
+	if (s->boot_deadline)
+		s->boot_deadline += d;
+	s->armed = 0;
+}
+
+uint32_t kvm_shell_serve_ctl(struct kvm_shell *s)
+{
+	uint32_t wake = 0;
+	int64_t r;
+
+	kvm_sig_pending = 0;
+	while ((r = ctl_one(s, MSG_DONTWAIT)) >= 0) {
+		wake |= (uint32_t)r;
+		if (s->paused)
+			wait_unpause(s);
+	}
+	return wake;
+}
+
+/* ---- prepare */
+
+static void prefault(struct kvm_vm *vm)
+{
+	volatile uint8_t *m = vm->mem;
+
+	/* write faults, keeping the contents: the system pages are built */
+	for (uint64_t a = LV_GPA_DEVPAGE; a < LV_GPA_STACK0; a += 4096)
+		m[a] = m[a];
+	for (uint64_t a = LV_GPA_IMAGE; a < LV_GPA_IMAGE + (64u << 10); a += 4096)
+		m[a] = m[a];
+	m[vm->mem_size - 1] = m[vm->mem_size - 1];
+}
+
+static void devpage_init(struct kvm_shell *s)
+{
+	struct lv_devpage *dp = (struct lv_devpage *)(s->vm.mem + LV_GPA_DEVPAGE);
+
+	memset(dp, 0, sizeof(*dp));
+	dp->magic = LV_ABI_MAGIC;
+	dp->version = LV_ABI_VERSION;
+	dp->size = sizeof(*dp);
+	dp->mem_size = s->vm.mem_size;
+	dp->tsc_khz = kvm_vm_tsc_khz(&s->vm);
+	dp->ndevs = 2;
+	dp->devs[0] = (struct lv_dev){ .type = LV_DEV_CONSOLE, .id = 0,
+		.addr = LV_GPA_CONSOLE, .size = sizeof(struct lv_console_ring) };
+	dp->devs[1] = (struct lv_dev){ .type = LV_DEV_SYSCTL, .id = 0 };
+}
+
+static int drop_privileges(void)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+		return -errno;
+	return 0;
+}
+
+static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
+{
+	char err[KVM_MSG_TEXT];
+	int rc;
+
+	rc = kvm_vm_create(&s->vm, a->kvm_fd, a->mem_bytes, a->vcpus, err, sizeof(err));
+	if (rc)
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);
+	kvm_sig_run = s->vm.run;
+	devpage_init(s);
+	prefault(&s->vm);
+	rc = setup_signals(s);
+	if (rc)
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
+	rc = drop_privileges();
+	if (rc)
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "dropping privileges: %s", strerror(-rc));
+	s->t[KVM_T_PREPARED] = kvm_now(CLOCK_MONOTONIC);
+	kvm_shell_send(s, KVM_MSG_PREPARED);
+}
+
+/* ---- EXEC */
+
+static void exec_bad(struct kvm_shell *s, int *fds, int nfds, const char *why)
+{
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	kvm_shell_exit(s, KVM_XK_ERROR, -EINVAL, "bad EXEC message: %s", why);
+}
+
+static void wait_exec(struct kvm_shell *s)
+{
+	struct kvm_msg m;
+	int fds[2], nfds;
+	ssize_t n;
+
+	for (;;) {
+		n = recv_msg(s->ctl_fd, &m, fds, 2, &nfds, 0);
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n == 0)
+			_exit(0);   /* agent gone before we had a guest */
+		if (n < 0)
+			kvm_shell_exit(s, KVM_XK_ERROR, n, "control channel: %s", strerror((int)-n));
+		if (m.type == KVM_MSG_EXEC)
+			break;
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (m.type == KVM_MSG_DESTROY)
+			kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed before start");
+	}
+	s->t[KVM_T_CLAIMED] = kvm_now(CLOCK_MONOTONIC);
+	if (nfds != 2)
+		exec_bad(s, fds, nfds, "expected 2 fds (image, console log)");
+	if (!memchr(m.name, '\0', sizeof(m.name)))
+		exec_bad(s, fds, nfds, "name not NUL terminated");
+	s->img_fd = fds[0];
+	s->log_fd = fds[1];
+	memcpy(s->name, m.name, sizeof(s->name) < sizeof(m.name) ? sizeof(s->name) : sizeof(m.name));
+	s->name[sizeof(s->name) - 1] = '\0';
+	s->wall_ns = m.wall_ns;
+	s->boot_timeout_ms = m.boot_timeout_ms;
+}
+
+/* ---- load */
+
+static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+		ssize_t n = pread(fd, p, chunk, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int parse_image(struct kvm_shell *s, char *err, size_t errlen)
+{
+	uint8_t hdr[4096];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(s->img_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "image is not a regular file");
+		return -EINVAL;
+	}
+	do
+		n = pread(s->img_fd, hdr, sizeof(hdr), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "reading the image: %s", strerror(errno));
+		return rc;
+	}
+	return lv_elf_parse(hdr, (size_t)n, (uint64_t)st.st_size, LV_GPA_IMAGE,
+			    s->vm.mem_size - KVM_STACK_RESERVE, &s->elf, err, errlen);
+}
+
+int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
+{
+	int rc = parse_image(s, err, errlen);
+
+	for (unsigned i = 0; !rc && i < s->elf.nseg; i++) {
+		const struct lv_elf_seg *g = &s->elf.seg[i];
+
+		/* lv_elf_parse checked [vaddr, vaddr+memsz) within guest memory */
+		rc = pread_full(s->img_fd, s->vm.mem + g->vaddr, g->filesz, g->off);
+		if (rc)
+			snprintf(err, errlen, "reading segment %u of the image: %s", i,
+				 rc == -EIO ? "file truncated" : strerror(-rc));
+		else
+			memset(s->vm.mem + g->vaddr + g->filesz, 0, g->memsz - g->filesz);
+	}
+	if (rc)
+		return rc;
+	rc = kvm_vm_set_entry(&s->vm, s->elf.entry, s->vm.mem_size, LV_GPA_DEVPAGE);
+	if (rc)
+		snprintf(err, errlen, "setting vCPU registers: %s", strerror(-rc));
+	return rc;
+}
+
+static void devpage_exec(struct kvm_shell *s)
+{
+	struct lv_devpage *dp = (struct lv_devpage *)(s->vm.mem + LV_GPA_DEVPAGE);
+
+	memcpy(dp->name, s->name, sizeof(dp->name));
+	dp->wall_ns = s->wall_ns;
+	dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
+	dp->devs[1].u.sysctl.guest_state = LV_GST_BOOTING;
+	dp->boot_tsc = kvm_vm_guest_tsc(&s->vm);
+}
+
+static void start(struct kvm_shell *s)
+{
+	char err[KVM_MSG_TEXT];
+	int rc = kvm_shell_load(s, err, sizeof(err));
+
+	if (rc)
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);
+	s->t[KVM_T_LOADED] = kvm_now(CLOCK_MONOTONIC);
+	devpage_exec(s);
+	s->t[KVM_T_DEVICES] = kvm_now(CLOCK_MONOTONIC);
+	rc = ctl_async(s);
+	if (rc)
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "control socket O_ASYNC: %s", strerror(-rc));
+	s->t[KVM_T_STARTED] = kvm_now(CLOCK_MONOTONIC);
+	s->last_hcall = s->t[KVM_T_STARTED];
+	if (s->boot_timeout_ms)
+		s->boot_deadline = s->t[KVM_T_STARTED] + (int64_t)s->boot_timeout_ms * 1000000ll;
+	kvm_shell_send(s, KVM_MSG_STARTED);
+}
+
+void kvm_shell_main(const struct kvm_shell_args *a)
+{
+	static struct kvm_shell s;
+
+	s = (struct kvm_shell){ .ctl_fd = a->ctl_fd, .img_fd = -1, .log_fd = -1 };
+	s.vm.vm_fd = s.vm.vcpu_fd = -1;
+	prctl(PR_SET_NAME, "lightvm-shell");
+	prepare(&s, a);
+	wait_exec(&s);
+	start(&s);
+	kvm_shell_run(&s);
+}

@@ -1,0 +1,62 @@
+/*
+ * shell_int.h - private to the shell process (shell.c, shell_run.c): the
+ * state of one shell and the functions the two files share.
+ */
+#ifndef KVM_SHELL_INT_H
+#define KVM_SHELL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "elf.h"
+#include "lightvm_abi.h"
+#include "kvm/shell_msg.h"
+#include "kvm/vmsetup.h"
+
+#define KVM_LOG_CAP       (1u << 20)             /* console log bytes per VM */
+#define KVM_SPIN_NS       (10ll * 1000000000ll)  /* no hypercall for this long */
+#define KVM_STACK_RESERVE (64u << 10)            /* top of memory kept for the stack */
+
+struct kvm_shell {
+	struct kvm_vm vm;
+	int ctl_fd;             /* control socket; -1 after EOF */
+	int img_fd, log_fd;
+	int64_t t[KVM_T_NR];    /* flight recorder */
+	struct lv_elf_info elf;
+	char name[LV_NAME_MAX];
+	uint64_t wall_ns;
+	int64_t boot_deadline;  /* monotonic ns, 0: none (READY seen or no timeout) */
+	uint32_t boot_timeout_ms;
+	int64_t last_hcall;     /* monotonic ns of the last hypercall/resume */
+	int64_t armed;          /* watchdog timer deadline armed, 0: none */
+	timer_t timer;
+	bool paused, ready_sent;
+	bool sysctl_wake;       /* host_req written since the last IDLE */
+	uint64_t log_bytes, log_dropped;
+};
+
+int64_t kvm_now(clockid_t c);
+/* Messages to the agent; silently dropped after control EOF. */
+void kvm_shell_send(struct kvm_shell *s, uint32_t type);
+void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code,
+		    const char *fmt, ...) __attribute__((noreturn, format(printf, 4, 5)));
+#define kvm_shell_crash(s, ...) kvm_shell_exit((s), KVM_XK_CRASH, 0, __VA_ARGS__)
+
+/* Control: serve every pending message without blocking.  Returns a
+ * LV_WAKE_* mask for an idle guest.  Blocks while paused. */
+uint32_t kvm_shell_serve_ctl(struct kvm_shell *s);
+/* Check the watchdogs (crash if one expired) and (re)arm the timer. */
+void kvm_shell_watchdog(struct kvm_shell *s);
+/* Load the image into guest memory and reset the vCPU to its entry. */
+int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen);
+
+/* shell_run.c */
+void kvm_shell_run(struct kvm_shell *s) __attribute__((noreturn));
+
+/* Set from signal handlers */
+extern volatile sig_atomic_t kvm_sig_pending;
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * vmsetup.h - private to core/kvm: building a KVM VM for a LightVM guest
+ * (VM, memory, one vCPU, system pages, long-mode ring-3 registers).
+ * Used by the shell (shell.c); see lightvm_abi.h for the layout.
+ */
+#ifndef KVM_VMSETUP_H
+#define KVM_VMSETUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+struct kvm_vm {
+	int vm_fd, vcpu_fd;
+	uint8_t *mem;           /* guest memory, GPA 0 .. mem_size */
+	uint64_t mem_size;
+	struct kvm_run *run;
+	size_t run_size;
+	struct kvm_sregs sregs; /* the ring-3 long-mode state, for resets */
+};
+
+/* Create the VM, its memory and vCPU, build the system pages (GDT, IDT,
+ * stubs, TSS, page tables) and load the 64-bit ring-3 segment state.
+ * Returns 0 or -errno with a reason in err. */
+int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
+		  uint32_t vcpus, char *err, size_t errlen);
+
+/* (Re)load the ring-3 segment state and set rip/rsp/rdi, rflags = 2. */
+int kvm_vm_set_entry(struct kvm_vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi);
+
+/* Guest TSC frequency (kHz) and current guest TSC; 0 if unknown. */
+uint64_t kvm_vm_tsc_khz(struct kvm_vm *vm);
+uint64_t kvm_vm_guest_tsc(struct kvm_vm *vm);
+
+/* Does vector v push an error code? */
+int kvm_vector_has_error(unsigned v);
+const char *kvm_vector_name(unsigned v);
+
+#endif
