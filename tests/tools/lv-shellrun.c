@@ -77,7 +77,7 @@ static const char *kind_name(uint32_t k)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: lv-shellrun [-m MiB] [-n name] [-l logfile] [-t boot_timeout_ms]\n"
+		"usage: lv-shellrun [-m MiB] [-c vcpus] [-n name] [-l logfile] [-t boot_timeout_ms]\n"
 		"                   [-P ms] [-U ms] [-O ms] [-R ms] [-D ms] image\n"
 		"  -P/-U/-O/-R/-D ms  send PAUSE/UNPAUSE/POWEROFF/REBOOT/DESTROY ms after EXEC\n"
 		"  console output goes to logfile (default: stdout); messages to stderr\n");
@@ -161,7 +161,7 @@ static int add_ev(struct ev *ev, int *nev, uint32_t type, const char *arg)
 	return 0;
 }
 
-static pid_t spawn_shell(int kvm_fd, uint64_t mem, int *sock)
+static pid_t spawn_shell(int kvm_fd, uint64_t mem, uint32_t vcpus, int *sock)
 {
 	int sv[2];
 	pid_t pid;
@@ -178,7 +178,7 @@ static pid_t spawn_shell(int kvm_fd, uint64_t mem, int *sock)
 	}
 	if (pid == 0) {
 		struct kvm_shell_args a = { .kvm_fd = kvm_fd, .ctl_fd = sv[1],
-					    .mem_bytes = mem, .vcpus = 1 };
+					    .mem_bytes = mem, .vcpus = vcpus };
 
 		close(sv[0]);
 		signal(SIGINT, SIG_IGN);
@@ -259,16 +259,17 @@ int main(int argc, char **argv)
 	struct ev ev[MAX_EV];
 	int nev = 0, c, sock, fds[2], kvm_fd, st, rc;
 	uint64_t mem_mib = 4;
-	uint32_t boot_timeout = 0;
+	uint32_t boot_timeout = 0, vcpus = 1;
 	const char *name = "shellrun", *logpath = NULL, *image;
 	struct kvm_msg m = { 0 };
 	struct sigaction sa = { .sa_handler = on_int };
 	int64_t t0, t_exec;
 	pid_t pid;
 
-	while ((c = getopt(argc, argv, "m:n:l:t:P:U:O:R:D:h")) != -1) {
+	while ((c = getopt(argc, argv, "m:c:n:l:t:P:U:O:R:D:h")) != -1) {
 		switch (c) {
 		case 'm': mem_mib = strtoull(optarg, NULL, 0); break;
+		case 'c': vcpus = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'n': name = optarg; break;
 		case 'l': logpath = optarg; break;
 		case 't': boot_timeout = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
 	}
 
 	t0 = now_ns();
-	pid = spawn_shell(kvm_fd, mem_mib << 20, &sock);
+	pid = spawn_shell(kvm_fd, mem_mib << 20, vcpus, &sock);
 	rc = recv(sock, &m, sizeof(m), 0) == (ssize_t)sizeof(m) ? 0 : -1;
 	if (rc)
 		return fprintf(stderr, "shell died before PREPARED\n"), 5;
