@@ -223,6 +223,7 @@ static void client_read(struct client *c)
 		}
 		if (c->hdr_got == LV_FRAME_HDR && c->body_got == c->h.len) {
 			c->hdr_got = 0;
+			c->body_got = 0;
 			client_frame(c);
 		}
 	}
