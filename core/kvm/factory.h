@@ -19,7 +19,11 @@ struct kvm_factory_req {
 	uint32_t magic;      /* KVM_FACTORY_MAGIC */
 	uint32_t vcpus;
 	uint64_t mem_bytes;
+	uint32_t flags;      /* KVM_FACTORY_BACKGROUND */
+	uint32_t pad;
 };
+
+#define KVM_FACTORY_BACKGROUND 0x1u  /* a pool refill, not a spawn */
 
 struct kvm_factory_rep {
 	int32_t err;         /* 0 or -errno */

@@ -6,6 +6,7 @@
  * sends it EXEC, so the image-independent work is already done.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -344,7 +345,8 @@ static void pump(struct kvm_driver *d)
 	while (d->unsent && d->inflight < FACTORY_INFLIGHT) {
 		struct kvm_req *rq = d->unsent;
 		struct kvm_factory_req fr = { .magic = KVM_FACTORY_MAGIC,
-					      .vcpus = rq->vcpus, .mem_bytes = rq->mem };
+					      .vcpus = rq->vcpus, .mem_bytes = rq->mem,
+					      .flags = rq->fl ? KVM_FACTORY_BACKGROUND : 0 };
 		ssize_t r = kvm_sendmsg(d->fac_fd, &fr, sizeof(fr), NULL, 0);
 
 		if (r == -EAGAIN)
@@ -584,6 +586,11 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		f->ready--;
 		f->hits++;
 		s->fl = NULL;
+		/* it prepared at SCHED_IDLE; from now on it is a foreground VM */
+		{
+			struct sched_param sp = { 0 };
+			sched_setscheduler(s->pid, SCHED_OTHER, &sp);
+		}
 		rc = shell_exec(s, vm, image_fd);
 		if (rc) {
 			shell_send(s, KVM_MSG_DESTROY);

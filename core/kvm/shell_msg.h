@@ -16,6 +16,7 @@
 #ifndef KVM_SHELL_MSG_H
 #define KVM_SHELL_MSG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum kvm_msg_type {
@@ -74,6 +75,7 @@ struct kvm_shell_args {
 	int      ctl_fd;        /* our end of the socketpair */
 	uint64_t mem_bytes;     /* LV_GUEST_MIN_MEM .. LV_GUEST_MAX_MEM, 2 MiB multiple */
 	uint32_t vcpus;         /* 1 for now */
+	bool     background;    /* pool refill: prepare at SCHED_IDLE */
 };
 
 /* Entry point of a shell process (core/kvm/shell.c).  Never returns:
