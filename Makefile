@@ -16,12 +16,12 @@ PROTO_C := $(B)/gen/lightvm.pb-c.c
 PROTO_H := $(B)/gen/lightvm.pb-c.h
 
 # ---- libraries (static archives, one object per source)
-CORE_SRC  := $(wildcard core/*.c) $(wildcard core/kvm/*.c)
+CORE_SRC  := $(wildcard core/*.c) $(wildcard core/kvm/*.c) $(wildcard core/kvm/*.S)
 PROTO_SRC := $(wildcard proto/*.c)
 AGENT_SRC := $(wildcard agent/*.c)
 LVSH_SRC  := $(wildcard console/*.c)
 
-obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+obj = $(patsubst %.S,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
 CORE_OBJ  := $(call obj,$(CORE_SRC))
 PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
@@ -60,6 +60,10 @@ $(B)/obj/gen/lightvm.pb-c.o: $(PROTO_C)
 $(B)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
 
 $(B)/liblightvm.a: $(CORE_OBJ)
 	ar rcs $@ $^
@@ -116,3 +120,4 @@ clean:
 
 .PHONY: all check asan lint-man install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+.SECONDARY:
