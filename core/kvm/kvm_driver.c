@@ -5,6 +5,7 @@
  * one per flavor (memory, vCPUs): a spawn claims a prepared shell and
  * sends it EXEC, so the image-independent work is already done.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@ struct kvm_shell {
 	struct kvm_shell *pnext;      /* ready list of the pool */
 	struct kvm_shell *tnext;      /* timed list (kill deadlines) */
 	int fd;
+	int logfd;                    /* pooled: console log made ahead, or -1 */
 	pid_t pid;
 	bool prepared, exited, forced_off, timed;
 	int64_t kill_at;
@@ -74,6 +76,7 @@ struct kvm_driver {
 static void shell_cb(void *arg, int fd, uint32_t events);
 static void factory_cb(void *arg, int fd, uint32_t events);
 static void pump(struct kvm_driver *d);
+static void pool_log_drop(struct kvm_shell *s);
 
 static struct kvm_flavor *flavor_get(struct kvm_driver *d, uint64_t mem, uint32_t vcpus,
 				     bool create)
@@ -156,6 +159,7 @@ static void shell_gone(struct kvm_shell *s)
 	close(s->fd);
 	timed_del(s);
 	pool_unlink(s);
+	pool_log_drop(s);
 	if (vm) {
 		vm->drv = NULL;
 		if (!lv_state_is_final(vm->info.state) && !vm->destroying) {
@@ -277,6 +281,7 @@ static struct kvm_shell *shell_new(struct kvm_driver *d, int fd, pid_t pid)
 		return NULL;
 	s->d = d;
 	s->fd = fd;
+	s->logfd = -1;
 	s->pid = pid;
 	if (d->h->cfg.loop.watch(d->h->cfg.loop.ctx, fd, shell_cb, s)) {
 		free(s);
@@ -285,12 +290,54 @@ static struct kvm_shell *shell_new(struct kvm_driver *d, int fd, pid_t pid)
 	return s;
 }
 
-static int open_console_log(struct kvm_driver *d, struct lv_vm *vm)
+static void pool_log_path(struct kvm_driver *d, pid_t pid, char *buf, size_t len)
 {
+	snprintf(buf, len, "%s/.pool-%d.log", d->console_dir, (int)pid);
+}
+
+/* Console logs of pooled shells are created when the shell joins the
+ * pool: creating a file costs tens of microseconds on ext4, which the
+ * spawn path should not pay.  At EXEC the file is renamed. */
+static void pool_log_create(struct kvm_shell *s)
+{
+	char path[512];
+
+	pool_log_path(s->d, s->pid, path, sizeof(path));
+	s->logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+}
+
+static void pool_log_drop(struct kvm_shell *s)
+{
+	char path[512];
+
+	if (s->logfd < 0)
+		return;
+	close(s->logfd);
+	s->logfd = -1;
+	pool_log_path(s->d, s->pid, path, sizeof(path));
+	unlink(path);
+}
+
+/* The console log fd for vm: the shell's pre-created one (renamed to the
+ * VM's name), else a new file.  Caller closes. */
+static int open_console_log(struct kvm_shell *s, struct lv_vm *vm)
+{
+	struct kvm_driver *d = s->d;
 	int fd;
 
 	snprintf(vm->info.console_path, sizeof(vm->info.console_path), "%s/%s.log",
 		 d->console_dir, vm->info.name);
+	if (s->logfd >= 0) {
+		char old[512];
+
+		pool_log_path(d, s->pid, old, sizeof(old));
+		fd = s->logfd;
+		s->logfd = -1;
+		if (rename(old, vm->info.console_path) == 0)
+			return fd;
+		close(fd);
+		unlink(old);
+	}
 	fd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		int e = -errno;
@@ -311,7 +358,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	int fds[2], logfd;
 	ssize_t r;
 
-	logfd = open_console_log(d, vm);
+	logfd = open_console_log(s, vm);
 	if (logfd < 0)
 		return logfd;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -454,8 +501,10 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 	} else if (rq->fl) {
 		if (rc)
 			rq->fl->preparing--;
-		else
+		else {
 			s->fl = rq->fl;   /* counted in preparing until PREPARED */
+			pool_log_create(s);
+		}
 	}
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s", strerror(-rc));
@@ -496,6 +545,21 @@ static void factory_cb(void *arg, int fd, uint32_t events)
 
 /* ---- ops */
 
+/* Pre-created logs of a previous agent's pool shells (which exited with
+ * it) are garbage. */
+static void remove_stale_pool_logs(struct kvm_driver *d)
+{
+	DIR *dir = opendir(d->console_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, ".pool-", 6) == 0)
+			unlinkat(dirfd(dir), de->d_name, 0);
+	closedir(dir);
+}
+
 static int kvm_open(struct lv_host *h, struct lv_driver **out)
 {
 	struct kvm_driver *d = calloc(1, sizeof(*d));
@@ -517,6 +581,7 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 		lv__log(h, LV_LOG_ERR, "kvm: %s: %s", d->console_dir, strerror(errno));
 		goto err;
 	}
+	remove_stale_pool_logs(d);
 	rc = kvm_factory_start(d->kvm_fd, &d->fac_fd, &d->fac_pid);
 	if (rc) {
 		lv__log(h, LV_LOG_ERR, "kvm: cannot start the shell factory: %s", strerror(-rc));
@@ -554,6 +619,7 @@ static void kvm_close(struct lv_driver *drv)
 		for (struct kvm_shell *s = f->ready_head, *sn; s; s = sn) {
 			sn = s->pnext;
 			close(s->fd);        /* a pooled shell exits on EOF */
+			pool_log_drop(s);
 			free(s);
 		}
 		free(f);
@@ -697,6 +763,7 @@ static int kvm_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, uns
 		s->fl = NULL;
 		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 		close(s->fd);
+		pool_log_drop(s);
 		free(s);
 	}
 	refill(d);
