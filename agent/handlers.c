@@ -667,8 +667,32 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 	client_reply(c, seq, &r);
 }
 
+/* lv_image_list callback: collect catalog names for HostInfo.images. */
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void add_image_name(void *arg, const char *name)
+{
+	struct name_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	if ((l->v[l->n] = strdup(name)))
+		l->n++;
+}
+
 static void do_host(struct client *c, uint32_t seq)
 {
+	struct name_list images = { 0 };
 	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
 	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
 	unsigned by[LV_ST_NR];
@@ -686,8 +710,14 @@ static void do_host(struct client *c, uint32_t seq)
 	hi.has_agent_pid = true;
 	hi.agent_pid = getpid();
 	hi.version = (char *)"0.1";
+	lv_image_list(g_host, add_image_name, &images);
+	hi.n_images = images.n;
+	hi.images = images.v;
 	r.host = &hi;
 	client_reply(c, seq, &r);
+	for (size_t k = 0; k < images.n; k++)
+		free(images.v[k]);
+	free(images.v);
 }
 
 void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -133,31 +134,80 @@ static int start_agent(struct lvsh *sh, char *err, size_t errlen)
 	return -1;
 }
 
-static int client_connect(struct lvsh *sh, const char *what)
+/* Connect to the agent (starting it if allowed) into *fdp. */
+static int connect_to_agent(struct lvsh *sh, const char *what, int *fdp)
 {
 	char err[PATH_MAX + 128];
 	int rc;
 
-	rc = sock_connect(sh->sock_path, &sh->client.fd);
+	rc = sock_connect(sh->sock_path, fdp);
 	if (rc == 0)
 		return LVSH_EXIT_OK;
 	if (!sh->autostart || (rc != -ENOENT && rc != -ECONNREFUSED))
 		goto unreachable;
 	if (start_agent(sh, err, sizeof(err)) < 0) {
 		/* Someone else may have started it meanwhile. */
-		if (sock_connect(sh->sock_path, &sh->client.fd) == 0)
+		if (sock_connect(sh->sock_path, fdp) == 0)
 			return LVSH_EXIT_OK;
 		lvsh_err(what, "%s", err);
 		return LVSH_EXIT_UNREACH;
 	}
-	rc = sock_connect(sh->sock_path, &sh->client.fd);
+	rc = sock_connect(sh->sock_path, fdp);
 	if (rc == 0)
 		return LVSH_EXIT_OK;
 unreachable:
-	sh->client.fd = -1;
+	*fdp = -1;
 	lvsh_err(what, "cannot connect to %s: %s", sh->sock_path,
 		 strerror(-rc));
 	return LVSH_EXIT_UNREACH;
+}
+
+static int client_connect(struct lvsh *sh, const char *what)
+{
+	return connect_to_agent(sh, what, &sh->client.fd);
+}
+
+int lvsh_conn_open(struct lvsh *sh, const char *what, int *fdp)
+{
+	return connect_to_agent(sh, what, fdp);
+}
+
+int lvsh_conn_send(int fd, uint32_t seq, const Lightvm__Request *req)
+{
+	size_t len = lightvm__request__get_packed_size(req);
+	uint8_t *buf;
+	int rc;
+
+	if (len > LV_FRAME_MAX)
+		return -EMSGSIZE;
+	buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	lightvm__request__pack(req, buf);
+	rc = lv_frame_write(fd, LV_FRAME_REQUEST, seq, buf, (uint32_t)len);
+	free(buf);
+	return rc;
+}
+
+int lvsh_conn_recv(int fd, uint32_t *seq, Lightvm__Reply **reply,
+		   Lightvm__Notify **notify)
+{
+	struct lv_frame_hdr hdr;
+	uint8_t *body;
+	int rc;
+
+	*reply = NULL;
+	*notify = NULL;
+	rc = lv_frame_read(fd, &hdr, &body);
+	if (rc < 0)
+		return rc;
+	*seq = hdr.seq;
+	if (hdr.type == LV_FRAME_EVENT)
+		*notify = lightvm__notify__unpack(NULL, hdr.len, body);
+	else if (hdr.type == LV_FRAME_REPLY)
+		*reply = lightvm__reply__unpack(NULL, hdr.len, body);
+	free(body);
+	return *reply == NULL && *notify == NULL ? -EBADMSG : 0;
 }
 
 void lvsh_client_close(struct lvsh *sh)
@@ -191,10 +241,15 @@ static void report_agent_error(struct lvsh *sh, const char *what,
 	size_t i;
 
 	lvsh_err(what, "%s", err_text(rep->err, rep->message));
-	for (i = 0; i < rep->n_failures; i++)
+	for (i = 0; i < rep->n_failures; i++) {
+		if (sh->interactive && i == LVSH_REPL_MAX_FAILURES) {
+			lvsh_err(what, "... and %zu more", rep->n_failures - i);
+			break;
+		}
 		lvsh_err(what, "%s: %s", rep->failures[i]->name,
 			 err_text(rep->failures[i]->err,
 				  rep->failures[i]->message));
+	}
 	if (!sh->json)
 		return;
 	json_begin(&j, sh->out);
@@ -228,6 +283,29 @@ static int send_request(struct lvsh *sh, const char *what,
 	return rc < 0 ? io_error(sh, what, rc) : LVSH_EXIT_OK;
 }
 
+/* Wait until fd is readable.  In the REPL, Ctrl-C (lvsh_interrupted)
+ * gives up: the connection is dropped, so the agent forgets the request's
+ * reply (what it started carries on), and the next command reconnects. */
+static int wait_readable(struct lvsh *sh, const char *what)
+{
+	struct pollfd p = { .fd = sh->client.fd, .events = POLLIN };
+
+	for (;;) {
+		if (lvsh_interrupted) {
+			lvsh_client_close(sh);
+			if (sh->interactive)
+				fputc('\n', stderr);	/* after the echoed ^C */
+			lvsh_err(what, "interrupted (the agent carries on "
+				 "with what it started)");
+			return LVSH_EXIT_FAIL;
+		}
+		if (poll(&p, 1, -1) >= 0)
+			return LVSH_EXIT_OK;
+		if (errno != EINTR)
+			return io_error(sh, what, -errno);
+	}
+}
+
 /* Read frames until the reply to seq; events (sequence 0) are skipped. */
 static int read_reply(struct lvsh *sh, const char *what, uint32_t seq,
 		      Lightvm__Reply **out)
@@ -237,6 +315,9 @@ static int read_reply(struct lvsh *sh, const char *what, uint32_t seq,
 	int rc;
 
 	for (;;) {
+		rc = wait_readable(sh, what);
+		if (rc != LVSH_EXIT_OK)
+			return rc;
 		rc = lv_frame_read(sh->client.fd, &hdr, &body);
 		if (rc < 0)
 			return io_error(sh, what, rc);

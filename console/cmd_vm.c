@@ -158,13 +158,20 @@ static void json_failures(struct json *j, const Lightvm__Reply *r)
 	json_arr_end(j);
 }
 
-/* Failures one per line on stderr; LVSH_EXIT_FAIL if there were any. */
-static int report_failures(const char *what, const Lightvm__Reply *r)
+/* Failures one per line on stderr (in the REPL, the first few and a
+ * count); LVSH_EXIT_FAIL if there were any. */
+static int report_failures(struct lvsh *sh, const char *what,
+			   const Lightvm__Reply *r)
 {
 	const Lightvm__Failure *f;
 	size_t i;
 
 	for (i = 0; i < r->n_failures; i++) {
+		if (sh->interactive && i == LVSH_REPL_MAX_FAILURES) {
+			lvsh_err(what, "... and %zu more failures (use --json "
+				 "for all)", r->n_failures - i);
+			break;
+		}
 		f = r->failures[i];
 		lvsh_err(what, "%s: %s", f->name,
 			 f->message && *f->message ? f->message :
@@ -287,7 +294,7 @@ static int cmd_spawn(struct lvsh *sh, const struct lvsh_cmd *cmd,
 			r->vms[0]->name, r->vms[r->n_vms - 1]->name);
 	}
 	fflush(sh->out);
-	rc = report_failures(cmd->name, r);
+	rc = report_failures(sh, cmd->name, r);
 	lightvm__reply__free_unpacked(r, NULL);
 	return rc;
 }
@@ -398,7 +405,7 @@ static int cmd_action(struct lvsh *sh, const struct lvsh_cmd *cmd,
 			r->affected == 1 ? "" : "s");
 	}
 	fflush(sh->out);
-	rc = report_failures(cmd->name, r);
+	rc = report_failures(sh, cmd->name, r);
 	lightvm__reply__free_unpacked(r, NULL);
 	return rc;
 }

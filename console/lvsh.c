@@ -8,6 +8,9 @@
 #include "client.h"
 #include "lvsh.h"
 
+volatile sig_atomic_t lvsh_interrupted;
+int lvsh_err_quiet;
+
 void lvsh_init(struct lvsh *sh)
 {
 	const char *v = getenv("LVSH_VERBOSE");
@@ -18,6 +21,7 @@ void lvsh_init(struct lvsh *sh)
 	sh->autostart = 1;
 	sh->verbose = v != NULL && *v != '\0';
 	sh->quit = 0;
+	sh->interactive = 0;
 	sh->out = stdout;
 	sh->client.fd = -1;
 	sh->client.seq = 0;
@@ -33,6 +37,8 @@ void lvsh_err(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (lvsh_err_quiet)
+		return;
 	fflush(stdout);		/* keep stdout and stderr in order */
 	fprintf(stderr, "lvsh: %s: ", what);
 	va_start(ap, fmt);

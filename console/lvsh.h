@@ -8,6 +8,7 @@
 #ifndef LVSH_H
 #define LVSH_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -33,6 +34,8 @@ struct lvsh {
 	int         autostart;	/* start lightvmd if nothing listens */
 	int         verbose;	/* LVSH_VERBOSE set: notes on stderr */
 	int         quit;	/* set by `quit`: stop reading commands */
+	int         interactive; /* the REPL runs: Ctrl-C cancels, long
+				  * failure lists are cut short */
 	FILE       *out;	/* command output (stdout) */
 	struct lvsh_client client;
 };
@@ -43,6 +46,16 @@ void lvsh_fini(struct lvsh *sh);
 /* "lvsh: <what>: <message>" on stderr, one line. */
 void lvsh_err(const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Set by the REPL's SIGINT handler: the running command gives up (a call
+ * waiting for the agent drops its connection) and the prompt returns. */
+extern volatile sig_atomic_t lvsh_interrupted;
+/* While set, lvsh_err() prints nothing (completion, prompt refresh). */
+extern int lvsh_err_quiet;
+
+/* How many failure lines a command prints in the REPL before it sums up
+ * the rest ("... and 990 more"), so the prompt stays in sight. */
+#define LVSH_REPL_MAX_FAILURES 8
 
 /* The interactive console (console/repl.c); returns an exit status. */
 int lvsh_repl(struct lvsh *sh);
