@@ -11,12 +11,23 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
+# ---- the Xen driver: built when the libxen headers are there (libxen-dev)
+XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory
+HAVE_XEN ?= $(shell pkg-config --exists $(XEN_PKGS) 2>/dev/null && echo 1)
+ifeq ($(HAVE_XEN),1)
+override CFLAGS += -DLV_HAVE_XEN
+LDLIBS_XEN := $(shell pkg-config --libs $(XEN_PKGS))
+endif
+
 # ---- generated protocol code
 PROTO_C := $(B)/gen/lightvm.pb-c.c
 PROTO_H := $(B)/gen/lightvm.pb-c.h
 
 # ---- libraries (static archives, one object per source)
 CORE_SRC  := $(wildcard core/*.c) $(wildcard core/kvm/*.c) $(wildcard core/kvm/*.S)
+ifeq ($(HAVE_XEN),1)
+CORE_SRC  += $(wildcard core/xen/*.c)
+endif
 PROTO_SRC := $(wildcard proto/*.c)
 AGENT_SRC := $(wildcard agent/*.c)
 LVSH_SRC  := $(wildcard console/*.c)
@@ -41,13 +52,18 @@ GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
 GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
 GUEST_APPS   := $(patsubst guest/apps/%.c,%,$(wildcard guest/apps/*.c))
 IMAGES       := $(patsubst %,$(B)/images/%,$(GUEST_APPS))
+# the same apps on the Xen PV platform (guest/xen replaces the KVM rt)
+XEN_APPS     := $(filter noop hello crash spin,$(GUEST_APPS))
+XEN_RT_SRC   := $(wildcard guest/xen/*.c) $(wildcard guest/xen/*.S) guest/rt/string.c
+XEN_RT_OBJ   := $(patsubst %,$(B)/guest/%.o,$(XEN_RT_SRC))
+XEN_IMAGES   := $(patsubst %,$(B)/images-xen/%,$(XEN_APPS))
 
 # ---- tests
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TEST_HELPERS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 
-all: $(BINS) $(IMAGES) $(UNIT_BINS) $(TEST_HELPERS)
+all: $(BINS) $(IMAGES) $(XEN_IMAGES) $(UNIT_BINS) $(TEST_HELPERS)
 
 $(PROTO_C) $(PROTO_H): proto/lightvm.proto
 	@mkdir -p $(B)/gen
@@ -73,7 +89,7 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN)
 
 $(B)/lvsh: $(B)/obj/console/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
@@ -89,13 +105,18 @@ $(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 
+$(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -nostdlib -static -no-pie -Wl,-T,guest/xen/xen.ld -Wl,--build-id=none \
+		-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -o $@ $(filter %.o,$^)
+
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -Iconsole -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -Iconsole -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN) -lcmocka
 
 $(B)/tests/%: tests/tools/%.c $(B)/liblightvm.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
 
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

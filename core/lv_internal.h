@@ -77,6 +77,7 @@ void lv__vm_failed(struct lv_vm *vm, int err, const char *reason);
 void lv__vm_released(struct lv_vm *vm);
 
 extern const struct lv_driver_ops lv_kvm_ops;
+extern const struct lv_driver_ops lv_xen_ops;   /* only with LV_HAVE_XEN */
 extern const struct lv_driver_ops *lv_test_ops; /* set by unit tests */
 
 #endif

@@ -241,6 +241,18 @@ static int pick_name(struct lv_host *h, const struct lv_spawn *sp, char *out,
 
 /* ---- host */
 
+static const struct lv_driver_ops *xen_driver(char *why, size_t len)
+{
+#ifdef LV_HAVE_XEN
+	(void)why;
+	(void)len;
+	return &lv_xen_ops;
+#else
+	snprintf(why, len, "this build has no xen driver (the libxen headers were missing at build time)");
+	return NULL;
+#endif
+}
+
 static const struct lv_driver_ops *pick_driver(const char *name, char *why, size_t len)
 {
 	if (lv_test_ops && (!name || strcmp(name, lv_test_ops->name) == 0))
@@ -254,18 +266,15 @@ static const struct lv_driver_ops *pick_driver(const char *name, char *why, size
 				cap[0] = 0;
 			fclose(f);
 		}
-		if (strstr(cap, "control_d")) {
-			snprintf(why, len, "this host is a Xen Dom0, but the xen driver is not built yet");
-			return NULL;
-		}
+		if (strstr(cap, "control_d"))
+			return xen_driver(why, len);
 		return &lv_kvm_ops;
 	}
 	if (strcmp(name, "kvm") == 0)
 		return &lv_kvm_ops;
 	if (strcmp(name, "xen") == 0)
-		snprintf(why, len, "the xen driver is not built yet (only kvm is)");
-	else
-		snprintf(why, len, "unknown driver '%s' (auto, kvm, xen)", name);
+		return xen_driver(why, len);
+	snprintf(why, len, "unknown driver '%s' (auto, kvm, xen)", name);
 	return NULL;
 }
 

@@ -663,7 +663,7 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 			return rc;
 		}
 		vm->info.pooled = true;
-		refill(d);
+		/* no refill here: kvm_tick refills, after the burst */
 		return 0;
 	}
 	if (f)

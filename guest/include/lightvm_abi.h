@@ -19,6 +19,27 @@
  * On return, lv_hcall.ret holds the result (>= 0, or -errno).  Every
  * hypercall also drains the console ring, so console output is batched
  * until the next hypercall (LV_HC_CONSOLE is a pure doorbell).
+ *
+ * Xen PV platform contract (stock Xen, no hypervisor patch)
+ * --------------------------------------------------------
+ * The image is a PV ELF with the Xen notes (guest/xen/notes.S), linked at
+ * LV_GPA_IMAGE with VIRT_BASE 0, so VA == pseudo-physical address; it is
+ * entered as any x86-64 PV kernel (rsi = start_info).  No hypercall
+ * doorbell and no LV_GPA_* fixed pages except the image address: the
+ * device page is a page of guest memory chosen by the toolstack, whose
+ * pseudo-physical address reaches the guest on the kernel command line as
+ *     lv.devpage=0x<address>
+ * (no XenStore on the spawn path).  Devices carry LV_DEVF_XEN:
+ *   - LV_DEV_CONSOLE: the standard Xen PV console ring (struct
+ *     xencons_interface, not struct lv_console_ring) at addr, event
+ *     channel u.xen.evtchn (the same as start_info's console.domU);
+ *   - LV_DEV_SYSCTL: host_req/guest_state as on KVM; the guest notifies
+ *     u.sysctl.evtchn after changing guest_state, and the host notifies
+ *     it after writing host_req (the guest blocks in SCHEDOP_poll on it).
+ *     The guest stores its exit code in u.sysctl.exit_code before
+ *     SCHEDOP_shutdown(poweroff).
+ * On Xen the console and the sysctl share one event channel.  A guest
+ * started without lv.devpage (xl create) still has the console.
  */
 #ifndef LIGHTVM_ABI_H
 #define LIGHTVM_ABI_H
@@ -129,7 +150,12 @@ struct lv_dev {
 		struct {
 			uint32_t host_req;    /* enum lv_power_req, host writes */
 			uint32_t guest_state; /* enum lv_guest_state, guest writes */
+			uint32_t evtchn;      /* Xen: guest's event channel (LV_DEVF_XEN) */
+			int32_t  exit_code;   /* Xen: written by the guest before poweroff */
 		} sysctl;
+		struct {
+			uint32_t evtchn;      /* guest's event channel port */
+		} xen;
 		struct {
 			uint8_t  mac[6];
 			uint16_t mtu;
@@ -138,6 +164,12 @@ struct lv_dev {
 		uint8_t raw[40];
 	} u;
 };
+
+/* struct lv_dev.flags */
+#define LV_DEVF_XEN     0x1u /* Xen PV flavour of the device: see the top */
+
+/* Xen PV: the kernel command line argument naming the device page */
+#define LV_XEN_DEVPAGE_ARG "lv.devpage="
 
 #define LV_MAX_DEVS     16u
 #define LV_NAME_MAX     64u  /* including the terminating NUL */

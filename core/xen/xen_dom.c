@@ -1,0 +1,281 @@
+/*
+ * xen_dom.c - one PV domain, the lean way: xc_domain_create, one event
+ * channel, memory (populated ahead of time for a pool), then libxenguest's
+ * xc_dom_* builder to load the image and write start info, with two hooks:
+ * one allocates the LightVM device page next to the console page (so it
+ * is inside the boot mapping), one hands over pre-populated memory.
+ * No XenStore and no scripts anywhere.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "xen/xen_drv.h"
+#include <xenguest.h>
+#include "lightvm_abi.h"
+
+#define SUPERPAGE_SHIFT 9          /* 2 MiB in 4 KiB pages */
+#define SUPERPAGE_PAGES (1ul << SUPERPAGE_SHIFT)
+
+/* The build in progress (the agent is single threaded). */
+static struct {
+	struct xen_dom *xd;
+	xen_pfn_t devpage_pfn;
+} cur;
+static struct xc_dom_arch hooks;
+static const struct xc_dom_arch *orig_hooks;
+
+static int populate(xc_interface *xch, uint32_t domid, unsigned long nr_pages,
+		    xen_pfn_t *p2m)
+{
+	unsigned long nsuper = nr_pages >> SUPERPAGE_SHIFT, pfn, j;
+	xen_pfn_t *ext;
+	int rc;
+
+	for (pfn = 0; pfn < nr_pages; pfn++)
+		p2m[pfn] = pfn;
+	if (nsuper) {
+		ext = calloc(nsuper, sizeof(*ext));
+		if (!ext)
+			return -ENOMEM;
+		for (j = 0; j < nsuper; j++)
+			ext[j] = j << SUPERPAGE_SHIFT;
+		rc = xc_domain_populate_physmap(xch, domid, nsuper, SUPERPAGE_SHIFT, 0, ext);
+		if (rc < 0)
+			rc = 0;
+		for (j = 0; j < (unsigned long)rc; j++)
+			for (unsigned long k = 0; k < SUPERPAGE_PAGES; k++)
+				p2m[(j << SUPERPAGE_SHIFT) + k] = ext[j] + k;
+		free(ext);
+		pfn = (unsigned long)rc << SUPERPAGE_SHIFT;
+	} else {
+		pfn = 0;
+	}
+	if (pfn < nr_pages &&
+	    xc_domain_populate_physmap_exact(xch, domid, nr_pages - pfn, 0, 0, &p2m[pfn]))
+		return -errno ? -errno : -ENOMEM;
+	return 0;
+}
+
+/* meminit hook: a pooled domain's memory is already there */
+static int meminit_hook(struct xc_dom_image *dom)
+{
+	struct xen_dom *xd = cur.xd;
+
+	if (!xd || !xd->p2m)
+		return orig_hooks->meminit(dom);
+	if (dom->total_pages != xd->nr_pages)
+		return -EINVAL;
+	dom->p2m_size = xd->nr_pages;
+	dom->pv_p2m = xc_dom_malloc(dom, sizeof(xen_pfn_t) * xd->nr_pages);
+	if (!dom->pv_p2m)
+		return -ENOMEM;
+	memcpy(dom->pv_p2m, xd->p2m, sizeof(xen_pfn_t) * xd->nr_pages);
+	return 0;
+}
+
+/* alloc_magic_pages hook: start info, xenstore, console, then our page */
+static int magic_hook(struct xc_dom_image *dom)
+{
+	int rc = orig_hooks->alloc_magic_pages(dom);
+
+	if (rc)
+		return rc;
+	cur.devpage_pfn = xc_dom_alloc_page(dom, "lightvm devpage");
+	return cur.devpage_pfn == (xen_pfn_t)-1 ? -ENOMEM : 0;
+}
+
+static void set_hooks(struct xc_dom_image *dom)
+{
+	if (!orig_hooks) {
+		orig_hooks = dom->arch_hooks;
+		hooks = *orig_hooks;
+		hooks.meminit = meminit_hook;
+		hooks.alloc_magic_pages = magic_hook;
+		hooks.next = NULL;
+	}
+	dom->arch_hooks = &hooks;
+}
+
+int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate_now,
+		   struct xen_dom *xd, char *err, size_t errlen)
+{
+	struct xen_domctl_createdomain cfg = {
+		.flags = 0,                      /* PV */
+		.max_vcpus = 1,
+		.max_evtchn_port = 63,
+		.max_grant_frames = 1,
+		.max_maptrack_frames = 0,
+		.grant_opts = XEN_DOMCTL_GRANT_version(1),
+	};
+	uint32_t domid = 0;
+	int port, rc;
+
+	memset(xd, 0, sizeof(*xd));
+	xd->local_port = -1;
+	xd->mem = mem;
+	xd->nr_pages = (unsigned long)(mem >> 12);
+	if (xc_domain_create(d->xch, &domid, &cfg)) {
+		rc = -errno;
+		snprintf(err, errlen, "xc_domain_create: %s", strerror(errno));
+		return rc;
+	}
+	xd->domid = domid;
+	/* 4.17 still creates the vCPUs here (max_vcpus must match cfg) */
+	if (xc_domain_max_vcpus(d->xch, domid, 1)) {
+		rc = -errno;
+		snprintf(err, errlen, "xc_domain_max_vcpus: %s", strerror(errno));
+		goto fail;
+	}
+	if (xc_domain_setmaxmem(d->xch, domid, mem >> 10)) {
+		rc = -errno;
+		snprintf(err, errlen, "xc_domain_setmaxmem: %s", strerror(errno));
+		goto fail;
+	}
+	port = xc_evtchn_alloc_unbound(d->xch, domid, 0);
+	if (port < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "xc_evtchn_alloc_unbound: %s", strerror(errno));
+		goto fail;
+	}
+	xd->remote_port = (uint32_t)port;
+	port = xenevtchn_bind_interdomain(d->xce, domid, xd->remote_port);
+	if (port < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "xenevtchn_bind_interdomain: %s", strerror(errno));
+		goto fail;
+	}
+	xd->local_port = port;
+	if (populate_now) {
+		xd->p2m = calloc(xd->nr_pages, sizeof(*xd->p2m));
+		if (!xd->p2m) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		rc = populate(d->xch, domid, xd->nr_pages, xd->p2m);
+		if (rc) {
+			snprintf(err, errlen, "populating %lu pages: %s", xd->nr_pages, strerror(-rc));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	xen_dom_destroy(d, xd);
+	return rc;
+}
+
+void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd)
+{
+	if (xd->local_port >= 0)
+		xenevtchn_unbind(d->xce, (evtchn_port_t)xd->local_port);
+	if (xd->domid)
+		xc_domain_destroy(d->xch, xd->domid);
+	free(xd->p2m);
+	memset(xd, 0, sizeof(*xd));
+	xd->local_port = -1;
+}
+
+static void *read_image(int fd, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t off = 0;
+
+	if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > (64 << 20))
+		return NULL;
+	buf = malloc((size_t)st.st_size);
+	if (!buf)
+		return NULL;
+	while (off < (size_t)st.st_size) {
+		ssize_t r = pread(fd, buf + off, (size_t)st.st_size - off, (off_t)off);
+
+		if (r <= 0) {
+			free(buf);
+			return NULL;
+		}
+		off += (size_t)r;
+	}
+	*len = off;
+	return buf;
+}
+
+int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
+		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
+		  void *arg, char *err, size_t errlen)
+{
+	struct xc_dom_image *dom = NULL;
+	const char *step = "xc_dom_allocate";
+	char cmdline[64];
+	void *image, *page;
+	size_t len = 0;
+	int rc = -EIO;
+
+	image = read_image(image_fd, &len);
+	if (!image) {
+		snprintf(err, errlen, "cannot read the image");
+		return -EIO;
+	}
+	dom = xc_dom_allocate(d->xch, "", NULL);
+	if (!dom)
+		goto out;
+	dom->container_type = XC_DOM_PV_CONTAINER;
+	dom->console_evtchn = xd->remote_port;
+	dom->console_domid = 0;
+	dom->xenstore_evtchn = 0;
+	dom->xenstore_domid = 0;
+	cur.xd = xd;
+	cur.devpage_pfn = (xen_pfn_t)-1;
+	step = "xc_dom_kernel_mem";
+	if (xc_dom_kernel_mem(dom, image, len))
+		goto out;
+	step = "xc_dom_boot_xen_init";
+	if (xc_dom_boot_xen_init(dom, d->xch, xd->domid))
+		goto out;
+	step = "xc_dom_parse_image (not a Xen PV image?)";
+	if (xc_dom_parse_image(dom))
+		goto out;
+	step = "xc_dom_mem_init";
+	if (xc_dom_mem_init(dom, (unsigned)(xd->mem >> 20)))
+		goto out;
+	set_hooks(dom);
+	step = "xc_dom_boot_mem_init";
+	if (xc_dom_boot_mem_init(dom))
+		goto out;
+	step = "xc_dom_build_image";
+	if (xc_dom_build_image(dom) || cur.devpage_pfn == (xen_pfn_t)-1)
+		goto out;
+	xd->devpage_gpa = (uint64_t)cur.devpage_pfn << 12;
+	xd->console_mfn = xc_dom_p2m(dom, dom->console_pfn);
+	xd->devpage_mfn = xc_dom_p2m(dom, cur.devpage_pfn);
+	step = "mapping the device page";
+	page = xc_dom_pfn_to_ptr(dom, cur.devpage_pfn, 1);
+	if (!page)
+		goto out;
+	memset(page, 0, 4096);
+	fill(arg, page, xd);
+	snprintf(cmdline, sizeof(cmdline), LV_XEN_DEVPAGE_ARG "0x%llx",
+		 (unsigned long long)xd->devpage_gpa);
+	dom->cmdline = cmdline;
+	step = "xc_dom_boot_image";
+	if (xc_dom_boot_image(dom))
+		goto out;
+	dom->cmdline = NULL;
+	rc = 0;
+out:
+	if (rc)
+		snprintf(err, errlen, "%s failed%s%s", step, errno ? ": " : "",
+			 errno ? strerror(errno) : "");
+	if (dom) {
+		dom->cmdline = NULL;
+		xc_dom_release(dom);
+	}
+	cur.xd = NULL;
+	free(image);
+	/* a pooled domain's memory now belongs to the guest */
+	free(xd->p2m);
+	xd->p2m = NULL;
+	return rc;
+}

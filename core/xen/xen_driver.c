@@ -1,0 +1,672 @@
+/*
+ * xen_driver.c - the Xen driver as the core sees it (noxs mode): VMs are
+ * PV domains built by xen_dom.c; the agent is the backend of their
+ * console (PV console ring mapped with libxenforeignmemory, drained into
+ * STATEDIR/console/NAME.log) and of their sysctl device (host_req and
+ * guest_state on the device page), with one event channel per VM.  Domain
+ * deaths come from VIRQ_DOM_EXC, or, when xenstored holds that VIRQ, from
+ * a domain-state poll every tick.  Pools keep domains created, with memory
+ * populated and the channel bound, per flavor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "xen/xen_drv.h"
+#include <xen/io/console.h>
+#include <xen/sched.h>
+#include "lightvm_abi.h"
+
+#define SHUTDOWN_FORCE_NS   (10ll * 1000000000)
+#define REFILL_BUDGET_NS    (30ll * 1000000)    /* per tick */
+#define POLL_NS             (100ll * 1000000)
+#define INFO_BATCH          256u
+
+struct xen_vm {
+	struct xen_driver *d;
+	struct lv_vm *vm;
+	struct xen_dom dom;
+	struct xencons_interface *cons;
+	struct lv_devpage *dp;
+	int logfd;
+	bool started_reported, gone;
+	struct xen_vm *pnext;          /* pending "started" list */
+	struct xen_vm *tnext;          /* shutdown deadline list */
+	bool timed;
+	int64_t deadline;
+};
+
+struct xen_shell {
+	struct xen_shell *next;
+	struct xen_dom dom;
+};
+
+struct xen_flavor {
+	struct xen_flavor *next;
+	uint64_t mem;
+	uint32_t vcpus;
+	unsigned target, ready;
+	uint64_t hits, misses;
+	struct xen_shell *ready_head;
+};
+
+/* ---- maps: local port and domid -> VM */
+
+static int port_set(struct xen_driver *d, int port, struct xen_vm *xv)
+{
+	if (port < 0)
+		return -EINVAL;
+	if ((unsigned)port >= d->nports) {
+		unsigned n = d->nports ? d->nports : 256;
+		struct xen_vm **p;
+
+		while (n <= (unsigned)port)
+			n *= 2;
+		p = realloc(d->by_port, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		memset(p + d->nports, 0, (n - d->nports) * sizeof(*p));
+		d->by_port = p;
+		d->nports = n;
+	}
+	d->by_port[port] = xv;
+	return 0;
+}
+
+static struct xen_vm *port_get(struct xen_driver *d, int port)
+{
+	return port >= 0 && (unsigned)port < d->nports ? d->by_port[port] : NULL;
+}
+
+/* ---- console */
+
+static void console_drain(struct xen_vm *xv)
+{
+	struct xencons_interface *c = xv->cons;
+	XENCONS_RING_IDX cons, prod;
+	char buf[sizeof(c->out)];
+	size_t n = 0;
+
+	if (!c)
+		return;
+	cons = c->out_cons;
+	prod = c->out_prod;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (prod - cons > sizeof(c->out)) {
+		lv__log(xv->d->h, LV_LOG_WARN, "%s: corrupt console ring (prod %u cons %u); reset",
+			xv->vm->info.name, prod, cons);
+		c->out_cons = prod;
+		return;
+	}
+	while (cons != prod)
+		buf[n++] = c->out[MASK_XENCONS_IDX(cons++, c->out)];
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	c->out_cons = cons;
+	if (n && xv->logfd >= 0 && write(xv->logfd, buf, n) < 0)
+		lv__log(xv->d->h, LV_LOG_WARN, "%s: console log: %s", xv->vm->info.name, strerror(errno));
+	if (n)
+		xenevtchn_notify(xv->d->xce, (evtchn_port_t)xv->dom.local_port);
+}
+
+static int open_console_log(struct xen_driver *d, struct lv_vm *vm)
+{
+	int fd;
+
+	snprintf(vm->info.console_path, sizeof(vm->info.console_path), "%s/%s.log",
+		 d->console_dir, vm->info.name);
+	fd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		lv__log(d->h, LV_LOG_ERR, "%s: console log %s: %s", vm->info.name,
+			vm->info.console_path, strerror(errno));
+		vm->info.console_path[0] = 0;
+	}
+	return fd;
+}
+
+/* ---- VM life */
+
+static void report_started(struct xen_vm *xv)
+{
+	if (xv->started_reported || !xv->vm)
+		return;
+	xv->started_reported = true;
+	if (xv->vm->info.state == LV_ST_PREPARED)
+		lv__vm_state(xv->vm, LV_ST_BOOTING, NULL);
+}
+
+static void flush_pending(struct xen_driver *d)
+{
+	while (d->pending) {
+		struct xen_vm *xv = d->pending;
+
+		d->pending = xv->pnext;
+		xv->pnext = NULL;
+		report_started(xv);
+	}
+}
+
+static void timed_del(struct xen_vm *xv)
+{
+	if (!xv->timed)
+		return;
+	for (struct xen_vm **p = &xv->d->timed; *p; p = &(*p)->tnext)
+		if (*p == xv) {
+			*p = xv->tnext;
+			break;
+		}
+	xv->timed = false;
+}
+
+static void pending_del(struct xen_vm *xv)
+{
+	for (struct xen_vm **p = &xv->d->pending; *p; p = &(*p)->pnext)
+		if (*p == xv) {
+			*p = xv->pnext;
+			break;
+		}
+}
+
+/* Tear the domain down and tell the core the driver holds nothing more. */
+static void vm_release(struct xen_vm *xv)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+
+	console_drain(xv);
+	timed_del(xv);
+	pending_del(xv);
+	if (xv->cons)
+		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
+	if (xv->dp)
+		xenforeignmemory_unmap(d->fmem, xv->dp, 1);
+	if (xv->dom.local_port >= 0)
+		port_set(d, xv->dom.local_port, NULL);
+	if (xv->dom.domid && xv->dom.domid < XEN_MAX_DOMID)
+		d->by_domid[xv->dom.domid] = NULL;
+	xen_dom_destroy(d, &xv->dom);
+	if (xv->logfd >= 0)
+		close(xv->logfd);
+	vm->drv = NULL;
+	free(xv);
+	lv__vm_released(vm);
+}
+
+static void vm_event(struct xen_vm *xv)
+{
+	struct lv_vm *vm = xv->vm;
+
+	report_started(xv);
+	console_drain(xv);
+	if (xv->dp && xv->dp->devs[1].u.sysctl.guest_state == LV_GST_READY &&
+	    !vm->info.t[LV_PH_READY]) {
+		lv__vm_phase(vm, LV_PH_READY, lv_now_ns());
+		if (vm->info.state == LV_ST_BOOTING)
+			lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	}
+}
+
+/* The domain has shut down (or vanished): final state, then release. */
+static void vm_dead(struct xen_vm *xv, unsigned reason, bool vanished)
+{
+	struct lv_vm *vm = xv->vm;
+	char why[96];
+
+	report_started(xv);
+	console_drain(xv);
+	if (vanished) {
+		lv__vm_state(vm, LV_ST_CRASHED, "the domain vanished (destroyed behind our back?)");
+	} else if (reason == SHUTDOWN_poweroff) {
+		int code = xv->dp ? xv->dp->devs[1].u.sysctl.exit_code : 0;
+
+		vm->info.exit_code = code;
+		snprintf(why, sizeof(why), "powered off (exit code %d)", code);
+		lv__vm_state(vm, LV_ST_SHUTOFF, why);
+	} else if (reason == SHUTDOWN_crash) {
+		lv__vm_state(vm, LV_ST_CRASHED, "the guest crashed (Xen shut the domain down: crash)");
+	} else if (reason == SHUTDOWN_reboot) {
+		lv__vm_state(vm, LV_ST_SHUTOFF, "the guest asked to reboot (not supported on Xen yet)");
+	} else {
+		snprintf(why, sizeof(why), "domain shut down (reason %u)", reason);
+		lv__vm_state(vm, LV_ST_SHUTOFF, why);
+	}
+	vm_release(xv);
+}
+
+/* Look at every domain of ours: one hypercall per INFO_BATCH domains. */
+static void scan_domains(struct xen_driver *d)
+{
+	static uint8_t seen[XEN_MAX_DOMID];
+	uint32_t first = 1;
+	int n;
+
+	memset(seen, 0, sizeof(seen));
+	while ((n = xc_domain_getinfolist(d->xch, first, INFO_BATCH, d->info)) > 0) {
+		for (int i = 0; i < n; i++) {
+			xc_domaininfo_t *in = &d->info[i];
+			struct xen_vm *xv;
+
+			if (in->domain >= XEN_MAX_DOMID)
+				continue;
+			seen[in->domain] = 1;
+			xv = d->by_domid[in->domain];
+			if (xv && (in->flags & XEN_DOMINF_shutdown))
+				vm_dead(xv, (in->flags >> XEN_DOMINF_shutdownshift) &
+					XEN_DOMINF_shutdownmask, false);
+		}
+		first = d->info[n - 1].domain + 1;
+		if ((unsigned)n < INFO_BATCH)
+			break;
+	}
+	if (n < 0)
+		return;
+	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+		struct xen_vm *xv = vm->drv;
+
+		if (xv && xv->dom.domid && !seen[xv->dom.domid])
+			vm_dead(xv, 0, true);
+	}
+}
+
+static void evtchn_cb(void *arg, int fd, uint32_t events)
+{
+	struct xen_driver *d = arg;
+	bool scan = false;
+
+	flush_pending(d);
+	for (int i = 0; i < 1024; i++) {
+		xenevtchn_port_or_error_t port = xenevtchn_pending(d->xce);
+		struct xen_vm *xv;
+
+		if (port < 0)
+			break;
+		xenevtchn_unmask(d->xce, (evtchn_port_t)port);
+		if (port == d->virq_port) {
+			scan = true;
+			continue;
+		}
+		xv = port_get(d, port);
+		if (xv) {
+			vm_event(xv);
+			if (xv->dp && xv->dp->devs[1].u.sysctl.guest_state == LV_GST_DOWN)
+				scan = true;
+		}
+	}
+	if (scan)
+		scan_domains(d);
+}
+
+/* ---- the device page */
+
+static void fill_devpage(void *arg, struct lv_devpage *dp, const struct xen_dom *xd)
+{
+	struct lv_vm *vm = arg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	dp->magic = LV_ABI_MAGIC;
+	dp->version = LV_ABI_VERSION;
+	dp->size = sizeof(*dp);
+	snprintf(dp->name, sizeof(dp->name), "%s", vm->info.name);
+	dp->mem_size = xd->mem;
+	dp->wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	dp->ndevs = 2;
+	dp->devs[0].type = LV_DEV_CONSOLE;
+	dp->devs[0].flags = LV_DEVF_XEN;
+	dp->devs[0].size = 4096;
+	dp->devs[0].u.xen.evtchn = xd->remote_port;
+	dp->devs[1].type = LV_DEV_SYSCTL;
+	dp->devs[1].flags = LV_DEVF_XEN;
+	dp->devs[1].u.sysctl.evtchn = xd->remote_port;
+}
+
+/* ---- pools */
+
+static struct xen_flavor *flavor_get(struct xen_driver *d, uint64_t mem, uint32_t vcpus,
+				     bool create)
+{
+	struct xen_flavor *f;
+
+	for (f = d->flavors; f; f = f->next)
+		if (f->mem == mem && f->vcpus == vcpus)
+			return f;
+	if (!create || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->mem = mem;
+	f->vcpus = vcpus;
+	f->next = d->flavors;
+	d->flavors = f;
+	return f;
+}
+
+static void refill(struct xen_driver *d)
+{
+	int64_t until = lv_now_ns() + REFILL_BUDGET_NS;
+
+	for (struct xen_flavor *f = d->flavors; f; f = f->next)
+		while (f->ready < f->target && lv_now_ns() < until) {
+			struct xen_shell *s = calloc(1, sizeof(*s));
+			char err[160];
+			int64_t t0 = lv_now_ns();
+			int rc;
+
+			if (!s)
+				return;
+			rc = xen_dom_create(d, f->mem, true, &s->dom, err, sizeof(err));
+			lv__log(d->h, LV_LOG_DEBUG, "xen: pool %lluM: domain %u prepared in %.3f ms",
+				(unsigned long long)(f->mem >> 20), s->dom.domid,
+				(double)(lv_now_ns() - t0) / 1e6);
+			if (rc) {
+				lv__log(d->h, LV_LOG_ERR, "xen: pool %lluM: %s",
+					(unsigned long long)(f->mem >> 20), err);
+				free(s);
+				return;
+			}
+			s->next = f->ready_head;
+			f->ready_head = s;
+			f->ready++;
+		}
+}
+
+/* ---- ops */
+
+static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+	struct xen_vm *xv = calloc(1, sizeof(*xv));
+	char err[200];
+	int rc;
+
+	if (!xv)
+		return -ENOMEM;
+	xv->d = d;
+	xv->vm = vm;
+	xv->logfd = -1;
+	if (f && f->ready_head) {
+		struct xen_shell *s = f->ready_head;
+
+		f->ready_head = s->next;
+		f->ready--;
+		f->hits++;
+		xv->dom = s->dom;
+		free(s);
+		vm->info.pooled = true;
+	} else {
+		if (f)
+			f->misses++;
+		rc = xen_dom_create(d, vm->info.mem_bytes, false, &xv->dom, err, sizeof(err));
+		if (rc) {
+			lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
+			free(xv);
+			return rc;
+		}
+	}
+	lv__vm_phase(vm, LV_PH_CLAIMED, lv_now_ns());
+	vm->drv = xv;
+	vm->info.pid = (int)xv->dom.domid;
+	d->by_domid[xv->dom.domid] = xv;
+	port_set(d, xv->dom.local_port, xv);
+	rc = xen_dom_build(d, &xv->dom, image_fd, fill_devpage, vm, err, sizeof(err));
+	if (rc) {
+		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
+		goto fail;
+	}
+	lv__vm_phase(vm, LV_PH_LOADED, lv_now_ns());
+	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+					&xv->dom.console_mfn, NULL);
+	xv->dp = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+				      &xv->dom.devpage_mfn, NULL);
+	if (!xv->cons || !xv->dp) {
+		rc = -errno;
+		lv__log(d->h, LV_LOG_ERR, "%s: mapping the console and device pages: %s",
+			vm->info.name, strerror(errno));
+		goto fail;
+	}
+	xv->logfd = open_console_log(d, vm);
+	lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
+	xv->dp->boot_tsc = __builtin_ia32_rdtsc();
+	if (xc_domain_unpause(d->xch, xv->dom.domid)) {
+		rc = -errno;
+		goto fail;
+	}
+	lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
+	xv->pnext = d->pending;      /* "started" once spawn has returned */
+	d->pending = xv;
+	return 0;                    /* the pool refills on the next tick */
+fail:
+	if (xv->cons)
+		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
+	if (xv->dp)
+		xenforeignmemory_unmap(d->fmem, xv->dp, 1);
+	port_set(d, xv->dom.local_port, NULL);
+	d->by_domid[xv->dom.domid] = NULL;
+	xen_dom_destroy(d, &xv->dom);
+	if (xv->logfd >= 0)
+		close(xv->logfd);
+	vm->drv = NULL;
+	vm->info.pid = -1;
+	free(xv);
+	return rc ? rc : -EIO;
+}
+
+#define XV(vm) ((struct xen_vm *)(vm)->drv)
+
+static int xen_pause(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+
+	if (!XV(vm))
+		return -ESRCH;
+	report_started(XV(vm));
+	if (xc_domain_pause(d->xch, XV(vm)->dom.domid))
+		return -errno;
+	lv__vm_state(vm, LV_ST_PAUSED, NULL);
+	return 0;
+}
+
+static int xen_unpause(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+
+	if (!XV(vm))
+		return -ESRCH;
+	if (xc_domain_unpause(d->xch, XV(vm)->dom.domid))
+		return -errno;
+	lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
+	return 0;
+}
+
+static int xen_shutdown(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_vm *xv = XV(vm);
+
+	if (!xv || !xv->dp)
+		return -ESRCH;
+	xv->dp->devs[1].u.sysctl.host_req = LV_REQ_POWEROFF;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	xenevtchn_notify(d->xce, (evtchn_port_t)xv->dom.local_port);
+	if (vm->info.state == LV_ST_PAUSED && xc_domain_unpause(d->xch, xv->dom.domid))
+		return -errno;
+	xv->deadline = lv_now_ns() + (int64_t)d->h->cfg.shutdown_timeout_ms * 1000000;
+	if (!xv->timed) {
+		xv->timed = true;
+		xv->tnext = d->timed;
+		d->timed = xv;
+	}
+	return 0;
+}
+
+static int xen_destroy(struct lv_driver *drv, struct lv_vm *vm)
+{
+	if (XV(vm))
+		vm_release(XV(vm));
+	else if (!vm->released)
+		lv__vm_released(vm);
+	return 0;
+}
+
+static void xen_tick(struct lv_driver *drv, int64_t now)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+
+	flush_pending(d);
+	if (d->virq_port < 0 && now >= d->next_poll) {
+		d->next_poll = now + POLL_NS;
+		scan_domains(d);
+	}
+	for (struct xen_vm *xv = d->timed, *n; xv; xv = n) {
+		n = xv->tnext;
+		if (now >= xv->deadline) {
+			lv__log(d->h, LV_LOG_WARN, "%s: ignored the shutdown request; forcing it off",
+				xv->vm->info.name);
+			lv__vm_state(xv->vm, LV_ST_SHUTOFF, "forced off: the guest ignored the shutdown request");
+			vm_release(xv);
+		}
+	}
+	refill(d);
+}
+
+static int xen_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, unsigned target)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_flavor *f = flavor_get(d, mem, vcpus, true);
+
+	if (!f)
+		return -ENOMEM;
+	f->target = target;
+	while (f->ready > target && f->ready_head) {
+		struct xen_shell *s = f->ready_head;
+
+		f->ready_head = s->next;
+		f->ready--;
+		xen_dom_destroy(d, &s->dom);
+		free(s);
+	}
+	refill(d);
+	return 0;
+}
+
+static unsigned xen_pool_list(struct lv_driver *drv, struct lv_pool_info *out, unsigned max)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	unsigned n = 0;
+
+	for (struct xen_flavor *f = d->flavors; f; f = f->next, n++)
+		if (n < max)
+			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
+							0, f->hits, f->misses };
+	return n;
+}
+
+static void xen_close(struct lv_driver *drv)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+
+	/* VMs keep running; their pages and channels go with our handles */
+	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+		struct xen_vm *xv = vm->drv;
+
+		if (!xv)
+			continue;
+		console_drain(xv);
+		if (xv->logfd >= 0)
+			close(xv->logfd);
+		free(xv);
+		vm->drv = NULL;
+	}
+	for (struct xen_flavor *f = d->flavors, *fn; f; f = fn) {
+		fn = f->next;
+		for (struct xen_shell *s = f->ready_head, *sn; s; s = sn) {
+			sn = s->next;
+			xen_dom_destroy(d, &s->dom);
+			free(s);
+		}
+		free(f);
+	}
+	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->evfd);
+	xenforeignmemory_close(d->fmem);
+	xenevtchn_close(d->xce);
+	xc_interface_close(d->xch);
+	free(d->by_port);
+	free(d->by_domid);
+	free(d->info);
+	free(d);
+}
+
+static int xen_open(struct lv_host *h, struct lv_driver **out)
+{
+	struct xen_driver *d = calloc(1, sizeof(*d));
+	int rc = -ENODEV;
+
+	if (!d)
+		return -ENOMEM;
+	d->h = h;
+	d->virq_port = -1;
+	d->xch = xc_interface_open(NULL, NULL, 0);
+	d->xce = xenevtchn_open(NULL, 0);
+	d->fmem = xenforeignmemory_open(NULL, 0);
+	d->by_domid = calloc(XEN_MAX_DOMID, sizeof(*d->by_domid));
+	d->info = calloc(INFO_BATCH, sizeof(*d->info));
+	if (!d->xch || !d->xce || !d->fmem) {
+		lv__log(h, LV_LOG_ERR, "xen: cannot open the hypervisor interfaces (%s): is this a Xen Dom0 with privcmd and evtchn?",
+			strerror(errno));
+		goto err;
+	}
+	if (!d->by_domid || !d->info) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	snprintf(d->console_dir, sizeof(d->console_dir), "%s/console", h->state_dir);
+	if (mkdir(d->console_dir, 0750) && errno != EEXIST) {
+		rc = -errno;
+		lv__log(h, LV_LOG_ERR, "xen: %s: %s", d->console_dir, strerror(errno));
+		goto err;
+	}
+	d->virq_port = xenevtchn_bind_virq(d->xce, VIRQ_DOM_EXC);
+	if (d->virq_port < 0)
+		lv__log(h, LV_LOG_INFO, "xen: VIRQ_DOM_EXC is taken (xenstored?): polling domain states every %lld ms",
+			POLL_NS / 1000000);
+	d->evfd = xenevtchn_fd(d->xce);
+	/* xenevtchn_pending() reads the fd: it must not block the loop */
+	if (fcntl(d->evfd, F_SETFL, fcntl(d->evfd, F_GETFL) | O_NONBLOCK)) {
+		rc = -errno;
+		goto err;
+	}
+	rc = h->cfg.loop.watch(h->cfg.loop.ctx, d->evfd, evtchn_cb, d);
+	if (rc)
+		goto err;
+	*out = (struct lv_driver *)d;
+	return 0;
+err:
+	if (d->fmem)
+		xenforeignmemory_close(d->fmem);
+	if (d->xce)
+		xenevtchn_close(d->xce);
+	if (d->xch)
+		xc_interface_close(d->xch);
+	free(d->by_domid);
+	free(d->info);
+	free(d);
+	return rc;
+}
+
+const struct lv_driver_ops lv_xen_ops = {
+	.name = "xen",
+	.open = xen_open,
+	.close = xen_close,
+	.start = xen_start,
+	.pause = xen_pause,
+	.unpause = xen_unpause,
+	.shutdown = xen_shutdown,
+	.destroy = xen_destroy,
+	.tick = xen_tick,
+	.pool_set = xen_pool_set,
+	.pool_list = xen_pool_list,
+};

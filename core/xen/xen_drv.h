@@ -1,0 +1,66 @@
+/*
+ * xen_drv.h - what the Xen driver's files share: the driver (hypervisor
+ * handles, event channels, pools) and one domain as xen_dom.c builds it.
+ */
+#ifndef LV_XEN_DRV_H
+#define LV_XEN_DRV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenctrl.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+
+#include "lv_internal.h"
+#include "lightvm_abi.h"
+
+#define XEN_MAX_DOMID 32768u
+
+/* One domain we own: a pooled shell, or the domain of a VM. */
+struct xen_dom {
+	uint32_t domid;             /* 0: none */
+	uint64_t mem;
+	uint32_t remote_port;       /* guest's end of its one event channel */
+	int local_port;             /* ours (bound interdomain), -1 if none */
+	xen_pfn_t *p2m;             /* pre-populated memory (pool), or NULL */
+	unsigned long nr_pages;
+	/* after xen_dom_build */
+	xen_pfn_t console_mfn, devpage_mfn;
+	uint64_t devpage_gpa;
+};
+
+struct xen_driver;
+
+/* Create a paused PV domain of mem bytes with its event channel bound;
+ * with populate, its memory is allocated now (pool).  Undo with
+ * xen_dom_destroy. */
+int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate,
+		   struct xen_dom *xd, char *err, size_t errlen);
+/* Load the image (fd borrowed), lay out start info, console and the
+ * device page (filled by fill(arg, page)), set up the vCPU.  The domain
+ * stays paused. */
+int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
+		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
+		  void *arg, char *err, size_t errlen);
+/* Destroy the domain (if any) and unbind its channel; xd becomes empty. */
+void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
+
+struct xen_driver {
+	struct lv_host *h;
+	xc_interface *xch;
+	xenevtchn_handle *xce;
+	xenforeignmemory_handle *fmem;
+	int evfd;
+	int virq_port;              /* VIRQ_DOM_EXC, -1: poll domain states */
+	struct xen_vm **by_port;    /* local port -> VM */
+	unsigned nports;
+	struct xen_vm **by_domid;   /* [XEN_MAX_DOMID] */
+	struct xen_flavor *flavors;
+	struct xen_vm *pending;     /* started, not yet reported */
+	struct xen_vm *timed;       /* shutdown deadlines */
+	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
+	char console_dir[256];
+	int64_t next_poll;
+};
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * xrt.c - the LightVM guest runtime on Xen PV: the rt.h API (boot, power,
+ * idle, clock, console, printf) over hypercalls, event channels and the
+ * PV console ring, so that the same apps (guest/apps) link unchanged.
+ *
+ * Boot: map shared info (events stay masked: no upcalls, no callbacks),
+ * unmap page 0 (null guard; there is no trap table, so any fault crashes),
+ * find the console page through the M2P table, the device page through
+ * "lv.devpage=" on the command line, then app_main.  Idle is SCHEDOP_poll
+ * on the one event channel that the console and sysctl share.
+ */
+#include "rt.h"
+#include "xen_pv.h"
+
+extern char hypercall_page[];
+extern char lv_xen_shared_info[];
+
+volatile struct lv_devpage *lv_dp;
+uint64_t lv_start_tsc;
+
+static struct start_info *si;
+static volatile struct shared_info *shared;
+static volatile struct xencons_interface *cons;
+static uint32_t cons_port;        /* console (and sysctl) event channel */
+static volatile struct lv_dev *sysdev;
+static struct lv_devpage fallback_dp; /* no lv.devpage: started by xl */
+
+static long hcall(unsigned nr, unsigned long a1, unsigned long a2, unsigned long a3)
+{
+	register unsigned long r10 __asm__("r10") = 0;
+	long ret;
+	void *fn = hypercall_page + nr * 32;
+
+	__asm__ volatile("call *%[fn]"
+			 : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10)
+			 : [fn] "r"(fn)
+			 : "rcx", "r11", "r8", "r9", "memory");
+	return ret;
+}
+
+static void notify(uint32_t port)
+{
+	uint32_t p = port;
+
+	hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (unsigned long)&p, 0);
+}
+
+static void LV_NORETURN xen_shutdown(unsigned reason)
+{
+	unsigned r = reason;
+
+	for (;;)
+		hcall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (unsigned long)&r, 0);
+}
+
+/* ---- boot */
+
+static uint64_t parse_hex(const char *s)
+{
+	uint64_t v = 0;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	for (;; s++) {
+		unsigned d;
+
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			d = (unsigned)(*s - 'a' + 10);
+		else
+			return v;
+		v = v * 16 + d;
+	}
+}
+
+static volatile struct lv_devpage *find_devpage(void)
+{
+	const char *cl = (const char *)si->cmd_line, *arg = LV_XEN_DEVPAGE_ARG;
+	size_t n = strlen(arg);
+
+	for (unsigned i = 0; i < MAX_GUEST_CMDLINE && cl[i]; i++)
+		if ((i == 0 || cl[i - 1] == ' ') && strncmp(cl + i, arg, n) == 0) {
+			uint64_t a = parse_hex(cl + i + n);
+			volatile struct lv_devpage *dp = (volatile struct lv_devpage *)(uintptr_t)a;
+
+			if (a && !(a & 4095) && a < si->nr_pages * 4096ul &&
+			    dp->magic == LV_ABI_MAGIC && dp->version == LV_ABI_VERSION &&
+			    dp->size == sizeof(struct lv_devpage))
+				return dp;
+			return NULL;
+		}
+	return NULL;
+}
+
+void lv_xen_main(struct start_info *start) LV_NORETURN;
+void lv_xen_main(struct start_info *start)
+{
+	const unsigned long *m2p = (const unsigned long *)XEN_M2P_VIRT_START;
+
+	lv_start_tsc = lv_rdtsc();
+	si = start;
+	if (hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_shared_info,
+		  si->shared_info | 7, UVMF_INVLPG) == 0) {
+		shared = (volatile struct shared_info *)lv_xen_shared_info;
+		shared->vcpu_info[0].evtchn_upcall_mask = 1;
+	}
+	/* page 0 is a null guard, as on KVM: a null access faults, and a
+	 * fault without a trap table makes Xen crash the domain */
+	hcall(__HYPERVISOR_update_va_mapping, 0, 0, UVMF_INVLPG);
+	cons = (volatile struct xencons_interface *)(m2p[si->console.domU.mfn] << 12);
+	cons_port = si->console.domU.evtchn;
+	lv_dp = find_devpage();
+	if (!lv_dp) {
+		fallback_dp.magic = LV_ABI_MAGIC;
+		fallback_dp.version = LV_ABI_VERSION;
+		fallback_dp.size = sizeof(fallback_dp);
+		memcpy(fallback_dp.name, "xen-guest", 10);
+		fallback_dp.mem_size = si->nr_pages * 4096ul;
+		lv_dp = &fallback_dp;
+	}
+	sysdev = lv_find_dev(LV_DEV_SYSCTL);
+	lv_poweroff(app_main());
+}
+
+volatile struct lv_dev *lv_find_dev(uint16_t type)
+{
+	uint32_t n;
+
+	if (!lv_dp)
+		return NULL;
+	n = lv_dp->ndevs;
+	if (n > LV_MAX_DEVS)
+		n = LV_MAX_DEVS;
+	for (uint32_t i = 0; i < n; i++)
+		if (lv_dp->devs[i].type == type)
+			return &lv_dp->devs[i];
+	return NULL;
+}
+
+/* ---- power */
+
+static void set_state(uint32_t st)
+{
+	if (!sysdev)
+		return;
+	sysdev->u.sysctl.guest_state = st;
+	__asm__ volatile("" ::: "memory");
+	notify(sysdev->u.sysctl.evtchn);
+}
+
+void lv_ready(void)
+{
+	lv_flush();
+	set_state(LV_GST_READY);
+}
+
+void lv_poweroff(int code)
+{
+	lv_flush();
+	if (sysdev)
+		sysdev->u.sysctl.exit_code = code;
+	set_state(LV_GST_DOWN);
+	xen_shutdown(SHUTDOWN_poweroff);
+}
+
+void lv_reboot(void)
+{
+	lv_flush();
+	xen_shutdown(SHUTDOWN_reboot);
+}
+
+/* Xen system time (ns since the domain's boot) from the vCPU time info. */
+static uint64_t system_ns(void)
+{
+	volatile struct vcpu_time_info *t;
+	uint32_t v;
+	uint64_t ns, d;
+
+	if (!shared)
+		return 0;
+	t = &shared->vcpu_info[0].time;
+	do {
+		v = t->version;
+		__asm__ volatile("" ::: "memory");
+		d = lv_rdtsc() - t->tsc_timestamp;
+		if (t->tsc_shift >= 0)
+			d <<= t->tsc_shift;
+		else
+			d >>= -t->tsc_shift;
+		ns = t->system_time + (uint64_t)(((unsigned __int128)d * t->tsc_to_system_mul) >> 32);
+		__asm__ volatile("" ::: "memory");
+	} while ((v & 1) || v != t->version);
+	return ns;
+}
+
+uint32_t lv_idle(uint64_t timeout_ns)
+{
+	uint32_t port = sysdev ? sysdev->u.sysctl.evtchn : cons_port;
+	struct sched_poll p = { .ports = &port, .nr_ports = 1 };
+	volatile unsigned long *pend;
+	uint32_t wake = 0;
+
+	lv_flush();
+	if (!shared)
+		return 0;
+	pend = &shared->evtchn_pending[port / 64];
+	if (timeout_ns != UINT64_MAX)
+		p.timeout = system_ns() + timeout_ns;
+	if (!(*pend & (1ul << (port % 64))))
+		hcall(__HYPERVISOR_sched_op, SCHEDOP_poll, (unsigned long)&p, 0);
+	if (*pend & (1ul << (port % 64))) {
+		__atomic_and_fetch(pend, ~(1ul << (port % 64)), __ATOMIC_SEQ_CST);
+		wake = LV_WAKE_SYSCTL;
+	}
+	return wake;
+}
+
+void lv_serve_forever(void)
+{
+	for (;;) {
+		uint32_t req = sysdev ? sysdev->u.sysctl.host_req : LV_REQ_NONE;
+
+		if (req == LV_REQ_POWEROFF)
+			lv_poweroff(0);
+		if (req == LV_REQ_REBOOT)
+			lv_reboot();
+		lv_idle(UINT64_MAX);
+	}
+}
+
+int lv_clock(struct lv_time *t)
+{
+	uint64_t mono = system_ns();
+	uint32_t v;
+
+	if (!shared)
+		return -38;  /* ENOSYS */
+	do {
+		v = shared->wc_version;
+		__asm__ volatile("" ::: "memory");
+		t->wall_ns = (((uint64_t)shared->wc_sec_hi << 32) | shared->wc_sec) * 1000000000ull +
+			     shared->wc_nsec + mono;
+		__asm__ volatile("" ::: "memory");
+	} while ((v & 1) || v != shared->wc_version);
+	t->mono_ns = mono;
+	return 0;
+}
+
+/* ---- console: the PV console ring, flushed with an event */
+
+void lv_flush(void)
+{
+	if (cons)
+		notify(cons_port);
+}
+
+void lv_write(const char *s, size_t n)
+{
+	uint32_t prod;
+
+	if (!cons)
+		return;
+	prod = cons->out_prod;
+	while (n) {
+		if (prod - cons->out_cons >= sizeof(cons->out)) {
+			cons->out_prod = prod;
+			notify(cons_port);
+			hcall(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0);
+			continue;
+		}
+		cons->out[prod % sizeof(cons->out)] = *s++;
+		prod++;
+		n--;
+	}
+	__asm__ volatile("" ::: "memory");
+	cons->out_prod = prod;
+}
+
+void lv_puts(const char *s)
+{
+	lv_write(s, strlen(s));
+}

@@ -1,0 +1,57 @@
+# noxs mode (no XenStore on the spawn path): 100 noop VMs spawned, listed,
+# inspected, paused, unpaused, shut down and destroyed; hello consoles
+# through the PV console ring; a crashing guest ends crashed; the pool.
+. tests/xen/lib.sh
+need_dom0
+start_agent "pool 4M/1 = 16"
+$LVSH -c host | grep -q "driver: xen" || fail "agent not on the xen driver: $($LVSH -c host)"
+
+d0=$(xen_domains)
+$LVSH -c "spawn 100 noop" >"$T/out" || fail "spawn 100 noop: $(cat "$T/out")"
+[ "$(count_state running 'noop-*')" = 100 ] || fail "not 100 running noop VMs: $($LVSH -c list | head)"
+d1=$(xen_domains)
+[ $((d1 - d0)) -ge 100 ] || fail "xl list shows $d0 then $d1 domains"
+ok "100 noop running ($((d1 - 1)) domains besides Dom0, pool included)"
+
+$LVSH --json -c "inspect noop-5" >"$T/insp" || fail "inspect"
+jq -e '.vms[0].phases | map(.name) | index("ready") != null' "$T/insp" >/dev/null ||
+	fail "no ready phase: $(cat "$T/insp")"
+[ "$($LVSH --json -c 'list noop-1' | jq -r '.vms[0].pooled')" = true ] || fail "noop-1 not from the pool"
+pid=$($LVSH --json -c 'list noop-7' | jq -r '.vms[0].pid')
+xl list | awk '{ print $2 }' | grep -qx "$pid" || fail "noop-7's domid $pid is not a domain"
+ok "inspect: phases, pooled, pid = domid"
+
+$LVSH -c "pause noop-1*" >/dev/null || fail "pause"
+[ "$(count_state paused 'noop-1*')" = 12 ] || fail "noop-1* not paused: $($LVSH -c 'list noop-1*')"
+pid=$($LVSH --json -c 'list noop-10' | jq -r '.vms[0].pid')
+xl list | awk -v id="$pid" '$2 == id { print $5 }' | grep -q p ||
+	fail "Xen does not see noop-10 (domain $pid) paused: $(xl list | awk -v id="$pid" '$2 == id')"
+$LVSH -c "unpause noop-1*" >/dev/null || fail "unpause"
+[ "$(count_state running 'noop-*')" = 100 ] || fail "not all running after unpause"
+ok "pause, unpause"
+
+$LVSH -c "shutdown noop-2" >/dev/null || fail "shutdown"
+wait_state shutoff noop-2 1 || fail "noop-2 did not shut off"
+[ "$($LVSH --json -c 'list noop-2' | jq -r '.vms[0].exit_code')" = 0 ] || fail "exit code"
+ok "shutdown through the sysctl device"
+
+$LVSH -c "spawn 5 hello" >/dev/null || fail "spawn 5 hello"
+wait_state shutoff 'hello-*' 5 || fail "hello VMs did not shut off: $($LVSH -c 'list hello-*')"
+for n in 1 2 3 4 5; do
+	$LVSH -c "log hello-$n" | grep -qx "hello from hello-$n" || fail "hello-$n console: $($LVSH -c "log hello-$n")"
+done
+$LVSH -c "log hello-3" | grep -Eq '^booted in [0-9]+ cycles$' || fail "no cycle count"
+ok "hello consoles (PV console ring served by the agent)"
+
+$LVSH -c "spawn 1 crash" >/dev/null 2>&1
+wait_state crashed crash-1 1 || fail "crash-1 did not end crashed: $($LVSH -c 'inspect crash-1')"
+$LVSH -c "inspect crash-1" | grep -q "crash" || fail "no reason"
+ok "a crashing guest ends crashed"
+
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+[ "$($LVSH --json -c list | jq '.vms | length')" = 0 ] || fail "VMs left after destroy all"
+$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
+sleep 0.5
+[ "$(xen_domains)" = 1 ] || fail "domains left: $(xl list)"
+ls "$STATE/console" | grep -q . && fail "console logs left: $(ls "$STATE/console" | head)"
+ok "destroy all and an empty pool leave only Domain-0"
