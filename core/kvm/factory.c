@@ -149,13 +149,6 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 			kvm_sendmsg(sock, &rep, sizeof(rep), NULL, 0);
 			continue;
 		}
-		/* a pool refill forks at SCHED_IDLE: it must not compete with
-		 * the spawns that drained the pool */
-		{
-			struct sched_param sp = { 0 };
-			sched_setscheduler(0, (rq.flags & KVM_FACTORY_BACKGROUND) ?
-					   SCHED_IDLE : SCHED_OTHER, &sp);
-		}
 		factory_fork_shell(sock, kvm_fd, &rq);
 	}
 }

@@ -652,11 +652,6 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		f->ready--;
 		f->hits++;
 		s->fl = NULL;
-		/* it prepared at SCHED_IDLE; from now on it is a foreground VM */
-		{
-			struct sched_param sp = { 0 };
-			sched_setscheduler(s->pid, SCHED_OTHER, &sp);
-		}
 		rc = shell_exec(s, vm, image_fd);
 		if (rc) {
 			shell_send(s, KVM_MSG_DESTROY);

@@ -347,12 +347,6 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 	char err[KVM_MSG_TEXT];
 	int rc;
 
-	if (a->background) {
-		/* a pool refill: never compete with spawns; the agent lifts
-		 * this (SCHED_OTHER) when it claims the shell */
-		struct sched_param sp = { 0 };
-		sched_setscheduler(0, SCHED_IDLE, &sp);
-	}
 	rc = kvm_vm_create(&s->vm, a->kvm_fd, a->mem_bytes, a->vcpus, err, sizeof(err));
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);
