@@ -89,7 +89,9 @@ int lvsh_usage(const struct lvsh_cmd *cmd);
 extern const struct lvsh_cmd lvsh_cmd_spawn, lvsh_cmd_list, lvsh_cmd_inspect,
 	lvsh_cmd_pause, lvsh_cmd_unpause, lvsh_cmd_shutdown, lvsh_cmd_reboot,
 	lvsh_cmd_destroy, lvsh_cmd_log, lvsh_cmd_pool, lvsh_cmd_host,
-	lvsh_cmd_help, lvsh_cmd_quit;
+	lvsh_cmd_help, lvsh_cmd_quit, lvsh_cmd_console, lvsh_cmd_top;
+/* cmd_watch.c */
+extern const struct lvsh_cmd lvsh_cmd_stats, lvsh_cmd_events, lvsh_cmd_wait;
 
 /* ---- argument parsers shared with the tests */
 struct Lightvm__SpawnReq;

@@ -15,13 +15,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: lvsh [-ehV] [--json] [--no-autostart] [-D dir] [-S socket]\n"
+"usage: lvsh [-ehtV] [--json] [--no-autostart] [-D dir] [-S socket]\n"
 "            [-c commands | -f file | command [arg ...]]\n"
 "  -S PATH          agent socket (default $LIGHTVM_SOCKET or %s)\n"
 "  -D DIR           state directory for an auto-started agent\n"
 "  -c CMDS          run CMDS (separated by ';' or newlines)\n"
 "  -f FILE          run the commands in FILE (- for standard input)\n"
 "  -e               stop at the first failing command\n"
+"  -t               the live view (the same as the command `top`)\n"
 "  --json           one JSON document per command on standard output\n"
 "  --no-autostart   do not start lightvmd if it is not running\n"
 "  -h, --help       this help; `lvsh help` lists the commands\n"
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmds = NULL, *file = NULL, *env;
+	char *top_argv[] = { "top", NULL };
+	int live = 0;
 	int c, stop_on_error = 0, worst = LVSH_EXIT_OK;
 	struct lvsh sh;
 	FILE *f;
@@ -74,7 +77,7 @@ int main(int argc, char **argv)
 		sh.sock_path = env;
 	/* '+': options stop at the first command word, so that
 	 * `lvsh spawn 3 noop --nowait` keeps --nowait for spawn. */
-	while ((c = getopt_long(argc, argv, "+S:D:c:f:ehV", longopts,
+	while ((c = getopt_long(argc, argv, "+S:D:c:f:ehtV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'S': sh.sock_path = optarg; break;
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
 		case 'c': cmds = optarg; break;
 		case 'f': file = optarg; break;
 		case 'e': stop_on_error = 1; break;
+		case 't': live = 1; break;
 		case 'j': sh.json = 1; break;
 		case 'A': sh.autostart = 0; break;
 		case 'h': usage(stdout); return LVSH_EXIT_OK;
@@ -89,8 +93,8 @@ int main(int argc, char **argv)
 		default:  usage(stderr); return LVSH_EXIT_USAGE;
 		}
 	}
-	if ((cmds != NULL) + (file != NULL) + (optind < argc) > 1) {
-		fprintf(stderr, "lvsh: use one of -c, -f or a command\n");
+	if ((cmds != NULL) + (file != NULL) + (optind < argc) + live > 1) {
+		fprintf(stderr, "lvsh: use one of -c, -f, -t or a command\n");
 		return LVSH_EXIT_USAGE;
 	}
 	if (*sh.sock_path == '\0') {
@@ -98,7 +102,9 @@ int main(int argc, char **argv)
 		return LVSH_EXIT_USAGE;
 	}
 
-	if (optind < argc) {
+	if (live) {
+		worst = lvsh_run_argv(&sh, 1, top_argv);
+	} else if (optind < argc) {
 		worst = lvsh_run_argv(&sh, argc - optind, argv + optind);
 	} else if (cmds != NULL) {
 		lvsh_run_text(&sh, cmds, "-c", stop_on_error, &worst);

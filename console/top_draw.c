@@ -1,0 +1,597 @@
+/*
+ * top_draw.c - the live view on screen (see top.h).  Every screen line is
+ * built as an array of chtype (characters with their attributes) and
+ * compared with what was drawn there last time: only lines that differ
+ * reach curses, and only the visible rows are formatted at all, so a
+ * refresh of 10,000 VMs costs one pass over the display list plus a
+ * screenful of formatting.  The same formatting feeds the plain-text
+ * (batch) output used for TERM=dumb and pipes.
+ */
+#include <ctype.h>
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt.h"
+#include "top.h"
+
+const struct top_column top_columns[TC_NR] = {
+	[TC_NAME]    = { "NAME",    0, 0, 'N', "VM name" },
+	[TC_ID]      = { "ID",      6, 1, 'I', "VM id" },
+	[TC_STATE]   = { "STATE",   8, 0, 'S', "state" },
+	[TC_IMAGE]   = { "IMAGE",  10, 0, 'G', "image" },
+	[TC_CPU]     = { "CPU%",    6, 1, 'C', "vCPU use, % of one core" },
+	[TC_MEM]     = { "MEM",     7, 1, 'M', "host memory (guest memory "
+					       "until the agent measures it)" },
+	[TC_UPTIME]  = { "UPTIME",  8, 1, 'T', "time since the vCPU started" },
+	[TC_CONSOLE] = { "CONSOLE", 8, 1, 'O', "console bytes written" },
+	[TC_RX]      = { "NET-RX",  7, 1, 'R', "network bytes received" },
+	[TC_TX]      = { "NET-TX",  7, 1, 'X', "network bytes sent" },
+	[TC_SPAWN]   = { "SPAWN",   8, 1, 'L', "spawn latency, request to "
+					       "ready" },
+};
+
+/* State names as shown (the table's column is 8 wide). */
+static const char *const state_short[TOP_ST_NR + 1] = {
+	"prepared", "booting", "running", "paused", "stopping", "shutoff",
+	"crashed", "?",
+};
+/* One letter per state for the tiles. */
+static const char state_letter[TOP_ST_NR + 1] = {
+	'.', 'b', 'R', 'P', 's', 'o', 'X', '?',
+};
+
+#define HEADER_LINES 4		/* host, host stats, filter+summary, titles */
+#define FOOTER_LINES 2		/* status, keys */
+#define NAME_MIN     12
+#define NAME_WIDE    32		/* wider screens: room on the right */
+
+/* ---- colour */
+
+enum {
+	PAIR_STATE = 1,		/* + state: foreground colour */
+	PAIR_TILE = 10,		/* + state: background colour */
+	PAIR_HEAT = 20,		/* + 0..4: CPU heat background */
+	PAIR_TITLE = 30,
+	PAIR_BAR = 31,
+};
+
+static bool use_color;
+
+static const short state_color[TOP_ST_NR + 1] = {
+	COLOR_CYAN, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_MAGENTA,
+	COLOR_WHITE, COLOR_RED, COLOR_WHITE,
+};
+
+static const short heat_color[5] = {
+	COLOR_BLUE, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_RED,
+};
+
+void top_draw_init(struct top_ui *ui)
+{
+	int i;
+
+	use_color = ui->color && has_colors();
+	if (!use_color)
+		return;
+	start_color();
+	use_default_colors();
+	for (i = 0; i <= TOP_ST_NR; i++) {
+		init_pair((short)(PAIR_STATE + i), state_color[i], -1);
+		init_pair((short)(PAIR_TILE + i), COLOR_BLACK, state_color[i]);
+	}
+	for (i = 0; i < 5; i++)
+		init_pair((short)(PAIR_HEAT + i), COLOR_BLACK, heat_color[i]);
+	init_pair(PAIR_TITLE, COLOR_BLACK, COLOR_CYAN);
+	init_pair(PAIR_BAR, COLOR_BLACK, COLOR_GREEN);
+}
+
+static chtype pair(int n)
+{
+	return use_color ? (chtype)COLOR_PAIR(n) : 0;
+}
+
+/* ---- the line cache: draw a line only if it differs */
+
+static chtype **cache;
+static int cache_lines, cache_cols;
+static chtype *linebuf;
+
+static void cache_free(void)
+{
+	int i;
+
+	for (i = 0; i < cache_lines; i++)
+		free(cache[i]);
+	free(cache);
+	free(linebuf);
+	cache = NULL;
+	linebuf = NULL;
+	cache_lines = cache_cols = 0;
+}
+
+void top_draw_fini(void)
+{
+	cache_free();
+}
+
+static int cache_fit(int lines, int cols)
+{
+	int i;
+
+	if (lines == cache_lines && cols == cache_cols)
+		return 0;
+	cache_free();
+	cache = calloc((size_t)lines, sizeof(*cache));
+	linebuf = calloc((size_t)cols + 1, sizeof(*linebuf));
+	if (cache == NULL || linebuf == NULL)
+		return -1;
+	for (i = 0; i < lines; i++)
+		if ((cache[i] = calloc((size_t)cols + 1, sizeof(**cache))) ==
+		    NULL)
+			return -1;
+	cache_lines = lines;
+	cache_cols = cols;
+	return 0;
+}
+
+/* Fill linebuf from text with attribute attr, padded to the width. */
+static void line_set(const char *text, chtype attr)
+{
+	int i = 0;
+
+	for (; text != NULL && text[i] != '\0' && i < cache_cols; i++)
+		linebuf[i] = (chtype)(unsigned char)text[i] | attr;
+	for (; i < cache_cols; i++)
+		linebuf[i] = ' ' | attr;
+}
+
+/* Re-attribute columns [from, from+n) of linebuf. */
+static void line_attr(int from, int n, chtype attr)
+{
+	int i;
+
+	for (i = from; i < from + n && i < cache_cols; i++)
+		linebuf[i] = (linebuf[i] & A_CHARTEXT) | attr;
+}
+
+static unsigned long lines_drawn;	/* for the measurements */
+
+static void line_put(int y)
+{
+	if (y < 0 || y >= cache_lines)
+		return;
+	if (memcmp(cache[y], linebuf, (size_t)cache_cols * sizeof(chtype)) == 0)
+		return;
+	memcpy(cache[y], linebuf, (size_t)cache_cols * sizeof(chtype));
+	mvaddchnstr(y, 0, linebuf, cache_cols);
+	lines_drawn++;
+}
+
+static void text_put(int y, const char *text, chtype attr)
+{
+	line_set(text, attr);
+	line_put(y);
+}
+
+/* ---- formatting */
+
+static void fmt_bytes(char *b, size_t n, bool has, uint64_t v)
+{
+	if (!has)
+		snprintf(b, n, "-");
+	else if (v < 1024)
+		snprintf(b, n, "%lluB", (unsigned long long)v);
+	else
+		lvsh_fmt_size(b, n, v);
+}
+
+static void fmt_ms(char *b, size_t n, bool has, uint64_t ns)
+{
+	double ms = (double)ns / 1e6;
+
+	if (!has)
+		snprintf(b, n, "-");
+	else if (ms < 10)
+		snprintf(b, n, "%.2fms", ms);
+	else if (ms < 1000)
+		snprintf(b, n, "%.1fms", ms);
+	else
+		snprintf(b, n, "%.2fs", ms / 1000);
+}
+
+static int name_width(int cols)
+{
+	int i, w = cols;
+
+	for (i = 1; i < TC_NR; i++)
+		w -= top_columns[i].width + 1;
+	return w < NAME_MIN ? NAME_MIN : w > NAME_WIDE ? NAME_WIDE : w;
+}
+
+static int col_x(int col, int name_w)
+{
+	int i, x = 0;
+
+	for (i = 0; i < col; i++)
+		x += (i == 0 ? name_w : top_columns[i].width) + 1;
+	return x;
+}
+
+void top_format_row(const struct top_row *r, char *buf, size_t n,
+		    int name_w)
+{
+	char cpu[16], mem[16], up[16], con[16], rx[16], tx[16], sp[16];
+
+	if (r->has_cpu)
+		snprintf(cpu, sizeof(cpu), "%.1f", r->cpu);
+	else
+		snprintf(cpu, sizeof(cpu), "-");
+	fmt_bytes(mem, sizeof(mem), true, r->has_rss ? r->rss : r->mem_bytes);
+	if (r->has_up)
+		lvsh_fmt_uptime(up, sizeof(up), r->uptime_ns);
+	else
+		snprintf(up, sizeof(up), "-");
+	fmt_bytes(con, sizeof(con), r->has_con, r->console);
+	fmt_bytes(rx, sizeof(rx), r->has_net, r->rx);
+	fmt_bytes(tx, sizeof(tx), r->has_net, r->tx);
+	fmt_ms(sp, sizeof(sp), r->has_spawn, r->spawn_ns);
+	snprintf(buf, n, "%-*.*s %6u %-8s %-10.10s %6s %7s %8s %8s %7s %7s %8s",
+		 name_w, name_w, r->name, r->id, state_short[r->state],
+		 r->image, cpu, mem, up, con, rx, tx, sp);
+}
+
+void top_format_header(char *buf, size_t n, int name_w, int sort,
+		       bool reverse)
+{
+	char t[TC_NR][24];
+	int i;
+
+	for (i = 0; i < TC_NR; i++)
+		snprintf(t[i], sizeof(t[i]), "%s%s", top_columns[i].title,
+			 i == sort ? (reverse ? "v" : "^") : "");
+	snprintf(buf, n, "%-*s %6s %-8s %-10s %6s %7s %8s %8s %7s %7s %8s",
+		 name_w, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8],
+		 t[9], t[10]);
+}
+
+static void fmt_host(const struct top_model *m, const struct top_feed *f,
+		     char *l1, char *l2, size_t n)
+{
+	const struct top_host *h = &m->host;
+	char states[160], mt[16], ma[16], ar[16], *o = states;
+	size_t left = sizeof(states);
+	int i, w;
+
+	states[0] = '\0';
+	for (i = 0; i < TOP_ST_NR && h->valid; i++) {
+		if (h->by_state[i] == 0)
+			continue;
+		w = snprintf(o, left, " %u %s", h->by_state[i],
+			     top_state_names[i]);
+		if (w < 0 || (size_t)w >= left)
+			break;
+		o += w;
+		left -= (size_t)w;
+	}
+	snprintf(l1, n, "lvsh top - %s (%s) - %u VMs:%s - every %.1fs (%s)%s%s",
+		 h->valid ? h->hostname : "?", h->valid ? h->driver : "?",
+		 h->valid ? h->vms : m->n, states, f->interval_ms / 1000.0,
+		 f->mode == FEED_SUB ? "subscribed" : "polling",
+		 f->err[0] ? " - " : "", f->err);
+	lvsh_fmt_size(mt, sizeof(mt), h->mem_total);
+	lvsh_fmt_size(ma, sizeof(ma), h->mem_total - h->mem_avail);
+	lvsh_fmt_size(ar, sizeof(ar), h->agent_rss);
+	{
+		char cpu[48] = "host CPU -", mem[48] = "mem -",
+		     agent[64] = "agent CPU -";
+
+		if (h->has_cpu)
+			snprintf(cpu, sizeof(cpu), "host CPU %.1f%%%s", h->cpu,
+				 h->ncpus ? "" : "");
+		if (h->has_mem)
+			snprintf(mem, sizeof(mem), "mem %s/%s", ma, mt);
+		if (h->has_agent)
+			snprintf(agent, sizeof(agent), "agent CPU %.1f%% RSS %s",
+				 h->agent_cpu, ar);
+		snprintf(l2, n, "pools: %s - %s - %s - %s",
+			 h->pools[0] ? h->pools : "-", cpu, mem, agent);
+	}
+}
+
+static void fmt_summary(const struct top_model *m, const struct top_ui *ui,
+			char *b, size_t n)
+{
+	const struct top_summary *s = &m->sum;
+	char mem[16], con[16], rx[16], tx[16], cpu[16];
+
+	lvsh_fmt_size(mem, sizeof(mem), s->mem);
+	fmt_bytes(con, sizeof(con), true, s->console);
+	fmt_bytes(rx, sizeof(rx), s->has_net, s->rx);
+	fmt_bytes(tx, sizeof(tx), s->has_net, s->tx);
+	if (s->has_cpu)
+		snprintf(cpu, sizeof(cpu), "%.1f%%", s->cpu);
+	else
+		snprintf(cpu, sizeof(cpu), "-");
+	snprintf(b, n, "%s%s%s%u of %u VMs: %u running %u paused %u crashed - "
+		 "CPU %s MEM %s CONSOLE %s RX %s TX %s",
+		 m->filter_text[0] ? "filter '" : "",
+		 m->filter_text, m->filter_text[0] ? "' - " : "", s->n, m->n,
+		 s->by_state[2], s->by_state[3], s->by_state[6], cpu, mem,
+		 con, rx, tx);
+	(void)ui;
+}
+
+/* ---- screen parts */
+
+int top_draw_table_rows(void)
+{
+	int n = LINES - HEADER_LINES - FOOTER_LINES;
+
+	return n > 1 ? n : 1;
+}
+
+void top_draw_tile_grid(int *cols, int *rows)
+{
+	*cols = COLS > 0 ? COLS : 1;
+	*rows = top_draw_table_rows();
+}
+
+static void draw_header(struct top_model *m, struct top_feed *f,
+			struct top_ui *ui)
+{
+	char l1[512], l2[512];
+
+	fmt_host(m, f, l1, l2, sizeof(l1));
+	text_put(0, l1, A_BOLD);
+	text_put(1, l2, 0);
+	fmt_summary(m, ui, l1, sizeof(l1));
+	text_put(2, l1, 0);
+}
+
+static void draw_table(struct top_model *m, struct top_ui *ui)
+{
+	int rows = top_draw_table_rows(), y, nw = name_width(COLS);
+	int sx = col_x(TC_STATE, nw);
+	char buf[512];
+	uint32_t i;
+
+	top_format_header(buf, sizeof(buf), nw, m->sort, m->reverse);
+	text_put(3, buf, A_REVERSE | A_BOLD);
+	for (y = 0; y < rows; y++) {
+		i = ui->top + (uint32_t)y;
+		if (i >= m->nshown) {
+			text_put(HEADER_LINES + y, "", 0);
+			continue;
+		}
+		{
+			const struct top_row *r = &m->rows[m->shown[i]];
+
+			top_format_row(r, buf, sizeof(buf), nw);
+			line_set(buf, i == ui->sel ? A_REVERSE : 0);
+			if (i != ui->sel)
+				line_attr(sx, 8, pair(PAIR_STATE + r->state) |
+					  (r->state == 6 ? A_BOLD : 0));
+			line_put(HEADER_LINES + y);
+		}
+	}
+}
+
+static chtype tile_cell(const struct top_row *r, enum top_tilemode mode)
+{
+	int heat;
+
+	if (mode == TILE_STATE)
+		return (chtype)state_letter[r->state] |
+		       pair(PAIR_TILE + r->state);
+	if (!r->has_cpu)
+		return '-' | pair(PAIR_HEAT);
+	heat = r->cpu >= 100 ? 4 : (int)(r->cpu / 20);
+	return (chtype)(r->cpu >= 100 ? '#' : '0' + (int)(r->cpu / 10)) |
+	       pair(PAIR_HEAT + heat);
+}
+
+static void draw_tiles(struct top_model *m, struct top_ui *ui)
+{
+	int cols, rows, y, x;
+	uint32_t i;
+	char buf[256];
+
+	top_draw_tile_grid(&cols, &rows);
+	snprintf(buf, sizeof(buf), "tiles by %s: %s - one cell per VM, %d per "
+		 "screen; v: by %s, Enter: that VM's row",
+		 ui->tilemode == TILE_STATE ? "state" : "CPU",
+		 ui->tilemode == TILE_STATE ?
+		 ". prepared b booting R running P paused s stopping "
+		 "o shutoff X crashed" : "0-9 CPU/10%, # 100%, - unknown",
+		 cols * rows, ui->tilemode == TILE_STATE ? "CPU" : "state");
+	text_put(3, buf, A_REVERSE | A_BOLD);
+	for (y = 0; y < rows; y++) {
+		for (x = 0; x < cols; x++) {
+			i = (ui->top + (uint32_t)y) * (uint32_t)cols +
+			    (uint32_t)x;
+			if (i >= m->nshown) {
+				linebuf[x] = ' ';
+				continue;
+			}
+			linebuf[x] = tile_cell(&m->rows[m->shown[i]],
+					       ui->tilemode);
+			if (i == ui->sel)
+				linebuf[x] = (linebuf[x] & A_CHARTEXT) |
+					     A_REVERSE | A_BOLD;
+		}
+		line_put(HEADER_LINES + y);
+	}
+}
+
+/* A panel (help, inspect) over the table area: its text, line by line. */
+static void draw_panel(const char *text)
+{
+	int rows = top_draw_table_rows(), y = 0;
+	const char *p = text, *nl;
+	char buf[512];
+	size_t len;
+
+	text_put(3, "", A_REVERSE);
+	while (y < rows && p != NULL && *p != '\0') {
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len >= sizeof(buf))
+			len = sizeof(buf) - 1;
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		text_put(HEADER_LINES + y++, buf, 0);
+		p = nl ? nl + 1 : NULL;
+	}
+	while (y < rows)
+		text_put(HEADER_LINES + y++, "", 0);
+}
+
+/* Append " KEY text" to the footer being built. */
+static void foot_add(char **o, size_t *left, const char *key,
+		     const char *text)
+{
+	int n = snprintf(*o, *left, " %s %s ", key, text);
+
+	if (n < 0 || (size_t)n >= *left)
+		return;
+	*o += n;
+	*left -= (size_t)n;
+}
+
+static void draw_footer(struct top_model *m, struct top_ui *ui)
+{
+	const struct top_key *k;
+	char buf[512], key[4], title[16], *o = buf;
+	size_t left = sizeof(buf), i;
+	int c;
+
+	/* line 1: what is going on, or the action keys */
+	if (ui->typing) {
+		snprintf(buf, sizeof(buf), "filter: %s_", ui->prompt);
+		text_put(LINES - 2, buf, A_BOLD);
+	} else if (ui->status[0] != '\0') {
+		text_put(LINES - 2, ui->status, A_BOLD);
+	} else if (ui->bulk) {
+		snprintf(buf, sizeof(buf), "all %u VMs of the filter: p pause  "
+			 "u unpause  d destroy  Esc cancel", m->nshown);
+		text_put(LINES - 2, buf, A_BOLD);
+	} else if (ui->view == VIEW_TILES && m->nshown > 0 &&
+		   ui->sel < m->nshown) {
+		const struct top_row *r = &m->rows[m->shown[ui->sel]];
+
+		top_format_row(r, buf, sizeof(buf), (int)strlen(r->name));
+		text_put(LINES - 2, buf, A_BOLD);
+	} else {
+		buf[0] = '\0';
+		for (k = top_keys; k->label != NULL; k++)
+			if (k->footer != NULL)
+				foot_add(&o, &left, k->label, k->footer);
+		text_put(LINES - 2, buf, 0);
+	}
+	/* line 2: the sort keys */
+	o = buf;
+	left = sizeof(buf);
+	c = snprintf(o, left, "Sort:");
+	o += c;
+	left -= (size_t)c;
+	for (c = 0; c < TC_NR; c++) {
+		snprintf(key, sizeof(key), "%c", top_columns[c].key);
+		for (i = 0; top_columns[c].title[i] && i + 1 < sizeof(title); i++)
+			title[i] = (char)tolower((unsigned char)
+						 top_columns[c].title[i]);
+		title[i] = '\0';
+		foot_add(&o, &left, key, title);
+	}
+	foot_add(&o, &left, "r", m->reverse ? "reverse (on)" : "reverse");
+	text_put(LINES - 1, buf, A_REVERSE);
+}
+
+static char *help_text(void)
+{
+	const struct top_key *k;
+	size_t cap = 8192, off = 0;
+	char *t = malloc(cap);
+	int i;
+
+	if (t == NULL)
+		return NULL;
+	off += (size_t)snprintf(t + off, cap - off,
+				"Keys (any key closes this help)\n");
+	for (i = 0; i < TC_NR && off < cap; i++)
+		off += (size_t)snprintf(t + off, cap - off,
+					"  %-8c sort by %s (%s)\n",
+					top_columns[i].key, top_columns[i].title,
+					top_columns[i].help);
+	for (k = top_keys; k->label != NULL && off < cap; k++)
+		off += (size_t)snprintf(t + off, cap - off, "  %-8s %s\n",
+					k->label, k->help);
+	return t;
+}
+
+void top_draw(struct top_model *m, struct top_feed *f, struct top_ui *ui)
+{
+	static char *help;
+
+	if (cache_fit(LINES, COLS) < 0)
+		return;
+	if (ui->full_redraw) {
+		int y;
+
+		for (y = 0; y < cache_lines; y++)
+			memset(cache[y], 0xff, (size_t)cache_cols * sizeof(chtype));
+		clearok(curscr, TRUE);
+		ui->full_redraw = false;
+	}
+	draw_header(m, f, ui);
+	if (ui->help) {
+		if (help == NULL)
+			help = help_text();
+		draw_panel(help ? help : "");
+	} else if (ui->inspect) {
+		draw_panel(ui->inspect_text ? ui->inspect_text : "");
+	} else if (ui->view == VIEW_TILES) {
+		draw_tiles(m, ui);
+	} else {
+		draw_table(m, ui);
+	}
+	draw_footer(m, ui);
+	if (ui->typing)
+		move(LINES - 2, 8 + (int)strlen(ui->prompt));
+	else
+		move(LINES - 1, COLS - 1);
+	wnoutrefresh(stdscr);
+	doupdate();
+}
+
+/* ---- plain text */
+
+void top_print(FILE *out, struct top_model *m, struct top_feed *f,
+	       uint32_t max_rows)
+{
+	char l1[512], l2[512];
+	uint32_t i;
+	int nw = 20;
+	struct top_ui ui;
+
+	memset(&ui, 0, sizeof(ui));
+	fmt_host(m, f, l1, l2, sizeof(l1));
+	fprintf(out, "%s\n%s\n", l1, l2);
+	fmt_summary(m, &ui, l1, sizeof(l1));
+	fprintf(out, "%s\n", l1);
+	top_format_header(l1, sizeof(l1), nw, m->sort, m->reverse);
+	fprintf(out, "%s\n", l1);
+	for (i = 0; i < m->nshown && (max_rows == 0 || i < max_rows); i++) {
+		top_format_row(&m->rows[m->shown[i]], l1, sizeof(l1), nw);
+		fprintf(out, "%s\n", l1);
+	}
+	if (i < m->nshown)
+		fprintf(out, "... %u more\n", m->nshown - i);
+	fputc('\n', out);
+	fflush(out);
+}
+
+unsigned long top_draw_lines_drawn(void)
+{
+	return lines_drawn;
+}
