@@ -46,10 +46,12 @@ BINS := $(B)/lightvmd $(B)/lvsh
 # ---- guest images
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-stack-protector \
 	-fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
-	-fcf-protection=none -Iguest/include -Iguest/rt
+	-fcf-protection=none -Iguest/include -Iguest/rt -Iguest/net
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
 GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
+# the network stack: an archive, so only images that use it link it
+GUEST_NET_OBJ := $(patsubst %,$(B)/guest/%.o,$(wildcard guest/net/*.c))
 GUEST_APPS   := $(patsubst guest/apps/%.c,%,$(wildcard guest/apps/*.c))
 IMAGES       := $(patsubst %,$(B)/images/%,$(GUEST_APPS))
 # the same apps on the Xen PV platform (guest/xen replaces the KVM rt)
@@ -101,9 +103,12 @@ $(B)/guest/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 
-$(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld
+$(B)/guest/libnet.a: $(GUEST_NET_OBJ)
+	ar rcs $@ $^
+
+$(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld $(B)/guest/libnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/guest/libnet.a
 
 $(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld
 	@mkdir -p $(dir $@)

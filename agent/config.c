@@ -128,6 +128,10 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		c->driver = keep(c, val);
 	else if (strcmp(key, "image-dir") == 0)
 		config_add_image_dir(c, val);
+	else if (strcmp(key, "net-bridge") == 0)
+		c->net_bridge = keep(c, val);
+	else if (strcmp(key, "net-subnet") == 0)
+		c->net_subnet = keep(c, val);
 	else if (strcmp(key, "boot-timeout") == 0) {
 		unsigned long v;
 

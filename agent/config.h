@@ -29,6 +29,8 @@ struct agent_config {
 	char *image_dirs[LV_MAX_IMAGE_DIRS + 1]; /* NULL-terminated, owned */
 	unsigned nimage_dirs;
 	unsigned boot_timeout_ms;
+	const char *net_bridge;      /* net-bridge, NULL: "lvbr0" */
+	const char *net_subnet;      /* net-subnet, NULL: "10.77.0.0/16" */
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
 	char config_path[512];

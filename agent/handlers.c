@@ -99,6 +99,10 @@ static void fill_vm(struct pbvm *p, const struct lv_vm *vm, bool phases)
 	}
 	p->m.has_pooled = true;
 	p->m.pooled = i->pooled;
+	if (i->ipv4) {
+		p->m.mac = (char *)i->mac_str;
+		p->m.ipv4 = (char *)i->ipv4_str;
+	}
 	if (i->t[LV_PH_READY] && i->t[LV_PH_READY] >= i->t[LV_PH_REQUEST]) {
 		p->m.has_spawn_ns = true;
 		p->m.spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);

@@ -198,6 +198,8 @@ int main(int argc, char **argv)
 	hc.log = core_log;
 	hc.event = core_event;
 	hc.boot_timeout_ms = cfg.boot_timeout_ms;
+	hc.net_bridge = cfg.net_bridge;
+	hc.net_subnet = cfg.net_subnet;
 	rc = lv_host_open(&hc, &g_host);
 	if (rc) {
 		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));

@@ -115,6 +115,10 @@ static void json_vm(struct json *j, const Lightvm__VmInfo *vm)
 		json_ku64(j, "uptime_ns", vm->uptime_ns);
 	if (vm->has_pooled)
 		json_kbool(j, "pooled", vm->pooled);
+	if (vm->ipv4 != NULL)
+		json_kstr(j, "ipv4", vm->ipv4);
+	if (vm->mac != NULL)
+		json_kstr(j, "mac", vm->mac);
 	json_key(j, "phases");
 	json_arr(j);
 	for (i = 0; i < vm->n_phases; i++) {
@@ -183,19 +187,19 @@ static int report_failures(struct lvsh *sh, const char *what,
 static void print_vm_table(FILE *out, const Lightvm__Reply *r)
 {
 	static const char *const head[] = { "NAME", "ID", "STATE", "IMAGE",
-		"MEM", "VCPUS", "PID", "UPTIME", "SPAWN" };
+		"MEM", "VCPUS", "PID", "UPTIME", "SPAWN", "IPV4" };
 	char id[16], mem[16], vcpus[16], pid[16], up[16], sp[16];
 	struct lvsh_table t;
 	size_t i;
 
-	if (lvsh_table_init(&t, 9, head) < 0)
+	if (lvsh_table_init(&t, 10, head) < 0)
 		goto out;
 	for (i = 0; i < r->n_vms; i++) {
 		const Lightvm__VmInfo *vm = r->vms[i];
-		const char *row[9] = { vm->name, id, vm->state, vm->image,
+		const char *row[10] = { vm->name, id, vm->state, vm->image,
 			mem, vcpus, vm->has_pid ? pid : NULL,
 			vm->has_uptime_ns ? up : NULL,
-			vm->has_spawn_ns ? sp : NULL };
+			vm->has_spawn_ns ? sp : NULL, vm->ipv4 };
 
 		snprintf(id, sizeof(id), "%u", vm->id);
 		lvsh_fmt_size(mem, sizeof(mem), vm->mem_bytes);
@@ -250,6 +254,8 @@ static void print_vm(FILE *out, const Lightvm__VmInfo *vm)
 		fprintf(out, "console_bytes: %llu\n",
 			(unsigned long long)vm->console_bytes);
 	fprintf(out, "pooled: %s\n", vm->has_pooled && vm->pooled ? "yes" : "no");
+	if (vm->ipv4 != NULL)
+		fprintf(out, "ipv4: %s\nmac: %s\n", vm->ipv4, vm->mac ? vm->mac : "-");
 	if (vm->has_spawn_ns) {
 		lvsh_fmt_spawn(buf, sizeof(buf), vm->spawn_ns);
 		fprintf(out, "spawn: %s\n", buf);

@@ -47,6 +47,7 @@ struct lv_vm {
 };
 
 struct lv_prefix;
+struct lv_net;
 
 struct lv_host {
 	struct lv_host_config cfg;
@@ -63,6 +64,7 @@ struct lv_host {
 	uint32_t next_id;
 	struct lv_prefix **prefixes; /* prefix -> next number */
 	unsigned nprefix_buckets;
+	struct lv_net *net;          /* core/net.c */
 };
 
 void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)

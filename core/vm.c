@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "lv_internal.h"
+#include "net.h"
 
 const struct lv_driver_ops *lv_test_ops;
 
@@ -311,12 +312,18 @@ int lv_host_open(const struct lv_host_config *cfg, struct lv_host **out)
 	if (!h->cfg.shutdown_timeout_ms)
 		h->cfg.shutdown_timeout_ms = 10000;
 	h->next_id = 1;
+	rc = lv__net_open(h, why, sizeof(why));
+	if (rc) {
+		lv__log(h, LV_LOG_ERR, "%s", why);
+		goto out;
+	}
 	rc = h->ops->open(h, &h->drv);
 	if (rc)
 		goto out;
 	*out = h;
 	return 0;
 out:
+	lv__net_close(h);
 	for (unsigned i = 0; h->image_dirs && h->image_dirs[i]; i++)
 		free(h->image_dirs[i]);
 	free(h->image_dirs);
@@ -332,6 +339,7 @@ void lv_host_close(struct lv_host *h)
 	if (!h)
 		return;
 	h->ops->close(h->drv);
+	lv__net_close(h);
 	for (vm = h->first; vm; vm = next) {
 		next = vm->next;
 		free(vm);
@@ -367,6 +375,7 @@ void lv_host_tick(struct lv_host *h)
 {
 	if (h->ops->tick)
 		h->ops->tick(h->drv, lv_now_ns());
+	lv__net_tick(h);
 }
 
 /* ---- VMs */
@@ -414,6 +423,11 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 			goto fail;
 		}
 	}
+	if (lv__image_wants_net(fd)) {
+		rc = lv__net_vm_attach(vm, err, errlen);
+		if (rc)
+			goto fail;
+	}
 	vm->info.id = h->next_id++;
 	rc = vm_insert(h, vm);
 	if (rc)
@@ -434,6 +448,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 fail:
 	if (fd >= 0 && fd != sp->image_fd)
 		close(fd);
+	lv__net_vm_detach(vm);
 	free(vm);
 	return rc;
 }
@@ -609,6 +624,7 @@ void lv__vm_released(struct lv_vm *vm)
 	vm_remove(h, vm);
 	if (vm->info.console_path[0])
 		unlink(vm->info.console_path);
+	lv__net_vm_detach(vm);
 	free(vm);
 }
 

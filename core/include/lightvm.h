@@ -67,6 +67,9 @@ struct lv_vm_info {
 	int64_t  t[LV_PH_NR];
 	int64_t  t_final;        /* when it reached shutoff/crashed */
 	char     console_path[512]; /* console log file ("" if none) */
+	uint8_t  mac[6];         /* the guest's NIC, if it has one */
+	uint32_t ipv4;           /* network byte order; 0: no NIC */
+	char     mac_str[18], ipv4_str[16]; /* the same as text ("" if none) */
 };
 
 enum lv_event {
@@ -105,6 +108,8 @@ struct lv_host_config {
 	void *cb_ctx;
 	unsigned boot_timeout_ms;     /* 0: default 10000 */
 	unsigned shutdown_timeout_ms; /* 0: default 10000 */
+	const char *net_bridge;  /* NULL: "lvbr0" (created on first use) */
+	const char *net_subnet;  /* NULL: "10.77.0.0/16"; the host is .1 */
 };
 
 /* Must be called before the program creates threads or grows: on KVM it

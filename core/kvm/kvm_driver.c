@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "lv_internal.h"
+#include "net.h"
 #include "kvm/factory.h"
 #include "kvm/shell_msg.h"
 
@@ -349,13 +350,30 @@ static int open_console_log(struct kvm_shell *s, struct lv_vm *vm)
 	return fd;
 }
 
+/* The VM has a NIC (its address was given at spawn): fill the EXEC
+ * message and return a tap for it (the caller closes it), or -errno. */
+static int net_exec(struct kvm_driver *d, struct lv_vm *vm, struct kvm_msg *m)
+{
+	int tap = lv__net_tap(d->h);
+
+	if (tap < 0) {
+		lv__log(d->h, LV_LOG_ERR, "%s: no tap: %s", vm->info.name, strerror(-tap));
+		return tap;
+	}
+	memcpy(m->net_mac, vm->info.mac, sizeof(m->net_mac));
+	m->net_mtu = LV_NET_MTU;
+	m->net_ipv4 = vm->info.ipv4;
+	lv__net_guest_config(d->h, &m->net_netmask, &m->net_gateway);
+	return tap;
+}
+
 /* Hand vm to shell s and send EXEC. */
 static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 {
 	struct kvm_driver *d = s->d;
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
-	int fds[2], logfd;
+	int fds[3], logfd, nfds = 2;
 	ssize_t r;
 
 	logfd = open_console_log(s, vm);
@@ -368,8 +386,18 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	fds[0] = image_fd;
 	fds[1] = logfd;
-	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, 2);
+	if (vm->info.ipv4) {
+		fds[2] = net_exec(d, vm, &m);
+		if (fds[2] < 0) {
+			close(logfd);
+			return fds[2];
+		}
+		nfds = 3;
+	}
+	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, nfds);
 	close(logfd);
+	if (nfds == 3)
+		close(fds[2]);
 	if (r < 0)
 		return (int)r;
 	s->vm = vm;

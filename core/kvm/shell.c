@@ -376,11 +376,11 @@ static void exec_bad(struct kvm_shell *s, int *fds, int nfds, const char *why)
 static void wait_exec(struct kvm_shell *s)
 {
 	struct kvm_msg m;
-	int fds[2], nfds;
+	int fds[3], nfds;
 	ssize_t n;
 
 	for (;;) {
-		n = recv_msg(s->ctl_fd, &m, fds, 2, &nfds, 0);
+		n = recv_msg(s->ctl_fd, &m, fds, 3, &nfds, 0);
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
 		if (n == 0)
@@ -395,12 +395,13 @@ static void wait_exec(struct kvm_shell *s)
 			kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed before start");
 	}
 	s->t[KVM_T_CLAIMED] = kvm_now(CLOCK_MONOTONIC);
-	if (nfds != 2)
-		exec_bad(s, fds, nfds, "expected 2 fds (image, console log)");
+	if (nfds != 2 && nfds != 3)
+		exec_bad(s, fds, nfds, "expected 2 or 3 fds (image, console log, tap)");
 	if (!memchr(m.name, '\0', sizeof(m.name)))
 		exec_bad(s, fds, nfds, "name not NUL terminated");
 	s->img_fd = fds[0];
 	s->log_fd = fds[1];
+	kvm_net_setup(s, nfds > 2 ? fds[2] : -1, &m);
 	memcpy(s->name, m.name, sizeof(s->name) < sizeof(m.name) ? sizeof(s->name) : sizeof(m.name));
 	s->name[sizeof(s->name) - 1] = '\0';
 	s->wall_ns = m.wall_ns;
@@ -513,6 +514,7 @@ void kvm_shell_main(const struct kvm_shell_args *a)
 
 	s = (struct kvm_shell){ .ctl_fd = a->ctl_fd, .img_fd = -1, .log_fd = -1 };
 	s.vm.vm_fd = s.vm.vcpu_fd = -1;
+	s.net.fd = -1;
 	prctl(PR_SET_NAME, "lightvm-shell");
 	prepare(&s, a);
 	wait_exec(&s);

@@ -15,6 +15,7 @@
 #include "lightvm_abi.h"
 #include "kvm/shell_msg.h"
 #include "kvm/vmsetup.h"
+#include "kvm/shell_net.h"
 
 #define KVM_LOG_CAP       (1u << 20)             /* console log bytes per VM */
 #define KVM_SPIN_NS       (10ll * 1000000000ll)  /* no hypercall for this long */
@@ -36,6 +37,7 @@ struct kvm_shell {
 	bool paused, ready_sent;
 	bool sysctl_wake;       /* host_req written since the last IDLE */
 	uint64_t log_bytes, log_dropped;
+	struct kvm_net net;     /* the NIC backend (shell_net.c) */
 };
 
 int64_t kvm_now(clockid_t c);

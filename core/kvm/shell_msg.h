@@ -21,7 +21,8 @@
 
 enum kvm_msg_type {
 	/* agent -> shell */
-	KVM_MSG_EXEC     = 1,  /* fds: image (O_RDONLY), console log (append) */
+	KVM_MSG_EXEC     = 1,  /* fds: image (O_RDONLY), console log (append),
+				* [tap (O_NONBLOCK): the VM has a NIC, net_* set] */
 	KVM_MSG_PAUSE    = 2,
 	KVM_MSG_UNPAUSE  = 3,
 	KVM_MSG_POWEROFF = 4,  /* ask the guest (sysctl host_req) */
@@ -67,6 +68,9 @@ struct kvm_msg {
 	uint32_t boot_timeout_ms; /* EXEC: crash if not READY by then (0: none) */
 	char     name[KVM_MSG_NAME]; /* EXEC: VM name, NUL terminated */
 	char     text[KVM_MSG_TEXT]; /* EXIT: reason, NUL terminated */
+	uint8_t  net_mac[6];    /* EXEC with a tap: the NIC (lightvm_abi.h) */
+	uint16_t net_mtu;
+	uint32_t net_ipv4, net_netmask, net_gateway; /* network byte order */
 };
 
 /* What the factory hands a new shell. */

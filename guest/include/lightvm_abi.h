@@ -63,6 +63,8 @@
 #define LV_GPA_HCALL    0xa000u  /* struct lv_hcall, user RW */
 #define LV_GPA_CONSOLE  0xb000u  /* struct lv_console_ring, user RW, 2 pages */
 #define LV_GPA_STACK0   0xf000u  /* top of the ring-0 stack page (TSS.RSP0) */
+#define LV_GPA_NET      0x10000u /* network device area, user RW, up to LV_GPA_IMAGE:
+                                  * struct lv_net_shared, then the guest's buffers */
 #define LV_GPA_IMAGE    0x100000u /* lowest address an image may load at */
 #define LV_GUEST_MIN_MEM (2u << 20)
 #define LV_GUEST_MAX_MEM (1024u << 20)
@@ -89,13 +91,16 @@ enum lv_hc {
 	LV_HC_REBOOT   = 5, /* restart the image from its entry.  No return. */
 	LV_HC_CLOCK    = 6, /* ret = 0; arg[0] = wall clock ns since the Unix
 	                     * epoch (UTC), arg[1] = monotonic ns since boot */
+	LV_HC_NET      = 7, /* network doorbell: the host takes the tx ring and
+	                     * fills the rx ring now, without blocking.
+	                     * ret = LV_WAKE_NET if frames arrived, else 0 */
 	LV_HC_MAX
 };
 
 /* LV_HC_IDLE wake reasons */
 #define LV_WAKE_SYSCTL   0x1u  /* sysctl.host_req changed */
 #define LV_WAKE_CONSOLE  0x2u  /* console input arrived */
-#define LV_WAKE_NET      0x4u  /* reserved for the network device */
+#define LV_WAKE_NET      0x4u  /* frames in the network rx ring */
 
 struct lv_hcall {
 	uint64_t nr;
@@ -108,7 +113,7 @@ enum lv_dev_type {
 	LV_DEV_NONE    = 0,
 	LV_DEV_CONSOLE = 1,
 	LV_DEV_SYSCTL  = 2,
-	LV_DEV_NET     = 3, /* reserved */
+	LV_DEV_NET     = 3, /* paravirtual NIC: see "Network device" below */
 };
 
 /* Power requests, written by the host in sysctl.host_req */
@@ -188,7 +193,54 @@ struct lv_devpage {
 	struct lv_dev devs[LV_MAX_DEVS];
 };
 
+/*
+ * Network device (KVM).  LV_DEV_NET: addr = LV_GPA_NET, size = bytes the
+ * guest may use from there (shared rings, then its frame buffers), u.net =
+ * MAC, MTU and the IPv4 configuration.  Two rings of LV_NET_SLOTS
+ * descriptors at addr; indexes are free running uint32 and
+ * (avail - used) <= LV_NET_SLOTS always, anything else is a corrupt ring.
+ *   tx: the guest writes a frame to a buffer of its own, fills
+ *       slot[avail % LV_NET_SLOTS] = {addr, len} and bumps avail; the host
+ *       sends it and bumps used (the buffer is free again).
+ *   rx: the guest posts empty buffers the same way (len = capacity, at
+ *       least LV_NET_FRAME_MAX); the host writes a frame into the buffer,
+ *       sets the slot's len to the frame's length and bumps used.
+ * Every hypercall takes the tx ring (as it drains the console), so a guest
+ * that queues its replies and then idles pays no extra exit; LV_HC_NET is
+ * the explicit doorbell.  The host fills the rx ring when the guest idles
+ * (LV_HC_IDLE returns LV_WAKE_NET) or rings LV_HC_NET; frames that find
+ * no posted buffer are dropped.  A buffer must lie in guest memory above
+ * the shared rings; a bad descriptor crashes the guest.
+ */
+#define LV_NET_SLOTS     128u   /* power of two */
+#define LV_NET_FRAME_MAX 1514u  /* Ethernet header + MTU 1500, no FCS */
+#define LV_NET_FRAME_MIN 14u
+
+struct lv_net_desc {
+	uint64_t addr;   /* GPA of the buffer */
+	uint32_t len;    /* tx: frame length; rx: capacity, then frame length */
+	uint32_t flags;  /* 0 */
+};
+
+struct lv_net_ring {
+	uint32_t avail;  /* guest writes */
+	uint32_t used;   /* host writes */
+	uint32_t pad[14];
+	struct lv_net_desc slot[LV_NET_SLOTS];
+};
+
+struct lv_net_shared {
+	struct lv_net_ring tx, rx;
+};
+
+/* An image that wants a NIC carries an ELF note (PT_NOTE) with name
+ * LV_NOTE_NAME and type LV_NOTE_NET; images without it get none. */
+#define LV_NOTE_NAME    "LightVM"
+#define LV_NOTE_NET     1u
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct lv_net_shared) == 2 * (64 + 16 * LV_NET_SLOTS), "net rings");
+_Static_assert(LV_GPA_NET + sizeof(struct lv_net_shared) < LV_GPA_IMAGE, "net area");
 _Static_assert(sizeof(struct lv_hcall) == 48, "lv_hcall layout");
 _Static_assert(sizeof(struct lv_dev) == 64, "lv_dev layout");
 _Static_assert(sizeof(struct lv_devpage) == 1168, "lv_devpage layout");

@@ -1,0 +1,484 @@
+/*
+ * net.c - host networking for guests with a NIC (see net.h): the bridge,
+ * the taps, the address and MAC of each VM, and the ELF note by which an
+ * image asks for a NIC.  Talks to the kernel over one rtnetlink socket;
+ * every request is acked and its error reported.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "lv_internal.h"
+#include "lightvm_abi.h"
+#include "net.h"
+
+#define TAP_POOL   16           /* taps kept ready once networking is used */
+#define TAP_NAME   "lvt%d"
+
+struct lv_net {
+	char bridge[IFNAMSIZ];
+	uint32_t net, mask, host;   /* host byte order */
+	uint32_t nhosts;            /* addresses in the subnet */
+	uint8_t *used;              /* bitmap over host numbers */
+	uint32_t cursor;            /* next-fit */
+	int nl;                     /* rtnetlink socket, -1 until first use */
+	int br_index;               /* 0: bridge not set up yet */
+	uint32_t seq;
+	int pool[TAP_POOL];
+	unsigned npool;
+	bool no_af_spec;            /* kernel refused IFLA_AF_SPEC/inet6 */
+};
+
+/* ---- netlink */
+
+struct nlreq {
+	struct nlmsghdr h;
+	char buf[512];
+};
+
+static void *nl_put(struct nlreq *r, const void *p, size_t n)
+{
+	char *at = (char *)&r->h + NLMSG_ALIGN(r->h.nlmsg_len);
+
+	memcpy(at, p, n);
+	r->h.nlmsg_len = (uint32_t)(NLMSG_ALIGN(r->h.nlmsg_len) + n);
+	return at;
+}
+
+static struct rtattr *attr(struct nlreq *r, uint16_t type, const void *data, size_t len)
+{
+	struct rtattr a = { .rta_len = (unsigned short)RTA_LENGTH(len), .rta_type = type };
+	struct rtattr *at = nl_put(r, &a, sizeof(a));
+
+	if (len)
+		nl_put(r, data, len);
+	r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len);
+	return at;
+}
+
+static void attr_end(struct nlreq *r, struct rtattr *nest)
+{
+	nest->rta_len = (unsigned short)((char *)&r->h + r->h.nlmsg_len - (char *)nest);
+}
+
+static void nl_start(struct lv_net *n, struct nlreq *r, uint16_t type, uint16_t flags)
+{
+	memset(r, 0, sizeof(*r));
+	r->h.nlmsg_len = NLMSG_HDRLEN;
+	r->h.nlmsg_type = type;
+	r->h.nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+	r->h.nlmsg_seq = ++n->seq;
+}
+
+/* Send r, wait for its ack.  0 or -errno. */
+static int nl_talk(struct lv_net *n, struct nlreq *r)
+{
+	char buf[4096];
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+
+	if (sendto(n->nl, r, r->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t got = recv(n->nl, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		size_t len;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		len = (size_t)got;
+		for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_seq != r->h.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				return e->error;
+			}
+		}
+	}
+}
+
+static int nl_open(struct lv_net *n)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+
+	if (n->nl >= 0)
+		return 0;
+	n->nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (n->nl < 0)
+		return -errno;
+	if (bind(n->nl, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int rc = -errno;
+
+		close(n->nl);
+		n->nl = -1;
+		return rc;
+	}
+	return 0;
+}
+
+/* RTM_NEWLINK on an existing link: optionally enslave it, no IPv6
+ * address generation (no router solicitations into the guests), then up
+ * (a second request: the kernel applies IFLA_AF_SPEC after the flags). */
+static int link_set(struct lv_net *n, int index, int master)
+{
+	struct nlreq r;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index };
+	int rc;
+
+	nl_start(n, &r, RTM_NEWLINK, 0);
+	nl_put(&r, &ifi, sizeof(ifi));
+	if (master)
+		attr(&r, IFLA_MASTER, &master, sizeof(master));
+	if (!n->no_af_spec) {
+		struct rtattr *spec = attr(&r, IFLA_AF_SPEC, NULL, 0);
+		struct rtattr *in6 = attr(&r, AF_INET6, NULL, 0);
+		uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+
+		attr(&r, IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof(mode));
+		attr_end(&r, in6);
+		attr_end(&r, spec);
+	}
+	rc = nl_talk(n, &r);
+	if ((rc == -EAFNOSUPPORT || rc == -EOPNOTSUPP || rc == -EINVAL) && !n->no_af_spec) {
+		n->no_af_spec = true;       /* no IPv6 here: fine */
+		return link_set(n, index, master);
+	}
+	if (rc)
+		return rc;
+	ifi.ifi_flags = ifi.ifi_change = IFF_UP;
+	nl_start(n, &r, RTM_NEWLINK, 0);
+	nl_put(&r, &ifi, sizeof(ifi));
+	return nl_talk(n, &r);
+}
+
+static int bridge_create(struct lv_net *n)
+{
+	struct nlreq r;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct rtattr *li;
+
+	nl_start(n, &r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	nl_put(&r, &ifi, sizeof(ifi));
+	attr(&r, IFLA_IFNAME, n->bridge, strlen(n->bridge) + 1);
+	li = attr(&r, IFLA_LINKINFO, NULL, 0);
+	attr(&r, IFLA_INFO_KIND, "bridge", 6);
+	attr_end(&r, li);
+	return nl_talk(n, &r);
+}
+
+static int addr_add(struct lv_net *n, int index)
+{
+	struct nlreq r;
+	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_scope = RT_SCOPE_UNIVERSE,
+				 .ifa_index = (uint32_t)index };
+	uint32_t a = htonl(n->host), bc = htonl(n->net | ~n->mask);
+
+	ifa.ifa_prefixlen = (uint8_t)__builtin_popcount(n->mask);
+	nl_start(n, &r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+	nl_put(&r, &ifa, sizeof(ifa));
+	attr(&r, IFA_LOCAL, &a, 4);
+	attr(&r, IFA_ADDRESS, &a, 4);
+	attr(&r, IFA_BROADCAST, &bc, 4);
+	return nl_talk(n, &r);
+}
+
+/* Create the bridge if missing, give it the host address, bring it up. */
+static int bridge_setup(struct lv_host *h, char *err, size_t errlen)
+{
+	struct lv_net *n = h->net;
+	int rc, idx;
+
+	if (n->br_index)
+		return 0;
+	rc = nl_open(n);
+	if (rc) {
+		snprintf(err, errlen, "networking: netlink: %s", strerror(-rc));
+		return rc;
+	}
+	idx = (int)if_nametoindex(n->bridge);
+	if (!idx) {
+		rc = bridge_create(n);
+		if (rc && rc != -EEXIST) {
+			snprintf(err, errlen, "networking: cannot create bridge %s: %s",
+				 n->bridge, strerror(-rc));
+			return rc;
+		}
+		idx = (int)if_nametoindex(n->bridge);
+		if (!idx) {
+			snprintf(err, errlen, "networking: bridge %s vanished", n->bridge);
+			return -ENODEV;
+		}
+		lv__log(h, LV_LOG_INFO, "networking: created bridge %s", n->bridge);
+	}
+	rc = addr_add(n, idx);
+	if (!rc)
+		rc = link_set(n, idx, 0);
+	if (rc) {
+		snprintf(err, errlen, "networking: bridge %s: address or up: %s", n->bridge,
+			 strerror(-rc));
+		return rc;
+	}
+	n->br_index = idx;
+	return 0;
+}
+
+static int tap_create(struct lv_net *n)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+	int fd, rc, idx;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	memcpy(ifr.ifr_name, TAP_NAME, sizeof(TAP_NAME));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	idx = (int)if_nametoindex(ifr.ifr_name);
+	rc = idx ? link_set(n, idx, n->br_index) : -ENODEV;
+	if (rc)
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return rc;
+}
+
+/* ---- the public side */
+
+static int parse_subnet(struct lv_net *n, const char *s)
+{
+	char ip[32];
+	const char *slash = strchr(s, '/');
+	struct in_addr a;
+	unsigned long plen;
+	char *end;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = 0;
+	errno = 0;
+	plen = strtoul(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, ip, &a) != 1 || errno || *end || plen < 8 || plen > 30)
+		return -EINVAL;
+	n->mask = plen ? ~0u << (32 - plen) : 0;
+	n->net = ntohl(a.s_addr) & n->mask;
+	n->host = n->net + 1;
+	n->nhosts = ~n->mask + 1;
+	return 0;
+}
+
+int lv__net_open(struct lv_host *h, char *err, size_t errlen)
+{
+	const char *br = h->cfg.net_bridge ? h->cfg.net_bridge : LV_NET_DEFAULT_BRIDGE;
+	const char *sub = h->cfg.net_subnet ? h->cfg.net_subnet : LV_NET_DEFAULT_SUBNET;
+	struct lv_net *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	n->nl = -1;
+	if (!*br || strlen(br) >= IFNAMSIZ || strchr(br, '/') || strchr(br, '%')) {
+		snprintf(err, errlen, "bad bridge name '%s' (1..%d characters)", br, IFNAMSIZ - 1);
+		free(n);
+		return -EINVAL;
+	}
+	snprintf(n->bridge, sizeof(n->bridge), "%s", br);
+	if (parse_subnet(n, sub)) {
+		snprintf(err, errlen, "bad subnet '%s' (like 10.77.0.0/16, prefix 8..30)", sub);
+		free(n);
+		return -EINVAL;
+	}
+	n->used = calloc(n->nhosts / 8, 1);
+	if (!n->used) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->cursor = 2;
+	h->net = n;
+	return 0;
+}
+
+void lv__net_close(struct lv_host *h)
+{
+	struct lv_net *n = h->net;
+
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n->npool; i++)
+		close(n->pool[i]);
+	if (n->nl >= 0)
+		close(n->nl);
+	free(n->used);
+	free(n);
+	h->net = NULL;
+}
+
+/* Host numbers 2 .. nhosts-2: .0 is the network, .1 the host, the last
+ * the broadcast address. */
+static uint32_t addr_alloc(struct lv_net *n)
+{
+	for (uint32_t k = 0; k < n->nhosts; k++) {
+		uint32_t i = n->cursor;
+
+		n->cursor = i + 1 >= n->nhosts - 1 ? 2 : i + 1;
+		if (i < 2 || i >= n->nhosts - 1 || (n->used[i / 8] & (1u << (i % 8))))
+			continue;
+		n->used[i / 8] |= (uint8_t)(1u << (i % 8));
+		return i;
+	}
+	return 0;
+}
+
+int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen)
+{
+	struct lv_net *n = vm->host->net;
+	uint32_t i;
+	int rc;
+
+	if (!n) {
+		snprintf(err, errlen, "networking is not configured");
+		return -ENOTSUP;
+	}
+	rc = bridge_setup(vm->host, err, errlen);
+	if (rc)
+		return rc;
+	i = addr_alloc(n);
+	if (!i) {
+		snprintf(err, errlen, "networking: no free address left in the subnet");
+		return -ENOSPC;
+	}
+	vm->info.ipv4 = htonl(n->net + i);
+	/* locally administered, unicast, derived from the address: the
+	 * same address always has the same MAC (no stale ARP entries) */
+	vm->info.mac[0] = 0x02;
+	vm->info.mac[1] = 'L';
+	vm->info.mac[2] = 'V';
+	vm->info.mac[3] = (uint8_t)(i >> 16);
+	vm->info.mac[4] = (uint8_t)(i >> 8);
+	vm->info.mac[5] = (uint8_t)i;
+	snprintf(vm->info.mac_str, sizeof(vm->info.mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 vm->info.mac[0], vm->info.mac[1], vm->info.mac[2], vm->info.mac[3],
+		 vm->info.mac[4], vm->info.mac[5]);
+	inet_ntop(AF_INET, &vm->info.ipv4, vm->info.ipv4_str, sizeof(vm->info.ipv4_str));
+	return 0;
+}
+
+void lv__net_vm_detach(struct lv_vm *vm)
+{
+	struct lv_net *n = vm->host->net;
+	uint32_t i;
+
+	if (!n || !vm->info.ipv4)
+		return;
+	i = ntohl(vm->info.ipv4) - n->net;
+	if (i < n->nhosts)
+		n->used[i / 8] &= (uint8_t)~(1u << (i % 8));
+	vm->info.ipv4 = 0;
+}
+
+int lv__net_tap(struct lv_host *h)
+{
+	struct lv_net *n = h->net;
+
+	if (!n || !n->br_index)
+		return -ENOTSUP;
+	if (n->npool)
+		return n->pool[--n->npool];
+	return tap_create(n);
+}
+
+void lv__net_tick(struct lv_host *h)
+{
+	struct lv_net *n = h->net;
+
+	if (!n || !n->br_index)
+		return;
+	while (n->npool < TAP_POOL) {
+		int fd = tap_create(n);
+
+		if (fd < 0) {
+			lv__log(h, LV_LOG_WARN, "networking: cannot create a tap: %s", strerror(-fd));
+			return;
+		}
+		n->pool[n->npool++] = fd;
+	}
+}
+
+void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *gateway)
+{
+	const struct lv_net *n = h->net;
+
+	*netmask = n ? htonl(n->mask) : 0;
+	*gateway = n ? htonl(n->host) : 0;
+}
+
+/* ---- the ELF note */
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static bool notes_have(const uint8_t *p, size_t len)
+{
+	static const char name[] = LV_NOTE_NAME;
+
+	while (len >= 12) {
+		uint32_t nsz = rd32(p), dsz = rd32(p + 4), type = rd32(p + 8);
+		size_t nal = ((size_t)nsz + 3) & ~(size_t)3, dal = ((size_t)dsz + 3) & ~(size_t)3;
+
+		if (nal > len - 12 || dal > len - 12 - nal)
+			return false;
+		if (nsz == sizeof(name) && memcmp(p + 12, name, sizeof(name)) == 0 &&
+		    type == LV_NOTE_NET)
+			return true;
+		p += 12 + nal + dal;
+		len -= 12 + nal + dal;
+	}
+	return false;
+}
+
+bool lv__image_wants_net(int fd)
+{
+	uint8_t hdr[4096], notes[512];
+	uint64_t phoff;
+	uint16_t phnum;
+	ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
+
+	if (got < 64)
+		return false;
+	phoff = rd64(hdr + 32);
+	memcpy(&phnum, hdr + 56, 2);
+	for (uint16_t i = 0; i < phnum; i++) {
+		const uint8_t *ph = hdr + phoff + (uint64_t)i * 56;
+		uint64_t off, sz;
+		ssize_t m;
+
+		if (phoff > (uint64_t)got || (uint64_t)got - phoff < (uint64_t)(i + 1) * 56)
+			return false;
+		if (rd32(ph) != 4 /* PT_NOTE */)
+			continue;
+		off = rd64(ph + 8);
+		sz = rd64(ph + 32);
+		if (sz > sizeof(notes))
+			sz = sizeof(notes);
+		m = pread(fd, notes, (size_t)sz, (off_t)off);
+		if (m > 0 && notes_have(notes, (size_t)m))
+			return true;
+	}
+	return false;
+}

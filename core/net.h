@@ -1,0 +1,45 @@
+/*
+ * net.h - private to the core: host networking for guests with a NIC.
+ * One bridge per host (created on first use, with the host's address on
+ * the configured subnet), one tap per VM attached to it, and a unique
+ * IPv4 address and MAC per VM.  All over rtnetlink and TUNSETIFF: no
+ * `ip` subprocesses, no scripts.  Taps are non-persistent: the shell holds
+ * the only fd, so a tap vanishes with its VM.
+ */
+#ifndef LV_NET_H
+#define LV_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct lv_host;
+struct lv_vm;
+
+#define LV_NET_DEFAULT_BRIDGE "lvbr0"
+#define LV_NET_DEFAULT_SUBNET "10.77.0.0/16"
+#define LV_NET_MTU 1500
+
+/* Parse h->cfg.net_* (nothing touches the system yet).  0 or -EINVAL. */
+int lv__net_open(struct lv_host *h, char *err, size_t errlen);
+/* Close the pooled taps and the netlink socket; the bridge stays. */
+void lv__net_close(struct lv_host *h);
+
+/* Does the image behind fd carry the LV_NOTE_NET note (lightvm_abi.h)? */
+bool lv__image_wants_net(int fd);
+
+/* Give vm an IPv4 address and a MAC (vm->info.ipv4/mac), creating the
+ * bridge on first use.  0, or -errno with a one-line reason in err. */
+int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen);
+/* Give vm's address back (the record is going away).  Idempotent. */
+void lv__net_vm_detach(struct lv_vm *vm);
+
+/* A tap on the bridge, up, O_NONBLOCK: from the pool or made now.
+ * Returns the fd (the caller closes it once handed over) or -errno. */
+int lv__net_tap(struct lv_host *h);
+/* Keep a few taps ready once networking is in use (call from the tick). */
+void lv__net_tick(struct lv_host *h);
+
+/* The NIC configuration a driver hands the guest (network byte order). */
+void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *gateway);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * netdev.h - the one interface between the guest network stack and a
+ * NIC driver.  The KVM paravirtual ring pair (netdev_kvm.c) is the first
+ * driver; a Xen netfront can sit beside it with the same operations.
+ * Frames are whole Ethernet frames without FCS.
+ */
+#ifndef LV_NETDEV_H
+#define LV_NETDEV_H
+
+#include <stdint.h>
+
+struct lv_netdev {
+	uint8_t  mac[6];
+	uint16_t mtu;
+	uint32_t ip, mask, gw;   /* network byte order */
+	/* The next received frame, or NULL; valid until rx_done. */
+	uint8_t *(*rx_next)(struct lv_netdev *nd, uint32_t *len);
+	void (*rx_done)(struct lv_netdev *nd);
+	/* A buffer of LV_NET_FRAME_MAX bytes for the next outgoing frame
+	 * (NULL: the device is full even after a kick); tx_commit queues it.
+	 * A buffer that is not committed is simply reused. */
+	uint8_t *(*tx_alloc)(struct lv_netdev *nd);
+	void (*tx_commit)(struct lv_netdev *nd, uint32_t len);
+	/* Hand queued frames to the host now (one exit for the batch).
+	 * Idling hands them over too, for free. */
+	void (*kick)(struct lv_netdev *nd);
+	void *priv;
+};
+
+/* The KVM ring-pair NIC from the device page.  0, or -1 if none. */
+int lv_netdev_kvm_open(struct lv_netdev *nd);
+
+#endif
