@@ -664,6 +664,8 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 		pi[k].preparing = info[k].preparing;
 		pi[k].hits = info[k].hits;
 		pi[k].misses = info[k].misses;
+		pi[k].has_refill_per_s = true;
+		pi[k].refill_per_s = info[k].refill_per_s;
 		pp[k] = &pi[k];
 	}
 	r.n_pools = n;

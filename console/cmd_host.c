@@ -18,13 +18,13 @@ static const char *const state_names[] = {
 static void print_pools(struct lvsh *sh, const Lightvm__Reply *r)
 {
 	static const char *const head[] = { "FLAVOR", "TARGET", "READY",
-		"PREPARING", "HITS", "MISSES" };
-	char c[5][24];
-	const char *row[6] = { NULL, c[0], c[1], c[2], c[3], c[4] };
+		"PREPARING", "HITS", "MISSES", "REFILL/S" };
+	char c[6][24];
+	const char *row[7] = { NULL, c[0], c[1], c[2], c[3], c[4], c[5] };
 	struct lvsh_table t;
 	size_t i;
 
-	if (lvsh_table_init(&t, 6, head) < 0)
+	if (lvsh_table_init(&t, 7, head) < 0)
 		goto out;
 	for (i = 0; i < r->n_pools; i++) {
 		const Lightvm__PoolInfo *p = r->pools[i];
@@ -37,6 +37,7 @@ static void print_pools(struct lvsh *sh, const Lightvm__Reply *r)
 			 (unsigned long long)p->hits);
 		snprintf(c[4], sizeof(c[4]), "%llu",
 			 (unsigned long long)p->misses);
+		snprintf(c[5], sizeof(c[5]), "%.1f", p->refill_per_s);
 		if (lvsh_table_add(&t, row) < 0)
 			break;
 	}
@@ -64,6 +65,7 @@ static void json_pools(struct lvsh *sh, const Lightvm__Reply *r)
 		json_ku64(&j, "preparing", p->preparing);
 		json_ku64(&j, "hits", p->hits);
 		json_ku64(&j, "misses", p->misses);
+		json_kdouble(&j, "refill_per_s", p->refill_per_s);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);

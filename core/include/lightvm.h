@@ -176,6 +176,7 @@ struct lv_pool_info {
 	uint32_t vcpus;
 	unsigned target, ready, preparing;
 	uint64_t hits, misses;
+	double refill_per_s;     /* shells prepared per second, last second */
 };
 int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 		unsigned target) LV_WUR;

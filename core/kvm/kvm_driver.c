@@ -48,6 +48,9 @@ struct kvm_flavor {
 	uint32_t vcpus;
 	unsigned target, ready, preparing;
 	uint64_t hits, misses;
+	uint64_t refilled, rate_n0;   /* shells prepared for the pool */
+	int64_t rate_t0;
+	double rate;                  /* refills per second, last ~1 s */
 	struct kvm_shell *ready_head;
 };
 
@@ -66,6 +69,7 @@ struct kvm_driver {
 	int kvm_fd, fac_fd;
 	pid_t fac_pid;
 	struct kvm_req *unsent, *unsent_tail;  /* FIFO, spawns first */
+	struct kvm_req *unsent_last_spawn;     /* refills queue after it */
 	struct kvm_req *sent, *sent_tail;      /* FIFO, answered in order */
 	unsigned inflight, refills_inflight;
 	int64_t refill_after;          /* back off after factory failures */
@@ -214,6 +218,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 			return;
 		s->prepared = true;
 		if (s->fl) {          /* pooled: now ready to be claimed */
+			s->fl->refilled++;
 			s->fl->preparing--;
 			s->fl->ready++;
 			s->pnext = s->fl->ready_head;
@@ -429,6 +434,8 @@ static void pump(struct kvm_driver *d)
 		d->unsent = rq->next;
 		if (!d->unsent)
 			d->unsent_tail = NULL;
+		if (rq == d->unsent_last_spawn)
+			d->unsent_last_spawn = NULL;
 		rq->next = NULL;
 		if (r < 0) {
 			lv__log(d->h, LV_LOG_ERR, "shell factory: %s", strerror((int)-r));
@@ -448,13 +455,23 @@ static void pump(struct kvm_driver *d)
 	}
 }
 
-static void queue_req(struct kvm_driver *d, struct kvm_req *rq, bool front)
+/* Spawns queue before every refill (in their own order): a spawn never
+ * waits behind the pool's background work. */
+static void queue_req(struct kvm_driver *d, struct kvm_req *rq)
 {
-	if (front) {
-		rq->next = d->unsent;
-		d->unsent = rq;
-		if (!d->unsent_tail)
+	if (rq->vm) {
+		struct kvm_req *after = d->unsent_last_spawn;
+
+		if (after) {
+			rq->next = after->next;
+			after->next = rq;
+		} else {
+			rq->next = d->unsent;
+			d->unsent = rq;
+		}
+		if (d->unsent_tail == after)
 			d->unsent_tail = rq;
+		d->unsent_last_spawn = rq;
 	} else {
 		rq->next = NULL;
 		if (d->unsent_tail)
@@ -483,7 +500,7 @@ static void refill(struct kvm_driver *d)
 			rq->image_fd = -1;
 			f->preparing++;
 			d->refills_inflight++;
-			queue_req(d, rq, false);
+			queue_req(d, rq);
 		}
 }
 
@@ -702,7 +719,7 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		free(rq);
 		return -errno;
 	}
-	queue_req(d, rq, false);
+	queue_req(d, rq);
 	return 0;
 }
 
@@ -751,6 +768,13 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 	struct kvm_driver *d = (struct kvm_driver *)drv;
 
 	refill(d);
+	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
+		if (now - f->rate_t0 >= 1000000000) {
+			f->rate = f->rate_t0 ? (double)(f->refilled - f->rate_n0) * 1e9 /
+				(double)(now - f->rate_t0) : 0;
+			f->rate_t0 = now;
+			f->rate_n0 = f->refilled;
+		}
 	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
 		if (now < s->kill_at)
 			continue;
@@ -801,7 +825,7 @@ static unsigned kvm_pool_list(struct lv_driver *drv, struct lv_pool_info *out, u
 	for (struct kvm_flavor *f = d->flavors; f; f = f->next, n++)
 		if (n < max)
 			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
-							f->preparing, f->hits, f->misses };
+							f->preparing, f->hits, f->misses, f->rate };
 	return n;
 }
 
