@@ -38,6 +38,10 @@ void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, 
 bool client_alive(const struct client *c);
 void client_ref(struct client *c);
 void client_unref(struct client *c);
+/* An EVENT frame (sequence 0) carrying n. */
+void client_notify(struct client *c, const Lightvm__Notify *n);
+/* Bytes queued for c and not yet sent. */
+size_t client_pending(const struct client *c);
 
 /* ---- handlers.c */
 extern struct lv_host *g_host;
@@ -46,5 +50,9 @@ void handlers_event(struct lv_vm *vm, enum lv_event ev);
 void handlers_tick(void);
 /* Destroy every VM and wait (bounded) until they are gone. */
 void handlers_destroy_all_sync(int timeout_ms);
+
+/* ---- console_attach.c: ConsoleReq (attach, input, detach) */
+void console_request(struct client *c, uint32_t seq, const Lightvm__ConsoleReq *r);
+void console_tick(void);       /* every loop tick */
 
 #endif

@@ -133,6 +133,16 @@ void client_reply(struct client *c, uint32_t seq, const Lightvm__Reply *msg)
 	client_queue(c, LV_FRAME_REPLY, seq, &msg->base);
 }
 
+void client_notify(struct client *c, const Lightvm__Notify *n)
+{
+	client_queue(c, LV_FRAME_EVENT, 0, &n->base);
+}
+
+size_t client_pending(const struct client *c)
+{
+	return c->dead ? 0 : c->out_len - c->out_off;
+}
+
 void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, ...)
 {
 	Lightvm__Reply r = LIGHTVM__REPLY__INIT;

@@ -316,6 +316,8 @@ void handlers_tick(void)
 {
 	int64_t now = lv_now_ns();
 
+	console_tick();
+
 	for (struct waiter *w = waiters, *n; w; w = n) {
 		n = w->next;
 		if (now < w->deadline)
@@ -736,6 +738,7 @@ void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
 	case LIGHTVM__REQUEST__OP_LOG: do_log(c, seq, rq->log); break;
 	case LIGHTVM__REQUEST__OP_POOL: do_pool(c, seq, rq->pool); break;
 	case LIGHTVM__REQUEST__OP_HOST: do_host(c, seq); break;
+	case LIGHTVM__REQUEST__OP_CONSOLE: console_request(c, seq, rq->console); break;
 	default:
 		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
 	}

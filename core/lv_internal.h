@@ -23,6 +23,9 @@ struct lv_driver_ops {
 	int  (*unpause)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*shutdown)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*reboot)(struct lv_driver *d, struct lv_vm *vm);
+	/* Optional.  Bytes for the guest's console input. */
+	int  (*console_input)(struct lv_driver *d, struct lv_vm *vm,
+			      const void *buf, size_t len);
 	/* Stop the VM now; must end with lv__vm_released(vm). */
 	int  (*destroy)(struct lv_driver *d, struct lv_vm *vm);
 	void (*tick)(struct lv_driver *d, int64_t now);

@@ -558,6 +558,17 @@ uint64_t lv_vm_console_bytes(const struct lv_vm *vm)
 	return (uint64_t)st.st_size;
 }
 
+int lv_vm_console_input(struct lv_vm *vm, const void *buf, size_t len)
+{
+	struct lv_host *h = vm->host;
+
+	if (!h->ops->console_input)
+		return -ENOTSUP;
+	if (vm->destroying || lv_state_is_final(vm->info.state))
+		return -ESRCH;
+	return len ? h->ops->console_input(h->drv, vm, buf, len) : 0;
+}
+
 /* ---- driver reports */
 
 void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t)

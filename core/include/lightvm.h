@@ -156,6 +156,11 @@ struct lv_vm *lv_vm_next(struct lv_vm *vm);
 void  lv_vm_set_user(struct lv_vm *vm, void *p);
 void *lv_vm_user(const struct lv_vm *vm);
 uint64_t lv_vm_console_bytes(const struct lv_vm *vm);
+/* Send bytes to the guest's console input (the `in` side of its console
+ * ring; the guest reads them with lv_console_read).  Returns 0, -ENOTSUP if
+ * the driver has no console input, -ESRCH if the VM has no running guest.
+ * Bytes beyond what the ring holds are dropped. */
+int lv_vm_console_input(struct lv_vm *vm, const void *buf, size_t len) LV_WUR;
 
 /* Image catalog: resolve a name (or a path containing '/') and open it
  * validated as a guest ELF.  Returns an fd (caller closes) or -errno with

@@ -738,6 +738,30 @@ static int kvm_pause(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(
 static int kvm_unpause(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(vm, KVM_MSG_UNPAUSE); }
 static int kvm_reboot(struct lv_driver *d, struct lv_vm *vm) { return kvm_simple(vm, KVM_MSG_REBOOT); }
 
+/* Console input: KVM_MSG_CONSOLE_IN messages of up to KVM_MSG_TEXT bytes. */
+static int kvm_console_input(struct lv_driver *d, struct lv_vm *vm, const void *buf, size_t len)
+{
+	struct kvm_shell *s = SHELL_OF(vm);
+	const char *p = buf;
+
+	if (!s || s->exited)
+		return -ESRCH;
+	while (len) {
+		struct kvm_msg m = { .type = KVM_MSG_CONSOLE_IN };
+		size_t n = len < sizeof(m.text) ? len : sizeof(m.text);
+		ssize_t r;
+
+		memcpy(m.text, p, n);
+		m.code = (int64_t)n;
+		r = kvm_sendmsg(s->fd, &m, sizeof(m), NULL, 0);
+		if (r < 0)
+			return (int)r;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int kvm_shutdown(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
@@ -838,6 +862,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.unpause = kvm_unpause,
 	.shutdown = kvm_shutdown,
 	.reboot = kvm_reboot,
+	.console_input = kvm_console_input,
 	.destroy = kvm_destroy,
 	.tick = kvm_tick,
 	.pool_set = kvm_pool_set,

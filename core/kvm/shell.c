@@ -202,6 +202,19 @@ static void power_request(struct kvm_shell *s, uint32_t req)
 	s->sysctl_wake = true;
 }
 
+/* KVM_MSG_CONSOLE_IN: into the ring's in side, as much as fits. */
+static void console_in(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	struct lv_console_ring *r = (struct lv_console_ring *)(s->vm.mem + LV_GPA_CONSOLE);
+	uint32_t prod = r->in_prod, cons = __atomic_load_n(&r->in_cons, __ATOMIC_ACQUIRE);
+	uint64_t n = m->code > 0 && (uint64_t)m->code <= sizeof(m->text) ? (uint64_t)m->code : 0;
+
+	for (uint64_t k = 0; k < n && prod - cons < LV_CONSOLE_IN_SIZE; k++)
+		r->in[prod++ & (LV_CONSOLE_IN_SIZE - 1)] = m->text[k];
+	__atomic_store_n(&r->in_prod, prod, __ATOMIC_RELEASE);
+	s->console_wake = true;
+}
+
 /* Handle one message.  Returns LV_WAKE_* bits. */
 static uint32_t handle_ctl(struct kvm_shell *s, const struct kvm_msg *m)
 {
@@ -220,6 +233,9 @@ static uint32_t handle_ctl(struct kvm_shell *s, const struct kvm_msg *m)
 	case KVM_MSG_REBOOT:
 		power_request(s, LV_REQ_REBOOT);
 		return LV_WAKE_SYSCTL;
+	case KVM_MSG_CONSOLE_IN:
+		console_in(s, m);
+		return LV_WAKE_CONSOLE;
 	case KVM_MSG_DESTROY:
 		kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed");
 	default:

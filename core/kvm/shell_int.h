@@ -36,6 +36,7 @@ struct kvm_shell {
 	timer_t timer;
 	bool paused, ready_sent;
 	bool sysctl_wake;       /* host_req written since the last IDLE */
+	bool console_wake;      /* console input queued since the last IDLE */
 	uint64_t log_bytes, log_dropped;
 	struct kvm_net net;     /* the NIC backend (shell_net.c) */
 };

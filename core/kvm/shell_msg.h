@@ -28,6 +28,9 @@ enum kvm_msg_type {
 	KVM_MSG_POWEROFF = 4,  /* ask the guest (sysctl host_req) */
 	KVM_MSG_REBOOT   = 5,  /* ask the guest (sysctl host_req) */
 	KVM_MSG_DESTROY  = 6,  /* stop now; EXIT kind DESTROYED follows */
+	KVM_MSG_CONSOLE_IN = 7, /* console input: code bytes (<= KVM_MSG_TEXT) in
+				 * text, for the ring's in side; wakes an idle
+				 * guest with LV_WAKE_CONSOLE */
 	/* shell -> agent */
 	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
 	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED] */

@@ -95,6 +95,10 @@ static int64_t hc_idle(struct kvm_shell *s, uint64_t timeout_ns)
 			s->sysctl_wake = false;
 			wake |= LV_WAKE_SYSCTL;
 		}
+		if (s->console_wake) {
+			s->console_wake = false;
+			wake |= LV_WAKE_CONSOLE;
+		}
 		if (wake)
 			return wake;
 		ms = poll_ms(timeout_ns, deadline, forever);

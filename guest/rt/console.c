@@ -163,3 +163,22 @@ int lv_printf(const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+
+/* Console input: what the host put in the ring's in side since the last
+ * call, at most n bytes.  Never blocks (lv_idle wakes with
+ * LV_WAKE_CONSOLE when input arrives). */
+size_t lv_console_read(char *buf, size_t n)
+{
+	volatile struct lv_console_ring *r = RING;
+	uint32_t prod = r->in_prod, cons = r->in_cons;
+	size_t k = 0;
+
+	__asm__ volatile("" ::: "memory");
+	if (prod - cons > LV_CONSOLE_IN_SIZE)   /* corrupt: skip to the end */
+		cons = prod;
+	while (cons != prod && k < n)
+		buf[k++] = r->in[cons++ & (LV_CONSOLE_IN_SIZE - 1)];
+	__asm__ volatile("" ::: "memory");
+	r->in_cons = cons;
+	return k;
+}

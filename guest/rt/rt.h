@@ -69,6 +69,7 @@ void lv_puts(const char *s);              /* no newline added */
 void lv_flush(void);                      /* LV_HC_CONSOLE doorbell */
 int lv_printf(const char *fmt, ...) LV_PRINTF(1, 2);
 int lv_vprintf(const char *fmt, va_list ap);
+size_t lv_console_read(char *buf, size_t n); /* input, never blocks */
 
 /* Strings (also what the compiler may call) */
 void *memcpy(void *d, const void *s, size_t n);
