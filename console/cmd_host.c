@@ -65,7 +65,7 @@ static void json_pools(struct lvsh *sh, const Lightvm__Reply *r)
 		json_ku64(&j, "preparing", p->preparing);
 		json_ku64(&j, "hits", p->hits);
 		json_ku64(&j, "misses", p->misses);
-		json_kdouble(&j, "refill_per_s", p->refill_per_s);
+		json_ku64(&j, "refill_per_s", (uint64_t)(p->refill_per_s + 0.5));
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);

@@ -561,7 +561,7 @@ static unsigned xen_pool_list(struct lv_driver *drv, struct lv_pool_info *out, u
 	for (struct xen_flavor *f = d->flavors; f; f = f->next, n++)
 		if (n < max)
 			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
-							0, f->hits, f->misses };
+							0, f->hits, f->misses, 0 };
 	return n;
 }
 
