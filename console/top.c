@@ -574,7 +574,7 @@ const struct top_key top_keys[] = {
 	{ "PgUp", NULL, "one screen up", { KEY_PPAGE, 0 }, k_move },
 	{ "PgDn", NULL, "one screen down", { KEY_NPAGE, 0 }, k_move },
 	{ "Home", NULL, "the first VM", { KEY_HOME, 'g', 0 }, k_move },
-	{ "End", NULL, "the last VM", { KEY_END, 'G', 0 }, k_move },
+	{ "End", NULL, "the last VM", { KEY_END, 0 }, k_move },
 	{ "r", NULL, "reverse the sort order", { 'r', 0 }, k_reverse },
 	{ "/", "filter", "filter: words of name substring or glob, "
 	  "state:STATE, image:IMAGE; Enter applies, Esc cancels",

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cmds.h"
+#include "top.h"
 #include "fmt.h"
 #include "lightvm.pb-c.h"
 
@@ -341,6 +342,56 @@ static void test_man_documents_table(void **state)
 	free(man);
 }
 
+/* Every key of the live view (its key table and the sort keys of its
+ * columns) has a ".It Cm KEY" line in the man page's Keys list. */
+static int has_key_line(const char *man, const char *label)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), ".It Cm %s", label);
+	if (has_line(man, want))
+		return 1;
+	snprintf(want, sizeof(want), ".It Cm \\&%s", label);
+	return has_line(man, want);
+}
+
+static void test_man_documents_top_keys(void **state)
+{
+	const struct top_key *k;
+	char *man = read_man(), key[4];
+	int c;
+
+	for (k = top_keys; k->label != NULL; k++)
+		if (!has_key_line(man, k->label))
+			fail_msg("man/lvsh.1 lacks '.It Cm %s' (top key)", k->label);
+	for (c = 0; c < TC_NR; c++) {
+		snprintf(key, sizeof(key), "%c", top_columns[c].key);
+		if (!has_key_line(man, key))
+			fail_msg("man/lvsh.1 lacks '.It Cm %s' (sort key of %s)",
+				 key, top_columns[c].title);
+	}
+	free(man);
+}
+
+/* Sort keys and action keys must not collide. */
+static void test_top_keys_unique(void **state)
+{
+	const struct top_key *k, *o;
+	int i, j, c;
+
+	for (k = top_keys; k->label != NULL; k++)
+		for (i = 0; i < 3 && k->codes[i]; i++) {
+			for (c = 0; c < TC_NR; c++)
+				assert_int_not_equal(k->codes[i], top_columns[c].key);
+			for (o = k + 1; o->label != NULL; o++)
+				for (j = 0; j < 3 && o->codes[j]; j++)
+					if (o->codes[j] == k->codes[i] &&
+					    o->fn != k->fn)
+						fail_msg("key %s and %s share a code",
+							 k->label, o->label);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +406,8 @@ int main(void)
 		cmocka_unit_test(test_selector_required),
 		cmocka_unit_test(test_language),
 		cmocka_unit_test(test_man_documents_table),
+		cmocka_unit_test(test_man_documents_top_keys),
+		cmocka_unit_test(test_top_keys_unique),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
