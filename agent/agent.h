@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "lightvm.h"
 #include "lightvm.pb-c.h"
@@ -42,9 +43,33 @@ void client_unref(struct client *c);
 void client_notify(struct client *c, const Lightvm__Notify *n);
 /* Bytes queued for c and not yet sent. */
 size_t client_pending(const struct client *c);
+/* Hang up on c (logged with why). */
+void client_drop(struct client *c, const char *why);
+uid_t client_uid(const struct client *c);
 
 /* ---- handlers.c */
 extern struct lv_host *g_host;
+
+/* Per-VM state of the agent (lv_vm_user), freed at LV_EV_DESTROYED. */
+struct waiter;
+struct vm_ext {
+	struct waiter *spawn_w, *destroy_w;
+	uint64_t cpu_prev;        /* stats.c: CPU sample for cpu_pct */
+	int64_t  t_prev;
+	double   cpu_pct;
+	bool     record_dirty;    /* records.c: in the dirty list */
+};
+struct vm_ext *vm_ext(struct lv_vm *vm);   /* created on demand; NULL if OOM */
+
+/* A VmInfo and the storage it points into. */
+struct pbvm {
+	Lightvm__VmInfo m;
+	Lightvm__Phase ph[LV_PH_NR];
+	Lightvm__Phase *php[LV_PH_NR];
+};
+void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases);
+/* The VMs matching sel (not being destroyed).  *out is malloc'ed. */
+unsigned select_vms(const char *sel, struct lv_vm ***out);
 void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq);
 void handlers_event(struct lv_vm *vm, enum lv_event ev);
 void handlers_tick(void);
@@ -54,5 +79,33 @@ void handlers_destroy_all_sync(int timeout_ms);
 /* ---- console_attach.c: ConsoleReq (attach, input, detach) */
 void console_request(struct client *c, uint32_t seq, const Lightvm__ConsoleReq *r);
 void console_tick(void);       /* every loop tick */
+
+/* ---- stats.c: live counters, cheap to read */
+void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm);
+/* Host load, memory, agent CPU/RSS and pools; points into static storage
+ * valid until the next call. */
+void stats_fill_host(Lightvm__HostInfo *hi);
+
+/* ---- subs.c: subscriptions (events, stats) and wait requests */
+void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq *r);
+void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r);
+void subs_vm_event(struct lv_vm *vm, enum lv_event ev);
+void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty);
+void subs_tick(void);          /* every loop iteration */
+
+/* ---- records.c: one record per VM in STATEDIR/vms, for restarts */
+int  records_init(const char *state_dir);
+/* Re-create the VMs of the records (at start, after lv_host_open). */
+void records_restore(void);
+void records_vm_event(struct lv_vm *vm, enum lv_event ev);
+/* Write the dirty records (every loop iteration, and before replies). */
+void records_flush(void);
+
+/* ---- acl.c: who may do what (SO_PEERCRED + groups) */
+enum acl_role { ACL_NONE, ACL_READ, ACL_ADMIN };
+int  acl_setup(const char *sock_path, const char *group, const char *admin_group);
+enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid);
+/* 0, or -EACCES after replying with the reason (and logging it). */
+int  acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq);
 
 #endif

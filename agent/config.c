@@ -19,6 +19,8 @@ void config_init(struct agent_config *c)
 	c->socket = getenv("LIGHTVM_SOCKET") ? getenv("LIGHTVM_SOCKET") : LV_DEFAULT_SOCKET;
 	c->state_dir = LV_DEFAULT_STATE_DIR;
 	c->driver = "auto";
+	c->group = "lightvm";
+	c->admin_group = "lightvm-admin";
 	c->npools = 1;
 	snprintf(c->pools[0].flavor, sizeof(c->pools[0].flavor), "4M/1");
 	c->pools[0].mem = 4u << 20;
@@ -58,7 +60,7 @@ static char *trim(char *s)
 
 static const char *keep(struct agent_config *c, const char *v)
 {
-	if (c->nstrs >= 8)
+	if (c->nstrs >= sizeof(c->strs) / sizeof(c->strs[0]))
 		return NULL;
 	return c->strs[c->nstrs++] = strdup(v);
 }
@@ -128,6 +130,17 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		c->driver = keep(c, val);
 	else if (strcmp(key, "image-dir") == 0)
 		config_add_image_dir(c, val);
+	else if (strcmp(key, "group") == 0)
+		c->group = keep(c, val);
+	else if (strcmp(key, "admin-group") == 0)
+		c->admin_group = keep(c, val);
+	else if (strcmp(key, "stop-vms") == 0) {
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			snprintf(err, errlen, "%s: stop-vms is yes or no, not '%s'", where, val);
+			return -EINVAL;
+		}
+		c->stop_vms = c->stop_vms || strcmp(val, "yes") == 0;
+	}
 	else if (strcmp(key, "net-bridge") == 0)
 		c->net_bridge = keep(c, val);
 	else if (strcmp(key, "net-subnet") == 0)

@@ -31,11 +31,14 @@ struct agent_config {
 	unsigned boot_timeout_ms;
 	const char *net_bridge;      /* net-bridge, NULL: "lvbr0" */
 	const char *net_subnet;      /* net-subnet, NULL: "10.77.0.0/16" */
+	const char *group;           /* socket group (read access), "lightvm" */
+	const char *admin_group;     /* may change VMs, "lightvm-admin" */
+	bool stop_vms;               /* destroy the VMs when the agent stops */
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
 	char config_path[512];
 	bool cli_socket, cli_state_dir, cli_driver; /* given on the command line */
-	char *strs[8];               /* strings owned for socket etc. */
+	char *strs[16];              /* strings owned for socket etc. */
 	unsigned nstrs;
 };
 

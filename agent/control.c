@@ -33,6 +33,7 @@ struct client {
 	size_t out_len, out_off, out_cap;
 	pid_t pid;
 	uid_t uid;
+	enum acl_role role;   /* acl.c, decided at accept */
 };
 
 static int listen_fd = -1;
@@ -130,6 +131,7 @@ static void client_queue(struct client *c, uint16_t type, uint32_t seq,
 
 void client_reply(struct client *c, uint32_t seq, const Lightvm__Reply *msg)
 {
+	records_flush();   /* no client hears of a VM the state dir lacks */
 	client_queue(c, LV_FRAME_REPLY, seq, &msg->base);
 }
 
@@ -141,6 +143,20 @@ void client_notify(struct client *c, const Lightvm__Notify *n)
 size_t client_pending(const struct client *c)
 {
 	return c->dead ? 0 : c->out_len - c->out_off;
+}
+
+void client_drop(struct client *c, const char *why)
+{
+	if (c->dead)
+		return;
+	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
+	     (int)c->uid, why);
+	client_close(c);
+}
+
+uid_t client_uid(const struct client *c)
+{
+	return c->uid;
 }
 
 void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, ...)
@@ -185,7 +201,8 @@ static void client_frame(struct client *c)
 		return;
 	}
 	client_ref(c);
-	handle_request(c, seq, rq);
+	if (acl_check(c, c->role, seq, rq) == 0)
+		handle_request(c, seq, rq);
 	lightvm__request__free_unpacked(rq, NULL);
 	client_unref(c);
 }
@@ -272,9 +289,11 @@ static void accept_cb(void *arg, int fd, uint32_t events)
 		c->fd = cfd;
 		c->refs = 1;
 		c->pid = -1;
+		c->uid = (uid_t)-1;
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
 			c->pid = cred.pid;
 			c->uid = cred.uid;
+			c->role = acl_role_of(cfd, cred.uid, cred.gid);
 		}
 		if (loop_add(cfd, EPOLLIN, client_cb, c)) {
 			close(cfd);

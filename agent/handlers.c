@@ -35,14 +35,9 @@ struct waiter {
 	unsigned nfails;
 };
 
-/* Per-VM state of the agent (lv_vm_user). */
-struct vm_ext {
-	struct waiter *spawn_w, *destroy_w;
-};
-
 static struct waiter *waiters;
 
-static struct vm_ext *ext(struct lv_vm *vm)
+struct vm_ext *vm_ext(struct lv_vm *vm)
 {
 	struct vm_ext *e = lv_vm_user(vm);
 
@@ -64,13 +59,7 @@ static unsigned vm_limit(void)
 
 /* ---- core -> protobuf */
 
-struct pbvm {
-	Lightvm__VmInfo m;
-	Lightvm__Phase ph[LV_PH_NR];
-	Lightvm__Phase *php[LV_PH_NR];
-};
-
-static void fill_vm(struct pbvm *p, const struct lv_vm *vm, bool phases)
+void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
 	int64_t now = lv_now_ns();
@@ -121,9 +110,8 @@ static void fill_vm(struct pbvm *p, const struct lv_vm *vm, bool phases)
 		}
 		p->m.n_phases = n;
 		p->m.phases = p->php;
-		p->m.has_console_bytes = true;
-		p->m.console_bytes = lv_vm_console_bytes(vm);
 	}
+	stats_fill_vm(&p->m, vm);
 }
 
 /* Reply with the given VMs (NULL entries skipped). */
@@ -144,7 +132,7 @@ static void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsign
 	for (unsigned i = 0; i < n; i++) {
 		if (!vms[i])
 			continue;
-		fill_vm(&pb[k], vms[i], phases);
+		pb_fill_vm(&pb[k], vms[i], phases);
 		pp[k] = &pb[k].m;
 		k++;
 	}
@@ -275,8 +263,11 @@ static void waiter_done_one(struct waiter *w)
 void handlers_event(struct lv_vm *vm, enum lv_event ev)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
-	struct vm_ext *e = lv_vm_user(vm);
+	struct vm_ext *e;
 
+	records_vm_event(vm, ev);
+	subs_vm_event(vm, ev);
+	e = lv_vm_user(vm);
 	switch (ev) {
 	case LV_EV_CRASHED:
 		alog(LV_LOG_INFO, "%s: crashed: %s", i->name, i->reason);
@@ -403,7 +394,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		w->ids[w->n++] = lv_vm_info(vm)->id;
 		if (lv_state_is_final(lv_vm_info(vm)->state))
 			continue;
-		ext(vm)->spawn_w = w;
+		vm_ext(vm)->spawn_w = w;
 		w->remaining++;
 	}
 	close(fd);
@@ -418,7 +409,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 }
 
 /* Collect the VMs matching sel.  *out is malloc'ed (caller frees). */
-static unsigned select_vms(const char *sel, struct lv_vm ***out)
+unsigned select_vms(const char *sel, struct lv_vm ***out)
 {
 	unsigned n = 0, cap = lv_host_count(g_host, NULL);
 	struct lv_vm **v;
@@ -542,7 +533,7 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		if (pattern && !action_applies(a->action, st))
 			continue;
 		if (w) {
-			ext(v[k])->destroy_w = w;
+			vm_ext(v[k])->destroy_w = w;
 			w->ids[w->n++] = id;
 			w->remaining++;
 		}
@@ -551,7 +542,7 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 			struct lv_vm *still = lv_vm_by_id(g_host, id);
 
 			if (w && still && lv_vm_user(still)) {
-				ext(still)->destroy_w = NULL;
+				vm_ext(still)->destroy_w = NULL;
 				w->remaining--;
 			}
 			if (!pattern) {
@@ -718,6 +709,7 @@ static void do_host(struct client *c, uint32_t seq)
 	hi.has_agent_pid = true;
 	hi.agent_pid = getpid();
 	hi.version = (char *)"0.1";
+	stats_fill_host(&hi);
 	lv_image_list(g_host, add_image_name, &images);
 	hi.n_images = images.n;
 	hi.images = images.v;
@@ -739,6 +731,8 @@ void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
 	case LIGHTVM__REQUEST__OP_POOL: do_pool(c, seq, rq->pool); break;
 	case LIGHTVM__REQUEST__OP_HOST: do_host(c, seq); break;
 	case LIGHTVM__REQUEST__OP_CONSOLE: console_request(c, seq, rq->console); break;
+	case LIGHTVM__REQUEST__OP_SUBSCRIBE: subs_subscribe(c, seq, rq->subscribe); break;
+	case LIGHTVM__REQUEST__OP_WAIT: subs_wait(c, seq, rq->wait); break;
 	default:
 		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
 	}

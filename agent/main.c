@@ -33,7 +33,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: lightvmd [-d] [--daemon] [-S socket] [-D statedir] [-I imagedir]...\n"
-		"                [-f config] [--driver auto|kvm|xen] [--syslog]\n"
+		"                [-f config] [--driver auto|kvm|xen] [--syslog] [--stop-vms]\n"
 		"  -S, --socket PATH     control socket (default %s)\n"
 		"  -D, --state-dir DIR   state directory (default %s)\n"
 		"  -I, --image-dir DIR   look for images in DIR (repeatable; searched first)\n"
@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"      --driver NAME     auto (default), kvm or xen\n"
 		"      --daemon          detach; return once the socket listens\n"
 		"      --syslog          log to syslog instead of stderr\n"
+		"      --stop-vms        destroy the VMs when stopping (default: leave them\n"
+		"                        running; a restarted agent re-attaches them)\n"
 		"  -d, --debug           debug logging\n"
 		"  -h, --help            this help\n",
 		LV_DEFAULT_SOCKET, LV_DEFAULT_STATE_DIR, LV_DEFAULT_CONFIG);
@@ -54,6 +56,11 @@ static void core_log(void *ctx, enum lv_log_level lvl, const char *msg)
 static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 {
 	handlers_event(vm, ev);
+}
+
+static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, bool empty)
+{
+	subs_pool_event(mem, vcpus, empty);
 }
 
 static int mkdir_p(const char *dir)
@@ -124,13 +131,14 @@ int main(int argc, char **argv)
 		{ "daemon", no_argument, NULL, 'b' },
 		{ "syslog", no_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "stop-vms", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_config cfg;
 	struct lv_host_config hc = { 0 };
 	const char *cfg_file = NULL;
-	bool daemon = false, debug = false, use_syslog = false;
+	bool daemon = false, debug = false, use_syslog = false, stop_vms = false;
 	int notify = -1, opt, rc, exit_code = 0;
 	char err[512];
 	struct rlimit rl;
@@ -146,6 +154,7 @@ int main(int argc, char **argv)
 		case 'b': daemon = true; break;
 		case 'l': use_syslog = true; break;
 		case 'd': debug = true; break;
+		case 'k': stop_vms = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -161,6 +170,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	default_image_dirs(&cfg);
+	stop_vms = stop_vms || cfg.stop_vms;
 	/* every VM costs the agent one fd: use all we may */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -197,6 +207,7 @@ int main(int argc, char **argv)
 	hc.loop = loop_for_core;
 	hc.log = core_log;
 	hc.event = core_event;
+	hc.pool_event = core_pool_event;
 	hc.boot_timeout_ms = cfg.boot_timeout_ms;
 	hc.net_bridge = cfg.net_bridge;
 	hc.net_subnet = cfg.net_subnet;
@@ -205,12 +216,17 @@ int main(int argc, char **argv)
 		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));
 		return 1;
 	}
+	/* the VMs of a previous agent come back before clients can ask */
+	if (records_init(cfg.state_dir) == 0)
+		records_restore();
 	rc = control_listen(cfg.socket, err, sizeof(err));
 	if (rc) {
 		alog(LV_LOG_ERR, "%s", err[0] ? err : strerror(-rc));
+		records_flush();
 		lv_host_close(g_host);
 		return 1;
 	}
+	acl_setup(cfg.socket, cfg.group, cfg.admin_group);
 	for (unsigned i = 0; i < cfg.npools; i++)
 		if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].target))
 			alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
@@ -243,6 +259,8 @@ int main(int argc, char **argv)
 		}
 		lv_host_tick(g_host);
 		handlers_tick();
+		subs_tick();
+		records_flush();
 		if (g_reload) {
 			g_reload = 0;
 			alog(LV_LOG_INFO, "SIGHUP: reloading %s", cfg.config_path);
@@ -254,10 +272,15 @@ int main(int argc, char **argv)
 					alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
 		}
 	}
-	alog(LV_LOG_INFO, "stopping: destroying %u VMs (re-attach arrives with the state directory)",
-	     lv_host_count(g_host, NULL));
 	control_close();
-	handlers_destroy_all_sync(5000);
+	if (stop_vms) {
+		alog(LV_LOG_INFO, "stopping: destroying %u VMs (--stop-vms)", lv_host_count(g_host, NULL));
+		handlers_destroy_all_sync(5000);
+	} else {
+		alog(LV_LOG_INFO, "stopping: leaving %u VMs running; the next agent re-attaches them",
+		     lv_host_count(g_host, NULL));
+	}
+	records_flush();
 	lv_host_close(g_host);
 	config_free(&cfg);
 	return exit_code;

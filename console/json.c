@@ -148,6 +148,21 @@ void json_i64(struct json *j, int64_t v)
 	fprintf(j->f, "%" PRId64, v);
 }
 
+void json_double(struct json *j, double v)
+{
+	sep(j);
+	if (v != v || v > 1e300 || v < -1e300)
+		fputs("null", j->f);   /* JSON has no NaN or infinity */
+	else
+		fprintf(j->f, "%.2f", v);
+}
+
+void json_kdouble(struct json *j, const char *key, double v)
+{
+	json_key(j, key);
+	json_double(j, v);
+}
+
 void json_bool(struct json *j, int v)
 {
 	sep(j);

@@ -35,6 +35,7 @@ void json_str(struct json *j, const char *s);	/* NULL -> null */
 void json_strn(struct json *j, const void *s, size_t len);
 void json_u64(struct json *j, uint64_t v);
 void json_i64(struct json *j, int64_t v);
+void json_double(struct json *j, double v);	/* %.2f; NaN -> null */
 void json_bool(struct json *j, int v);
 void json_null(struct json *j);
 
@@ -42,6 +43,7 @@ void json_null(struct json *j);
 void json_kstr(struct json *j, const char *key, const char *s);
 void json_ku64(struct json *j, const char *key, uint64_t v);
 void json_ki64(struct json *j, const char *key, int64_t v);
+void json_kdouble(struct json *j, const char *key, double v);
 void json_kbool(struct json *j, const char *key, int v);
 
 #endif

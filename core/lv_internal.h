@@ -33,6 +33,14 @@ struct lv_driver_ops {
 			 unsigned target);
 	unsigned (*pool_list)(struct lv_driver *d, struct lv_pool_info *out,
 			      unsigned max);
+	/* Optional.  Fill the live counters of vm. */
+	void (*stats)(struct lv_driver *d, const struct lv_vm *vm, struct lv_vm_stats *out);
+	/* Optional.  Re-attach to a restored VM that should still run (info
+	 * is from its record); -ESRCH if it is gone.  Completion is reported
+	 * with lv__vm_reattached() or a state change. */
+	int  (*attach)(struct lv_driver *d, struct lv_vm *vm);
+	/* Optional.  Clean up what no restored VM claimed. */
+	void (*restore_done)(struct lv_driver *d);
 };
 
 struct lv_vm {
@@ -80,6 +88,10 @@ void lv__vm_failed(struct lv_vm *vm, int err, const char *reason);
 /* The driver holds nothing for vm any more.  If a destroy was asked, the
  * VM record is freed (after LV_EV_DESTROYED). */
 void lv__vm_released(struct lv_vm *vm);
+/* A restored VM has its control channel back (LV_EV_REATTACHED). */
+void lv__vm_reattached(struct lv_vm *vm);
+/* A pool ran empty or is back at its target (host pool_event callback). */
+void lv__pool_event(struct lv_host *h, uint64_t mem, uint32_t vcpus, bool empty);
 
 extern const struct lv_driver_ops lv_kvm_ops;
 extern const struct lv_driver_ops lv_xen_ops;   /* only with LV_HAVE_XEN */

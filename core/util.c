@@ -42,6 +42,7 @@ static const char *const event_names[LV_EV_NR] = {
 	[LV_EV_CRASHED] = "crashed",
 	[LV_EV_FAILED] = "failed",
 	[LV_EV_DESTROYED] = "destroyed",
+	[LV_EV_REATTACHED] = "reattached",
 };
 
 const char *lv_state_name(enum lv_state st)

@@ -656,3 +656,84 @@ unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
 {
 	return h->ops->pool_list ? h->ops->pool_list(h->drv, out, max) : 0;
 }
+
+/* ---- stats and restarts */
+
+void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (vm->host->ops->stats && vm->drv)
+		vm->host->ops->stats(vm->host->drv, vm, out);
+	if (!out->console_bytes)
+		out->console_bytes = lv_vm_console_bytes(vm);
+}
+
+void lv__vm_reattached(struct lv_vm *vm)
+{
+	emit(vm, LV_EV_REATTACHED);
+}
+
+void lv__pool_event(struct lv_host *h, uint64_t mem, uint32_t vcpus, bool empty)
+{
+	if (h->cfg.pool_event)
+		h->cfg.pool_event(h->cfg.cb_ctx, mem, vcpus, empty);
+}
+
+int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm **out)
+{
+	enum lv_state st = info->state;
+	struct lv_vm *vm;
+	int rc;
+
+	if ((unsigned)st >= LV_ST_NR || !name_valid(info->name) || info->id == 0)
+		return -EINVAL;
+	if (lv_vm_lookup(h, info->name) || lv_vm_by_id(h, info->id))
+		return -EEXIST;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->host = h;
+	vm->info = *info;
+	vm->info.name[sizeof(vm->info.name) - 1] = 0;
+	vm->info.image[sizeof(vm->info.image) - 1] = 0;
+	vm->info.reason[sizeof(vm->info.reason) - 1] = 0;
+	vm->info.console_path[sizeof(vm->info.console_path) - 1] = 0;
+	rc = vm_insert(h, vm);
+	if (rc) {
+		free(vm);
+		return rc;
+	}
+	if (info->id >= h->next_id)
+		h->next_id = info->id + 1;
+	if (lv_state_is_final(st)) {
+		vm->released = true;
+		vm->info.pid = -1;
+		goto done;
+	}
+	rc = vm->info.pid > 0 && h->ops->attach ? h->ops->attach(h->drv, vm) : -ESRCH;
+	if (rc == 0)
+		goto done;
+	if (st == LV_ST_PREPARED || st == LV_ST_BOOTING) {
+		vm_remove(h, vm);   /* half-created: the caller drops the record */
+		free(vm);
+		return -ESRCH;
+	}
+	lv__log(h, LV_LOG_WARN, "%s: shell %d is gone: the VM %s while the agent was down",
+		vm->info.name, vm->info.pid, st == LV_ST_SHUTTING_DOWN ? "shut off" : "died");
+	vm->released = true;
+	vm->info.pid = -1;
+	if (st == LV_ST_SHUTTING_DOWN)
+		lv__vm_state(vm, LV_ST_SHUTOFF, "shut off while the agent was down");
+	else
+		lv__vm_state(vm, LV_ST_CRASHED, "died while the agent was down");
+done:
+	if (out)
+		*out = vm;
+	return 0;
+}
+
+void lv_host_restore_done(struct lv_host *h)
+{
+	if (h->ops->restore_done)
+		h->ops->restore_done(h->drv);
+}

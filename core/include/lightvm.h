@@ -82,6 +82,7 @@ enum lv_event {
 	LV_EV_CRASHED,     /* crashed (reason) */
 	LV_EV_FAILED,      /* could not be created/started (reason); final */
 	LV_EV_DESTROYED,   /* about to be freed: last event for this VM */
+	LV_EV_REATTACHED,  /* a restarted agent has its control channel back */
 	LV_EV_NR
 };
 const char *lv_event_name(enum lv_event ev);
@@ -110,6 +111,8 @@ struct lv_host_config {
 	unsigned shutdown_timeout_ms; /* 0: default 10000 */
 	const char *net_bridge;  /* NULL: "lvbr0" (created on first use) */
 	const char *net_subnet;  /* NULL: "10.77.0.0/16"; the host is .1 */
+	/* a pool ran empty (empty) or is back at its target (!empty) */
+	void (*pool_event)(void *ctx, uint64_t mem_bytes, uint32_t vcpus, bool empty);
 };
 
 /* Must be called before the program creates threads or grows: on KVM it
@@ -161,6 +164,29 @@ uint64_t lv_vm_console_bytes(const struct lv_vm *vm);
  * the driver has no console input, -ESRCH if the VM has no running guest.
  * Bytes beyond what the ring holds are dropped. */
 int lv_vm_console_input(struct lv_vm *vm, const void *buf, size_t len) LV_WUR;
+
+/* Live counters of a VM, read cheaply (KVM: the shell's stats page, no
+ * syscall).  Zero where unknown. */
+struct lv_vm_stats {
+	uint64_t cpu_ns;         /* CPU time of the VM (vCPU + its VMM) */
+	uint64_t rss_bytes;      /* resident host memory of the VM's process */
+	uint64_t console_bytes;
+	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
+};
+void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out);
+
+/* Restart: re-create a VM from its record (info as saved by the agent;
+ * id and name must be unused).  A VM in a final state is only listed.
+ * Otherwise the driver re-attaches to its running shell (LV_EV_REATTACHED
+ * follows, or the VM ends crashed "died while the agent was down").
+ * Returns -ESRCH, creating nothing, if the VM had not finished booting
+ * and its process is gone (a half-created VM: the caller drops the
+ * record).  *out (optional) gets the VM. */
+int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info,
+		  struct lv_vm **out) LV_WUR;
+/* After the last lv_vm_restore: the driver cleans up what no record
+ * claims (shells of half-created VMs, stale sockets). */
+void lv_host_restore_done(struct lv_host *h);
 
 /* Image catalog: resolve a name (or a path containing '/') and open it
  * validated as a guest ELF.  Returns an fd (caller closes) or -errno with

@@ -83,6 +83,8 @@ ssize_t kvm_recvmsg(int sock, void *buf, size_t len, int *fds, int *nfds)
 	return r;
 }
 
+static const char *factory_sock_dir;
+
 static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_req *rq)
 {
 	struct kvm_factory_rep rep = { 0 };
@@ -100,6 +102,7 @@ static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_re
 			.kvm_fd = kvm_fd, .ctl_fd = sv[1],
 			.mem_bytes = rq->mem_bytes, .vcpus = rq->vcpus,
 			.background = (rq->flags & KVM_FACTORY_BACKGROUND) != 0,
+			.sock_dir = factory_sock_dir,
 		};
 
 		close(sock);
@@ -153,7 +156,7 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	}
 }
 
-int kvm_factory_start(int kvm_fd, int *sock, pid_t *pid)
+int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 {
 	int sv[2];
 	pid_t p;
@@ -180,6 +183,7 @@ int kvm_factory_start(int kvm_fd, int *sock, pid_t *pid)
 		syscall(SYS_close_range, 5, ~0U, 0);
 		fcntl(3, F_SETFD, FD_CLOEXEC);
 		fcntl(4, F_SETFD, FD_CLOEXEC);
+		factory_sock_dir = sock_dir;   /* our copy of the agent's memory */
 		factory_main(3, 4);
 	}
 	close(sv[1]);

@@ -32,9 +32,10 @@ struct kvm_factory_rep {
 
 #define KVM_FACTORY_MAGIC 0x46564c4bu
 
-/* Fork the factory.  kvm_fd is handed to every shell.  On success *sock
- * is the agent's end (close it to stop the factory) and *pid its pid. */
-int kvm_factory_start(int kvm_fd, int *sock, pid_t *pid)
+/* Fork the factory.  kvm_fd is handed to every shell; shells listen in
+ * sock_dir (NULL: they do not; see shell_msg.h).  On success *sock is the
+ * agent's end (close it to stop the factory) and *pid its pid. */
+int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 	__attribute__((warn_unused_result));
 
 /* Send/receive a message with up to nfds descriptors (SCM_RIGHTS).

@@ -4,6 +4,9 @@
  * channel (shell_msg.h).  It also owns the pools of pre-created shells,
  * one per flavor (memory, vCPUs): a spawn claims a prepared shell and
  * sends it EXEC, so the image-independent work is already done.
+ * After an agent restart it re-attaches to running shells through their
+ * sockets in STATEDIR/shells (attach, restore_done), and it reads each
+ * shell's stats page (stats).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,8 +18,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "lv_internal.h"
 #include "net.h"
@@ -39,7 +44,10 @@ struct kvm_shell {
 	int logfd;                    /* pooled: console log made ahead, or -1 */
 	pid_t pid;
 	bool prepared, exited, forced_off, timed;
+	bool attaching;               /* connected after a restart, no HELLO yet */
+	bool orphan;                  /* a shell no record claims: destroying it */
 	int64_t kill_at;
+	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 };
 
 struct kvm_flavor {
@@ -51,6 +59,7 @@ struct kvm_flavor {
 	uint64_t refilled, rate_n0;   /* shells prepared for the pool */
 	int64_t rate_t0;
 	double rate;                  /* refills per second, last ~1 s */
+	bool empty;                   /* pool-empty reported, refill not yet */
 	struct kvm_shell *ready_head;
 };
 
@@ -76,6 +85,7 @@ struct kvm_driver {
 	struct kvm_flavor *flavors;
 	struct kvm_shell *timed;
 	char console_dir[256];
+	char sock_dir[256];            /* shells listen here: PID.sock */
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -154,6 +164,44 @@ static void pool_unlink(struct kvm_shell *s)
 	s->fl = NULL;
 }
 
+static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%d.sock", d->sock_dir, (int)pid);
+}
+
+/* Free s; with unlink_sock its shell is gone for good (or going). */
+static void shell_free(struct kvm_shell *s, bool unlink_sock)
+{
+	char path[300];
+
+	if (unlink_sock && s->pid > 0) {
+		sock_path(s->d, s->pid, path, sizeof(path));
+		unlink(path);
+	}
+	if (s->sp)
+		munmap((void *)s->sp, 4096);
+	free(s);
+}
+
+/* Map the stats page a shell sent (sealed memfd: it cannot shrink). */
+static void shell_map_stats(struct kvm_shell *s, int fd)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+	void *p;
+
+	if (s->sp || seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 ||
+	    st.st_size < 4096)
+		goto out;
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED && ((const struct kvm_stats_page *)p)->magic == KVM_STATS_MAGIC)
+		s->sp = p;
+	else if (p != MAP_FAILED)
+		munmap(p, 4096);
+out:
+	close(fd);   /* the mapping keeps the page: no fd per VM */
+}
+
 /* The shell is gone (EOF): free it and tell the core. */
 static void shell_gone(struct kvm_shell *s)
 {
@@ -168,13 +216,14 @@ static void shell_gone(struct kvm_shell *s)
 	if (vm) {
 		vm->drv = NULL;
 		if (!lv_state_is_final(vm->info.state) && !vm->destroying) {
-			lv__log(d->h, LV_LOG_WARN, "%s: shell %d died without a word",
-				vm->info.name, s->pid);
-			lv__vm_state(vm, LV_ST_CRASHED, "shell process died unexpectedly");
+			lv__log(d->h, LV_LOG_WARN, "%s: shell %d %s", vm->info.name, s->pid,
+				s->attaching ? "went away before re-attaching" : "died without a word");
+			lv__vm_state(vm, LV_ST_CRASHED, s->attaching ? "died while the agent was down" :
+				     "shell process died unexpectedly");
 		}
 		lv__vm_released(vm);
 	}
-	free(s);
+	shell_free(s, true);
 	pump(d);
 }
 
@@ -209,6 +258,59 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 }
 
+/* A re-attached shell says who it is and where its guest is. */
+static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	struct lv_vm *vm = s->vm;
+	char name[KVM_MSG_NAME];
+	uint32_t st = m->kind & ~KVM_HS_READY_BIT;
+
+	memcpy(name, m->name, sizeof(name));
+	name[sizeof(name) - 1] = 0;
+	if (s->orphan || !vm || strcmp(name, vm->info.name) || m->id != vm->info.id) {
+		if (vm) {             /* the pid now belongs to another shell */
+			lv__log(s->d->h, LV_LOG_WARN, "%s: pid %d is now the shell of '%s': the VM died while the agent was down",
+				vm->info.name, s->pid, name);
+			s->vm = NULL;
+			vm->drv = NULL;
+			lv__vm_state(vm, LV_ST_CRASHED, "died while the agent was down");
+			lv__vm_released(vm);
+		}
+		if (!s->orphan) {
+			s->orphan = true;
+		}
+		lv__log(s->d->h, LV_LOG_WARN, "restart: destroying shell %d of half-created VM '%s' (no record)",
+			s->pid, name);
+		if (name[0] && !lv_vm_lookup(s->d->h, name)) {
+			char path[400];
+
+			snprintf(path, sizeof(path), "%s/%s.log", s->d->console_dir, name);
+			unlink(path);
+		}
+		s->attaching = false;
+		shell_send(s, KVM_MSG_DESTROY);
+		timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
+		return;
+	}
+	s->attaching = false;
+	timed_del(s);
+	for (int i = KVM_T_CLAIMED; i <= KVM_T_READY; i++)
+		if (m->t[i])
+			lv__vm_phase(vm, (enum lv_phase)(LV_PH_CLAIMED + i - KVM_T_CLAIMED), m->t[i]);
+	if (st == KVM_HS_PAUSED)
+		lv__vm_state(vm, LV_ST_PAUSED, NULL);
+	else if (st == KVM_HS_RUNNING && vm->info.state != LV_ST_SHUTTING_DOWN)
+		lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	else if (st == KVM_HS_BOOTING && vm->info.state == LV_ST_PREPARED)
+		lv__vm_state(vm, LV_ST_BOOTING, NULL);
+	if (vm->info.state == LV_ST_SHUTTING_DOWN)   /* ask again, with a new deadline */
+		if (shell_send(s, KVM_MSG_POWEROFF) == 0)
+			timed_add(s, lv_now_ns() + (int64_t)s->d->h->cfg.shutdown_timeout_ms * 1000000);
+	lv__log(s->d->h, LV_LOG_INFO, "%s: re-attached to shell %d (%s)", vm->info.name, s->pid,
+		lv_state_name(vm->info.state));
+	lv__vm_reattached(vm);
+}
+
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
@@ -217,13 +319,26 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		if (s->prepared)
 			return;
 		s->prepared = true;
-		if (s->fl) {          /* pooled: now ready to be claimed */
+		if (s->fl && s->fl->ready >= s->fl->target) {
+			/* the pool shrank while it prepared: not needed */
+			s->fl->preparing--;
+			s->fl = NULL;
+			shell_send(s, KVM_MSG_DESTROY);
+		} else if (s->fl) {   /* pooled: now ready to be claimed */
 			s->fl->refilled++;
 			s->fl->preparing--;
 			s->fl->ready++;
 			s->pnext = s->fl->ready_head;
 			s->fl->ready_head = s;
+			if (s->fl->empty && s->fl->ready >= s->fl->target) {
+				s->fl->empty = false;
+				lv__pool_event(s->d->h, s->fl->mem, s->fl->vcpus, false);
+			}
 		}
+		return;
+	}
+	if (m->type == KVM_MSG_HELLO) {
+		shell_hello(s, m);
 		return;
 	}
 	if (m->type == KVM_MSG_EXIT) {
@@ -263,7 +378,8 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 
 	for (int i = 0; i < 16; i++) {
 		struct kvm_msg m;
-		ssize_t r = kvm_recvmsg(fd, &m, sizeof(m), NULL, NULL);
+		int sfd = -1, n = 1;
+		ssize_t r = kvm_recvmsg(fd, &m, sizeof(m), &sfd, &n);
 
 		if (r == -EAGAIN)
 			return;
@@ -272,9 +388,15 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 			return;
 		}
 		if (r != sizeof(m)) {
+			if (n > 0)
+				close(sfd);
 			lv__log(s->d->h, LV_LOG_WARN, "shell %d: bad message size %zd", s->pid, r);
 			continue;
 		}
+		if (n > 0 && (m.type == KVM_MSG_PREPARED || m.type == KVM_MSG_HELLO))
+			shell_map_stats(s, sfd);
+		else if (n > 0)
+			close(sfd);
 		shell_msg(s, &m);
 	}
 }
@@ -627,7 +749,13 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 		goto err;
 	}
 	remove_stale_pool_logs(d);
-	rc = kvm_factory_start(d->kvm_fd, &d->fac_fd, &d->fac_pid);
+	snprintf(d->sock_dir, sizeof(d->sock_dir), "%s/shells", h->state_dir);
+	if (mkdir(d->sock_dir, 0700) && errno != EEXIST) {
+		rc = -errno;
+		lv__log(h, LV_LOG_ERR, "kvm: %s: %s", d->sock_dir, strerror(errno));
+		goto err;
+	}
+	rc = kvm_factory_start(d->kvm_fd, d->sock_dir, &d->fac_fd, &d->fac_pid);
 	if (rc) {
 		lv__log(h, LV_LOG_ERR, "kvm: cannot start the shell factory: %s", strerror(-rc));
 		goto err;
@@ -652,20 +780,30 @@ static void kvm_close(struct lv_driver *drv)
 
 	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
 		struct kvm_shell *s = vm->drv;
-		if (s) {
+		if (s) {      /* the shell keeps running; a new agent re-attaches */
 			d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 			close(s->fd);
-			free(s);
+			timed_del(s);
+			shell_free(s, false);
 			vm->drv = NULL;
 		}
+	}
+	for (struct kvm_shell *s = d->timed, *n; s; s = n) {   /* orphans */
+		n = s->tnext;
+		if (s->vm)
+			continue;
+		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
+		close(s->fd);
+		shell_free(s, false);
 	}
 	for (struct kvm_flavor *f = d->flavors, *fn; f; f = fn) {
 		fn = f->next;
 		for (struct kvm_shell *s = f->ready_head, *sn; s; s = sn) {
 			sn = s->pnext;
+			d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 			close(s->fd);        /* a pooled shell exits on EOF */
 			pool_log_drop(s);
-			free(s);
+			shell_free(s, true);
 		}
 		free(f);
 	}
@@ -703,11 +841,19 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 			return rc;
 		}
 		vm->info.pooled = true;
-		/* no refill here: kvm_tick refills, after the burst */
+		if (f->ready == 0 && f->target && !f->empty) {
+			f->empty = true;
+			lv__pool_event(d->h, f->mem, f->vcpus, true);
+		}
+		refill(d);
 		return 0;
 	}
 	if (f)
 		f->misses++;
+	if (f && f->target && !f->empty) {
+		f->empty = true;
+		lv__pool_event(d->h, f->mem, f->vcpus, true);
+	}
 	rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;
@@ -787,6 +933,21 @@ static int kvm_destroy(struct lv_driver *drv, struct lv_vm *vm)
 	return 0;
 }
 
+/* Is pid one of our shell processes (and not a recycled pid)? */
+static bool is_shell(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return strcmp(comm, "lightvm-shell\n") == 0;
+}
+
 static void kvm_tick(struct lv_driver *drv, int64_t now)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
@@ -808,6 +969,12 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 			lv__log(d->h, LV_LOG_WARN, "%s: ignored the shutdown request; forcing it off",
 				s->vm->info.name);
 			shell_send(s, KVM_MSG_DESTROY);
+			s->kill_at = now + DESTROY_KILL_NS;
+		} else if (s->attaching || s->orphan) {
+			lv__log(d->h, LV_LOG_WARN, "%s: shell %d does not answer after the restart; killing it",
+				s->vm ? s->vm->info.name : "(no record)", s->pid);
+			if (is_shell(s->pid))
+				kill(s->pid, SIGKILL);
 			s->kill_at = now + DESTROY_KILL_NS;
 		} else if (s->vm && (s->vm->destroying || s->forced_off)) {
 			lv__log(d->h, LV_LOG_WARN, "%s: shell %d does not exit; killing it",
@@ -835,7 +1002,7 @@ static int kvm_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, uns
 		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 		close(s->fd);
 		pool_log_drop(s);
-		free(s);
+		shell_free(s, true);
 	}
 	refill(d);
 	return 0;
@@ -853,6 +1020,135 @@ static unsigned kvm_pool_list(struct lv_driver *drv, struct lv_pool_info *out, u
 	return n;
 }
 
+/* ---- stats and restarts */
+
+static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_vm_stats *out)
+{
+	const struct kvm_shell *s = SHELL_OF(vm);
+	const struct kvm_stats_page *p = s ? s->sp : NULL;
+	uint32_t seq;
+	int tries = 0;
+
+	if (!p)
+		return;
+	do {                     /* seqlock read; a stuck writer is not waited for */
+		seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		out->cpu_ns = p->cpu_ns;
+		if (!p->idle && p->busy_since > 0) {
+			int64_t run = lv_now_ns() - p->busy_since;
+			out->cpu_ns += run > 0 ? (uint64_t)run : 0;
+		}
+		out->rss_bytes = p->rss_bytes;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while (((seq & 1) || seq != __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE)) && ++tries < 4);
+	out->console_bytes = __atomic_load_n(&p->console_bytes, __ATOMIC_RELAXED);
+	out->net_rx_packets = p->net_rx_packets;
+	out->net_rx_bytes = p->net_rx_bytes;
+	out->net_tx_packets = p->net_tx_packets;
+	out->net_tx_bytes = p->net_tx_bytes;
+}
+
+/* Connect to a running shell's socket; the shell answers with HELLO. */
+static int shell_connect(struct kvm_driver *d, pid_t pid, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[300];
+	int fd;
+
+	sock_path(d, pid, path, sizeof(path));
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int kvm_attach(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_shell *s;
+	int fd, rc = shell_connect(d, vm->info.pid, &fd);
+
+	if (rc) {
+		char path[300];
+
+		sock_path(d, vm->info.pid, path, sizeof(path));
+		unlink(path);
+		return -ESRCH;
+	}
+	s = shell_new(d, fd, vm->info.pid);
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->vm = vm;
+	s->prepared = true;
+	s->attaching = true;
+	vm->drv = s;
+	timed_add(s, lv_now_ns() + 5000000000ll);
+	return 0;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	return *(const pid_t *)a < *(const pid_t *)b ? -1 : *(const pid_t *)a > *(const pid_t *)b;
+}
+
+/* Sockets no record claims: stale ones are removed; a live one is the
+ * shell of a half-created VM (EXEC sent, record not yet written), which
+ * is destroyed when its HELLO arrives. */
+static void kvm_restore_done(struct lv_driver *drv)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	DIR *dir = opendir(d->sock_dir);
+	struct dirent *e;
+	pid_t *claimed;
+	size_t n = 0;
+
+	if (!dir)
+		return;
+	claimed = calloc(d->h->count + 1, sizeof(*claimed));
+	for (struct lv_vm *vm = d->h->first; claimed && vm; vm = vm->next)
+		if (vm->drv)
+			claimed[n++] = SHELL_OF(vm)->pid;
+	if (claimed)
+		qsort(claimed, n, sizeof(*claimed), cmp_pid);
+	while ((e = readdir(dir))) {
+		char *end, path[300];
+		long pid = strtol(e->d_name, &end, 10);
+		pid_t key = (pid_t)pid;
+		struct kvm_shell *s;
+		int fd;
+
+		if (pid <= 0 || strcmp(end, ".sock"))
+			continue;
+		if (claimed && bsearch(&key, claimed, n, sizeof(*claimed), cmp_pid))
+			continue;
+		if (shell_connect(d, key, &fd)) {
+			sock_path(d, key, path, sizeof(path));
+			unlink(path);
+			continue;
+		}
+		s = shell_new(d, fd, key);
+		if (!s) {
+			close(fd);
+			continue;
+		}
+		s->orphan = true;
+		timed_add(s, lv_now_ns() + 5000000000ll);
+	}
+	free(claimed);
+	closedir(dir);
+}
+
 const struct lv_driver_ops lv_kvm_ops = {
 	.name = "kvm",
 	.open = kvm_open,
@@ -867,4 +1163,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.tick = kvm_tick,
 	.pool_set = kvm_pool_set,
 	.pool_list = kvm_pool_list,
+	.stats = kvm_stats,
+	.attach = kvm_attach,
+	.restore_done = kvm_restore_done,
 };

@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include "kvm/factory.h"
 #include "kvm/shell_int.h"
 
 volatile sig_atomic_t kvm_sig_pending;
@@ -47,6 +51,134 @@ void kvm_shell_send(struct kvm_shell *s, uint32_t type)
 	struct kvm_msg m = { .type = type };
 
 	send_msg(s, &m);
+}
+
+/* A message carrying the stats page (PREPARED, HELLO). */
+static void send_with_stats(struct kvm_shell *s, struct kvm_msg *m)
+{
+	memcpy(m->t, s->t, sizeof(m->t));
+	if (s->ctl_fd >= 0)
+		kvm_sendmsg(s->ctl_fd, m, sizeof(*m), &s->stats_fd, s->stats_fd >= 0 ? 1 : 0);
+}
+
+/* ---- the stats page (shell_msg.h) */
+
+static struct kvm_stats_page stats_dummy;
+
+static void stats_setup(struct kvm_shell *s)
+{
+	void *p;
+
+	s->stats = &stats_dummy;
+	s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	s->stats_fd = memfd_create("lightvm-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->stats_fd < 0)
+		return;
+	/* sealed, so the agent's mapping can never SIGBUS */
+	if (ftruncate(s->stats_fd, 4096) < 0 ||
+	    fcntl(s->stats_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	    (p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, s->stats_fd, 0)) == MAP_FAILED) {
+		close(s->stats_fd);
+		s->stats_fd = -1;
+		return;
+	}
+	s->stats = p;
+	s->stats->magic = KVM_STATS_MAGIC;
+	s->stats->version = 1;
+	s->stats->idle = 1;
+}
+
+static uint64_t self_rss(struct kvm_shell *s)
+{
+	char buf[128];
+	unsigned long pages = 0, res = 0;
+	ssize_t n;
+
+	if (s->statm_fd < 0)
+		return 0;
+	n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	if (sscanf(buf, "%lu %lu", &pages, &res) != 2)
+		return 0;
+	return (uint64_t)res * 4096u;
+}
+
+void kvm_shell_stats_mark(struct kvm_shell *s, bool idle, int64_t now)
+{
+	struct kvm_stats_page *p = s->stats;
+	bool rss = now - s->stats_t >= 1000000000ll;
+
+	__atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	p->cpu_ns = (uint64_t)kvm_now(CLOCK_PROCESS_CPUTIME_ID);
+	p->idle = idle;
+	if (!idle)
+		p->busy_since = now;
+	if (rss)
+		p->rss_bytes = self_rss(s);
+	p->console_bytes = s->log_bytes + s->log_dropped;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&p->seq, p->seq + 1, __ATOMIC_RELEASE);
+	s->stats_t = now;
+}
+
+/* ---- the listening socket for a restarted agent */
+
+static void listen_setup(struct kvm_shell *s, const char *dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!dir || snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d.sock", dir,
+			     (int)getpid()) >= (int)sizeof(sa.sun_path))
+		return;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	unlink(sa.sun_path);      /* a dead shell's, with our pid */
+	/* bound as root with mode 0600: only root can connect */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0600) < 0 ||
+	    listen(fd, 4) < 0) {
+		close(fd);
+		return;
+	}
+	s->listen_fd = fd;
+}
+
+static uint32_t hello_state(const struct kvm_shell *s)
+{
+	uint32_t ready = s->ready_sent ? KVM_HS_READY_BIT : 0;
+
+	if (!s->started)
+		return KVM_HS_PREPARED;
+	if (s->paused)
+		return KVM_HS_PAUSED | ready;
+	return ready ? KVM_HS_RUNNING : KVM_HS_BOOTING;
+}
+
+static int ctl_async(struct kvm_shell *s);
+
+void kvm_shell_accept(struct kvm_shell *s)
+{
+	struct kvm_msg m = { .type = KVM_MSG_HELLO };
+	int fd;
+
+	if (s->listen_fd < 0 || !s->started)
+		return;
+	fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);    /* the newest agent wins */
+	s->ctl_fd = fd;
+	ctl_async(s);
+	m.kind = hello_state(s);
+	m.id = s->id;
+	memcpy(m.name, s->name, sizeof(m.name) < sizeof(s->name) ? sizeof(m.name) : sizeof(s->name));
+	m.name[sizeof(m.name) - 1] = 0;
+	send_with_stats(s, &m);
 }
 
 static void log_note(struct kvm_shell *s)
@@ -101,14 +233,22 @@ static int setup_signals(struct kvm_shell *s)
 	return 0;
 }
 
-static int ctl_async(struct kvm_shell *s)
+static int fd_async(int fd)
 {
-	int fl = fcntl(s->ctl_fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(s->ctl_fd, F_SETOWN, getpid()) < 0 ||
-	    fcntl(s->ctl_fd, F_SETFL, fl | O_ASYNC) < 0)
+	if (fl < 0 || fcntl(fd, F_SETOWN, getpid()) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
 		return -errno;
 	return 0;
+}
+
+/* SIGIO for control messages and for a new agent connecting */
+static int ctl_async(struct kvm_shell *s)
+{
+	if (s->listen_fd >= 0)
+		fd_async(s->listen_fd);
+	return fd_async(s->ctl_fd);
 }
 
 /* ---- watchdogs */
@@ -190,7 +330,8 @@ static void ctl_eof(struct kvm_shell *s)
 {
 	close(s->ctl_fd);
 	s->ctl_fd = -1;
-	s->paused = false;  /* nobody is left to unpause us */
+	if (s->listen_fd < 0)
+		s->paused = false;  /* nobody can come back to unpause us */
 }
 
 static void power_request(struct kvm_shell *s, uint32_t req)
@@ -268,8 +409,19 @@ static void wait_unpause(struct kvm_shell *s)
 {
 	int64_t t0 = kvm_now(CLOCK_MONOTONIC), d;
 
-	while (s->paused && s->ctl_fd >= 0)
-		ctl_one(s, 0);
+	kvm_shell_stats_mark(s, true, t0);
+	while (s->paused && (s->ctl_fd >= 0 || s->listen_fd >= 0)) {
+		struct pollfd p[2] = { { .fd = s->ctl_fd, .events = POLLIN },
+				       { .fd = s->listen_fd, .events = POLLIN } };
+
+		/* a negative fd is ignored by poll */
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		kvm_shell_accept(s);
+		if (s->ctl_fd >= 0)
+			ctl_one(s, MSG_DONTWAIT);
+	}
+	kvm_shell_stats_mark(s, false, kvm_now(CLOCK_MONOTONIC));
 	d = kvm_now(CLOCK_MONOTONIC) - t0;
 	s->last_hcall += d;     /* time paused is not time spinning */
 	if (s->boot_deadline)
@@ -283,6 +435,7 @@ uint32_t kvm_shell_serve_ctl(struct kvm_shell *s)
 	int64_t r;
 
 	kvm_sig_pending = 0;
+	kvm_shell_accept(s);
 	while ((r = ctl_one(s, MSG_DONTWAIT)) >= 0) {
 		wake |= (uint32_t)r;
 		if (s->paused)
@@ -373,11 +526,16 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 	rc = setup_signals(s);
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
+	stats_setup(s);
+	listen_setup(s, a->sock_dir);
 	rc = drop_privileges();
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "dropping privileges: %s", strerror(-rc));
 	s->t[KVM_T_PREPARED] = kvm_now(CLOCK_MONOTONIC);
-	kvm_shell_send(s, KVM_MSG_PREPARED);
+	{
+		struct kvm_msg m = { .type = KVM_MSG_PREPARED };
+		send_with_stats(s, &m);
+	}
 }
 
 /* ---- EXEC */
@@ -422,6 +580,7 @@ static void wait_exec(struct kvm_shell *s)
 	s->name[sizeof(s->name) - 1] = '\0';
 	s->wall_ns = m.wall_ns;
 	s->boot_timeout_ms = m.boot_timeout_ms;
+	s->id = m.id;
 }
 
 /* ---- load */
@@ -518,6 +677,8 @@ static void start(struct kvm_shell *s)
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "control socket O_ASYNC: %s", strerror(-rc));
 	s->t[KVM_T_STARTED] = kvm_now(CLOCK_MONOTONIC);
+	s->started = true;
+	kvm_shell_stats_mark(s, false, s->t[KVM_T_STARTED]);
 	s->last_hcall = s->t[KVM_T_STARTED];
 	if (s->boot_timeout_ms)
 		s->boot_deadline = s->t[KVM_T_STARTED] + (int64_t)s->boot_timeout_ms * 1000000ll;
@@ -528,7 +689,9 @@ void kvm_shell_main(const struct kvm_shell_args *a)
 {
 	static struct kvm_shell s;
 
-	s = (struct kvm_shell){ .ctl_fd = a->ctl_fd, .img_fd = -1, .log_fd = -1 };
+	s = (struct kvm_shell){ .ctl_fd = a->ctl_fd, .img_fd = -1, .log_fd = -1,
+				.listen_fd = -1, .stats_fd = -1, .statm_fd = -1,
+				.stats = &stats_dummy };
 	s.vm.vm_fd = s.vm.vcpu_fd = -1;
 	s.net.fd = -1;
 	prctl(PR_SET_NAME, "lightvm-shell");

@@ -29,6 +29,7 @@ struct kvm_shell {
 	struct lv_elf_info elf;
 	char name[LV_NAME_MAX];
 	uint64_t wall_ns;
+	uint32_t id;            /* VM id (EXEC) */
 	int64_t boot_deadline;  /* monotonic ns, 0: none (READY seen or no timeout) */
 	uint32_t boot_timeout_ms;
 	int64_t last_hcall;     /* monotonic ns of the last hypercall/resume */
@@ -37,8 +38,14 @@ struct kvm_shell {
 	bool paused, ready_sent;
 	bool sysctl_wake;       /* host_req written since the last IDLE */
 	bool console_wake;      /* console input queued since the last IDLE */
+	bool started;           /* EXEC done: the guest runs */
 	uint64_t log_bytes, log_dropped;
 	struct kvm_net net;     /* the NIC backend (shell_net.c) */
+	int listen_fd;          /* SOCK_DIR/PID.sock for a new agent; -1: none */
+	int stats_fd;           /* memfd of the stats page */
+	int statm_fd;           /* /proc/self/statm, opened before dropping privileges */
+	struct kvm_stats_page *stats;  /* mapped stats_fd, or a private dummy */
+	int64_t stats_t;        /* when cpu_ns was last refreshed */
 };
 
 int64_t kvm_now(clockid_t c);
@@ -53,6 +60,10 @@ void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code,
 uint32_t kvm_shell_serve_ctl(struct kvm_shell *s);
 /* Check the watchdogs (crash if one expired) and (re)arm the timer. */
 void kvm_shell_watchdog(struct kvm_shell *s);
+/* Stats page: the vCPU goes idle (true) or busy; refreshes CPU time. */
+void kvm_shell_stats_mark(struct kvm_shell *s, bool idle, int64_t now);
+/* Accept a new agent on listen_fd, if one is waiting. */
+void kvm_shell_accept(struct kvm_shell *s);
 /* Load the image into guest memory and reset the vCPU to its entry. */
 int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen);
 

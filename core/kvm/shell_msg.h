@@ -11,7 +11,14 @@
  *   device page, starts the vCPU -> STARTED -> guest calls LV_HC_READY ->
  *   READY -> ... -> EXIT (always the last message; then the shell exits).
  * If the control channel reaches EOF (agent gone) the shell keeps running
- * its guest (restart support arrives with the agent's state directory).
+ * its guest (a paused guest stays paused).  A shell with a guest listens
+ * on SOCKDIR/PID.sock (bound as root before privileges are dropped, so
+ * only root can connect): a new agent connects there, the shell answers
+ * with HELLO and the new channel replaces the old one (the newest wins).
+ *
+ * Stats: the shell creates one memfd page (struct kvm_stats_page), sends
+ * it with PREPARED and HELLO, and updates it as it works; the agent maps
+ * it read-only and reads it without a syscall.
  */
 #ifndef KVM_SHELL_MSG_H
 #define KVM_SHELL_MSG_H
@@ -38,6 +45,33 @@ enum kvm_msg_type {
 	KVM_MSG_PAUSED   = 35,
 	KVM_MSG_UNPAUSED = 36,
 	KVM_MSG_EXIT     = 37, /* kind in code_kind, code, text = reason */
+	KVM_MSG_HELLO    = 38, /* on a re-attached channel: name, id, t[],
+				* kind = enum kvm_hello_state; fd: stats page */
+};
+
+enum kvm_hello_state {
+	KVM_HS_PREPARED = 0,   /* no guest yet */
+	KVM_HS_BOOTING  = 1,
+	KVM_HS_RUNNING  = 2,   /* READY seen */
+	KVM_HS_PAUSED   = 3,   /* | KVM_HS_READY_BIT if READY was seen */
+};
+#define KVM_HS_READY_BIT 0x100u
+
+/* The shell's stats page (one memfd page, shared).  Written only by the
+ * shell under a sequence count (odd while writing); the agent retries
+ * a read that saw an odd or changed count. */
+#define KVM_STATS_MAGIC 0x5453564cu   /* "LVST" */
+struct kvm_stats_page {
+	uint32_t magic;
+	uint32_t version;        /* 1 */
+	uint32_t seq;            /* sequence count */
+	uint32_t idle;           /* 1 while the vCPU is idle or paused */
+	uint64_t cpu_ns;         /* process CPU time at the last update */
+	int64_t  busy_since;     /* CLOCK_MONOTONIC ns the vCPU last left idle */
+	uint64_t rss_bytes;      /* resident memory of the shell process */
+	uint64_t console_bytes;  /* console bytes from the guest (incl. dropped) */
+	uint64_t hcalls;         /* hypercalls served */
+	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
 };
 
 /* Flight-recorder slots, CLOCK_MONOTONIC ns (0 = not reached). */
@@ -83,6 +117,7 @@ struct kvm_shell_args {
 	uint64_t mem_bytes;     /* LV_GUEST_MIN_MEM .. LV_GUEST_MAX_MEM, 2 MiB multiple */
 	uint32_t vcpus;         /* 1 for now */
 	bool     background;    /* pool refill: prepare at SCHED_IDLE */
+	const char *sock_dir;   /* listen on SOCK_DIR/PID.sock (NULL: no) */
 };
 
 /* Entry point of a shell process (core/kvm/shell.c).  Never returns:

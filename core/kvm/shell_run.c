@@ -59,6 +59,7 @@ static void console_drain(struct kvm_shell *s)
 	if (n > first)
 		log_write(s, r->out, n - first);
 	__atomic_store_n(&r->out_cons, prod, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stats->console_bytes, s->log_bytes + s->log_dropped, __ATOMIC_RELAXED);
 }
 
 /* ---- hypercalls */
@@ -86,11 +87,15 @@ static int64_t hc_idle(struct kvm_shell *s, uint64_t timeout_ns)
 
 	if (!forever)
 		deadline = timeout_ns > (uint64_t)(INT64_MAX - now) ? INT64_MAX : now + (int64_t)timeout_ns;
+	kvm_shell_stats_mark(s, true, now);
 	for (;;) {
-		struct pollfd pfd = { .fd = s->ctl_fd, .events = POLLIN };
+		struct pollfd pfd[3] = { { .fd = s->ctl_fd, .events = POLLIN },
+					 { .fd = s->listen_fd, .events = POLLIN },
+					 { .fd = kvm_net_pollable(s) ? s->net.fd : -1, .events = POLLIN } };
 		int ms, n;
 
 		wake |= kvm_shell_serve_ctl(s);
+		wake |= kvm_net_rx(s);
 		if (s->sysctl_wake) {
 			s->sysctl_wake = false;
 			wake |= LV_WAKE_SYSCTL;
@@ -99,17 +104,18 @@ static int64_t hc_idle(struct kvm_shell *s, uint64_t timeout_ns)
 			s->console_wake = false;
 			wake |= LV_WAKE_CONSOLE;
 		}
-		if (wake)
+		ms = wake ? 0 : poll_ms(timeout_ns, deadline, forever);
+		if (ms == 0) {
+			s->last_hcall = kvm_now(CLOCK_MONOTONIC);  /* idle is not spinning */
+			kvm_shell_stats_mark(s, false, s->last_hcall);
 			return wake;
-		ms = poll_ms(timeout_ns, deadline, forever);
-		if (ms == 0)
-			return 0;
+		}
 		/* Only the boot watchdog runs while idle: an idle guest is
 		 * not spinning. */
 		s->last_hcall = kvm_now(CLOCK_MONOTONIC);
 		if (s->boot_deadline)
 			kvm_shell_watchdog(s);
-		n = poll(&pfd, s->ctl_fd >= 0 ? 1 : 0, ms);
+		n = poll(pfd, 3, ms);   /* negative fds are ignored */
 		if (n < 0 && errno != EINTR)
 			kvm_shell_crash(s, "idle: poll: %s", strerror(errno));
 	}
@@ -126,6 +132,7 @@ static void hc_reboot(struct kvm_shell *s)
 	dp->devs[1].u.sysctl.guest_state = LV_GST_BOOTING;
 	dp->boot_tsc = kvm_vm_guest_tsc(&s->vm);
 	s->sysctl_wake = false;
+	kvm_net_reset(s);
 }
 
 static void hc_clock(struct kvm_shell *s, struct lv_hcall *hc)
@@ -144,7 +151,11 @@ static bool hypercall(struct kvm_shell *s)
 
 	memcpy(&hc, s->vm.mem + LV_GPA_HCALL, sizeof(hc));  /* read once */
 	s->last_hcall = kvm_now(CLOCK_MONOTONIC);
+	__atomic_store_n(&s->stats->hcalls, s->stats->hcalls + 1, __ATOMIC_RELAXED);
+	if (s->last_hcall - s->stats_t >= 1000000000ll)   /* re-anchor CPU time */
+		kvm_shell_stats_mark(s, false, s->last_hcall);
 	console_drain(s);
+	kvm_net_tx(s);
 	switch (hc.nr) {
 	case LV_HC_CONSOLE:
 		break;
@@ -167,6 +178,9 @@ static bool hypercall(struct kvm_shell *s)
 		return true;
 	case LV_HC_CLOCK:
 		hc_clock(s, &hc);
+		break;
+	case LV_HC_NET:
+		ret = kvm_net_rx(s);
 		break;
 	default:
 		kvm_shell_crash(s, "bad hypercall nr %llu", (unsigned long long)hc.nr);

@@ -18,8 +18,10 @@ need_kvm() {
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no access to /dev/kvm (run as root)"
 }
 
+# The agent leaves VMs running when it stops; tests want them gone
+# (--stop-vms), except where a test restarts the agent on purpose.
 start_agent() {
-	"$B/lightvmd" -S "$SOCK" -D "$STATE" -d "$@" >"$T/agent.log" 2>&1 &
+	"$B/lightvmd" -S "$SOCK" -D "$STATE" -d --stop-vms "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	i=0
 	while [ ! -S "$SOCK" ]; do
@@ -48,7 +50,19 @@ stop_agent() {
 	AGENT_PID=
 }
 
-cleanup() { stop_agent; rm -rf "$T"; }
+# shells of this test's agents (each listens on $STATE/shells/PID.sock)
+test_shells() {
+	for s in "$STATE"/shells/*.sock; do
+		[ -e "$s" ] || continue
+		p=$(basename "$s" .sock)
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = lightvm-shell ] && echo "$p"
+	done
+}
+cleanup() {
+	stop_agent
+	for p in $(test_shells); do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
 trap cleanup EXIT
 
 # count VMs in a state:  count_state STATE [SELECTOR]

@@ -1,0 +1,151 @@
+/*
+ * acl.c - who may do what on the control socket.  The socket is 0660
+ * root:GROUP (lightvm.cfg(5): group, default "lightvm"); if the group does
+ * not exist it stays 0600 root:root and only root can connect.  The
+ * peer's credentials (SO_PEERCRED, SO_PEERGROUPS) decide the role once,
+ * at accept: root and members of the admin group (admin-group, default
+ * "lightvm-admin") may do everything; other members of the socket's
+ * group only read.  A denial is an EACCES reply naming the operation and
+ * why, and a log line.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+
+static gid_t g_gid = (gid_t)-1, g_admin_gid = (gid_t)-1;
+static char g_group[64], g_admin[64];
+
+int acl_setup(const char *sock_path, const char *group, const char *admin_group)
+{
+	struct group *gr;
+
+	snprintf(g_group, sizeof(g_group), "%s", group ? group : "lightvm");
+	snprintf(g_admin, sizeof(g_admin), "%s", admin_group ? admin_group : "lightvm-admin");
+	if ((gr = getgrnam(g_admin)))
+		g_admin_gid = gr->gr_gid;
+	else
+		alog(LV_LOG_INFO, "access: no group '%s': only root may change VMs", g_admin);
+	gr = getgrnam(g_group);
+	if (!gr) {
+		alog(LV_LOG_WARN, "access: no group '%s': the socket %s is root-only (0600)",
+		     g_group, sock_path);
+		return chmod(sock_path, 0600) < 0 ? -errno : 0;
+	}
+	g_gid = gr->gr_gid;
+	if (chown(sock_path, 0, g_gid) < 0 || chmod(sock_path, 0660) < 0) {
+		int e = errno;
+		alog(LV_LOG_ERR, "access: %s: cannot give it to group '%s': %s", sock_path,
+		     g_group, strerror(e));
+		chmod(sock_path, 0600);
+		return -e;
+	}
+	alog(LV_LOG_DEBUG, "access: socket root:%s 0660, admin group '%s'", g_group, g_admin);
+	return 0;
+}
+
+static bool in_groups(gid_t want, gid_t primary, const gid_t *g, int n)
+{
+	if (want == (gid_t)-1)
+		return false;
+	if (primary == want)
+		return true;
+	for (int k = 0; k < n; k++)
+		if (g[k] == want)
+			return true;
+	return false;
+}
+
+enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	int n = 0;
+
+	if (uid == 0)
+		return ACL_ADMIN;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		n = (int)(len / sizeof(gid_t));
+	} else {
+		/* an old kernel: the user's groups from the database */
+		struct passwd *pw = getpwuid(uid);
+		n = 256;
+		if (!pw || getgrouplist(pw->pw_name, gid, groups, &n) < 0)
+			n = 0;
+	}
+	if (in_groups(g_admin_gid, gid, groups, n))
+		return ACL_ADMIN;
+	if (in_groups(g_gid, gid, groups, n))
+		return ACL_READ;
+	return ACL_NONE;
+}
+
+/* The operation a request is, and whether it only reads. */
+static const char *op_name(const Lightvm__Request *rq, bool *read_only)
+{
+	*read_only = true;
+	switch (rq->op_case) {
+	case LIGHTVM__REQUEST__OP_LIST: return "list";
+	case LIGHTVM__REQUEST__OP_INSPECT: return "inspect";
+	case LIGHTVM__REQUEST__OP_LOG: return "log";
+	case LIGHTVM__REQUEST__OP_HOST: return "host";
+	case LIGHTVM__REQUEST__OP_SUBSCRIBE: return "subscribe";
+	case LIGHTVM__REQUEST__OP_WAIT: return "wait";
+	case LIGHTVM__REQUEST__OP_POOL:
+		if (rq->pool->flavor && *rq->pool->flavor) {
+			*read_only = false;
+			return "pool set";
+		}
+		return "pool";
+	case LIGHTVM__REQUEST__OP_CONSOLE:
+		/* reading a console is like log; typing into it is not */
+		*read_only = !rq->console->has_input || rq->console->input.len == 0;
+		return *read_only ? "console" : "console input";
+	case LIGHTVM__REQUEST__OP_SPAWN:
+		*read_only = false;
+		return "spawn";
+	case LIGHTVM__REQUEST__OP_ACTION:
+		*read_only = false;
+		switch (rq->action->action) {
+		case LIGHTVM__ACTION__PAUSE: return "pause";
+		case LIGHTVM__ACTION__UNPAUSE: return "unpause";
+		case LIGHTVM__ACTION__SHUTDOWN: return "shutdown";
+		case LIGHTVM__ACTION__REBOOT: return "reboot";
+		default: return "destroy";
+		}
+	default:
+		*read_only = false;
+		return "request";
+	}
+}
+
+int acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq)
+{
+	bool ro;
+	const char *op = op_name(rq, &ro);
+	uid_t uid = client_uid(c);
+
+	if (role == ACL_ADMIN || (role == ACL_READ && ro))
+		return 0;
+	if (role == ACL_READ) {
+		alog(LV_LOG_WARN, "access: denied %s to uid %d (read-only: not root or in group '%s')",
+		     op, (int)uid, g_admin);
+		client_reply_err(c, seq, EACCES,
+				 "%s: permission denied: uid %d may only read (list, inspect, stats, events, host, log, pool, wait); changing VMs needs root or the '%s' group",
+				 op, (int)uid, g_admin);
+	} else {
+		alog(LV_LOG_WARN, "access: denied %s to uid %d (not in group '%s' or '%s')",
+		     op, (int)uid, g_group, g_admin);
+		client_reply_err(c, seq, EACCES,
+				 "%s: permission denied: uid %d is not root and not in the '%s' or '%s' group",
+				 op, (int)uid, g_group, g_admin);
+	}
+	return -EACCES;
+}

@@ -1,0 +1,366 @@
+/*
+ * records.c - the state directory's record of every VM (STATEDIR/vms/
+ * NAME.vm), so that a restarted agent loses nothing.
+ *
+ * A record is a small versioned text file ("lightvm-vm 1" ... "end"),
+ * written whole to a temporary file and renamed over the old one: a
+ * killed agent leaves the old or the new record, never half of one.
+ * There is no fsync: the records only matter while the VMs' processes
+ * live, and those do not survive a host crash.  Records are written in
+ * batches (once per loop iteration for the VMs that changed, and before
+ * any reply leaves, so no VM a client heard of is unrecorded), which
+ * keeps the file system off the spawn path.  A corrupt, truncated or
+ * wrong-version record is reported, renamed to NAME.vm.bad and skipped.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+
+#define RECORD_MAGIC "lightvm-vm"
+#define RECORD_VERSION 1
+#define RECORD_MAX 8192
+
+static char vms_dir[PATH_MAX];
+static uint32_t *dirty;            /* VM ids */
+static size_t ndirty, dirty_cap;
+static int dir_fd = -1;
+
+int records_init(const char *state_dir)
+{
+	snprintf(vms_dir, sizeof(vms_dir), "%s/vms", state_dir);
+	if (mkdir(vms_dir, 0750) && errno != EEXIST) {
+		alog(LV_LOG_ERR, "state records: %s: %s", vms_dir, strerror(errno));
+		return -errno;
+	}
+	dir_fd = open(vms_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return dir_fd < 0 ? -errno : 0;
+}
+
+static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
+{
+	size_t off;
+
+	off = (size_t)snprintf(buf, len,
+		RECORD_MAGIC " %d\nname %s\nid %u\nstate %s\nimage %s\nmem %llu\nvcpus %u\n"
+		"pid %d\npooled %d\nexit %lld\nt",
+		RECORD_VERSION, i->name, i->id, lv_state_name(i->state), i->image,
+		(unsigned long long)i->mem_bytes, i->vcpus, i->pid, i->pooled ? 1 : 0,
+		(long long)i->exit_code);
+	for (int k = 0; k < LV_PH_NR && off < len; k++)
+		off += (size_t)snprintf(buf + off, len - off, " %lld", (long long)i->t[k]);
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off,
+					"\nt_final %lld\nconsole %s\nreason %s\nend\n",
+					(long long)i->t_final, i->console_path, i->reason);
+	return off < len ? (int)off : -ENOSPC;
+}
+
+static void record_write(struct lv_vm *vm)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+	char buf[RECORD_MAX], tmp[LV_VM_NAME_MAX + 16], final[LV_VM_NAME_MAX + 8];
+	int n = record_format(i, buf, sizeof(buf)), fd;
+
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", i->name);
+	snprintf(final, sizeof(final), "%s.vm", i->name);
+	if (n < 0)
+		return;
+	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 ||
+	    renameat(dir_fd, tmp, dir_fd, final) < 0) {
+		alog(LV_LOG_ERR, "%s: writing its state record %s/%s: %s", i->name, vms_dir,
+		     final, strerror(errno));
+		if (fd >= 0)
+			unlinkat(dir_fd, tmp, 0);
+	}
+}
+
+static void mark_dirty(struct lv_vm *vm)
+{
+	struct vm_ext *e = vm_ext(vm);
+
+	if (!e || e->record_dirty)
+		return;
+	if (ndirty == dirty_cap) {
+		size_t cap = dirty_cap ? dirty_cap * 2 : 256;
+		uint32_t *p = realloc(dirty, cap * sizeof(*p));
+
+		if (!p) {
+			record_write(vm);   /* no memory for the batch: now */
+			return;
+		}
+		dirty = p;
+		dirty_cap = cap;
+	}
+	e->record_dirty = true;
+	dirty[ndirty++] = lv_vm_info(vm)->id;
+}
+
+void records_vm_event(struct lv_vm *vm, enum lv_event ev)
+{
+	char final[LV_VM_NAME_MAX + 8];
+
+	if (dir_fd < 0)
+		return;
+	if (ev != LV_EV_DESTROYED) {
+		mark_dirty(vm);
+		return;
+	}
+	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+	if (unlinkat(dir_fd, final, 0) < 0 && errno != ENOENT)
+		alog(LV_LOG_WARN, "%s: removing its state record: %s", lv_vm_info(vm)->name,
+		     strerror(errno));
+	if (vm_ext(vm))
+		vm_ext(vm)->record_dirty = false;   /* the id in the list finds nothing */
+}
+
+void records_flush(void)
+{
+	for (size_t k = 0; k < ndirty; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, dirty[k]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (!vm || lv_vm_destroying(vm) || !e || !e->record_dirty)
+			continue;
+		e->record_dirty = false;
+		record_write(vm);
+	}
+	ndirty = 0;
+}
+
+/* ---- reading them back */
+
+static int parse_i64(const char *v, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	return errno || end == v || *end ? -1 : 0;
+}
+
+/* Parse one record.  Returns 0, or -1 with why set. */
+static int record_parse(char *buf, struct lv_vm_info *i, const char **why)
+{
+	char *line, *save = NULL;
+	bool end = false, first = true;
+	unsigned seen = 0;
+	long long v;
+
+	memset(i, 0, sizeof(*i));
+	i->pid = -1;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *val = strchr(line, ' ');
+
+		if (end) {
+			*why = "data after the end line";
+			return -1;
+		}
+		if (first) {
+			first = false;
+			if (strncmp(line, RECORD_MAGIC " ", sizeof(RECORD_MAGIC)) != 0) {
+				*why = "not a VM record (bad first line)";
+				return -1;
+			}
+			if (parse_i64(line + sizeof(RECORD_MAGIC), &v) || v != RECORD_VERSION) {
+				*why = "unsupported record version";
+				return -1;
+			}
+			continue;
+		}
+		if (strcmp(line, "end") == 0) {
+			end = true;
+			continue;
+		}
+		if (!val) {
+			*why = "line without a value";
+			return -1;
+		}
+		*val++ = 0;
+		if (strcmp(line, "name") == 0) {
+			snprintf(i->name, sizeof(i->name), "%s", val);
+			seen |= 1;
+		} else if (strcmp(line, "id") == 0) {
+			if (parse_i64(val, &v) || v <= 0 || v > UINT32_MAX)
+				goto bad;
+			i->id = (uint32_t)v;
+			seen |= 2;
+		} else if (strcmp(line, "state") == 0) {
+			int st = lv_state_parse(val);
+			if (st < 0)
+				goto bad;
+			i->state = (enum lv_state)st;
+			seen |= 4;
+		} else if (strcmp(line, "image") == 0) {
+			snprintf(i->image, sizeof(i->image), "%s", val);
+		} else if (strcmp(line, "mem") == 0) {
+			if (parse_i64(val, &v) || v <= 0)
+				goto bad;
+			i->mem_bytes = (uint64_t)v;
+		} else if (strcmp(line, "vcpus") == 0) {
+			if (parse_i64(val, &v) || v <= 0 || v > 1024)
+				goto bad;
+			i->vcpus = (uint32_t)v;
+		} else if (strcmp(line, "pid") == 0) {
+			if (parse_i64(val, &v) || v < -1 || v > INT_MAX)
+				goto bad;
+			i->pid = (int)v;
+		} else if (strcmp(line, "pooled") == 0) {
+			i->pooled = strcmp(val, "1") == 0;
+		} else if (strcmp(line, "exit") == 0) {
+			if (parse_i64(val, &v))
+				goto bad;
+			i->exit_code = v;
+		} else if (strcmp(line, "t") == 0) {
+			char *p = val;
+			for (int k = 0; k < LV_PH_NR; k++) {
+				char *e;
+				i->t[k] = strtoll(p, &e, 10);
+				if (e == p)
+					goto bad;
+				p = e;
+			}
+		} else if (strcmp(line, "t_final") == 0) {
+			if (parse_i64(val, &v))
+				goto bad;
+			i->t_final = v;
+		} else if (strcmp(line, "console") == 0) {
+			snprintf(i->console_path, sizeof(i->console_path), "%s", val);
+		} else if (strcmp(line, "reason") == 0) {
+			snprintf(i->reason, sizeof(i->reason), "%s", val);
+		}   /* unknown keys: written by a newer agent, ignored */
+	}
+	if (!end) {
+		*why = "truncated (no end line)";
+		return -1;
+	}
+	if (seen != 7 || !i->mem_bytes || !i->vcpus) {
+		*why = "a required field (name, id, state, mem, vcpus) is missing";
+		return -1;
+	}
+	return 0;
+bad:
+	*why = "a field has a bad value";
+	return -1;
+}
+
+static int read_record(const char *fname, char *buf, size_t len)
+{
+	int fd = openat(dir_fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n == len - 1)
+		return -EFBIG;
+	buf[n] = 0;
+	if (strlen(buf) != (size_t)n)
+		return -EBADMSG;   /* NUL bytes: garbage */
+	return 0;
+}
+
+static void set_aside(const char *fname, const char *why)
+{
+	char bad[NAME_MAX + 8];
+
+	alog(LV_LOG_WARN, "state record %s/%s: %s; skipped (kept as %s.bad)", vms_dir, fname,
+	     why, fname);
+	snprintf(bad, sizeof(bad), "%s.bad", fname);
+	renameat(dir_fd, fname, dir_fd, bad);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct lv_vm_info *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void records_restore(void)
+{
+	DIR *d = fdopendir(dup(dir_fd));
+	struct lv_vm_info *v = NULL;
+	size_t n = 0, cap = 0;
+	unsigned live = 0, dead = 0, dropped = 0;
+	struct dirent *e;
+	char buf[RECORD_MAX];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		const char *why = NULL;
+		struct lv_vm_info info;
+		int rc;
+
+		if (e->d_name[0] == '.' && len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
+			unlinkat(dir_fd, e->d_name, 0);   /* a write cut short */
+			continue;
+		}
+		if (len < 4 || strcmp(e->d_name + len - 3, ".vm") != 0)
+			continue;
+		rc = read_record(e->d_name, buf, sizeof(buf));
+		if (rc) {
+			set_aside(e->d_name, rc == -EFBIG ? "too large" : rc == -EBADMSG ?
+				  "garbage (binary data)" : strerror(-rc));
+			continue;
+		}
+		if (record_parse(buf, &info, &why)) {
+			set_aside(e->d_name, why);
+			continue;
+		}
+		if (strlen(info.name) + 3 != len || strncmp(info.name, e->d_name, len - 3)) {
+			set_aside(e->d_name, "the name inside does not match the file name");
+			continue;
+		}
+		if (n == cap) {
+			struct lv_vm_info *p = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+			if (!p)
+				break;
+			v = p;
+		}
+		v[n++] = info;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_id);   /* creation order */
+	for (size_t k = 0; k < n; k++) {
+		const struct lv_vm_info *i = &v[k];
+		char fname[LV_VM_NAME_MAX + 8];
+		struct lv_vm *vm;
+		int rc = lv_vm_restore(g_host, i, &vm);
+
+		snprintf(fname, sizeof(fname), "%s.vm", i->name);
+		if (rc == -ESRCH) {
+			alog(LV_LOG_INFO, "%s: half-created when the agent stopped (shell %d gone): cleaned up",
+			     i->name, i->pid);
+			unlinkat(dir_fd, fname, 0);
+			if (i->console_path[0])
+				unlink(i->console_path);
+			dropped++;
+		} else if (rc) {
+			set_aside(fname, rc == -EEXIST ? "a VM with this name or id exists already" :
+				  strerror(-rc));
+		} else if (lv_state_is_final(lv_vm_info(vm)->state)) {
+			dead++;
+		} else {
+			live++;
+		}
+	}
+	free(v);
+	lv_host_restore_done(g_host);
+	if (n)
+		alog(LV_LOG_INFO, "restart: %u VMs re-attaching, %u stopped or died, %u half-created cleaned up",
+		     live, dead, dropped);
+}

@@ -1,0 +1,371 @@
+/*
+ * subs.c - what clients follow: subscriptions (lifecycle events in order
+ * with a sequence number, and stats every interval) and wait requests.
+ *
+ * Stats are never queued: a subscriber whose previous frame is still
+ * unsent skips this period and gets the latest values next time.  Events
+ * are queued in order; a subscriber that lets more than EVENT_BACKLOG
+ * bytes pile up is dropped (logged) rather than growing without bound.
+ * Waits are re-evaluated once per loop iteration after VM events, not
+ * per event, so a wait on 10,000 VMs costs O(N) per iteration.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+
+#define MIN_INTERVAL_MS 100
+#define EVENT_BACKLOG   (8u << 20)
+
+struct sub {
+	struct sub *next;
+	struct client *c;
+	uint32_t interval_ms;    /* 0: no stats */
+	bool events;
+	char *selector;          /* NULL: all */
+	int64_t next_due;
+};
+
+struct swait {
+	struct swait *next;
+	struct client *c;
+	uint32_t seq;
+	enum lv_state target;
+	char *selector;
+	int64_t deadline;        /* 0: none */
+	uint32_t *ids;
+	unsigned n;
+};
+
+static struct sub *subs;
+static struct swait *waits;
+static bool waits_dirty;
+static uint64_t event_seq;
+
+static bool sel_match(const char *sel, const char *name)
+{
+	return !sel || !*sel || lv_selector_match(sel, name);
+}
+
+void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq *r)
+{
+	Lightvm__Reply rep = LIGHTVM__REPLY__INIT;
+	struct sub *s;
+	uint32_t iv = r->has_interval_ms ? r->interval_ms : 0;
+
+	if (iv && iv < MIN_INTERVAL_MS)
+		iv = MIN_INTERVAL_MS;
+	if (!iv && !(r->has_events && r->events)) {
+		client_reply_err(c, seq, EINVAL, "subscribe: neither stats (interval) nor events asked for");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || (r->selector && *r->selector && !(s->selector = strdup(r->selector)))) {
+		free(s);
+		client_reply_err(c, seq, ENOMEM, "subscribe: out of memory");
+		return;
+	}
+	s->c = c;
+	client_ref(c);
+	s->interval_ms = iv;
+	s->events = r->has_events && r->events;
+	s->next_due = lv_now_ns();   /* first stats right after the reply */
+	s->next = subs;
+	subs = s;
+	alog(LV_LOG_DEBUG, "subscribe: uid %d, stats every %u ms, events %s, selector %s",
+	     (int)client_uid(c), iv, s->events ? "yes" : "no", s->selector ? s->selector : "all");
+	client_reply(c, seq, &rep);
+}
+
+static void sub_free(struct sub *s)
+{
+	client_unref(s->c);
+	free(s->selector);
+	free(s);
+}
+
+/* ---- events */
+
+static void send_event(const char *kind, const char *vm, const char *detail)
+{
+	Lightvm__Notify n = LIGHTVM__NOTIFY__INIT;
+	Lightvm__Event e = LIGHTVM__EVENT__INIT;
+	struct timespec ts;
+
+	e.seq = ++event_seq;
+	if (!subs)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e.kind = (char *)kind;
+	e.vm = (char *)vm;
+	e.detail = detail && *detail ? (char *)detail : NULL;
+	e.has_t_ns = true;
+	e.t_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	n.event = &e;
+	for (struct sub *s = subs; s; s = s->next) {
+		if (!s->events || !client_alive(s->c) || (vm && !sel_match(s->selector, vm)))
+			continue;
+		if (client_pending(s->c) > EVENT_BACKLOG) {
+			client_drop(s->c, "event subscriber too slow (backlog over 8 MiB)");
+			continue;
+		}
+		client_notify(s->c, &n);
+	}
+}
+
+void subs_vm_event(struct lv_vm *vm, enum lv_event ev)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+	char detail[320] = "";
+
+	waits_dirty = true;
+	switch (ev) {
+	case LV_EV_SHUTOFF:
+		snprintf(detail, sizeof(detail), "%s (exit code %lld)", i->reason,
+			 (long long)i->exit_code);
+		break;
+	case LV_EV_CRASHED:
+	case LV_EV_FAILED:
+		snprintf(detail, sizeof(detail), "%s", i->reason);
+		break;
+	case LV_EV_SPAWNED:
+		snprintf(detail, sizeof(detail), "%s", i->image);
+		break;
+	default:
+		break;
+	}
+	send_event(lv_event_name(ev), i->name, detail);
+}
+
+void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty)
+{
+	char flavor[32];
+
+	snprintf(flavor, sizeof(flavor), "%lluM/%u", (unsigned long long)(mem >> 20), vcpus);
+	alog(LV_LOG_DEBUG, "pool %s %s", flavor, empty ? "empty" : "refilled");
+	send_event(empty ? "pool-empty" : "pool-refilled", NULL, flavor);
+}
+
+/* ---- stats */
+
+static void send_stats(struct sub *s)
+{
+	Lightvm__Notify n = LIGHTVM__NOTIFY__INIT;
+	Lightvm__Stats st = LIGHTVM__STATS__INIT;
+	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
+	unsigned by[LV_ST_NR], cnt;
+	uint32_t bys[LV_ST_NR];
+	struct lv_vm **v;
+	struct pbvm *pb;
+	Lightvm__VmInfo **pp;
+
+	cnt = select_vms(s->selector, &v);
+	pb = malloc((cnt ? cnt : 1) * sizeof(*pb));
+	pp = malloc((cnt ? cnt : 1) * sizeof(*pp));
+	if (!pb || !pp) {
+		free(v);
+		free(pb);
+		free(pp);
+		return;   /* try again next period */
+	}
+	for (unsigned k = 0; k < cnt; k++) {
+		pb_fill_vm(&pb[k], v[k], false);
+		pp[k] = &pb[k].m;
+	}
+	hi.driver = (char *)lv_host_driver(g_host);
+	hi.hostname = (char *)"";
+	hi.vms = lv_host_count(g_host, by);
+	for (int k = 0; k < LV_ST_NR; k++)
+		bys[k] = by[k];
+	hi.n_by_state = LV_ST_NR;
+	hi.by_state = bys;
+	stats_fill_host(&hi);
+	st.host = &hi;
+	st.n_vms = cnt;
+	st.vms = pp;
+	n.stats = &st;
+	client_notify(s->c, &n);
+	free(v);
+	free(pb);
+	free(pp);
+}
+
+static void stats_tick(int64_t now)
+{
+	for (struct sub **p = &subs, *s; (s = *p);) {
+		if (!client_alive(s->c)) {
+			*p = s->next;
+			sub_free(s);
+			continue;
+		}
+		p = &s->next;
+		if (!s->interval_ms || now < s->next_due)
+			continue;
+		s->next_due += (int64_t)s->interval_ms * 1000000;
+		if (s->next_due < now)
+			s->next_due = now + (int64_t)s->interval_ms * 1000000;
+		/* the previous frame is not out yet: skip, the next one carries
+		 * the latest values (merged, never queued) */
+		if (client_pending(s->c))
+			continue;
+		send_stats(s);
+	}
+}
+
+/* ---- wait */
+
+static void wait_free(struct swait *w)
+{
+	client_unref(w->c);
+	free(w->selector);
+	free(w->ids);
+	free(w);
+}
+
+/* Reply if every VM is in the target state, or cannot reach it any more,
+ * or time is up.  Returns true if w is done. */
+static bool wait_eval(struct swait *w, int64_t now)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	const char *tname = lv_state_name(w->target);
+	unsigned ok = 0, hopeless = 0, nf = 0;
+	Lightvm__Failure *f, **fp;
+	char msg[512];
+	size_t off;
+	bool timeout = w->deadline && now >= w->deadline;
+
+	for (unsigned k = 0; k < w->n; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+		enum lv_state st = vm ? lv_vm_info(vm)->state : LV_ST_NR;
+
+		if (st == w->target)
+			ok++;
+		else if (!vm || lv_vm_destroying(vm) || lv_state_is_final(st))
+			hopeless++;
+	}
+	if (!client_alive(w->c))
+		return true;
+	if (ok == w->n) {
+		r.has_affected = true;
+		r.affected = ok;
+		client_reply(w->c, w->seq, &r);
+		return true;
+	}
+	if (!timeout && ok + hopeless < w->n)
+		return false;
+	f = calloc(w->n - ok, sizeof(*f));
+	fp = calloc(w->n - ok, sizeof(*fp));
+	off = (size_t)snprintf(msg, sizeof(msg), "wait: %u of %u VMs %s %s%s:", w->n - ok, w->n,
+			       timeout ? "not" : "can no longer become", tname,
+			       timeout ? " before the timeout" : "");
+	for (unsigned k = 0; k < w->n && f && fp; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+		const char *name = vm ? lv_vm_info(vm)->name : "(destroyed)";
+		const char *now_st = !vm ? "destroyed" : lv_vm_destroying(vm) ? "destroying" :
+			lv_state_name(lv_vm_info(vm)->state);
+
+		if (vm && lv_vm_info(vm)->state == w->target)
+			continue;
+		lightvm__failure__init(&f[nf]);
+		f[nf].name = (char *)name;
+		f[nf].err = timeout ? ETIMEDOUT : ECANCELED;
+		f[nf].message = (char *)now_st;
+		fp[nf] = &f[nf];
+		nf++;
+		if (off < sizeof(msg) - 1)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s (%s)",
+						nf > 1 ? "," : "", name, now_st);
+	}
+	if (off >= sizeof(msg) - 1)
+		strcpy(msg + sizeof(msg) - 5, "...");
+	r.has_err = true;
+	r.err = timeout ? ETIMEDOUT : ECANCELED;
+	r.message = msg;
+	r.n_failures = nf;
+	r.failures = fp;
+	client_reply(w->c, w->seq, &r);
+	free(f);
+	free(fp);
+	return true;
+}
+
+void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r)
+{
+	int st = lv_state_parse(r->state);
+	struct swait *w;
+	struct lv_vm **v;
+	unsigned n;
+
+	if (st < 0) {
+		client_reply_err(c, seq, EINVAL, "wait: unknown state '%s' (prepared, booting, running, paused, shutting-down, shutoff, crashed)",
+				 r->state);
+		return;
+	}
+	n = select_vms(r->selector, &v);
+	if (n == 0 && r->selector && *r->selector && !lv_selector_is_pattern(r->selector)) {
+		free(v);
+		client_reply_err(c, seq, ENOENT, "wait: no VM named '%s'", r->selector);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->ids = calloc(n ? n : 1, sizeof(*w->ids)))) {
+		free(w);
+		free(v);
+		client_reply_err(c, seq, ENOMEM, "wait: out of memory");
+		return;
+	}
+	for (unsigned k = 0; k < n; k++)
+		w->ids[k] = lv_vm_info(v[k])->id;
+	free(v);
+	w->n = n;
+	w->c = c;
+	client_ref(c);
+	w->seq = seq;
+	w->target = (enum lv_state)st;
+	if (r->has_timeout_ms && r->timeout_ms)
+		w->deadline = lv_now_ns() + (int64_t)r->timeout_ms * 1000000;
+	if (wait_eval(w, lv_now_ns())) {
+		wait_free(w);
+		return;
+	}
+	w->next = waits;
+	waits = w;
+}
+
+static void waits_tick(int64_t now)
+{
+	static int64_t last;
+	bool all = waits_dirty || now - last >= 1000000000ll;
+
+	if (!waits)
+		return;
+	waits_dirty = false;
+	for (struct swait **p = &waits, *w; (w = *p);) {
+		if ((all || (w->deadline && now >= w->deadline)) && wait_eval(w, now)) {
+			*p = w->next;
+			wait_free(w);
+			continue;
+		}
+		p = &w->next;
+	}
+	if (all)
+		last = now;
+}
+
+void subs_tick(void)
+{
+	static int64_t host_t;
+	int64_t now = lv_now_ns();
+
+	if (now - host_t >= 1000000000ll) {   /* keep host/agent CPU % warm */
+		Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
+		stats_fill_host(&hi);
+		host_t = now;
+	}
+
+	stats_tick(now);
+	waits_tick(now);
+}
