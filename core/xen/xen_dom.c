@@ -211,6 +211,7 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	char cmdline[64];
 	void *image, *page;
 	size_t len = 0;
+	int64_t t00 = lv_now_ns(), t[4] = { 0 };
 	int rc = -EIO;
 
 	image = read_image(image_fd, &len);
@@ -241,12 +242,15 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	if (xc_dom_mem_init(dom, (unsigned)(xd->mem >> 20)))
 		goto out;
 	set_hooks(dom);
+	t[0] = lv_now_ns();
 	step = "xc_dom_boot_mem_init";
 	if (xc_dom_boot_mem_init(dom))
 		goto out;
+	t[1] = lv_now_ns();
 	step = "xc_dom_build_image";
 	if (xc_dom_build_image(dom) || cur.devpage_pfn == (xen_pfn_t)-1)
 		goto out;
+	t[2] = lv_now_ns();
 	xd->devpage_gpa = (uint64_t)cur.devpage_pfn << 12;
 	xd->console_mfn = xc_dom_p2m(dom, dom->console_pfn);
 	xd->devpage_mfn = xc_dom_p2m(dom, cur.devpage_pfn);
@@ -262,8 +266,12 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	step = "xc_dom_boot_image";
 	if (xc_dom_boot_image(dom))
 		goto out;
+	t[3] = lv_now_ns();
 	dom->cmdline = NULL;
 	rc = 0;
+	lv__log(d->h, LV_LOG_DEBUG, "xen: domain %u built: setup %.3f meminit %.3f build %.3f boot %.3f ms",
+		xd->domid, (double)(t[0] - t00) / 1e6, (double)(t[1] - t[0]) / 1e6,
+		(double)(t[2] - t[1]) / 1e6, (double)(t[3] - t[2]) / 1e6);
 out:
 	if (rc)
 		snprintf(err, errlen, "%s failed%s%s", step, errno ? ": " : "",

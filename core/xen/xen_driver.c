@@ -24,7 +24,8 @@
 #include "lightvm_abi.h"
 
 #define SHUTDOWN_FORCE_NS   (10ll * 1000000000)
-#define REFILL_BUDGET_NS    (30ll * 1000000)    /* per tick */
+#define REFILL_BUDGET_NS    (20ll * 1000000)    /* per tick */
+#define REFILL_QUIET_NS     (50ll * 1000000)    /* no refill this soon after a spawn */
 #define POLL_NS             (100ll * 1000000)
 #define INFO_BATCH          256u
 
@@ -344,10 +345,14 @@ static struct xen_flavor *flavor_get(struct xen_driver *d, uint64_t mem, uint32_
 	return f;
 }
 
+/* Refills run from the tick, in bounded slices, and not inside a burst of
+ * spawns: the agent is single threaded, a refill would delay a request. */
 static void refill(struct xen_driver *d)
 {
-	int64_t until = lv_now_ns() + REFILL_BUDGET_NS;
+	int64_t now = lv_now_ns(), until = now + REFILL_BUDGET_NS;
 
+	if (now - d->last_spawn < REFILL_QUIET_NS)
+		return;
 	for (struct xen_flavor *f = d->flavors; f; f = f->next)
 		while (f->ready < f->target && lv_now_ns() < until) {
 			struct xen_shell *s = calloc(1, sizeof(*s));
@@ -388,6 +393,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 	xv->d = d;
 	xv->vm = vm;
 	xv->logfd = -1;
+	d->last_spawn = lv_now_ns();
 	if (f && f->ready_head) {
 		struct xen_shell *s = f->ready_head;
 
@@ -456,6 +462,27 @@ fail:
 }
 
 #define XV(vm) ((struct xen_vm *)(vm)->drv)
+
+/* Console input: into the ring's in side, then an event wakes the guest. */
+static int xen_console_input(struct lv_driver *drv, struct lv_vm *vm, const void *buf, size_t len)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xencons_interface *c = XV(vm) ? XV(vm)->cons : NULL;
+	const char *p = buf;
+	XENCONS_RING_IDX prod;
+	size_t n = 0;
+
+	if (!c)
+		return -ESRCH;
+	prod = c->in_prod;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	while (n < len && prod - c->in_cons < sizeof(c->in))
+		c->in[MASK_XENCONS_IDX(prod++, c->in)] = p[n++];
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	c->in_prod = prod;
+	xenevtchn_notify(d->xce, (evtchn_port_t)XV(vm)->dom.local_port);
+	return n == len ? 0 : -EAGAIN;
+}
 
 static int xen_pause(struct lv_driver *drv, struct lv_vm *vm)
 {
@@ -665,6 +692,7 @@ const struct lv_driver_ops lv_xen_ops = {
 	.pause = xen_pause,
 	.unpause = xen_unpause,
 	.shutdown = xen_shutdown,
+	.console_input = xen_console_input,
 	.destroy = xen_destroy,
 	.tick = xen_tick,
 	.pool_set = xen_pool_set,

@@ -61,6 +61,7 @@ struct xen_driver {
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
 	char console_dir[256];
 	int64_t next_poll;
+	int64_t last_spawn;          /* refills wait for a quiet moment */
 };
 
 #endif
