@@ -1,0 +1,91 @@
+#!/bin/sh
+# t_daytime.sh - daytime guests on a private bridge, inside a network
+# namespace this test creates (the host network is untouched): N (200)
+# VMs answer TCP and UDP port 13 with the time; a sample answers ping;
+# malformed and hostile frames (lv-netfuzz) and a guest flooding its rings
+# (netflood) leave the guests serving and the shells and the agent
+# unaffected; a bad ring descriptor (badnic) crashes only its VM; after
+# `destroy all` and the agent's exit no tap, address or process is left.
+. tests/integration/lib.sh
+need_kvm
+N=${N:-200}
+[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+command -v ip >/dev/null || skip "no ip (iproute2)"
+command -v ping >/dev/null || skip "no ping (iputils-ping)"
+NS=lvtest$$
+ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
+IN="ip netns exec $NS"
+trap 'stop_agent; ip netns del $NS 2>/dev/null; rm -rf "$T"' EXIT
+$IN ip link set lo up
+
+# the agent lives in the namespace: its bridge, taps and shells too
+$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+i=0
+while [ ! -S "$SOCK" ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "agent did not start"; sleep 0.05
+done
+
+t0=$(date +%s.%N)
+$LVSH -c "spawn $N daytime --wait" >/dev/null || fail "spawn $N daytime"
+t1=$(date +%s.%N)
+ok "spawn $N daytime --wait: $(echo "$t1 - $t0" | bc) s"
+[ "$(count_state running)" -eq "$N" ] || fail "not all $N daytime VMs run"
+$LVSH --json -c list | jq -r '.vms[].ipv4' >"$T/ips"
+[ "$(sort -u "$T/ips" | grep -c '^10\.77\.')" -eq "$N" ] || fail "addresses are not unique"
+$LVSH -c "inspect daytime-1" | grep -q '^ipv4: 10\.77\.' || fail "inspect shows no address"
+$LVSH -c "inspect daytime-1" | grep -q '^mac: 02:4c:56:' || fail "inspect shows no MAC"
+
+# every VM answers on TCP and UDP with a time within 3 s of ours
+$IN "$B/tests/lv-daytime" -d 3 -t 30 <"$T/ips" || fail "TCP daytime"
+$IN "$B/tests/lv-daytime" -u -d 3 -t 30 <"$T/ips" || fail "UDP daytime"
+ok "TCP and UDP answers from all $N"
+for ip in $(sed -n '1p;100p;$p' "$T/ips"); do
+	$IN ping -c 2 -i 0.2 -W 2 -q "$ip" >/dev/null || fail "no ping answer from $ip"
+done
+ok "ping"
+
+# hostile frames at daytime-1 through the bridge and its tap
+ip1=$(sed -n 1p "$T/ips")
+mac1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].mac')
+pid1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')
+$IN "$B/tests/lv-netfuzz" lvbr0 "$mac1" "$ip1" 3000 || fail "lv-netfuzz"
+sleep 1
+$IN "$B/tests/lv-daytime" -d 3 "$ip1" || fail "daytime-1 stopped serving after the fuzzing"
+[ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].state')" = running ] || fail "daytime-1 is not running"
+[ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')" = "$pid1" ] || fail "daytime-1 has a new shell"
+kill -0 "$AGENT_PID" || fail "the agent died"
+ok "malformed frames, SYN flood, out-of-window segments: daytime-1 still serves"
+
+# a guest flooding its rings slows only itself
+$LVSH -c "spawn 1 netflood --wait" >/dev/null || fail "spawn netflood"
+sleep 2
+$IN "$B/tests/lv-daytime" -d 3 -t 20 <"$T/ips" || fail "daytime VMs stopped serving during a flood"
+[ "$(count_state running netflood-1)" -eq 1 ] || fail "netflood-1 is not running"
+ok "a flooding guest: the others still serve"
+$LVSH -c "destroy netflood-1" >/dev/null
+
+# a bad descriptor crashes that guest and nothing else
+$LVSH -c "spawn 1 badnic --wait" >/dev/null 2>&1
+sleep 0.5
+$LVSH -c "inspect badnic-1" | grep -q "reason: net: bad tx descriptor" ||
+	fail "badnic-1 did not crash on its bad descriptor: $($LVSH -c 'inspect badnic-1' | grep reason)"
+kill -0 "$AGENT_PID" || fail "the agent died"
+ok "bad descriptor: crashed, the rest unaffected"
+
+# noop needs no NIC: no address
+$LVSH -c "spawn 1 noop --wait" >/dev/null
+[ "$($LVSH --json -c "inspect noop-1" | jq -r '.vms[0].ipv4')" = null ] || fail "noop got an address"
+
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
+i=0
+while [ "$(shell_count)" -gt 0 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "shells left after destroy all: $(shell_count)"; sleep 0.1
+done
+# only the agent's small pool of spare taps is left, then nothing
+[ "$($IN ip -o link show master lvbr0 | wc -l)" -le 16 ] || fail "taps left after destroy all"
+stop_agent
+sleep 0.2
+[ "$($IN ip -o link | grep -c ' lvt[0-9]')" -eq 0 ] || fail "taps left after the agent stopped"
+ok "destroy all: no shell, VM address or tap left"
