@@ -211,8 +211,11 @@ void top_model_host(struct top_model *m, const Lightvm__HostInfo *h)
 	size_t i;
 
 	t->valid = true;
-	copy_str(t->hostname, sizeof(t->hostname), h->hostname);
-	copy_str(t->driver, sizeof(t->driver), h->driver);
+	/* stats notifications may leave out what does not change */
+	if (h->hostname != NULL && *h->hostname)
+		copy_str(t->hostname, sizeof(t->hostname), h->hostname);
+	if (h->driver != NULL && *h->driver)
+		copy_str(t->driver, sizeof(t->driver), h->driver);
 	t->vms = h->vms;
 	memset(t->by_state, 0, sizeof(t->by_state));
 	for (i = 0; i < h->n_by_state && i < TOP_ST_NR; i++)
