@@ -739,6 +739,8 @@ static int top_loop(struct lvsh *sh, struct top_model *m, struct top_feed *f,
 				return rc;
 			dirty = true;
 		}
+		if (t_key)
+			continue;	/* draw the key's effect before anything */
 		if (f->fd >= 0 && n > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
 			int r = top_feed_read(f, m);
 
