@@ -184,7 +184,7 @@ void console_request(struct client *c, uint32_t seq, const Lightvm__ConsoleReq *
 	int rc;
 
 	if (!vm || lv_vm_destroying(vm)) {
-		client_reply_err(c, seq, ENOENT, "console: no VM named '%s'", r->name);
+		client_reply_err(c, seq, ENOENT, "no VM named '%s'", r->name);
 		return;
 	}
 	if (r->has_detach && r->detach) {
@@ -199,7 +199,7 @@ void console_request(struct client *c, uint32_t seq, const Lightvm__ConsoleReq *
 	if (r->has_input && r->input.len) {
 		rc = lv_vm_console_input(vm, r->input.data, r->input.len);
 		if (rc) {
-			client_reply_err(c, seq, -rc, "console: %s: input: %s", r->name,
+			client_reply_err(c, seq, -rc, "%s: input: %s", r->name,
 					 rc == -ESRCH ? "the VM is not running" :
 					 rc == -ENOTSUP ? "this driver has no console input" :
 					 strerror(-rc));
