@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "xen/xen_drv.h"
@@ -118,6 +119,10 @@ int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate_now,
 	xd->local_port = -1;
 	xd->mem = mem;
 	xd->nr_pages = (unsigned long)(mem >> 12);
+	if (getrandom(xd->handle, sizeof(xd->handle), GRND_NONBLOCK) != sizeof(xd->handle))
+		for (unsigned i = 0; i < sizeof(xd->handle); i++)
+			xd->handle[i] = (uint8_t)(lv_now_ns() >> (i % 8 * 8)) ^ (uint8_t)i;
+	memcpy(cfg.handle, xd->handle, sizeof(cfg.handle));
 	if (xc_domain_create(d->xch, &domid, &cfg)) {
 		rc = -errno;
 		snprintf(err, errlen, "xc_domain_create: %s", strerror(errno));
@@ -167,12 +172,101 @@ fail:
 	return rc;
 }
 
+/* ---- the domain file: what a restarted agent needs to re-attach */
+
+static void dom_path(struct xen_driver *d, uint32_t domid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u", d->dom_dir, domid);
+}
+
+int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd)
+{
+	char path[300], tmp[310], hex[33];
+	FILE *f;
+
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", xd->handle[i]);
+	dom_path(d, xd->domid, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "lightvm-xen 1 %u %s %llu %u %llu %llu %llx\n", xd->domid, hex,
+		(unsigned long long)xd->mem, xd->remote_port,
+		(unsigned long long)xd->console_mfn, (unsigned long long)xd->devpage_mfn,
+		(unsigned long long)xd->devpage_gpa);
+	if (fclose(f) || rename(tmp, path)) {
+		int rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	return 0;
+}
+
+int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd)
+{
+	char path[300], hex[40];
+	unsigned long long mem, cmfn, dmfn, gpa;
+	unsigned id, port;
+	FILE *f;
+	int n;
+
+	dom_path(d, domid, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "lightvm-xen 1 %u %32s %llu %u %llu %llu %llx", &id, hex, &mem, &port,
+		   &cmfn, &dmfn, &gpa);
+	fclose(f);
+	if (n != 7 || id != domid || strlen(hex) != 32)
+		return -EINVAL;
+	memset(xd, 0, sizeof(*xd));
+	xd->domid = domid;
+	xd->local_port = -1;
+	xd->mem = mem;
+	xd->nr_pages = (unsigned long)(mem >> 12);
+	xd->remote_port = port;
+	xd->console_mfn = cmfn;
+	xd->devpage_mfn = dmfn;
+	xd->devpage_gpa = gpa;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -EINVAL;
+		xd->handle[i] = (uint8_t)b;
+	}
+	return 0;
+}
+
+/* Does domid exist with our handle?  1 yes, 0 no; *flags gets its flags. */
+int xen_dom_check(struct xen_driver *d, const struct xen_dom *xd, uint32_t *flags)
+{
+	xc_domaininfo_t info;
+
+	if (xc_domain_getinfolist(d->xch, xd->domid, 1, &info) != 1 || info.domain != xd->domid ||
+	    memcmp(info.handle, xd->handle, sizeof(info.handle)))
+		return 0;
+	*flags = info.flags;
+	return 1;
+}
+
+void xen_dom_forget(struct xen_driver *d, uint32_t domid)
+{
+	char path[300];
+
+	dom_path(d, domid, path, sizeof(path));
+	unlink(path);
+}
+
 void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd)
 {
 	if (xd->local_port >= 0)
 		xenevtchn_unbind(d->xce, (evtchn_port_t)xd->local_port);
-	if (xd->domid)
+	if (xd->domid) {
 		xc_domain_destroy(d->xch, xd->domid);
+		xen_dom_forget(d, xd->domid);
+	}
 	free(xd->p2m);
 	memset(xd, 0, sizeof(*xd));
 	xd->local_port = -1;

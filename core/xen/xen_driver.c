@@ -8,6 +8,7 @@
  * a domain-state poll every tick.  Pools keep domains created, with memory
  * populated and the channel bound, per flavor.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ struct xen_vm {
 	struct xen_vm *tnext;          /* shutdown deadline list */
 	bool timed;
 	int64_t deadline;
+	uint64_t cpu_ns, pages;        /* from the last domain scan */
 };
 
 struct xen_shell {
@@ -256,6 +258,10 @@ static void scan_domains(struct xen_driver *d)
 				continue;
 			seen[in->domain] = 1;
 			xv = d->by_domid[in->domain];
+			if (xv) {
+				xv->cpu_ns = in->cpu_time;
+				xv->pages = in->tot_pages;
+			}
 			if (xv && (in->flags & XEN_DOMINF_shutdown))
 				vm_dead(xv, (in->flags >> XEN_DOMINF_shutdownshift) &
 					XEN_DOMINF_shutdownmask, false);
@@ -266,9 +272,10 @@ static void scan_domains(struct xen_driver *d)
 	}
 	if (n < 0)
 		return;
-	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+	for (struct lv_vm *vm = d->h->first, *next; vm; vm = next) {
 		struct xen_vm *xv = vm->drv;
 
+		next = vm->next;
 		if (xv && xv->dom.domid && !seen[xv->dom.domid])
 			vm_dead(xv, 0, true);
 	}
@@ -363,6 +370,8 @@ static void refill(struct xen_driver *d)
 			if (!s)
 				return;
 			rc = xen_dom_create(d, f->mem, true, &s->dom, err, sizeof(err));
+			if (!rc && (rc = xen_dom_save(d, &s->dom)))
+				xen_dom_destroy(d, &s->dom);
 			lv__log(d->h, LV_LOG_DEBUG, "xen: pool %lluM: domain %u prepared in %.3f ms",
 				(unsigned long long)(f->mem >> 20), s->dom.domid,
 				(double)(lv_now_ns() - t0) / 1e6);
@@ -435,6 +444,12 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		goto fail;
 	}
 	xv->logfd = open_console_log(d, vm);
+	rc = xen_dom_save(d, &xv->dom);
+	if (rc) {
+		lv__log(d->h, LV_LOG_ERR, "%s: %s/%u: %s", vm->info.name, d->dom_dir,
+			xv->dom.domid, strerror(-rc));
+		goto fail;
+	}
 	lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
 	xv->dp->boot_tsc = __builtin_ia32_rdtsc();
 	if (xc_domain_unpause(d->xch, xv->dom.domid)) {
@@ -544,7 +559,7 @@ static void xen_tick(struct lv_driver *drv, int64_t now)
 	struct xen_driver *d = (struct xen_driver *)drv;
 
 	flush_pending(d);
-	if (d->virq_port < 0 && now >= d->next_poll) {
+	if (now >= d->next_poll) {   /* deaths (without the VIRQ) and stats */
 		d->next_poll = now + POLL_NS;
 		scan_domains(d);
 	}
@@ -651,9 +666,11 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 		goto err;
 	}
 	snprintf(d->console_dir, sizeof(d->console_dir), "%s/console", h->state_dir);
-	if (mkdir(d->console_dir, 0750) && errno != EEXIST) {
+	snprintf(d->dom_dir, sizeof(d->dom_dir), "%s/xen", h->state_dir);
+	if ((mkdir(d->console_dir, 0750) && errno != EEXIST) ||
+	    (mkdir(d->dom_dir, 0750) && errno != EEXIST)) {
 		rc = -errno;
-		lv__log(h, LV_LOG_ERR, "xen: %s: %s", d->console_dir, strerror(errno));
+		lv__log(h, LV_LOG_ERR, "xen: %s: %s", h->state_dir, strerror(errno));
 		goto err;
 	}
 	d->virq_port = xenevtchn_bind_virq(d->xce, VIRQ_DOM_EXC);
@@ -684,6 +701,104 @@ err:
 	return rc;
 }
 
+static void xen_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_vm_stats *out)
+{
+	const struct xen_vm *xv = vm->drv;
+
+	if (!xv)
+		return;
+	out->cpu_ns = xv->cpu_ns;
+	out->rss_bytes = xv->pages * 4096;
+}
+
+/* After an agent restart: the VM's domain file says where its pages and
+ * channel are; the handle proves the domid is still the same domain. */
+static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_vm *xv;
+	uint32_t flags = 0;
+	int port;
+
+	if (vm->info.pid <= 0 || (unsigned)vm->info.pid >= XEN_MAX_DOMID)
+		return -ESRCH;
+	xv = calloc(1, sizeof(*xv));
+	if (!xv)
+		return -ENOMEM;
+	xv->d = d;
+	xv->vm = vm;
+	xv->logfd = -1;
+	xv->started_reported = true;
+	if (xen_dom_load(d, (uint32_t)vm->info.pid, &xv->dom) ||
+	    !xen_dom_check(d, &xv->dom, &flags) || !xv->dom.console_mfn) {
+		free(xv);
+		return -ESRCH;
+	}
+	port = xenevtchn_bind_interdomain(d->xce, xv->dom.domid, xv->dom.remote_port);
+	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+					&xv->dom.console_mfn, NULL);
+	xv->dp = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+				      &xv->dom.devpage_mfn, NULL);
+	if (port < 0 || !xv->cons || !xv->dp) {
+		lv__log(d->h, LV_LOG_WARN, "%s: cannot re-attach to domain %u: %s", vm->info.name,
+			xv->dom.domid, strerror(errno));
+		if (port >= 0)
+			xenevtchn_unbind(d->xce, (evtchn_port_t)port);
+		if (xv->cons)
+			xenforeignmemory_unmap(d->fmem, xv->cons, 1);
+		if (xv->dp)
+			xenforeignmemory_unmap(d->fmem, xv->dp, 1);
+		free(xv);
+		return -ESRCH;
+	}
+	xv->dom.local_port = port;
+	if (vm->info.console_path[0])
+		xv->logfd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	vm->drv = xv;
+	d->by_domid[xv->dom.domid] = xv;
+	port_set(d, port, xv);
+	lv__log(d->h, LV_LOG_INFO, "%s: re-attached to domain %u", vm->info.name, xv->dom.domid);
+	lv__vm_reattached(vm);
+	if (flags & XEN_DOMINF_shutdown) {
+		vm_dead(xv, (flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask, false);
+		return 0;
+	}
+	if (vm->info.state == LV_ST_PAUSED && !(flags & XEN_DOMINF_paused))
+		lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	else if (vm->info.state != LV_ST_PAUSED && (flags & XEN_DOMINF_paused))
+		lv__vm_state(vm, LV_ST_PAUSED, NULL);
+	vm_event(xv);
+	return 0;
+}
+
+/* Domains with a file but no VM: pool shells and half-created VMs of a
+ * previous agent.  Destroyed if they are still ours (same handle). */
+static void xen_restore_done(struct lv_driver *drv)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	DIR *dir = opendir(d->dom_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char *end;
+		unsigned long id = strtoul(de->d_name, &end, 10);
+		struct xen_dom xd;
+		uint32_t flags;
+
+		if (*end || !id || id >= XEN_MAX_DOMID || d->by_domid[id])
+			continue;
+		if (!xen_dom_load(d, (uint32_t)id, &xd) && xen_dom_check(d, &xd, &flags)) {
+			lv__log(d->h, LV_LOG_INFO, "xen: destroying domain %lu (no VM claims it)", id);
+			xen_dom_destroy(d, &xd);
+		} else {
+			xen_dom_forget(d, (uint32_t)id);
+		}
+	}
+	closedir(dir);
+}
+
 const struct lv_driver_ops lv_xen_ops = {
 	.name = "xen",
 	.open = xen_open,
@@ -697,4 +812,7 @@ const struct lv_driver_ops lv_xen_ops = {
 	.tick = xen_tick,
 	.pool_set = xen_pool_set,
 	.pool_list = xen_pool_list,
+	.stats = xen_stats,
+	.attach = xen_attach,
+	.restore_done = xen_restore_done,
 };

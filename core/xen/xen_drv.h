@@ -27,6 +27,7 @@ struct xen_dom {
 	/* after xen_dom_build */
 	xen_pfn_t console_mfn, devpage_mfn;
 	uint64_t devpage_gpa;
+	uint8_t handle[16];         /* random, checked when re-attaching */
 };
 
 struct xen_driver;
@@ -42,8 +43,17 @@ int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate,
 int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
 		  void *arg, char *err, size_t errlen);
-/* Destroy the domain (if any) and unbind its channel; xd becomes empty. */
+/* Destroy the domain (if any), unbind its channel, forget its file; xd
+ * becomes empty. */
 void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
+
+/* The domain file STATEDIR/xen/DOMID (written atomically): what a
+ * restarted agent needs to re-attach (handle, channel, page frames). */
+int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd);
+int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd);
+void xen_dom_forget(struct xen_driver *d, uint32_t domid);
+/* 1 if domid exists with xd's handle (*flags: XEN_DOMINF_*), else 0 */
+int xen_dom_check(struct xen_driver *d, const struct xen_dom *xd, uint32_t *flags);
 
 struct xen_driver {
 	struct lv_host *h;
@@ -60,6 +70,7 @@ struct xen_driver {
 	struct xen_vm *timed;       /* shutdown deadlines */
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
 	char console_dir[256];
+	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;
 	int64_t last_spawn;          /* refills wait for a quiet moment */
 };
