@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -35,7 +36,7 @@ struct lv_net {
 	int nl;                     /* rtnetlink socket, -1 until first use */
 	int br_index;               /* 0: bridge not set up yet */
 	uint32_t seq;
-	int pool[TAP_POOL];
+	struct { int fd, index; } pool[TAP_POOL];
 	unsigned npool;
 	bool no_af_spec;            /* kernel refused IFLA_AF_SPEC/inet6 */
 };
@@ -169,11 +170,16 @@ static int bridge_create(struct lv_net *n)
 {
 	struct nlreq r;
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	static const uint8_t mac[6] = { 0x02, 'L', 'V', 0, 0, 1 };
 	struct rtattr *li;
 
 	nl_start(n, &r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	nl_put(&r, &ifi, sizeof(ifi));
 	attr(&r, IFLA_IFNAME, n->bridge, strlen(n->bridge) + 1);
+	/* a fixed MAC (host number 1 in the guests' scheme): a bridge that
+	 * takes its ports' lowest MAC would change it as taps come and go,
+	 * under the guests' ARP caches */
+	attr(&r, IFLA_ADDRESS, mac, 6);
 	li = attr(&r, IFLA_LINKINFO, NULL, 0);
 	attr(&r, IFLA_INFO_KIND, "bridge", 6);
 	attr_end(&r, li);
@@ -236,7 +242,56 @@ static int bridge_setup(struct lv_host *h, char *err, size_t errlen)
 	return 0;
 }
 
-static int tap_create(struct lv_net *n)
+/* A permanent neighbour entry on the bridge for a guest: the host never
+ * ARPs for its guests (no broadcast storms across 1000 taps), and
+ * permanent entries escape the neighbour table's garbage collection. */
+static int neigh(struct lv_net *n, uint16_t type, uint32_t ip, const uint8_t *mac)
+{
+	struct nlreq r;
+	struct ndmsg nd = { .ndm_family = AF_INET, .ndm_ifindex = n->br_index,
+			    .ndm_state = NUD_PERMANENT };
+
+	nl_start(n, &r, type, type == RTM_NEWNEIGH ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	nl_put(&r, &nd, sizeof(nd));
+	attr(&r, NDA_DST, &ip, 4);
+	if (mac)
+		attr(&r, NDA_LLADDR, mac, 6);
+	return nl_talk(n, &r);
+}
+
+/* Bridge port of a guest: no learning (the guest's MAC is a static FDB
+ * entry) and no flooding of unknown unicast into it, so a guest never
+ * sees, nor pays for, another guest's or a flooder's traffic. */
+static int brport_flags(struct lv_net *n, int index)
+{
+	struct nlreq r;
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = index };
+	struct rtattr *pi;
+	uint8_t off = 0;
+
+	nl_start(n, &r, RTM_SETLINK, 0);
+	nl_put(&r, &ifi, sizeof(ifi));
+	pi = attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
+	attr(&r, IFLA_BRPORT_LEARNING, &off, 1);
+	attr(&r, IFLA_BRPORT_UNICAST_FLOOD, &off, 1);
+	attr_end(&r, pi);
+	return nl_talk(n, &r);
+}
+
+/* The guest's MAC lives behind its tap: a static FDB entry. */
+static int fdb_add(struct lv_net *n, int index, const uint8_t *mac)
+{
+	struct nlreq r;
+	struct ndmsg nd = { .ndm_family = AF_BRIDGE, .ndm_ifindex = index,
+			    .ndm_state = NUD_NOARP, .ndm_flags = NTF_MASTER };
+
+	nl_start(n, &r, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+	nl_put(&r, &nd, sizeof(nd));
+	attr(&r, NDA_LLADDR, mac, 6);
+	return nl_talk(n, &r);
+}
+
+static int tap_create(struct lv_net *n, int *index)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
 	int fd, rc, idx;
@@ -251,8 +306,11 @@ static int tap_create(struct lv_net *n)
 	}
 	idx = (int)if_nametoindex(ifr.ifr_name);
 	rc = idx ? link_set(n, idx, n->br_index) : -ENODEV;
+	if (!rc)
+		rc = brport_flags(n, idx);
 	if (rc)
 		goto err;
+	*index = idx;
 	return fd;
 err:
 	close(fd);
@@ -321,7 +379,7 @@ void lv__net_close(struct lv_host *h)
 	if (!n)
 		return;
 	for (unsigned i = 0; i < n->npool; i++)
-		close(n->pool[i]);
+		close(n->pool[i].fd);
 	if (n->nl >= 0)
 		close(n->nl);
 	free(n->used);
@@ -376,6 +434,10 @@ int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen)
 		 vm->info.mac[0], vm->info.mac[1], vm->info.mac[2], vm->info.mac[3],
 		 vm->info.mac[4], vm->info.mac[5]);
 	inet_ntop(AF_INET, &vm->info.ipv4, vm->info.ipv4_str, sizeof(vm->info.ipv4_str));
+	rc = neigh(n, RTM_NEWNEIGH, vm->info.ipv4, vm->info.mac);
+	if (rc)     /* not fatal: the host falls back to ARP */
+		lv__log(vm->host, LV_LOG_WARN, "%s: neighbour entry for %s: %s", vm->info.name,
+			vm->info.ipv4_str, strerror(-rc));
 	return 0;
 }
 
@@ -389,18 +451,34 @@ void lv__net_vm_detach(struct lv_vm *vm)
 	i = ntohl(vm->info.ipv4) - n->net;
 	if (i < n->nhosts)
 		n->used[i / 8] &= (uint8_t)~(1u << (i % 8));
+	if (n->br_index)
+		neigh(n, RTM_DELNEIGH, vm->info.ipv4, NULL);
 	vm->info.ipv4 = 0;
+	vm->info.mac_str[0] = vm->info.ipv4_str[0] = 0;
 }
 
-int lv__net_tap(struct lv_host *h)
+int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 {
 	struct lv_net *n = h->net;
+	int fd, idx, rc;
 
 	if (!n || !n->br_index)
 		return -ENOTSUP;
-	if (n->npool)
-		return n->pool[--n->npool];
-	return tap_create(n);
+	if (n->npool) {
+		n->npool--;
+		fd = n->pool[n->npool].fd;
+		idx = n->pool[n->npool].index;
+	} else {
+		fd = tap_create(n, &idx);
+		if (fd < 0)
+			return fd;
+	}
+	rc = fdb_add(n, idx, mac);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 void lv__net_tick(struct lv_host *h)
@@ -410,13 +488,14 @@ void lv__net_tick(struct lv_host *h)
 	if (!n || !n->br_index)
 		return;
 	while (n->npool < TAP_POOL) {
-		int fd = tap_create(n);
+		int idx, fd = tap_create(n, &idx);
 
 		if (fd < 0) {
 			lv__log(h, LV_LOG_WARN, "networking: cannot create a tap: %s", strerror(-fd));
 			return;
 		}
-		n->pool[n->npool++] = fd;
+		n->pool[n->npool].fd = fd;
+		n->pool[n->npool++].index = idx;
 	}
 }
 

@@ -33,9 +33,10 @@ int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen);
 /* Give vm's address back (the record is going away).  Idempotent. */
 void lv__net_vm_detach(struct lv_vm *vm);
 
-/* A tap on the bridge, up, O_NONBLOCK: from the pool or made now.
- * Returns the fd (the caller closes it once handed over) or -errno. */
-int lv__net_tap(struct lv_host *h);
+/* A tap on the bridge, up, O_NONBLOCK, with mac as its static FDB entry:
+ * from the pool or made now.  Returns the fd (the caller closes it once
+ * handed over) or -errno. */
+int lv__net_tap(struct lv_host *h, const uint8_t *mac);
 /* Keep a few taps ready once networking is in use (call from the tick). */
 void lv__net_tick(struct lv_host *h);
 

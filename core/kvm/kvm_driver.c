@@ -481,7 +481,7 @@ static int open_console_log(struct kvm_shell *s, struct lv_vm *vm)
  * message and return a tap for it (the caller closes it), or -errno. */
 static int net_exec(struct kvm_driver *d, struct lv_vm *vm, struct kvm_msg *m)
 {
-	int tap = lv__net_tap(d->h);
+	int tap = lv__net_tap(d->h, vm->info.mac);
 
 	if (tap < 0) {
 		lv__log(d->h, LV_LOG_ERR, "%s: no tap: %s", vm->info.name, strerror(-tap));

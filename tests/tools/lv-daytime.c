@@ -6,7 +6,8 @@
  * stdin.  -r retries refused/unreachable TCP connections until -t
  * expires (to time VMs that are still booting); -s NS measures each
  * answer from NS (CLOCK_REALTIME, e.g. the spawn request) instead of from
- * the query.  Prints "correct/total", p50/p99/max latency; exit 0 iff all
+ * the query (-m: both on CLOCK_MONOTONIC, the agent's flight-recorder
+ * clock; -o FILE: one line "IP T_ANSWER_NS OK" per VM).  Prints "correct/total", p50/p99/max latency; exit 0 iff all
  * answers are correct.
  */
 #include <arpa/inet.h>
@@ -27,6 +28,7 @@ struct q {
 	struct in_addr ip;
 	int fd, done, ok, tries;
 	int64_t t0, t1, next;
+	time_t tdata;            /* when the first bytes arrived */
 	char buf[128];
 	size_t len;
 };
@@ -35,15 +37,17 @@ static struct q qs[MAXQ];
 static int nq, udp, retry, maxdev = 5, nbad;
 static int64_t start_ns;
 
+static int mono;            /* -m: CLOCK_MONOTONIC (the agent's flight recorder) */
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(mono ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-static int check(const char *line)
+static int check(const char *line, time_t at)
 {
 	struct tm tm = { 0 };
 	const char *e = strptime(line, "%A, %B %d, %Y %H:%M:%S-UTC", &tm);
@@ -52,14 +56,14 @@ static int check(const char *line)
 	if (!e || (*e && *e != '\r' && *e != '\n'))
 		return 0;
 	t = timegm(&tm);
-	return llabs((long long)(t - time(NULL))) <= maxdev;
+	return llabs((long long)(t - at)) <= maxdev;
 }
 
 static void finish(struct q *q, int ok)
 {
 	q->buf[q->len < sizeof(q->buf) ? q->len : sizeof(q->buf) - 1] = 0;
 	q->done = 1;
-	q->ok = ok && check(q->buf);
+	q->ok = ok && check(q->buf, q->tdata ? q->tdata : time(NULL));
 	q->t1 = now_ns();
 	if (!q->ok && nbad++ < 10)
 		fprintf(stderr, "bad answer from %s: '%s'\n", inet_ntoa(q->ip), q->buf);
@@ -119,6 +123,8 @@ static int run_tcp(int64_t deadline)
 				continue;
 			r = read(q->fd, q->buf + q->len, sizeof(q->buf) - 1 - q->len);
 			if (r > 0) {
+				if (!q->len)
+					q->tdata = time(NULL);
 				q->len += (size_t)r;
 				if (q->len < sizeof(q->buf) - 1)
 					continue;
@@ -128,7 +134,7 @@ static int run_tcp(int64_t deadline)
 			if (r < 0 && retry && q->len == 0) {    /* refused/unreachable: again */
 				close(q->fd);
 				q->fd = -1;
-				q->next = now_ns() + 20000000;
+				q->next = now_ns() + 2000000;
 				continue;
 			}
 			finish(q, r >= 0 || q->len > 0);
@@ -221,16 +227,24 @@ int main(int argc, char **argv)
 	double timeout = 10;
 	static int64_t lat[MAXQ];
 	char line[64];
+	FILE *out = NULL;
 
-	while ((c = getopt(argc, argv, "urt:s:d:")) != -1)
+	while ((c = getopt(argc, argv, "urmt:s:d:o:")) != -1)
 		switch (c) {
+		case 'm': mono = 1; break;
+		case 'o':
+			if (!(out = fopen(optarg, "w"))) {
+				perror(optarg);
+				return 2;
+			}
+			break;
 		case 'u': udp = 1; break;
 		case 'r': retry = 1; break;
 		case 't': timeout = atof(optarg); break;
 		case 's': start_ns = atoll(optarg); break;
 		case 'd': maxdev = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: lv-daytime [-u] [-r] [-t SEC] [-s START_NS] [-d SEC] [IP...]\n");
+			fprintf(stderr, "usage: lv-daytime [-u] [-r] [-m] [-t SEC] [-s START_NS] [-d SEC] [-o FILE] [IP...]\n");
 			return 2;
 		}
 	for (int i = optind; i < argc; i++)
@@ -249,6 +263,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nq; i++) {
 		ok += qs[i].ok;
 		lat[i] = qs[i].t1 - (start_ns ? start_ns : qs[i].t0);
+		if (out)
+			fprintf(out, "%s %lld %d\n", inet_ntoa(qs[i].ip), (long long)qs[i].t1, qs[i].ok);
 	}
 	qsort(lat, (size_t)nq, sizeof(lat[0]), cmp);
 	printf("%s: %d/%d correct; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms%s\n",
