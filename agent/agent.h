@@ -53,7 +53,7 @@ extern struct lv_host *g_host;
 /* Per-VM state of the agent (lv_vm_user), freed at LV_EV_DESTROYED. */
 struct waiter;
 struct vm_ext {
-	struct waiter *spawn_w, *destroy_w;
+	struct waiter *spawn_w, *act_w;   /* act_w: destroy, pause, unpause */
 	uint64_t cpu_prev;        /* stats.c: CPU sample for cpu_pct */
 	int64_t  t_prev;
 	double   cpu_pct;

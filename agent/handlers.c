@@ -19,7 +19,7 @@
 
 struct lv_host *g_host;
 
-enum wkind { W_SPAWN, W_DESTROY };
+enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE };
 
 struct waiter {
 	struct waiter *next;
@@ -185,8 +185,8 @@ static void waiter_drop(struct waiter *w)
 
 		if (e && e->spawn_w == w)
 			e->spawn_w = NULL;
-		if (e && e->destroy_w == w)
-			e->destroy_w = NULL;
+		if (e && e->act_w == w)
+			e->act_w = NULL;
 	}
 	for (unsigned i = 0; i < w->nfails; i++) {
 		free(w->fails[i]->name);
@@ -260,6 +260,34 @@ static void waiter_done_one(struct waiter *w)
 		waiter_finish(w);
 }
 
+/* Does an action of this kind change a VM in state st (so a reply must
+ * wait for it)? */
+static bool action_changes(enum wkind k, enum lv_state st)
+{
+	switch (k) {
+	case W_PAUSE: return st == LV_ST_RUNNING || st == LV_ST_BOOTING;
+	case W_UNPAUSE: return st == LV_ST_PAUSED;
+	default: return true;
+	}
+}
+
+/* Is an action of this kind complete after event ev? */
+static bool action_done(enum wkind k, enum lv_event ev)
+{
+	if (ev == LV_EV_DESTROYED)
+		return true;
+	switch (k) {
+	case W_PAUSE:
+		return ev == LV_EV_PAUSED || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
+		       ev == LV_EV_FAILED;
+	case W_UNPAUSE:
+		return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED ||
+		       ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED || ev == LV_EV_FAILED;
+	default:
+		return false;
+	}
+}
+
 void handlers_event(struct lv_vm *vm, enum lv_event ev)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
@@ -292,12 +320,13 @@ void handlers_event(struct lv_vm *vm, enum lv_event ev)
 			add_failure(w, i->name, ECANCELED, "destroyed before it was ready");
 		waiter_done_one(w);
 	}
+	if (e->act_w && action_done(e->act_w->kind, ev)) {
+		struct waiter *w = e->act_w;
+
+		e->act_w = NULL;
+		waiter_done_one(w);
+	}
 	if (ev == LV_EV_DESTROYED) {
-		if (e->destroy_w) {
-			struct waiter *w = e->destroy_w;
-			e->destroy_w = NULL;
-			waiter_done_one(w);
-		}
 		free(e);
 		lv_vm_set_user(vm, NULL);
 	}
@@ -317,10 +346,11 @@ void handlers_tick(void)
 			struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
 			struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
 
-			if (e && (e->spawn_w == w || e->destroy_w == w))
+			if (e && (e->spawn_w == w || e->act_w == w))
 				add_failure(w, lv_vm_info(vm)->name, ETIMEDOUT,
 					    w->kind == W_SPAWN ? "not ready before the timeout" :
-					    "not gone before the timeout");
+					    w->kind == W_DESTROY ? "not gone before the timeout" :
+					    "did not change state before the timeout");
 		}
 		waiter_finish(w);
 	}
@@ -516,8 +546,13 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		}
 		return;
 	}
-	if (a->action == LIGHTVM__ACTION__DESTROY) {
-		w = waiter_new(c, seq, W_DESTROY, n, 15000000000ll);
+	/* destroy, pause and unpause reply once done, not once asked */
+	if (a->action == LIGHTVM__ACTION__DESTROY || a->action == LIGHTVM__ACTION__PAUSE ||
+	    a->action == LIGHTVM__ACTION__UNPAUSE) {
+		enum wkind wk = a->action == LIGHTVM__ACTION__DESTROY ? W_DESTROY :
+			a->action == LIGHTVM__ACTION__PAUSE ? W_PAUSE : W_UNPAUSE;
+
+		w = waiter_new(c, seq, wk, n, wk == W_DESTROY ? 15000000000ll : 5000000000ll);
 		if (!w) {
 			free(v);
 			client_reply_err(c, seq, ENOMEM, "%s: out of memory", an);
@@ -532,8 +567,14 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 
 		if (pattern && !action_applies(a->action, st))
 			continue;
-		if (w) {
-			vm_ext(v[k])->destroy_w = w;
+		if (w && action_changes(w->kind, st)) {
+			struct vm_ext *e = vm_ext(v[k]);
+
+			if (e->act_w) {   /* a newer action supersedes an older one */
+				add_failure(e->act_w, i->name, ECANCELED, "superseded by another action");
+				waiter_done_one(e->act_w);
+			}
+			e->act_w = w;
 			w->ids[w->n++] = id;
 			w->remaining++;
 		}
@@ -541,8 +582,8 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		if (rc) {
 			struct lv_vm *still = lv_vm_by_id(g_host, id);
 
-			if (w && still && lv_vm_user(still)) {
-				vm_ext(still)->destroy_w = NULL;
+			if (w && still && lv_vm_user(still) && vm_ext(still)->act_w == w) {
+				vm_ext(still)->act_w = NULL;
 				w->remaining--;
 			}
 			if (!pattern) {
