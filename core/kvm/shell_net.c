@@ -6,7 +6,7 @@
  * memory once and checked (index, length, address) before use.  Tx is
  * policed by two token buckets, so a guest that floods its ring burns its
  * own exits and loses its own frames; and a guest may only send with the
- * MAC it was given.
+ * MAC it was given.  The counters go to the shell's stats page.
  */
 #include <errno.h>
 #include <string.h>
@@ -154,6 +154,8 @@ void kvm_net_tx(struct kvm_shell *s)
 		}
 	}
 	__atomic_store_n(&r->used, n->tx_used, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stats->net_tx_packets, n->tx_pkts, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->stats->net_tx_bytes, n->tx_bytes, __ATOMIC_RELAXED);
 }
 
 bool kvm_net_pollable(struct kvm_shell *s)
@@ -194,5 +196,7 @@ uint32_t kvm_net_rx(struct kvm_shell *s)
 	if (!got)
 		return 0;
 	__atomic_store_n(&r->used, n->rx_used, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stats->net_rx_packets, n->rx_pkts, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->stats->net_rx_bytes, n->rx_bytes, __ATOMIC_RELAXED);
 	return LV_WAKE_NET;
 }
