@@ -58,6 +58,13 @@ struct vm_ext {
 	int64_t  t_prev;
 	double   cpu_pct;
 	bool     record_dirty;    /* records.c: in the dirty list */
+	/* subs.c: this VM's VmInfo in stats frames, packed without
+	 * uptime_ns, and what it was packed from (re-packed on a change) */
+	uint8_t *pk;
+	uint32_t pk_len, pk_cap;
+	bool     pk_stale;        /* a VM event since */
+	struct lv_vm_stats pk_st;
+	double   pk_pct;
 };
 struct vm_ext *vm_ext(struct lv_vm *vm);   /* created on demand; NULL if OOM */
 
@@ -68,6 +75,12 @@ struct pbvm {
 	Lightvm__Phase *php[LV_PH_NR];
 };
 void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases);
+/* All but the live counters and uptime_ns (see pb_uptime). */
+void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases);
+/* uptime_ns of vm at now; false if it has none. */
+bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out);
+/* A Notify frame whose body is already packed. */
+void client_notify_packed(struct client *c, const uint8_t *body, size_t len);
 /* The VMs matching sel (not being destroyed).  *out is malloc'ed. */
 unsigned select_vms(const char *sel, struct lv_vm ***out);
 void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq);
@@ -82,6 +95,10 @@ void console_tick(void);       /* every loop tick */
 
 /* ---- stats.c: live counters, cheap to read */
 void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm);
+/* The same in two steps: read the counters and update the CPU % sample
+ * (pct -1: unknown), then put them into m. */
+void stats_sample(struct lv_vm *vm, int64_t now, struct lv_vm_stats *st, double *pct);
+void stats_put(Lightvm__VmInfo *m, const struct lv_vm_stats *st, double pct);
 /* Host load, memory, agent CPU/RSS and pools; points into static storage
  * valid until the next call. */
 void stats_fill_host(Lightvm__HostInfo *hi);

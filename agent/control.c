@@ -97,10 +97,11 @@ static void client_flush(struct client *c)
 	loop_mod(c->fd, EPOLLIN);
 }
 
-static void client_queue(struct client *c, uint16_t type, uint32_t seq,
-			 const ProtobufCMessage *msg)
+/* A frame with msg, or with a body packed already (raw). */
+static void client_queue_any(struct client *c, uint16_t type, uint32_t seq,
+			     const ProtobufCMessage *msg, const ProtobufCBinaryData *raw)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg), need;
+	size_t len = msg ? protobuf_c_message_get_packed_size(msg) : raw->len, need;
 
 	if (c->dead)
 		return;
@@ -124,9 +125,18 @@ static void client_queue(struct client *c, uint16_t type, uint32_t seq,
 		c->out_cap = cap;
 	}
 	lv_frame_encode_hdr(c->out + c->out_len, type, seq, (uint32_t)len);
-	protobuf_c_message_pack(msg, c->out + c->out_len + LV_FRAME_HDR);
+	if (msg)
+		protobuf_c_message_pack(msg, c->out + c->out_len + LV_FRAME_HDR);
+	else
+		memcpy(c->out + c->out_len + LV_FRAME_HDR, raw->data, len);
 	c->out_len = need;
 	client_flush(c);
+}
+
+static void client_queue(struct client *c, uint16_t type, uint32_t seq,
+			 const ProtobufCMessage *msg)
+{
+	client_queue_any(c, type, seq, msg, NULL);
 }
 
 void client_reply(struct client *c, uint32_t seq, const Lightvm__Reply *msg)
@@ -138,6 +148,13 @@ void client_reply(struct client *c, uint32_t seq, const Lightvm__Reply *msg)
 void client_notify(struct client *c, const Lightvm__Notify *n)
 {
 	client_queue(c, LV_FRAME_EVENT, 0, &n->base);
+}
+
+void client_notify_packed(struct client *c, const uint8_t *body, size_t len)
+{
+	ProtobufCBinaryData bd = { len, (uint8_t *)body };
+
+	client_queue_any(c, LV_FRAME_EVENT, 0, NULL, &bd);
 }
 
 size_t client_pending(const struct client *c)

@@ -59,10 +59,27 @@ static unsigned vm_limit(void)
 
 /* ---- core -> protobuf */
 
+bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out)
+{
+	const struct lv_vm_info *i = lv_vm_info((struct lv_vm *)vm);
+	int64_t end = lv_state_is_final(i->state) && i->t_final ? i->t_final : now;
+
+	if (!i->t[LV_PH_STARTED])
+		return false;
+	*out = (uint64_t)(end > i->t[LV_PH_STARTED] ? end - i->t[LV_PH_STARTED] : 0);
+	return true;
+}
+
 void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
 {
+	pb_fill_vm_base(p, vm, phases);
+	p->m.has_uptime_ns = pb_uptime(vm, lv_now_ns(), &p->m.uptime_ns);
+	stats_fill_vm(&p->m, vm);
+}
+
+void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
+{
 	const struct lv_vm_info *i = lv_vm_info(vm);
-	int64_t now = lv_now_ns();
 
 	lightvm__vm_info__init(&p->m);
 	p->m.name = (char *)i->name;
@@ -80,11 +97,6 @@ void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
 	if (lv_state_is_final(i->state)) {
 		p->m.has_exit_code = true;
 		p->m.exit_code = i->exit_code;
-	}
-	if (i->t[LV_PH_STARTED]) {
-		int64_t end = lv_state_is_final(i->state) && i->t_final ? i->t_final : now;
-		p->m.has_uptime_ns = true;
-		p->m.uptime_ns = (uint64_t)(end > i->t[LV_PH_STARTED] ? end - i->t[LV_PH_STARTED] : 0);
 	}
 	p->m.has_pooled = true;
 	p->m.pooled = i->pooled;
@@ -111,7 +123,6 @@ void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
 		p->m.n_phases = n;
 		p->m.phases = p->php;
 	}
-	stats_fill_vm(&p->m, vm);
 }
 
 /* Reply with the given VMs (NULL entries skipped). */
@@ -326,7 +337,9 @@ void handlers_event(struct lv_vm *vm, enum lv_event ev)
 		e->act_w = NULL;
 		waiter_done_one(w);
 	}
+	e->pk_stale = true;   /* state, reason, pid...: re-pack its stats entry */
 	if (ev == LV_EV_DESTROYED) {
+		free(e->pk);
 		free(e);
 		lv_vm_set_user(vm, NULL);
 	}

@@ -12,6 +12,7 @@
  * keeps the file system off the spawn path.  A corrupt, truncated or
  * wrong-version record is reported, renamed to NAME.vm.bad and skipped.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,9 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 		(long long)i->exit_code);
 	for (int k = 0; k < LV_PH_NR && off < len; k++)
 		off += (size_t)snprintf(buf + off, len - off, " %lld", (long long)i->t[k]);
+	if (off < len && i->ipv4)      /* re-reserved by the next agent */
+		off += (size_t)snprintf(buf + off, len - off, "\nipv4 %s\nmac %s",
+					i->ipv4_str, i->mac_str);
 	if (off < len)
 		off += (size_t)snprintf(buf + off, len - off,
 					"\nt_final %lld\nconsole %s\nreason %s\nend\n",
@@ -232,6 +236,13 @@ static int record_parse(char *buf, struct lv_vm_info *i, const char **why)
 			if (parse_i64(val, &v))
 				goto bad;
 			i->t_final = v;
+		} else if (strcmp(line, "ipv4") == 0) {
+			struct in_addr a;
+			if (inet_pton(AF_INET, val, &a) != 1 || !a.s_addr)
+				goto bad;
+			i->ipv4 = a.s_addr;   /* the MAC is derived from it again */
+		} else if (strcmp(line, "mac") == 0) {
+			;                     /* written for people; see ipv4 */
 		} else if (strcmp(line, "console") == 0) {
 			snprintf(i->console_path, sizeof(i->console_path), "%s", val);
 		} else if (strcmp(line, "reason") == 0) {

@@ -15,25 +15,15 @@
 
 #define SAMPLE_NS 500000000ll
 
-void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm)
+/* Read vm's counters and update its CPU % sample (now: the caller's
+ * clock, read once per frame). */
+void stats_sample(struct lv_vm *vm, int64_t now, struct lv_vm_stats *st, double *pct)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
-	struct lv_vm_stats st;
 	struct vm_ext *e = vm_ext(vm);
-	int64_t now = lv_now_ns();
 
-	lv_vm_stats(vm, &st);
-	m->has_cpu_ns = m->has_rss_bytes = m->has_console_bytes = true;
-	m->cpu_ns = st.cpu_ns;
-	m->rss_bytes = st.rss_bytes;
-	m->console_bytes = st.console_bytes;
-	/* absent while zero: smaller frames at 10,000 VMs */
-	m->has_net_rx_packets = m->has_net_rx_bytes = st.net_rx_packets != 0;
-	m->has_net_tx_packets = m->has_net_tx_bytes = st.net_tx_packets != 0;
-	m->net_rx_packets = st.net_rx_packets;
-	m->net_rx_bytes = st.net_rx_bytes;
-	m->net_tx_packets = st.net_tx_packets;
-	m->net_tx_bytes = st.net_tx_bytes;
+	lv_vm_stats(vm, st);
+	*pct = -1;
 	if (!e)
 		return;
 	if (lv_state_is_final(i->state) || i->pid <= 0) {
@@ -41,19 +31,45 @@ void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm)
 	} else if (!e->t_prev) {
 		/* first look: the average since the vCPU started */
 		int64_t up = i->t[LV_PH_STARTED] ? now - i->t[LV_PH_STARTED] : 0;
-		e->cpu_pct = up > 0 ? 100.0 * (double)st.cpu_ns / (double)up : 0;
-		e->cpu_prev = st.cpu_ns;
+		e->cpu_pct = up > 0 ? 100.0 * (double)st->cpu_ns / (double)up : 0;
+		e->cpu_prev = st->cpu_ns;
 		e->t_prev = now;
 	} else if (now - e->t_prev >= SAMPLE_NS) {
-		uint64_t d = st.cpu_ns > e->cpu_prev ? st.cpu_ns - e->cpu_prev : 0;
+		uint64_t d = st->cpu_ns > e->cpu_prev ? st->cpu_ns - e->cpu_prev : 0;
 		e->cpu_pct = 100.0 * (double)d / (double)(now - e->t_prev);
-		e->cpu_prev = st.cpu_ns;
+		e->cpu_prev = st->cpu_ns;
 		e->t_prev = now;
 	}
 	if (e->cpu_pct > 100.0 * i->vcpus + 5)   /* an estimate for a busy vCPU */
 		e->cpu_pct = 100.0 * i->vcpus;
-	m->has_cpu_pct = true;
-	m->cpu_pct = e->cpu_pct;
+	*pct = e->cpu_pct;
+}
+
+/* The counters into m (pct < 0: unknown). */
+void stats_put(Lightvm__VmInfo *m, const struct lv_vm_stats *st, double pct)
+{
+	m->has_cpu_ns = m->has_rss_bytes = m->has_console_bytes = true;
+	m->cpu_ns = st->cpu_ns;
+	m->rss_bytes = st->rss_bytes;
+	m->console_bytes = st->console_bytes;
+	/* absent while zero: smaller frames at 10,000 VMs */
+	m->has_net_rx_packets = m->has_net_rx_bytes = st->net_rx_packets != 0;
+	m->has_net_tx_packets = m->has_net_tx_bytes = st->net_tx_packets != 0;
+	m->net_rx_packets = st->net_rx_packets;
+	m->net_rx_bytes = st->net_rx_bytes;
+	m->net_tx_packets = st->net_tx_packets;
+	m->net_tx_bytes = st->net_tx_bytes;
+	m->has_cpu_pct = pct >= 0;
+	m->cpu_pct = pct >= 0 ? pct : 0;
+}
+
+void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm)
+{
+	struct lv_vm_stats st;
+	double pct;
+
+	stats_sample(vm, lv_now_ns(), &st, &pct);
+	stats_put(m, &st, pct);
 }
 
 /* ---- host */

@@ -151,43 +151,136 @@ void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty)
 
 /* ---- stats */
 
-static struct pbvm *pb_buf;
-static Lightvm__VmInfo **pp_buf;
-static unsigned pb_cap;
+/* A stats frame is assembled from per-VM entries packed once and kept
+ * (vm_ext.pk): an entry is re-packed only when the VM's counters, CPU %
+ * or state changed (an idle VM's never do), and uptime_ns, which always
+ * changes, is appended to the cached bytes (protobuf fields may come in
+ * any order).  At 10,000 idle VMs a frame is then mostly memcpy, where
+ * protobuf-c's generic packer cost more than everything else. */
+#define PK_PREFIX 11               /* Notify.stats tag + length varint */
+
+static uint8_t *sbuf;              /* the frame body, kept between frames */
+static size_t scap;
+
+static bool sbuf_reserve(size_t need)
+{
+	size_t cap = scap ? scap : 65536;
+	uint8_t *p;
+
+	if (need <= scap)
+		return true;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(sbuf, cap);
+	if (!p)
+		return false;
+	sbuf = p;
+	scap = cap;
+	return true;
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* tag + length + msg at sbuf + *off; false if out of memory */
+static bool put_msg(size_t *off, uint8_t tag, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+
+	if (!sbuf_reserve(*off + 11 + len))
+		return false;
+	sbuf[(*off)++] = tag;
+	*off += put_varint(sbuf + *off, len);
+	*off += protobuf_c_message_pack(m, sbuf + *off);
+	return true;
+}
+
+/* vm's entry, re-packed if it changed; false if out of memory. */
+static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
+{
+	struct vm_ext *e = vm_ext(vm);
+	struct lv_vm_stats st;
+	struct pbvm pb;
+	uint64_t up = 0;
+	bool has_up;
+	double pct;
+	size_t elen;
+
+	stats_sample(vm, now, &st, &pct);
+	has_up = pb_uptime(vm, now, &up);
+	if (!e || !e->pk || e->pk_stale || pct != e->pk_pct ||
+	    memcmp(&st, &e->pk_st, sizeof(st))) {
+		pb_fill_vm_base(&pb, vm, false);
+		stats_put(&pb.m, &st, pct);
+		if (!e) {            /* no memory for the cache: as it is */
+			pb.m.has_uptime_ns = has_up;
+			pb.m.uptime_ns = up;
+			return put_msg(off, 0x0a, &pb.m.base);
+		}
+		elen = lightvm__vm_info__get_packed_size(&pb.m);
+		if (elen > e->pk_cap) {
+			uint8_t *p = realloc(e->pk, elen);
+
+			if (!p)
+				return false;
+			e->pk = p;
+			e->pk_cap = (uint32_t)elen;
+		}
+		e->pk_len = (uint32_t)lightvm__vm_info__pack(&pb.m, e->pk);
+		e->pk_st = st;
+		e->pk_pct = pct;
+		e->pk_stale = false;
+	}
+	elen = e->pk_len + (has_up ? 1 + varint_len(up) : 0);
+	if (!sbuf_reserve(*off + 11 + elen))
+		return false;
+	sbuf[(*off)++] = 0x0a;                   /* Stats.vms, length-delimited */
+	*off += put_varint(sbuf + *off, elen);
+	memcpy(sbuf + *off, e->pk, e->pk_len);
+	*off += e->pk_len;
+	if (has_up) {
+		sbuf[(*off)++] = 0x50;           /* VmInfo.uptime_ns, varint */
+		*off += put_varint(sbuf + *off, up);
+	}
+	return true;
+}
 
 static void send_stats(struct sub *s)
 {
-	Lightvm__Notify n = LIGHTVM__NOTIFY__INIT;
-	Lightvm__Stats st = LIGHTVM__STATS__INIT;
 	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
 	unsigned by[LV_ST_NR], cnt;
 	uint32_t bys[LV_ST_NR];
 	struct lv_vm **v;
-	struct pbvm *pb;
-	Lightvm__VmInfo **pp;
+	int64_t now = lv_now_ns();
+	size_t off = PK_PREFIX, start, slen;
 
 	cnt = select_vms(s->selector, &v);
-	/* kept between frames: at 10,000 VMs a fresh 5 MB each second would
-	 * be mmap'ed, faulted in and unmapped every time */
-	if (cnt > pb_cap) {
-		struct pbvm *npb = realloc(pb_buf, cnt * sizeof(*npb));
-		Lightvm__VmInfo **npp = npb ? realloc(pp_buf, cnt * sizeof(*npp)) : NULL;
-
-		if (npb)
-			pb_buf = npb;
-		if (!npb || !npp) {
+	for (unsigned k = 0; k < cnt; k++)
+		if (!put_vm(&off, v[k], now)) {
 			free(v);
-			return;   /* try again next period */
+			return;      /* try again next period */
 		}
-		pp_buf = npp;
-		pb_cap = cnt;
-	}
-	pb = pb_buf;
-	pp = pp_buf;
-	for (unsigned k = 0; k < cnt; k++) {
-		pb_fill_vm(&pb[k], v[k], false);
-		pp[k] = &pb[k].m;
-	}
+	free(v);
 	hi.driver = (char *)lv_host_driver(g_host);
 	hi.hostname = (char *)"";
 	hi.vms = lv_host_count(g_host, by);
@@ -196,12 +289,14 @@ static void send_stats(struct sub *s)
 	hi.n_by_state = LV_ST_NR;
 	hi.by_state = bys;
 	stats_fill_host(&hi);
-	st.host = &hi;
-	st.n_vms = cnt;
-	st.vms = pp;
-	n.stats = &st;
-	client_notify(s->c, &n);
-	free(v);
+	if (!put_msg(&off, 0x12, &hi.base))      /* Stats.host */
+		return;
+	/* Notify.stats (field 2, length-delimited) in front of it */
+	slen = off - PK_PREFIX;
+	start = PK_PREFIX - 1 - varint_len(slen);
+	sbuf[start] = 0x12;
+	put_varint(sbuf + start + 1, slen);
+	client_notify_packed(s->c, sbuf + start, off - start);
 }
 
 static void stats_tick(int64_t now)

@@ -35,6 +35,9 @@ struct lv_driver_ops {
 			      unsigned max);
 	/* Optional.  Fill the live counters of vm. */
 	void (*stats)(struct lv_driver *d, const struct lv_vm *vm, struct lv_vm_stats *out);
+	/* stats() always fills console_bytes (0 is a real 0: no stat()
+	 * of the console log per VM per stats frame) */
+	bool stats_console;
 	/* Optional.  Re-attach to a restored VM that should still run (info
 	 * is from its record); -ESRCH if it is gone.  Completion is reported
 	 * with lv__vm_reattached() or a state change. */

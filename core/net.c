@@ -26,6 +26,8 @@
 
 #define TAP_POOL   16           /* taps kept ready once networking is used */
 #define TAP_NAME   "lvt%d"
+#define HOLD_MAX   256          /* addresses of unrecorded shells, after a restart */
+#define HOLD_CHECK_NS 1000000000ll
 
 struct lv_net {
 	char bridge[IFNAMSIZ];
@@ -39,6 +41,13 @@ struct lv_net {
 	struct { int fd, index; } pool[TAP_POOL];
 	unsigned npool;
 	bool no_af_spec;            /* kernel refused IFLA_AF_SPEC/inet6 */
+	/* after a restart: addresses whose guest MAC still sits in the
+	 * bridge's FDB (a live tap) but that no record claims (a shell of
+	 * a half-created VM, being destroyed): held until the tap goes */
+	uint32_t hold[HOLD_MAX];
+	unsigned nhold;
+	int64_t hold_checked;
+	bool restore_warned;
 };
 
 /* ---- netlink */
@@ -108,6 +117,42 @@ static int nl_talk(struct lv_net *n, struct nlreq *r)
 
 				return e->error;
 			}
+		}
+	}
+}
+
+/* A dump request (type, family): cb sees every answer; 0 or -errno. */
+static int nl_dump(struct lv_net *n, uint16_t type, uint8_t family,
+		   void (*cb)(struct lv_net *, struct nlmsghdr *, void *), void *arg)
+{
+	static char buf[65536];
+	struct nlreq r;
+	struct ndmsg nd = { .ndm_family = family };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+
+	nl_start(n, &r, type, NLM_F_DUMP);
+	r.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nl_put(&r, &nd, sizeof(nd));
+	if (sendto(n->nl, &r, r.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t got = recv(n->nl, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		size_t len;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		len = (size_t)got;
+		for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_seq != r.h.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+			cb(n, h, arg);
 		}
 	}
 }
@@ -403,6 +448,29 @@ static uint32_t addr_alloc(struct lv_net *n)
 	return 0;
 }
 
+static bool addr_used(const struct lv_net *n, uint32_t i)
+{
+	return n->used[i / 8] & (1u << (i % 8));
+}
+
+/* Host number i's address and MAC on vm->info. */
+static void vm_set_addr(struct lv_vm *vm, const struct lv_net *n, uint32_t i)
+{
+	vm->info.ipv4 = htonl(n->net + i);
+	/* locally administered, unicast, derived from the address: the
+	 * same address always has the same MAC (no stale ARP entries) */
+	vm->info.mac[0] = 0x02;
+	vm->info.mac[1] = 'L';
+	vm->info.mac[2] = 'V';
+	vm->info.mac[3] = (uint8_t)(i >> 16);
+	vm->info.mac[4] = (uint8_t)(i >> 8);
+	vm->info.mac[5] = (uint8_t)i;
+	snprintf(vm->info.mac_str, sizeof(vm->info.mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 vm->info.mac[0], vm->info.mac[1], vm->info.mac[2], vm->info.mac[3],
+		 vm->info.mac[4], vm->info.mac[5]);
+	inet_ntop(AF_INET, &vm->info.ipv4, vm->info.ipv4_str, sizeof(vm->info.ipv4_str));
+}
+
 int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen)
 {
 	struct lv_net *n = vm->host->net;
@@ -421,19 +489,7 @@ int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "networking: no free address left in the subnet");
 		return -ENOSPC;
 	}
-	vm->info.ipv4 = htonl(n->net + i);
-	/* locally administered, unicast, derived from the address: the
-	 * same address always has the same MAC (no stale ARP entries) */
-	vm->info.mac[0] = 0x02;
-	vm->info.mac[1] = 'L';
-	vm->info.mac[2] = 'V';
-	vm->info.mac[3] = (uint8_t)(i >> 16);
-	vm->info.mac[4] = (uint8_t)(i >> 8);
-	vm->info.mac[5] = (uint8_t)i;
-	snprintf(vm->info.mac_str, sizeof(vm->info.mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
-		 vm->info.mac[0], vm->info.mac[1], vm->info.mac[2], vm->info.mac[3],
-		 vm->info.mac[4], vm->info.mac[5]);
-	inet_ntop(AF_INET, &vm->info.ipv4, vm->info.ipv4_str, sizeof(vm->info.ipv4_str));
+	vm_set_addr(vm, n, i);
 	rc = neigh(n, RTM_NEWNEIGH, vm->info.ipv4, vm->info.mac);
 	if (rc)     /* not fatal: the host falls back to ARP */
 		lv__log(vm->host, LV_LOG_WARN, "%s: neighbour entry for %s: %s", vm->info.name,
@@ -455,6 +511,198 @@ void lv__net_vm_detach(struct lv_vm *vm)
 		neigh(n, RTM_DELNEIGH, vm->info.ipv4, NULL);
 	vm->info.ipv4 = 0;
 	vm->info.mac_str[0] = vm->info.ipv4_str[0] = 0;
+}
+
+/* ---- restarts */
+
+int lv__net_vm_restore(struct lv_vm *vm)
+{
+	struct lv_net *n = vm->host->net;
+	char addr[INET_ADDRSTRLEN], err[160];
+	uint32_t i;
+	int rc;
+
+	if (!vm->info.ipv4)
+		return 0;
+	inet_ntop(AF_INET, &vm->info.ipv4, addr, sizeof(addr));
+	i = n ? ntohl(vm->info.ipv4) - n->net : 0;
+	if (!n || i < 2 || i >= n->nhosts - 1) {
+		/* shown as it is (the guest uses it), but outside the
+		 * allocator's subnet: it cannot collide with a new VM */
+		lv__log(vm->host, LV_LOG_WARN, "%s: address %s is outside the subnet (net-subnet changed?): kept, not reserved",
+			vm->info.name, addr);
+		snprintf(vm->info.ipv4_str, sizeof(vm->info.ipv4_str), "%s", addr);
+		return -ERANGE;
+	}
+	if (addr_used(n, i)) {
+		lv__log(vm->host, LV_LOG_WARN, "%s: address %s is claimed by another record: dropped from this VM",
+			vm->info.name, addr);
+		vm->info.ipv4 = 0;
+		vm->info.mac_str[0] = vm->info.ipv4_str[0] = 0;
+		memset(vm->info.mac, 0, sizeof(vm->info.mac));
+		return -EEXIST;
+	}
+	n->used[i / 8] |= (uint8_t)(1u << (i % 8));
+	vm_set_addr(vm, n, i);
+	rc = bridge_setup(vm->host, err, sizeof(err));
+	if (rc) {
+		if (!n->restore_warned)
+			lv__log(vm->host, LV_LOG_WARN, "restart: %s", err);
+		n->restore_warned = true;
+		return 0;   /* the address stays reserved all the same */
+	}
+	rc = neigh(n, RTM_NEWNEIGH, vm->info.ipv4, vm->info.mac);
+	if (rc)
+		lv__log(vm->host, LV_LOG_WARN, "%s: neighbour entry for %s: %s", vm->info.name,
+			vm->info.ipv4_str, strerror(-rc));
+	return 0;
+}
+
+struct scan {
+	int br;                     /* bridge index */
+	uint32_t *found;            /* host numbers */
+	unsigned nfound, cap;
+};
+
+static void scan_add(struct scan *sc, uint32_t i)
+{
+	if (sc->nfound == sc->cap) {
+		unsigned cap = sc->cap ? sc->cap * 2 : 64;
+		uint32_t *p = realloc(sc->found, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		sc->found = p;
+		sc->cap = cap;
+	}
+	sc->found[sc->nfound++] = i;
+}
+
+/* The bridge's FDB: our guest MACs behind a port, i.e. live taps. */
+static void scan_fdb(struct lv_net *n, struct nlmsghdr *h, void *arg)
+{
+	struct scan *sc = arg;
+	const struct ndmsg *nd = NLMSG_DATA(h);
+	int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*nd));
+	const uint8_t *mac = NULL;
+	uint32_t master = 0, i;
+
+	if (h->nlmsg_type != RTM_NEWNEIGH || len < 0 || nd->ndm_family != AF_BRIDGE ||
+	    nd->ndm_ifindex == sc->br)
+		return;
+	for (struct rtattr *a = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd)));
+	     RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6)
+			mac = RTA_DATA(a);
+		else if (a->rta_type == NDA_MASTER && RTA_PAYLOAD(a) == 4)
+			memcpy(&master, RTA_DATA(a), 4);
+	}
+	if (!mac || (int)master != sc->br || mac[0] != 0x02 || mac[1] != 'L' || mac[2] != 'V')
+		return;
+	i = (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5];
+	if (i >= 2 && i < n->nhosts - 1)
+		scan_add(sc, i);
+}
+
+/* The bridge's permanent neighbour entries in our subnet. */
+static void scan_neigh(struct lv_net *n, struct nlmsghdr *h, void *arg)
+{
+	struct scan *sc = arg;
+	const struct ndmsg *nd = NLMSG_DATA(h);
+	int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*nd));
+	uint32_t ip = 0, i;
+
+	if (h->nlmsg_type != RTM_NEWNEIGH || len < 0 || nd->ndm_family != AF_INET ||
+	    nd->ndm_ifindex != sc->br || !(nd->ndm_state & NUD_PERMANENT))
+		return;
+	for (struct rtattr *a = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd)));
+	     RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4)
+			memcpy(&ip, RTA_DATA(a), 4);
+	i = ntohl(ip) - n->net;
+	if (ip && i >= 2 && i < n->nhosts - 1)
+		scan_add(sc, i);
+}
+
+void lv__net_restore_done(struct lv_host *h)
+{
+	struct lv_net *n = h->net;
+	struct scan sc = { 0 };
+	char err[160];
+	int rc;
+
+	if (!n || !(sc.br = n->br_index ? n->br_index : (int)if_nametoindex(n->bridge)))
+		return;
+	/* the bridge exists: set it up now (address, up, the tap pool),
+	 * not on the next NIC spawn */
+	rc = bridge_setup(h, err, sizeof(err));
+	if (rc) {
+		lv__log(h, LV_LOG_WARN, "restart: %s", err);
+		return;
+	}
+	sc.br = n->br_index;
+	/* guests whose tap lives on but no record claims (shells of
+	 * half-created VMs, destroyed soon): their addresses are in use */
+	rc = nl_dump(n, RTM_GETNEIGH, AF_BRIDGE, scan_fdb, &sc);
+	if (rc)
+		lv__log(h, LV_LOG_WARN, "restart: reading the FDB of %s: %s", n->bridge, strerror(-rc));
+	for (unsigned k = 0; k < sc.nfound; k++) {
+		uint32_t i = sc.found[k];
+		struct in_addr a = { htonl(n->net + i) };
+
+		if (addr_used(n, i))
+			continue;
+		if (n->nhold == HOLD_MAX) {
+			lv__log(h, LV_LOG_WARN, "restart: more than %d unclaimed guest taps", HOLD_MAX);
+			break;
+		}
+		n->used[i / 8] |= (uint8_t)(1u << (i % 8));
+		n->hold[n->nhold++] = i;
+		lv__log(h, LV_LOG_INFO, "restart: %s is held while the tap of an unrecorded guest lives",
+			inet_ntoa(a));
+	}
+	n->hold_checked = lv_now_ns();
+	/* permanent neighbour entries of addresses nobody uses: left by
+	 * VMs that went while the agent was down */
+	sc.nfound = 0;
+	rc = nl_dump(n, RTM_GETNEIGH, AF_INET, scan_neigh, &sc);
+	for (unsigned k = 0; !rc && k < sc.nfound; k++)
+		if (!addr_used(n, sc.found[k]))
+			neigh(n, RTM_DELNEIGH, htonl(n->net + sc.found[k]), NULL);
+	free(sc.found);
+}
+
+/* Release the held addresses whose tap has gone (at most once a second,
+ * only while there are any). */
+static void holds_check(struct lv_host *h)
+{
+	struct lv_net *n = h->net;
+	struct scan sc = { .br = n->br_index };
+	int64_t now = lv_now_ns();
+	unsigned keep = 0;
+
+	if (now - n->hold_checked < HOLD_CHECK_NS)
+		return;
+	n->hold_checked = now;
+	if (nl_dump(n, RTM_GETNEIGH, AF_BRIDGE, scan_fdb, &sc)) {
+		free(sc.found);
+		return;
+	}
+	for (unsigned k = 0; k < n->nhold; k++) {
+		uint32_t i = n->hold[k];
+		bool live = false;
+
+		for (unsigned j = 0; j < sc.nfound && !live; j++)
+			live = sc.found[j] == i;
+		if (live) {
+			n->hold[keep++] = i;
+			continue;
+		}
+		n->used[i / 8] &= (uint8_t)~(1u << (i % 8));
+		neigh(n, RTM_DELNEIGH, htonl(n->net + i), NULL);
+	}
+	n->nhold = keep;
+	free(sc.found);
 }
 
 int lv__net_tap(struct lv_host *h, const uint8_t *mac)
@@ -487,6 +735,8 @@ void lv__net_tick(struct lv_host *h)
 
 	if (!n || !n->br_index)
 		return;
+	if (n->nhold)
+		holds_check(h);
 	while (n->npool < TAP_POOL) {
 		int idx, fd = tap_create(n, &idx);
 

@@ -33,6 +33,17 @@ int lv__net_vm_attach(struct lv_vm *vm, char *err, size_t errlen);
 /* Give vm's address back (the record is going away).  Idempotent. */
 void lv__net_vm_detach(struct lv_vm *vm);
 
+/* After a restart, for a restored VM with vm->info.ipv4 set (from its
+ * record): reserve that address and its MAC again, set up the bridge if
+ * this is the first, re-add the neighbour entry.  0; -ERANGE (outside
+ * the subnet: kept, not reserved) or -EEXIST (claimed twice: dropped
+ * from vm), logged. */
+int lv__net_vm_restore(struct lv_vm *vm);
+/* After the last restored VM: if the bridge exists, set it up now; hold
+ * the addresses of live guest taps no record claims until they go;
+ * remove permanent neighbour entries of addresses nobody uses. */
+void lv__net_restore_done(struct lv_host *h);
+
 /* A tap on the bridge, up, O_NONBLOCK, with mac as its static FDB entry:
  * from the pool or made now.  Returns the fd (the caller closes it once
  * handed over) or -errno. */

@@ -664,7 +664,7 @@ void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (vm->host->ops->stats && vm->drv)
 		vm->host->ops->stats(vm->host->drv, vm, out);
-	if (!out->console_bytes)
+	if (!out->console_bytes && !(vm->drv && vm->host->ops->stats_console))
 		out->console_bytes = lv_vm_console_bytes(vm);
 }
 
@@ -705,6 +705,9 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm
 	}
 	if (info->id >= h->next_id)
 		h->next_id = info->id + 1;
+	/* its address and MAC are its own again before any new spawn; they
+	 * go back when the record is freed, as for any VM */
+	lv__net_vm_restore(vm);
 	if (lv_state_is_final(st)) {
 		vm->released = true;
 		vm->info.pid = -1;
@@ -715,6 +718,7 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm
 		goto done;
 	if (st == LV_ST_PREPARED || st == LV_ST_BOOTING) {
 		vm_remove(h, vm);   /* half-created: the caller drops the record */
+		lv__net_vm_detach(vm);
 		free(vm);
 		return -ESRCH;
 	}
@@ -734,6 +738,7 @@ done:
 
 void lv_host_restore_done(struct lv_host *h)
 {
+	lv__net_restore_done(h);
 	if (h->ops->restore_done)
 		h->ops->restore_done(h->drv);
 }

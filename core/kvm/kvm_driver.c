@@ -1029,8 +1029,10 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 	uint32_t seq;
 	int tries = 0;
 
-	if (!p)
+	if (!p) {
+		out->console_bytes = lv_vm_console_bytes(vm);
 		return;
+	}
 	do {                     /* seqlock read; a stuck writer is not waited for */
 		seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		out->cpu_ns = p->cpu_ns;
@@ -1164,6 +1166,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.pool_set = kvm_pool_set,
 	.pool_list = kvm_pool_list,
 	.stats = kvm_stats,
+	.stats_console = true,
 	.attach = kvm_attach,
 	.restore_done = kvm_restore_done,
 };
