@@ -12,7 +12,7 @@ override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Igues
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # ---- the Xen driver: built when the libxen headers are there (libxen-dev)
-XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory
+XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xenstore
 HAVE_XEN ?= $(shell pkg-config --exists $(XEN_PKGS) 2>/dev/null && echo 1)
 ifeq ($(HAVE_XEN),1)
 override CFLAGS += -DLV_HAVE_XEN
@@ -138,6 +138,8 @@ install: all
 	install -m 755 $(B)/lvsh $(DESTDIR)$(PREFIX)/bin/lvsh
 	install -m 755 $(B)/lightvmd $(DESTDIR)$(PREFIX)/sbin/lightvmd
 	install -m 644 $(IMAGES) $(DESTDIR)$(PREFIX)/lib/lightvm/images/
+	install -d $(DESTDIR)$(PREFIX)/lib/lightvm/images-xen
+	install -m 644 $(XEN_IMAGES) $(DESTDIR)$(PREFIX)/lib/lightvm/images-xen/
 	for m in man/*.[1-8]; do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 

@@ -115,6 +115,11 @@ int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate_now,
 	uint32_t domid = 0;
 	int port, rc;
 
+	if (d->xs) {   /* stock guests (Linux) want libxl's defaults */
+		cfg.max_evtchn_port = 1023;
+		cfg.max_grant_frames = -1;
+		cfg.max_maptrack_frames = -1;
+	}
 	memset(xd, 0, sizeof(*xd));
 	xd->local_port = -1;
 	xd->mem = mem;
@@ -278,7 +283,7 @@ static void *read_image(int fd, size_t *len)
 	uint8_t *buf;
 	size_t off = 0;
 
-	if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > (64 << 20))
+	if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > (256 << 20))
 		return NULL;
 	buf = malloc((size_t)st.st_size);
 	if (!buf)
@@ -302,7 +307,7 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 {
 	struct xc_dom_image *dom = NULL;
 	const char *step = "xc_dom_allocate";
-	char cmdline[64];
+	char cmdline[96];
 	void *image, *page;
 	size_t len = 0;
 	int64_t t00 = lv_now_ns(), t[4] = { 0 };
@@ -319,8 +324,18 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	dom->container_type = XC_DOM_PV_CONTAINER;
 	dom->console_evtchn = xd->remote_port;
 	dom->console_domid = 0;
-	dom->xenstore_evtchn = 0;
 	dom->xenstore_domid = 0;
+	dom->xenstore_evtchn = 0;
+	if (xd->store) {
+		int port = xc_evtchn_alloc_unbound(d->xch, xd->domid, 0);
+
+		if (port < 0) {
+			snprintf(err, errlen, "store channel: %s", strerror(errno));
+			goto out_err;
+		}
+		xd->store_port = (uint32_t)port;
+		dom->xenstore_evtchn = xd->store_port;
+	}
 	cur.xd = xd;
 	cur.devpage_pfn = (xen_pfn_t)-1;
 	step = "xc_dom_kernel_mem";
@@ -347,6 +362,7 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	t[2] = lv_now_ns();
 	xd->devpage_gpa = (uint64_t)cur.devpage_pfn << 12;
 	xd->console_mfn = xc_dom_p2m(dom, dom->console_pfn);
+	xd->store_mfn = xc_dom_p2m(dom, dom->xenstore_pfn);
 	xd->devpage_mfn = xc_dom_p2m(dom, cur.devpage_pfn);
 	step = "mapping the device page";
 	page = xc_dom_pfn_to_ptr(dom, cur.devpage_pfn, 1);
@@ -354,11 +370,15 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 		goto out;
 	memset(page, 0, 4096);
 	fill(arg, page, xd);
-	snprintf(cmdline, sizeof(cmdline), LV_XEN_DEVPAGE_ARG "0x%llx",
+	/* console=hvc0 for stock Linux guests; ours only read lv.devpage */
+	snprintf(cmdline, sizeof(cmdline), "console=hvc0 " LV_XEN_DEVPAGE_ARG "0x%llx",
 		 (unsigned long long)xd->devpage_gpa);
 	dom->cmdline = cmdline;
 	step = "xc_dom_boot_image";
 	if (xc_dom_boot_image(dom))
+		goto out;
+	step = "xc_dom_gnttab_init";
+	if (xd->store && xc_dom_gnttab_init(dom))
 		goto out;
 	t[3] = lv_now_ns();
 	dom->cmdline = NULL;
@@ -370,6 +390,7 @@ out:
 	if (rc)
 		snprintf(err, errlen, "%s failed%s%s", step, errno ? ": " : "",
 			 errno ? strerror(errno) : "");
+out_err:
 	if (dom) {
 		dom->cmdline = NULL;
 		xc_dom_release(dom);

@@ -192,6 +192,8 @@ static void vm_release(struct xen_vm *xv)
 		port_set(d, xv->dom.local_port, NULL);
 	if (xv->dom.domid && xv->dom.domid < XEN_MAX_DOMID)
 		d->by_domid[xv->dom.domid] = NULL;
+	if (xv->dom.store)
+		xen_store_remove(d, xv->dom.domid);
 	xen_dom_destroy(d, &xv->dom);
 	if (xv->logfd >= 0)
 		close(xv->logfd);
@@ -422,6 +424,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 			return rc;
 		}
 	}
+	xv->dom.store = d->xs != NULL;
 	lv__vm_phase(vm, LV_PH_CLAIMED, lv_now_ns());
 	vm->drv = xv;
 	vm->info.pid = (int)xv->dom.domid;
@@ -444,6 +447,10 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		goto fail;
 	}
 	xv->logfd = open_console_log(d, vm);
+	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, sizeof(err)))) {
+		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
+		goto fail;
+	}
 	rc = xen_dom_save(d, &xv->dom);
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "%s: %s/%u: %s", vm->info.name, d->dom_dir,
@@ -467,6 +474,8 @@ fail:
 		xenforeignmemory_unmap(d->fmem, xv->dp, 1);
 	port_set(d, xv->dom.local_port, NULL);
 	d->by_domid[xv->dom.domid] = NULL;
+	if (xv->dom.store)
+		xen_store_remove(d, xv->dom.domid);
 	xen_dom_destroy(d, &xv->dom);
 	if (xv->logfd >= 0)
 		close(xv->logfd);
@@ -633,6 +642,8 @@ static void xen_close(struct lv_driver *drv)
 		free(f);
 	}
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->evfd);
+	if (d->xs)
+		xen_store_close(d);
 	xenforeignmemory_close(d->fmem);
 	xenevtchn_close(d->xce);
 	xc_interface_close(d->xch);
@@ -645,6 +656,7 @@ static void xen_close(struct lv_driver *drv)
 static int xen_open(struct lv_host *h, struct lv_driver **out)
 {
 	struct xen_driver *d = calloc(1, sizeof(*d));
+	const char *mode;
 	int rc = -ENODEV;
 
 	if (!d)
@@ -673,6 +685,19 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 		lv__log(h, LV_LOG_ERR, "xen: %s: %s", h->state_dir, strerror(errno));
 		goto err;
 	}
+	mode = getenv("LIGHTVM_XEN_MODE");
+	if (mode && strcmp(mode, "xenstore") == 0) {
+		rc = xen_store_open(d);
+		if (rc) {
+			lv__log(h, LV_LOG_ERR, "xen: XenStore mode, but no xenstored: %s", strerror(-rc));
+			goto err;
+		}
+		lv__log(h, LV_LOG_INFO, "xen: XenStore mode (entries and xs_introduce_domain per VM)");
+	} else if (mode && strcmp(mode, "noxs") != 0) {
+		lv__log(h, LV_LOG_ERR, "xen: LIGHTVM_XEN_MODE=%s: noxs or xenstore", mode);
+		rc = -EINVAL;
+		goto err;
+	}
 	d->virq_port = xenevtchn_bind_virq(d->xce, VIRQ_DOM_EXC);
 	if (d->virq_port < 0)
 		lv__log(h, LV_LOG_INFO, "xen: VIRQ_DOM_EXC is taken (xenstored?): polling domain states every %lld ms",
@@ -689,6 +714,8 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 	*out = (struct lv_driver *)d;
 	return 0;
 err:
+	if (d->xs)
+		xen_store_close(d);
 	if (d->fmem)
 		xenforeignmemory_close(d->fmem);
 	if (d->xce)

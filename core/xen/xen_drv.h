@@ -28,9 +28,14 @@ struct xen_dom {
 	xen_pfn_t console_mfn, devpage_mfn;
 	uint64_t devpage_gpa;
 	uint8_t handle[16];         /* random, checked when re-attaching */
+	/* XenStore mode only */
+	bool store;
+	uint32_t store_port;        /* guest's end of the store channel */
+	xen_pfn_t store_mfn;
 };
 
 struct xen_driver;
+struct xs_handle;
 
 /* Create a paused PV domain of mem bytes with its event channel bound;
  * with populate, its memory is allocated now (pool).  Undo with
@@ -46,6 +51,13 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 /* Destroy the domain (if any), unbind its channel, forget its file; xd
  * becomes empty. */
 void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
+
+/* XenStore mode (xen_store.c) */
+int xen_store_open(struct xen_driver *d);
+void xen_store_close(struct xen_driver *d);
+int xen_store_add(struct xen_driver *d, const struct xen_dom *xd, const char *name,
+		  char *err, size_t errlen);
+void xen_store_remove(struct xen_driver *d, uint32_t domid);
 
 /* The domain file STATEDIR/xen/DOMID (written atomically): what a
  * restarted agent needs to re-attach (handle, channel, page frames). */
@@ -69,6 +81,7 @@ struct xen_driver {
 	struct xen_vm *pending;     /* started, not yet reported */
 	struct xen_vm *timed;       /* shutdown deadlines */
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
+	struct xs_handle *xs;       /* XenStore mode (LIGHTVM_XEN_MODE=xenstore) */
 	char console_dir[256];
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;

@@ -21,7 +21,7 @@ need_dom0() {
 # start_agent [CONFIG-LINES]: pools and such, one per line
 start_agent() {
 	printf '%s\n' "${1:-pool 4M/1 = 8}" >"$T/lightvmd.conf"
-	"$B/lightvmd" -f "$T/lightvmd.conf" -S "$SOCK" -D "$STATE" -I "$B/images-xen" \
+	"$B/lightvmd" -f "$T/lightvmd.conf" -S "$SOCK" -D "$STATE" \
 		--driver xen -d >"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	i=0

@@ -1,0 +1,40 @@
+# XenStore mode (LIGHTVM_XEN_MODE=xenstore): the entries a stock PV guest
+# expects, the domain introduced to xenstored, names in `xl list`; hello's
+# console still served by the agent; a stock Linux PV guest (the testbed's
+# kernel, when the testbed has it) boots far enough to talk to XenStore.
+. tests/xen/lib.sh
+need_dom0
+export LIGHTVM_XEN_MODE=xenstore
+start_agent "pool 4M/1 = 2"
+grep -q "XenStore mode" "$T/agent.log" || fail "agent not in XenStore mode"
+
+$LVSH -c "spawn 3 noop" >/dev/null || fail "spawn 3 noop"
+pid=$($LVSH --json -c 'list noop-2' | jq -r '.vms[0].pid')
+[ "$(xenstore-read /local/domain/$pid/name)" = noop-2 ] || fail "no name in XenStore for domain $pid"
+[ -n "$(xenstore-read /local/domain/$pid/console/ring-ref)" ] || fail "no console entries"
+xl list | awk '{ print $1 }' | grep -qx noop-3 || fail "xl list does not show noop-3: $(xl list)"
+ok "XenStore entries, xl list shows the names"
+
+$LVSH -c "spawn 2 hello" >/dev/null || fail "spawn 2 hello"
+wait_state shutoff 'hello-*' 2 || fail "hello did not shut off"
+$LVSH -c "log hello-2" | grep -qx "hello from hello-2" || fail "hello-2 console: $($LVSH -c 'log hello-2')"
+ok "hello console in XenStore mode"
+
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+xenstore-read /local/domain/$pid/name >/dev/null 2>&1 && fail "entries of domain $pid left"
+ok "entries removed on destroy"
+
+if [ -f /testbed/vmlinux ]; then
+	# no ramdisk: it boots to the root mount, panics, and Xen ends it crashed
+	$LVSH -c "spawn 1 /testbed/vmlinux mem=128M name=linux --nowait" >"$T/out" 2>&1 ||
+		fail "spawn linux: $(cat "$T/out")"
+	wait_state crashed linux-1 1 600 || fail "Linux did not end: $($LVSH -c 'log linux-1' | tail -5)"
+	$LVSH -c "log linux-1" >"$T/linux.log"
+	grep -q "Linux version" "$T/linux.log" || fail "no Linux version line"
+	grep -q "Unable to mount root" "$T/linux.log" ||
+		fail "Linux did not get to the root mount: $(tail -n 5 "$T/linux.log")"
+	ok "a stock Linux PV guest boots through lightvmd in XenStore mode to its root mount ($(wc -l <"$T/linux.log") console lines)"
+	$LVSH -c "destroy all" >/dev/null
+else
+	echo "note: no /testbed/vmlinux (run the testbed with -L): Linux guest not tried"
+fi
