@@ -345,7 +345,8 @@ void records_restore(void)
 		v[n++] = info;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_id);   /* creation order */
+	if (n)   /* v is NULL without records: qsort's argument must not be */
+		qsort(v, n, sizeof(*v), cmp_id);   /* creation order */
 	for (size_t k = 0; k < n; k++) {
 		const struct lv_vm_info *i = &v[k];
 		char fname[LV_VM_NAME_MAX + 8];
