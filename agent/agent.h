@@ -58,6 +58,7 @@ struct vm_ext {
 	int64_t  t_prev;
 	double   cpu_pct;
 	bool     record_dirty;    /* records.c: in the dirty list */
+	bool     record_on_disk;  /* records.c: NAME.vm exists */
 	/* subs.c: this VM's VmInfo in stats frames, packed without
 	 * uptime_ns, and what it was packed from (re-packed on a change) */
 	uint8_t *pk;
