@@ -633,8 +633,12 @@ void lv__vm_released(struct lv_vm *vm)
 		return;
 	emit(vm, LV_EV_DESTROYED);
 	vm_remove(h, vm);
-	if (vm->info.console_path[0])
-		unlink(vm->info.console_path);
+	if (vm->info.console_path[0]) {
+		if (h->ops->log_release)
+			h->ops->log_release(h->drv, vm->info.console_path);
+		else
+			unlink(vm->info.console_path);
+	}
 	lv__net_vm_detach(vm);
 	free(vm);
 }

@@ -85,6 +85,9 @@ struct kvm_driver {
 	struct kvm_flavor *flavors;
 	struct kvm_shell *timed;
 	char console_dir[256];
+	uint32_t *free_logs;           /* .free-N.log files kept for reuse */
+	size_t nfree, free_cap;
+	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
 };
 
@@ -426,12 +429,51 @@ static void pool_log_path(struct kvm_driver *d, pid_t pid, char *buf, size_t len
 /* Console logs of pooled shells are created when the shell joins the
  * pool: creating a file costs tens of microseconds on ext4, which the
  * spawn path should not pay.  At EXEC the file is renamed. */
+#define FREE_LOGS_MAX 20000
+
+static void free_log_path(struct kvm_driver *d, uint32_t k, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/.free-%u.log", d->console_dir, k);
+}
+
 static void pool_log_create(struct kvm_shell *s)
 {
-	char path[512];
+	struct kvm_driver *d = s->d;
+	char path[512], old[512];
 
-	pool_log_path(s->d, s->pid, path, sizeof(path));
+	pool_log_path(d, s->pid, path, sizeof(path));
+	/* reuse a destroyed VM's file: a new ext4 inode can cost a
+	 * millisecond once many have been deleted */
+	while (d->nfree) {
+		free_log_path(d, d->free_logs[--d->nfree], old, sizeof(old));
+		if (rename(old, path) == 0)
+			break;
+	}
 	s->logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+}
+
+static void kvm_log_release(struct lv_driver *drv, const char *path)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	char name[512];
+
+	if (d->nfree == d->free_cap && d->free_cap < FREE_LOGS_MAX) {
+		size_t cap = d->free_cap ? d->free_cap * 2 : 256;
+		uint32_t *p = realloc(d->free_logs, cap * sizeof(*p));
+
+		if (p) {
+			d->free_logs = p;
+			d->free_cap = cap;
+		}
+	}
+	if (d->nfree < d->free_cap) {
+		free_log_path(d, ++d->free_seq, name, sizeof(name));
+		if (truncate(path, 0) == 0 && rename(path, name) == 0) {
+			d->free_logs[d->nfree++] = d->free_seq;
+			return;
+		}
+	}
+	unlink(path);
 }
 
 static void pool_log_drop(struct kvm_shell *s)
@@ -722,7 +764,7 @@ static void remove_stale_pool_logs(struct kvm_driver *d)
 	if (!dir)
 		return;
 	while ((de = readdir(dir)))
-		if (strncmp(de->d_name, ".pool-", 6) == 0)
+		if (strncmp(de->d_name, ".pool-", 6) == 0 || strncmp(de->d_name, ".free-", 6) == 0)
 			unlinkat(dirfd(dir), de->d_name, 0);
 	closedir(dir);
 }
@@ -818,6 +860,7 @@ static void kvm_close(struct lv_driver *drv)
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->fac_fd);
 	close(d->fac_fd);
 	close(d->kvm_fd);
+	free(d->free_logs);
 	free(d);
 }
 
@@ -1165,6 +1208,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.tick = kvm_tick,
 	.pool_set = kvm_pool_set,
 	.pool_list = kvm_pool_list,
+	.log_release = kvm_log_release,
 	.stats = kvm_stats,
 	.stats_console = true,
 	.attach = kvm_attach,
