@@ -490,23 +490,18 @@ static void pool_log_drop(struct kvm_shell *s)
 
 /* The console log fd for vm: the shell's pre-created one (renamed to the
  * VM's name), else a new file.  Caller closes. */
-static int open_console_log(struct kvm_shell *s, struct lv_vm *vm)
+static int open_console_log(struct kvm_shell *s, struct lv_vm *vm, bool *rename_pool_log)
 {
 	struct kvm_driver *d = s->d;
 	int fd;
 
 	snprintf(vm->info.console_path, sizeof(vm->info.console_path), "%s/%s.log",
 		 d->console_dir, vm->info.name);
-	if (s->logfd >= 0) {
-		char old[512];
-
-		pool_log_path(d, s->pid, old, sizeof(old));
+	if (s->logfd >= 0) {   /* renamed by shell_exec once EXEC is out */
 		fd = s->logfd;
 		s->logfd = -1;
-		if (rename(old, vm->info.console_path) == 0)
-			return fd;
-		close(fd);
-		unlink(old);
+		*rename_pool_log = true;
+		return fd;
 	}
 	fd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0) {
@@ -543,9 +538,10 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
 	int fds[3], logfd, nfds = 2;
+	bool rename_pool_log = false;
 	ssize_t r;
 
-	logfd = open_console_log(s, vm);
+	logfd = open_console_log(s, vm, &rename_pool_log);
 	if (logfd < 0)
 		return logfd;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -567,6 +563,17 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	close(logfd);
 	if (nfds == 3)
 		close(fds[2]);
+	if (rename_pool_log) {   /* the file gets its name off the critical path */
+		char old[512];
+
+		pool_log_path(d, s->pid, old, sizeof(old));
+		if (rename(old, vm->info.console_path) < 0) {
+			lv__log(d->h, LV_LOG_WARN, "%s: console log %s: %s", vm->info.name,
+				vm->info.console_path, strerror(errno));
+			unlink(old);
+			vm->info.console_path[0] = 0;
+		}
+	}
 	if (r < 0)
 		return (int)r;
 	s->vm = vm;
