@@ -296,6 +296,7 @@ static ssize_t recv_msg(int fd, struct kvm_msg *m, int *fds, int max, int *nfds,
 	ssize_t n;
 	int got = 0;
 
+	*nfds = 0;
 	memset(m, 0, sizeof(*m));
 	n = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
 	if (n < 0)
@@ -388,7 +389,7 @@ static uint32_t handle_ctl(struct kvm_shell *s, const struct kvm_msg *m)
 static int64_t ctl_one(struct kvm_shell *s, int flags)
 {
 	struct kvm_msg m;
-	int fds[2], nfds;
+	int fds[2], nfds = 0;
 	ssize_t n;
 
 	if (s->ctl_fd < 0)
