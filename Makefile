@@ -127,8 +127,14 @@ check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # ASan/UBSan build of the whole tree (binaries and tests) in build-asan/.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan:
-	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	$(MAKE) B=build-asan CFLAGS="$(ASAN_CFLAGS)" check
+
+# The agent, lvsh and the test tools under ASan/UBSan, for integration runs
+# (LV_BUILD=build-asan tests/integration/run).
+asan-bins:
+	$(MAKE) B=build-asan CFLAGS="$(ASAN_CFLAGS)" all
 
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[1-8]
@@ -146,6 +152,6 @@ install: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all check asan lint-man install clean
+.PHONY: all check asan asan-bins lint-man install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -2,7 +2,7 @@
 # state directory) and drive it with the real lvsh.  Sourced by t_*.sh.
 set -u
 ROOT=$(pwd)
-B=$ROOT/build
+B=${LV_BUILD:-$ROOT/build}   # LV_BUILD=build-asan: the agent under ASan/UBSan
 T=$(mktemp -d /tmp/lvtest.XXXXXX)
 SOCK=$T/lightvmd.sock
 STATE=$T/state
@@ -59,9 +59,17 @@ test_shells() {
 	done
 }
 cleanup() {
+	rc=$?
 	stop_agent
 	for p in $(test_shells); do kill -9 "$p" 2>/dev/null; done
+	# a sanitizer report from the agent or a shell fails the test
+	if grep -E "runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer" "$T/agent.log" >/dev/null 2>&1; then
+		echo "FAIL: sanitizer report in the agent log:"
+		grep -E -A12 "runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer" "$T/agent.log" | head -n 40
+		rc=1
+	fi
 	rm -rf "$T"
+	exit $rc
 }
 trap cleanup EXIT
 
