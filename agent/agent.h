@@ -102,6 +102,8 @@ void stats_sample(struct lv_vm *vm, int64_t now, struct lv_vm_stats *st, double 
 void stats_put(Lightvm__VmInfo *m, const struct lv_vm_stats *st, double pct);
 /* Host load, memory, agent CPU/RSS and pools; points into static storage
  * valid until the next call. */
+unsigned stats_pools(Lightvm__PoolInfo *pi, Lightvm__PoolInfo **pp, char (*names)[32],
+		     unsigned max);
 void stats_fill_host(Lightvm__HostInfo *hi);
 
 /* ---- subs.c: subscriptions (events, stats) and wait requests */

@@ -671,7 +671,6 @@ static void do_log(struct client *c, uint32_t seq, const Lightvm__LogReq *l)
 static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 {
 	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
-	struct lv_pool_info info[32];
 	Lightvm__PoolInfo pi[32], *pp[32];
 	char names[32][32];
 	unsigned n;
@@ -698,23 +697,7 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 		}
 		alog(LV_LOG_INFO, "pool %s: target %u", p->flavor, p->target);
 	}
-	n = lv_pool_list(g_host, info, 32);
-	if (n > 32)
-		n = 32;
-	for (unsigned k = 0; k < n; k++) {
-		lightvm__pool_info__init(&pi[k]);
-		snprintf(names[k], sizeof(names[k]), "%lluM/%u",
-			 (unsigned long long)(info[k].mem_bytes >> 20), info[k].vcpus);
-		pi[k].flavor = names[k];
-		pi[k].target = info[k].target;
-		pi[k].ready = info[k].ready;
-		pi[k].preparing = info[k].preparing;
-		pi[k].hits = info[k].hits;
-		pi[k].misses = info[k].misses;
-		pi[k].has_refill_per_s = true;
-		pi[k].refill_per_s = info[k].refill_per_s;
-		pp[k] = &pi[k];
-	}
+	n = stats_pools(pi, pp, names, 32);
 	r.n_pools = n;
 	r.pools = pp;
 	client_reply(c, seq, &r);

@@ -161,9 +161,37 @@ static void host_sample(void)
 	hs.t = now;
 }
 
+/* The pools as protobuf (the agent's edge); pi, pp and names are the
+ * caller's storage for up to max flavors.  Returns how many were filled. */
+unsigned stats_pools(Lightvm__PoolInfo *pi, Lightvm__PoolInfo **pp, char (*names)[32],
+		     unsigned max)
+{
+	struct lv_pool_info info[32];
+	unsigned n = lv_pool_list(g_host, info, 32);
+
+	if (n > 32)
+		n = 32;
+	if (n > max)
+		n = max;
+	for (unsigned k = 0; k < n; k++) {
+		lightvm__pool_info__init(&pi[k]);
+		snprintf(names[k], 32, "%lluM/%u",
+			 (unsigned long long)(info[k].mem_bytes >> 20), info[k].vcpus);
+		pi[k].flavor = names[k];
+		pi[k].target = info[k].target;
+		pi[k].ready = info[k].ready;
+		pi[k].preparing = info[k].preparing;
+		pi[k].hits = info[k].hits;
+		pi[k].misses = info[k].misses;
+		pi[k].has_refill_per_s = true;
+		pi[k].refill_per_s = info[k].refill_per_s;
+		pp[k] = &pi[k];
+	}
+	return n;
+}
+
 void stats_fill_host(Lightvm__HostInfo *hi)
 {
-	static struct lv_pool_info info[32];
 	static Lightvm__PoolInfo pi[32], *pp[32];
 	static char names[32][32];
 	unsigned n;
@@ -177,21 +205,7 @@ void stats_fill_host(Lightvm__HostInfo *hi)
 	hi->mem_available = hs.mem_avail;
 	hi->agent_cpu_pct = hs.agent_pct;
 	hi->agent_rss = hs.agent_rss;
-	n = lv_pool_list(g_host, info, 32);
-	if (n > 32)
-		n = 32;
-	for (unsigned k = 0; k < n; k++) {
-		lightvm__pool_info__init(&pi[k]);
-		snprintf(names[k], sizeof(names[k]), "%lluM/%u",
-			 (unsigned long long)(info[k].mem_bytes >> 20), info[k].vcpus);
-		pi[k].flavor = names[k];
-		pi[k].target = info[k].target;
-		pi[k].ready = info[k].ready;
-		pi[k].preparing = info[k].preparing;
-		pi[k].hits = info[k].hits;
-		pi[k].misses = info[k].misses;
-		pp[k] = &pi[k];
-	}
+	n = stats_pools(pi, pp, names, 32);
 	hi->n_pools = n;
 	hi->pools = pp;
 }

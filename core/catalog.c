@@ -20,13 +20,7 @@
 
 static bool image_name_ok(const char *s)
 {
-	if (!*s || strlen(s) > 128 || s[0] == '.')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
+	return strlen(s) <= 128 && s[0] != '.' && lv__name_chars_ok(s);
 }
 
 static bool platform_dir(const struct lv_host *h)

@@ -84,6 +84,8 @@ struct lv_host {
 	struct lv_net *net;          /* core/net.c */
 };
 
+/* Only letters, digits, '-', '_' and '.' (VM names, image names). */
+bool lv__name_chars_ok(const char *s);
 void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "lightvm.h"
+#include "lv_internal.h"
 
 static const char *const state_names[LV_ST_NR] = {
 	[LV_ST_PREPARED] = "prepared",
@@ -136,6 +137,17 @@ int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
 		return rc;
 	*vcpus = (uint32_t)n;
 	return 0;
+}
+
+bool lv__name_chars_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
 }
 
 bool lv_selector_is_pattern(const char *sel)

@@ -184,13 +184,7 @@ static bool name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= LV_VM_NAME_MAX - 8)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
+	return n < LV_VM_NAME_MAX - 8 && lv__name_chars_ok(s);
 }
 
 static int pick_name(struct lv_host *h, const struct lv_spawn *sp, char *out,

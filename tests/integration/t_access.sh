@@ -7,7 +7,7 @@ command -v useradd >/dev/null && command -v runuser >/dev/null || skip "useradd/
 U=lvt$$
 GR=lvtr$$
 GA=lvta$$
-acl_cleanup() { userdel "$U" 2>/dev/null; groupdel "$GR" 2>/dev/null; groupdel "$GA" 2>/dev/null; cleanup; }
+acl_cleanup() { rc=$?; userdel "$U" 2>/dev/null; groupdel "$GR" 2>/dev/null; groupdel "$GA" 2>/dev/null; cleanup $rc; }
 trap acl_cleanup EXIT
 groupadd "$GR" && groupadd "$GA" && useradd -M -N -g "$GR" -s /bin/sh "$U" || fail "cannot create test user and groups"
 chmod 755 "$T"

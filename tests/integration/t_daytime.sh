@@ -19,7 +19,7 @@ ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root 
 IN="ip netns exec $NS"
 # the agent runs without --stop-vms (restarts below): a failed run
 # destroys its VMs on the way out
-trap '$LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; rm -rf "$T"' EXIT
+trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
 $IN ip link set lo up
 
 # the agent lives in the namespace: its bridge, taps and shells too

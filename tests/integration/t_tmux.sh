@@ -9,7 +9,7 @@ command -v tmux >/dev/null 2>&1 || skip "tmux is not installed (scripts/setup)"
 start_agent
 
 TM="tmux -L lvtest$$ -f /dev/null"
-trap '$TM kill-server 2>/dev/null; cleanup' EXIT
+trap 'rc=$?; $TM kill-server 2>/dev/null; cleanup $rc' EXIT
 screen() { $TM capture-pane -p -t lv 2>/dev/null; }
 keys() { $TM send-keys -t lv "$@"; }
 # wait_for ERE [SECONDS]: until some screen line matches
