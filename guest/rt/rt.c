@@ -8,7 +8,6 @@
  */
 #include "rt.h"
 
-volatile struct lv_devpage *lv_dp;
 uint64_t lv_start_tsc;
 
 static int devpage_ok(volatile struct lv_devpage *dp)
@@ -39,21 +38,6 @@ void lv_rt_main(volatile struct lv_devpage *dp)
 		bad_devpage(dp);
 	lv_dp = dp;
 	lv_poweroff(app_main());
-}
-
-volatile struct lv_dev *lv_find_dev(uint16_t type)
-{
-	uint32_t n;
-
-	if (!lv_dp)
-		return NULL;
-	n = lv_dp->ndevs;
-	if (n > LV_MAX_DEVS)
-		n = LV_MAX_DEVS;
-	for (uint32_t i = 0; i < n; i++)
-		if (lv_dp->devs[i].type == type)
-			return &lv_dp->devs[i];
-	return NULL;
 }
 
 static void set_state(uint32_t st)

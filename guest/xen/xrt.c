@@ -15,7 +15,6 @@
 extern char hypercall_page[];
 extern char lv_xen_shared_info[];
 
-volatile struct lv_devpage *lv_dp;
 uint64_t lv_start_tsc;
 
 static struct start_info *si;
@@ -121,21 +120,6 @@ void lv_xen_main(struct start_info *start)
 	}
 	sysdev = lv_find_dev(LV_DEV_SYSCTL);
 	lv_poweroff(app_main());
-}
-
-volatile struct lv_dev *lv_find_dev(uint16_t type)
-{
-	uint32_t n;
-
-	if (!lv_dp)
-		return NULL;
-	n = lv_dp->ndevs;
-	if (n > LV_MAX_DEVS)
-		n = LV_MAX_DEVS;
-	for (uint32_t i = 0; i < n; i++)
-		if (lv_dp->devs[i].type == type)
-			return &lv_dp->devs[i];
-	return NULL;
 }
 
 /* ---- power */
