@@ -12,7 +12,7 @@ override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Igues
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # ---- the Xen driver: built when the libxen headers are there (libxen-dev)
-XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xenstore
+XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xenstore xenstat
 HAVE_XEN ?= $(shell pkg-config --exists $(XEN_PKGS) 2>/dev/null && echo 1)
 ifeq ($(HAVE_XEN),1)
 override CFLAGS += -DLV_HAVE_XEN

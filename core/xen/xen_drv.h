@@ -36,6 +36,7 @@ struct xen_dom {
 
 struct xen_driver;
 struct xs_handle;
+struct xenstat_handle;
 
 /* Create a paused PV domain of mem bytes with its event channel bound;
  * with populate, its memory is allocated now (pool).  Undo with
@@ -82,6 +83,10 @@ struct xen_driver {
 	struct xen_vm *timed;       /* shutdown deadlines */
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
 	struct xs_handle *xs;       /* XenStore mode (LIGHTVM_XEN_MODE=xenstore) */
+	struct xenstat_handle *xst; /* XenStore mode: live stats (libxenstat) */
+	bool xst_off;               /* xenstat_init failed */
+	bool xst_live;              /* the last stats came from libxenstat */
+	int64_t xst_next;           /* next libxenstat sample */
 	char console_dir[256];
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;

@@ -48,6 +48,18 @@ wait_state crashed crash-1 1 || fail "crash-1 did not end crashed: $($LVSH -c 'i
 $LVSH -c "inspect crash-1" | grep -q "crash" || fail "no reason"
 ok "a crashing guest ends crashed"
 
+$LVSH -c "spawn 1 spin" >/dev/null || fail "spawn 1 spin"
+wait_state running spin-1 1 || fail "spin-1 not running"
+sleep 1.5
+$LVSH --json -c stats >"$T/stats" || fail "stats"
+jq -e '[.vms[] | select(.name == "spin-1" and .cpu_ns > 500000000)] | length == 1' "$T/stats" >/dev/null ||
+	fail "spin-1 has no CPU time: $(jq -c '.vms[] | select(.name == "spin-1")' "$T/stats")"
+jq -e '[.vms[] | select(.state == "running" and (.rss_bytes // 0) < 4000000)] | length == 0' "$T/stats" >/dev/null ||
+	fail "a running VM without its memory: $(jq -c '[.vms[] | select(.state == "running")][0:3]' "$T/stats")"
+jq -e '[.vms[] | select(.name == "noop-3" and .cpu_ns > 0)] | length == 1' "$T/stats" >/dev/null ||
+	fail "noop-3 has no CPU time: $(jq -c '.vms[] | select(.name == "noop-3")' "$T/stats")"
+ok "lvsh stats: CPU of a spinning guest $(jq '.vms[] | select(.name == "spin-1") | .cpu_ns / 1e6 | floor' "$T/stats") ms, memory of all running (domain scan: libxenstat lists only named domains)"
+
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 [ "$($LVSH --json -c list | jq '.vms | length')" = 0 ] || fail "VMs left after destroy all"
 $LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"

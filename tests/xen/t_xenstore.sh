@@ -20,6 +20,17 @@ wait_state shutoff 'hello-*' 2 || fail "hello did not shut off"
 $LVSH -c "log hello-2" | grep -qx "hello from hello-2" || fail "hello-2 console: $($LVSH -c 'log hello-2')"
 ok "hello console in XenStore mode"
 
+$LVSH -c "spawn 1 spin" >/dev/null || fail "spawn 1 spin"
+wait_state running spin-1 1 || fail "spin-1 not running"
+sleep 1.5
+$LVSH --json -c stats >"$T/stats" || fail "stats"
+jq -e '[.vms[] | select(.name == "spin-1" and .cpu_ns > 500000000)] | length == 1' "$T/stats" >/dev/null ||
+	fail "spin-1 has no CPU time: $(jq -c '.vms[] | select(.name == "spin-1")' "$T/stats")"
+jq -e '[.vms[] | select(.state == "running" and (.rss_bytes // 0) < 4000000)] | length == 0' "$T/stats" >/dev/null ||
+	fail "a running VM without its memory: $(jq -c '[.vms[] | select(.state == "running")][0:3]' "$T/stats")"
+grep -q "live stats from libxenstat" "$T/agent.log" || fail "stats not from libxenstat: $(grep 'xen:' "$T/agent.log" | tail -3)"
+ok "lvsh stats from libxenstat: CPU of a spinning guest $(jq '.vms[] | select(.name == "spin-1") | .cpu_ns / 1e6 | floor' "$T/stats") ms, memory of all running"
+
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 xenstore-read /local/domain/$pid/name >/dev/null 2>&1 && fail "entries of domain $pid left"
 ok "entries removed on destroy"
