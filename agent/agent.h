@@ -112,6 +112,10 @@ void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r);
 void subs_vm_event(struct lv_vm *vm, enum lv_event ev);
 void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty);
 void subs_tick(void);          /* every loop iteration */
+/* Sequence numbers from STATEDIR/events.seq (before any event); the exact
+ * last one back at a clean stop. */
+void subs_init(const char *state_dir);
+void subs_close(void);
 
 /* ---- records.c: one record per VM in STATEDIR/vms, for restarts */
 int  records_init(const char *state_dir);

@@ -211,6 +211,7 @@ int main(int argc, char **argv)
 	hc.boot_timeout_ms = cfg.boot_timeout_ms;
 	hc.net_bridge = cfg.net_bridge;
 	hc.net_subnet = cfg.net_subnet;
+	subs_init(cfg.state_dir);   /* before any event */
 	rc = lv_host_open(&hc, &g_host);
 	if (rc) {
 		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
 	}
 	records_flush();
 	lv_host_close(g_host);
+	subs_close();
 	config_free(&cfg);
 	return exit_code;
 }

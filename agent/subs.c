@@ -10,10 +10,13 @@
  * per event, so a wait on 10,000 VMs costs O(N) per iteration.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -44,6 +47,69 @@ static struct sub *subs;
 static struct swait *waits;
 static bool waits_dirty;
 static uint64_t event_seq;
+
+/*
+ * Sequence numbers go on across agent restarts: STATEDIR/events.seq holds
+ * a number no event has gone beyond.  Before event_seq passes it, the
+ * agent writes a mark SEQ_STEP further (one small pwrite in place, no
+ * fsync, like the records), so even after kill -9 the next agent starts
+ * above every number sent; a clean stop writes the exact last number.
+ */
+#define SEQ_STEP 1024
+static int seq_fd = -1;
+static uint64_t seq_mark;        /* what events.seq says */
+static char seq_path[PATH_MAX];
+
+static void seq_store(uint64_t v)
+{
+	static bool warned;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%020llu\n", (unsigned long long)v);
+
+	if (seq_fd >= 0 && pwrite(seq_fd, buf, (size_t)n, 0) == n) {
+		seq_mark = v;
+		return;
+	}
+	if (!warned)
+		alog(LV_LOG_WARN, "events: cannot write %s: %s; sequence numbers restart with the agent",
+		     seq_path, seq_fd < 0 ? "not open" : strerror(errno));
+	warned = true;
+}
+
+void subs_init(const char *state_dir)
+{
+	char buf[32], *end;
+	ssize_t n;
+	unsigned long long v;
+
+	snprintf(seq_path, sizeof(seq_path), "%s/events.seq", state_dir);
+	seq_fd = open(seq_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (seq_fd < 0) {
+		alog(LV_LOG_WARN, "events: %s: %s; sequence numbers start at 1", seq_path,
+		     strerror(errno));
+		return;
+	}
+	n = pread(seq_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;      /* new: from 1 */
+	buf[n] = 0;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n')) {
+		alog(LV_LOG_WARN, "events: %s is corrupt; sequence numbers start at 1", seq_path);
+		return;
+	}
+	event_seq = seq_mark = v;
+}
+
+void subs_close(void)
+{
+	if (seq_fd < 0)
+		return;
+	seq_store(event_seq);
+	close(seq_fd);
+	seq_fd = -1;
+}
 
 static bool sel_match(const char *sel, const char *name)
 {
@@ -96,6 +162,8 @@ static void send_event(const char *kind, const char *vm, const char *detail)
 	struct timespec ts;
 
 	e.seq = ++event_seq;
+	if (event_seq > seq_mark)
+		seq_store(event_seq + SEQ_STEP - 1);
 	if (!subs)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);

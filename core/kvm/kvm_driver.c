@@ -259,6 +259,10 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	default:
 		lv__vm_state(vm, LV_ST_CRASHED, "shell sent an unknown exit kind");
 	}
+	/* when it ended, not when we heard (a lingering shell, after a restart) */
+	if (lv_state_is_final(vm->info.state) && m->wall_ns &&
+	    (int64_t)m->wall_ns <= vm->info.t_final)
+		vm->info.t_final = (int64_t)m->wall_ns;
 }
 
 /* A re-attached shell says who it is and where its guest is. */
@@ -297,6 +301,11 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	s->attaching = false;
 	timed_del(s);
+	if (st == KVM_HS_EXITED) {   /* its EXIT follows */
+		lv__log(s->d->h, LV_LOG_INFO, "%s: ended while the agent was down; shell %d kept its exit",
+			vm->info.name, s->pid);
+		return;
+	}
 	for (int i = KVM_T_CLAIMED; i <= KVM_T_READY; i++)
 		if (m->t[i])
 			lv__vm_phase(vm, (enum lv_phase)(LV_PH_CLAIMED + i - KVM_T_CLAIMED), m->t[i]);

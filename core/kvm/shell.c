@@ -194,16 +194,77 @@ static void log_note(struct kvm_shell *s)
 		return;
 }
 
+/*
+ * The guest ended while no agent was connected (it was killed or is
+ * restarting): keep listening for KVM_LINGER_NS, without the guest's
+ * memory, vCPU or tap, so that a new agent still hears how it ended
+ * (HELLO with KVM_HS_EXITED, then the EXIT).  No file is written: the
+ * common path (an agent hears the EXIT) costs nothing, and an unread word
+ * cannot outlive the shell.  After the deadline the new agent reports the
+ * VM as "died while the agent was down".
+ */
+static void linger(struct kvm_shell *s, const struct kvm_msg *exit_msg)
+{
+	struct kvm_msg hello = { .type = KVM_MSG_HELLO, .kind = KVM_HS_EXITED, .id = s->id };
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	int64_t until = kvm_now(CLOCK_MONOTONIC) + KVM_LINGER_NS;
+
+	if (s->listen_fd < 0 || !s->started)
+		return;
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);
+	s->ctl_fd = -1;
+	timer_settime(s->timer, 0, &off, NULL);
+	kvm_sig_run = NULL;        /* the signal handler must not touch kvm_run */
+	munmap(s->vm.run, s->vm.run_size);
+	munmap(s->vm.mem, s->vm.mem_size);
+	close(s->vm.vcpu_fd);
+	close(s->vm.vm_fd);
+	if (s->net.fd >= 0)
+		close(s->net.fd);
+	memcpy(hello.name, s->name, sizeof(hello.name) < sizeof(s->name) ? sizeof(hello.name) :
+	       sizeof(s->name));
+	hello.name[sizeof(hello.name) - 1] = 0;
+	for (;;) {
+		int64_t left = until - kvm_now(CLOCK_MONOTONIC);
+		struct pollfd p = { .fd = s->listen_fd, .events = POLLIN };
+		int r;
+
+		if (left <= 0)
+			return;
+		r = poll(&p, 1, (int)(left / 1000000) + 1);
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r <= 0)
+			continue;
+		s->ctl_fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (s->ctl_fd < 0)
+			continue;
+		send_with_stats(s, &hello);
+		while (send(s->ctl_fd, exit_msg, sizeof(*exit_msg), MSG_NOSIGNAL) < 0 &&
+		       errno == EINTR)
+			;
+		return;
+	}
+}
+
 void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code, const char *fmt, ...)
 {
 	struct kvm_msg m = { .type = KVM_MSG_EXIT, .kind = kind, .code = code };
+	ssize_t r = -1;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(m.text, sizeof(m.text), fmt, ap);
 	va_end(ap);
 	log_note(s);
-	send_msg(s, &m);
+	m.wall_ns = (uint64_t)kvm_now(CLOCK_MONOTONIC);   /* when it ended */
+	memcpy(m.t, s->t, sizeof(m.t));
+	while (s->ctl_fd >= 0 && (r = send(s->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR)
+		;
+	if (r < 0 && kind != KVM_XK_DESTROYED)   /* no agent: wait for the next */
+		linger(s, &m);
 	_exit(0);
 }
 

@@ -20,6 +20,7 @@
 #define KVM_LOG_CAP       (1u << 20)             /* console log bytes per VM */
 #define KVM_SPIN_NS       (10ll * 1000000000ll)  /* no hypercall for this long */
 #define KVM_STACK_RESERVE (64u << 10)            /* top of memory kept for the stack */
+#define KVM_LINGER_NS     (60ll * 1000000000ll)  /* an ended guest waits for an agent */
 
 struct kvm_shell {
 	struct kvm_vm vm;

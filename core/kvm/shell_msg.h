@@ -54,6 +54,8 @@ enum kvm_hello_state {
 	KVM_HS_BOOTING  = 1,
 	KVM_HS_RUNNING  = 2,   /* READY seen */
 	KVM_HS_PAUSED   = 3,   /* | KVM_HS_READY_BIT if READY was seen */
+	KVM_HS_EXITED   = 4,   /* the guest ended while no agent was there:
+				* the EXIT follows, then EOF */
 };
 #define KVM_HS_READY_BIT 0x100u
 
@@ -100,7 +102,8 @@ struct kvm_msg {
 	uint32_t kind;          /* EXIT: enum kvm_exit_kind */
 	int64_t  code;          /* EXIT: exit code or -errno */
 	int64_t  t[KVM_T_NR];   /* see enum kvm_msg_time */
-	uint64_t wall_ns;       /* EXEC: host wall clock for the guest */
+	uint64_t wall_ns;       /* EXEC: host wall clock for the guest;
+				 * EXIT: CLOCK_MONOTONIC ns the guest ended */
 	uint32_t id;            /* EXEC: VM id */
 	uint32_t boot_timeout_ms; /* EXEC: crash if not READY by then (0: none) */
 	char     name[KVM_MSG_NAME]; /* EXEC: VM name, NUL terminated */

@@ -106,6 +106,66 @@ $LVSH --json -c "inspect $vn" | jq -e '.vms[0].state == "crashed" and (.vms[0].r
 	fail "$vn: $($LVSH --json -c "inspect $vn")"
 ok "a VM that died while the agent was down is listed as crashed"
 
+# ---- VMs that end while no agent runs keep their reason and exit code;
+# event sequence numbers go on across a kill -9
+seq_of() { jq -r '.seq' "$1" | sort -n | sed -n "$2"; }
+$LVSH --json -c "events count=1" >"$T/ev1" &
+EV=$!
+sleep 0.3
+$LVSH -c "spawn 1 noop name=seqa" >/dev/null || fail "spawn seqa"
+wait $EV
+s1=$(seq_of "$T/ev1" '$p')
+# pooled shells stopped, so the EXEC of hello and crash waits until the
+# agent is gone; then they run, end, and wait for the next agent
+$LVSH -c "pool set 4M/1 2" >/dev/null || fail "pool set 2"
+i=0
+while [ "$($LVSH --json -c pool | jq '[.pools[] | select(.flavor == "4M/1")][0].ready')" != 2 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
+done
+listed | awk '{print $1}' | sort >"$T/pids"
+pooled=$(test_shells | sort | comm -23 - "$T/pids")
+[ "$(echo $pooled | wc -w)" = 2 ] || fail "pooled shells: $pooled"
+kill -STOP $pooled
+$LVSH -c "spawn 1 hello name=lh" >/dev/null 2>&1 &
+SP1=$!
+$LVSH -c "spawn 1 crash name=lc" >/dev/null 2>&1 &
+SP2=$!
+i=0
+while [ ! -s "$STATE/vms/lh-1.vm" ] || [ ! -s "$STATE/vms/lc-1.vm" ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "hello/crash not recorded"; sleep 0.05
+done
+sleep 0.2
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+wait $SP1 $SP2 2>/dev/null
+rm -f "$SOCK"
+kill -CONT $pooled
+sleep 1   # the guests end; their shells linger, listening
+for p in $pooled; do
+	[ "$(cat /proc/$p/comm 2>/dev/null)" = lightvm-shell ] || fail "shell $p did not linger"
+done
+start_agent
+settle
+$LVSH --json -c "inspect lh-1" | jq -e '.vms[0].state == "shutoff" and .vms[0].exit_code == 0 and (.vms[0].reason | test("powered off"))' >/dev/null ||
+	fail "lh-1: $($LVSH --json -c "inspect lh-1")"
+$LVSH --json -c "inspect lc-1" | jq -e '.vms[0].state == "crashed" and (.vms[0].reason | test("#PF"))' >/dev/null ||
+	fail "lc-1: $($LVSH --json -c "inspect lc-1")"
+grep -q "lh-1: ended while the agent was down" "$T/agent.log" || fail "no linger hand-over logged"
+i=0
+while [ -n "$(for p in $pooled; do [ -d /proc/$p ] && echo $p; done)" ]; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "lingering shells did not exit"; sleep 0.1
+done
+ok "hello powered off and crash crashed while no agent ran: reasons and exit code kept"
+
+$LVSH --json -c "events count=1" >"$T/ev2" &
+EV=$!
+sleep 0.3
+$LVSH -c "spawn 1 noop name=seqb" >/dev/null || fail "spawn seqb"
+wait $EV
+s2=$(seq_of "$T/ev2" 1p)
+[ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] || fail "event sequence went back: $s1 before kill -9, $s2 after"
+[ -s "$STATE/events.seq" ] || fail "no events.seq"
+ok "event sequence numbers go on across kill -9 ($s1, then $s2)"
+
 $LVSH -c "pool set 4M/1 0; destroy all" >/dev/null || fail "destroy all"
 i=0
 while [ -n "$(test_shells)" ]; do i=$((i + 1)); [ $i -gt 100 ] && fail "shells left: $(test_shells | head)"; sleep 0.1; done
