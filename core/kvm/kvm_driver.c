@@ -234,7 +234,10 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
 	char text[KVM_MSG_TEXT];
+	struct kvm_msg ack = { .type = KVM_MSG_EXIT_ACK };
 
+	if (!s->exited)   /* heard: the shell need not wait for another agent */
+		kvm_sendmsg(s->fd, &ack, sizeof(ack), NULL, 0);
 	s->exited = true;
 	if (!vm)
 		return;

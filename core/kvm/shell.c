@@ -196,12 +196,13 @@ static void log_note(struct kvm_shell *s)
 
 /*
  * The guest ended while no agent was connected (it was killed or is
- * restarting): keep listening for KVM_LINGER_NS, without the guest's
- * memory, vCPU or tap, so that a new agent still hears how it ended
- * (HELLO with KVM_HS_EXITED, then the EXIT).  No file is written: the
- * common path (an agent hears the EXIT) costs nothing, and an unread word
- * cannot outlive the shell.  After the deadline the new agent reports the
- * VM as "died while the agent was down".
+ * restarting), or the agent died before it acknowledged the EXIT: keep
+ * listening for KVM_LINGER_NS, without the guest's memory, vCPU or tap,
+ * so that a new agent still hears how it ended (HELLO with KVM_HS_EXITED,
+ * then the EXIT).  No file is written: the common path (an agent hears
+ * the EXIT) costs one EXIT_ACK message, nothing on the file system, and no
+ * stale word can outlive the shell.  After the deadline a new agent
+ * reports the VM as "died while the agent was down".
  */
 static void linger(struct kvm_shell *s, const struct kvm_msg *exit_msg)
 {
@@ -248,6 +249,37 @@ static void linger(struct kvm_shell *s, const struct kvm_msg *exit_msg)
 	}
 }
 
+static ssize_t recv_msg(int fd, struct kvm_msg *m, int *fds, int max, int *nfds, int flags);
+
+/* Did the agent hear the EXIT?  It answers EXIT_ACK; EOF first means it
+ * died with the EXIT unread (0: heard, or no word within KVM_LINGER_NS). */
+static int wait_ack(struct kvm_shell *s)
+{
+	int64_t until = kvm_now(CLOCK_MONOTONIC) + KVM_LINGER_NS;
+
+	for (;;) {
+		int64_t left = until - kvm_now(CLOCK_MONOTONIC);
+		struct pollfd p = { .fd = s->ctl_fd, .events = POLLIN };
+		struct kvm_msg m;
+		int fds[3], nfds;
+		ssize_t n;
+
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, (int)(left / 1000000) + 1) <= 0)
+			continue;    /* EINTR (SIGIO, SIGALRM) or timeout */
+		n = recv_msg(s->ctl_fd, &m, fds, 3, &nfds, MSG_DONTWAIT);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n <= 0)
+			return -1;
+		if (m.type == KVM_MSG_EXIT_ACK)
+			return 0;
+	}
+}
+
 void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code, const char *fmt, ...)
 {
 	struct kvm_msg m = { .type = KVM_MSG_EXIT, .kind = kind, .code = code };
@@ -263,7 +295,8 @@ void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code, const char
 	while (s->ctl_fd >= 0 && (r = send(s->ctl_fd, &m, sizeof(m), MSG_NOSIGNAL)) < 0 &&
 	       errno == EINTR)
 		;
-	if (r < 0 && kind != KVM_XK_DESTROYED)   /* no agent: wait for the next */
+	if (kind != KVM_XK_DESTROYED && s->started && s->listen_fd >= 0 &&
+	    (r < 0 || wait_ack(s) < 0))   /* no agent heard it: wait for the next */
 		linger(s, &m);
 	_exit(0);
 }

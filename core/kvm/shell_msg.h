@@ -38,6 +38,8 @@ enum kvm_msg_type {
 	KVM_MSG_CONSOLE_IN = 7, /* console input: code bytes (<= KVM_MSG_TEXT) in
 				 * text, for the ring's in side; wakes an idle
 				 * guest with LV_WAKE_CONSOLE */
+	KVM_MSG_EXIT_ACK = 8,  /* the EXIT was heard: the shell may go (else,
+				* on EOF, it waits for the next agent) */
 	/* shell -> agent */
 	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
 	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED] */

@@ -156,6 +156,38 @@ while [ -n "$(for p in $pooled; do [ -d /proc/$p ] && echo $p; done)" ]; do
 done
 ok "hello powered off and crash crashed while no agent ran: reasons and exit code kept"
 
+# ---- the same when the EXIT reached a stopped agent that was then killed
+# (sent, never read: the shell waits for the agent's EXIT_ACK, else lingers)
+$LVSH -c "pool set 4M/1 1" >/dev/null || fail "pool set 1"
+i=0
+while [ "$($LVSH --json -c pool | jq '[.pools[] | select(.flavor == "4M/1")][0].ready')" != 1 ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
+done
+listed | awk '{print $1}' | sort >"$T/pids"
+pooled=$(test_shells | sort | comm -23 - "$T/pids")
+[ "$(echo $pooled | wc -w)" = 1 ] || fail "pooled shell: $pooled"
+kill -STOP $pooled
+$LVSH -c "spawn 1 hello name=lq" >/dev/null 2>&1 &
+SP1=$!
+i=0
+while [ ! -s "$STATE/vms/lq-1.vm" ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "lq-1 not recorded"; sleep 0.05
+done
+sleep 0.2
+kill -STOP "$AGENT_PID"
+kill -CONT $pooled
+sleep 0.5  # hello ends; its EXIT waits, unread, in the stopped agent's socket
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+wait $SP1 2>/dev/null
+rm -f "$SOCK"
+sleep 0.2
+[ "$(cat /proc/$pooled/comm 2>/dev/null)" = lightvm-shell ] || fail "shell $pooled did not linger"
+start_agent
+settle
+$LVSH --json -c "inspect lq-1" | jq -e '.vms[0].state == "shutoff" and .vms[0].exit_code == 0 and (.vms[0].reason | test("powered off"))' >/dev/null ||
+	fail "lq-1: $($LVSH --json -c "inspect lq-1")"
+ok "an EXIT that a stopped, then killed agent never read is handed to the next one"
+
 $LVSH --json -c "events count=1" >"$T/ev2" &
 EV=$!
 sleep 0.3
