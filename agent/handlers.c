@@ -396,6 +396,10 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, EINVAL, "spawn: empty name prefix");
 		return;
 	}
+	if ((sp->ramdisk && !*sp->ramdisk) || (sp->cmdline && !*sp->cmdline)) {
+		client_reply_err(c, seq, EINVAL, "spawn: empty %s", sp->ramdisk && !*sp->ramdisk ? "ramdisk" : "cmdline");
+		return;
+	}
 	fd = lv_image_open(g_host, sp->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
 			   err, sizeof(err));
 	if (fd < 0) {
@@ -418,6 +422,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		struct lv_spawn s = {
 			.image = sp->image, .prefix = sp->name_prefix, .mem_bytes = mem,
 			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
+			.ramdisk = sp->ramdisk, .cmdline = sp->cmdline,
 		};
 		struct lv_vm *vm;
 		int rc = lv_vm_spawn(g_host, &s, &vm, err, sizeof(err));

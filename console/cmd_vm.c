@@ -14,8 +14,8 @@
 #define SPAWN_MAX_VCPUS   1024u
 #define SPAWN_MAX_TIMEOUT (24u * 3600u * 1000u)	/* ms */
 
-enum { SPAWN_MEM, SPAWN_VCPUS, SPAWN_NAME, SPAWN_TIMEOUT, SPAWN_WAIT,
-       SPAWN_NOWAIT };
+enum { SPAWN_MEM, SPAWN_VCPUS, SPAWN_NAME, SPAWN_TIMEOUT, SPAWN_RAMDISK,
+       SPAWN_CMDLINE, SPAWN_WAIT, SPAWN_NOWAIT };
 
 static const struct lvsh_opt spawn_opts[] = {
 	[SPAWN_MEM]     = { "mem", LVSH_OPT_KV, "SIZE",
@@ -26,6 +26,10 @@ static const struct lvsh_opt spawn_opts[] = {
 			    "name VMs PREFIX-1, PREFIX-2, ... (default: image name)" },
 	[SPAWN_TIMEOUT] = { "timeout", LVSH_OPT_KV, "SEC",
 			    "how long to wait for ready (default 30)" },
+	[SPAWN_RAMDISK] = { "ramdisk", LVSH_OPT_KV, "PATH",
+			    "Xen: a ramdisk for the kernel (a path the agent opens)" },
+	[SPAWN_CMDLINE] = { "cmdline", LVSH_OPT_KV, "ARGS",
+			    "Xen: appended to the kernel command line (quote it)" },
 	[SPAWN_WAIT]    = { "--wait", LVSH_OPT_FLAG, NULL,
 			    "reply once every VM is ready (the default)" },
 	[SPAWN_NOWAIT]  = { "--nowait", LVSH_OPT_FLAG, NULL,
@@ -82,6 +86,20 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 			return -1;
 		}
 		req->has_timeout_ms = 1;
+	}
+	if (o[SPAWN_RAMDISK] != NULL) {
+		if (*o[SPAWN_RAMDISK] == '\0') {
+			snprintf(err, errlen, "ramdisk= must not be empty");
+			return -1;
+		}
+		req->ramdisk = (char *)o[SPAWN_RAMDISK];
+	}
+	if (o[SPAWN_CMDLINE] != NULL) {
+		if (*o[SPAWN_CMDLINE] == '\0') {
+			snprintf(err, errlen, "cmdline= must not be empty");
+			return -1;
+		}
+		req->cmdline = (char *)o[SPAWN_CMDLINE];
 	}
 	if (o[SPAWN_WAIT] != NULL && o[SPAWN_NOWAIT] != NULL) {
 		snprintf(err, errlen, "--wait and --nowait exclude each other");

@@ -17,8 +17,11 @@ struct lv_driver_ops {
 	const char *name;
 	int  (*open)(struct lv_host *h, struct lv_driver **out);
 	void (*close)(struct lv_driver *d);
-	/* Start creating and booting vm with the (borrowed) image fd. */
+	/* Start creating and booting vm with the (borrowed) image fd;
+	 * vm->spawn is the request, during start() only. */
 	int  (*start)(struct lv_driver *d, struct lv_vm *vm, int image_fd);
+	/* start() honours lv_spawn's ramdisk and cmdline */
+	bool boot_args;
 	int  (*pause)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*unpause)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*shutdown)(struct lv_driver *d, struct lv_vm *vm);
@@ -57,6 +60,7 @@ struct lv_vm {
 	struct lv_vm *inext;         /* id hash chain */
 	void *drv;                   /* driver's per-VM state */
 	void *user;                  /* embedding program's slot */
+	const struct lv_spawn *spawn; /* the request, during ops->start only */
 	bool destroying;
 	bool released;
 	int64_t t_destroy;

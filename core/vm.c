@@ -405,6 +405,27 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		rc = -EINVAL;
 		goto fail;
 	}
+	if ((sp->ramdisk || sp->cmdline) && !h->ops->boot_args) {
+		snprintf(err, errlen, "%s is for the Xen driver: %s guests take no ramdisk or extra kernel arguments",
+			 sp->ramdisk ? "ramdisk=" : "cmdline=", h->ops->name);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (sp->cmdline && strlen(sp->cmdline) > LV_SPAWN_CMDLINE_MAX) {
+		snprintf(err, errlen, "cmdline= longer than %u bytes", LV_SPAWN_CMDLINE_MAX);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (sp->ramdisk) {
+		struct stat st;
+
+		if (stat(sp->ramdisk, &st) || !S_ISREG(st.st_mode)) {
+			rc = errno && !S_ISREG(st.st_mode) ? -errno : -EINVAL;
+			snprintf(err, errlen, "ramdisk '%s': %s", sp->ramdisk,
+				 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+			goto fail;
+		}
+	}
 	snprintf(vm->info.image, sizeof(vm->info.image), "%s", sp->image);
 	vm->info.t[LV_PH_REQUEST] = sp->t_request ? sp->t_request : lv_now_ns();
 	rc = pick_name(h, sp, vm->info.name, err, errlen);
@@ -426,7 +447,9 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	rc = vm_insert(h, vm);
 	if (rc)
 		goto fail;
+	vm->spawn = sp;
 	rc = h->ops->start(h->drv, vm, fd);
+	vm->spawn = NULL;
 	if (fd != sp->image_fd)
 		close(fd);
 	fd = -1;

@@ -134,7 +134,12 @@ struct lv_spawn {
 	uint32_t vcpus;          /* 0: 1 */
 	int64_t  t_request;      /* CLOCK_MONOTONIC ns; 0: now */
 	int      image_fd;       /* -1, or an fd from lv_image_open (borrowed) */
+	/* Xen only (other drivers refuse them): a ramdisk file (path) and
+	 * arguments appended to the kernel command line; NULL: none */
+	const char *ramdisk;
+	const char *cmdline;
 };
+#define LV_SPAWN_CMDLINE_MAX 900u
 
 /* Starts creating a VM; returns once the request is on its way (the VM is
  * in LV_ST_PREPARED or LV_ST_BOOTING; events report progress).  On error

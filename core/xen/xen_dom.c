@@ -302,12 +302,13 @@ static void *read_image(int fd, size_t *len)
 }
 
 int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
+		  const char *ramdisk, const char *extra,
 		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
 		  void *arg, char *err, size_t errlen)
 {
 	struct xc_dom_image *dom = NULL;
 	const char *step = "xc_dom_allocate";
-	char cmdline[96];
+	char cmdline[96 + LV_SPAWN_CMDLINE_MAX];
 	void *image, *page;
 	size_t len = 0;
 	int64_t t00 = lv_now_ns(), t[4] = { 0 };
@@ -341,6 +342,9 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	step = "xc_dom_kernel_mem";
 	if (xc_dom_kernel_mem(dom, image, len))
 		goto out;
+	step = "xc_dom_module_file (the ramdisk)";
+	if (ramdisk && xc_dom_module_file(dom, ramdisk, NULL))
+		goto out;
 	step = "xc_dom_boot_xen_init";
 	if (xc_dom_boot_xen_init(dom, d->xch, xd->domid))
 		goto out;
@@ -371,8 +375,8 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	memset(page, 0, 4096);
 	fill(arg, page, xd);
 	/* console=hvc0 for stock Linux guests; ours only read lv.devpage */
-	snprintf(cmdline, sizeof(cmdline), "console=hvc0 " LV_XEN_DEVPAGE_ARG "0x%llx",
-		 (unsigned long long)xd->devpage_gpa);
+	snprintf(cmdline, sizeof(cmdline), "console=hvc0 " LV_XEN_DEVPAGE_ARG "0x%llx%s%s",
+		 (unsigned long long)xd->devpage_gpa, extra ? " " : "", extra ? extra : "");
 	dom->cmdline = cmdline;
 	step = "xc_dom_boot_image";
 	if (xc_dom_boot_image(dom))

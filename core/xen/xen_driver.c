@@ -434,7 +434,8 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 	vm->info.pid = (int)xv->dom.domid;
 	d->by_domid[xv->dom.domid] = xv;
 	port_set(d, xv->dom.local_port, xv);
-	rc = xen_dom_build(d, &xv->dom, image_fd, fill_devpage, vm, err, sizeof(err));
+	rc = xen_dom_build(d, &xv->dom, image_fd, vm->spawn ? vm->spawn->ramdisk : NULL,
+			   vm->spawn ? vm->spawn->cmdline : NULL, fill_devpage, vm, err, sizeof(err));
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
 		goto fail;
@@ -889,6 +890,7 @@ const struct lv_driver_ops lv_xen_ops = {
 	.open = xen_open,
 	.close = xen_close,
 	.start = xen_start,
+	.boot_args = true,
 	.pause = xen_pause,
 	.unpause = xen_unpause,
 	.shutdown = xen_shutdown,

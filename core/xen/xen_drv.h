@@ -43,10 +43,12 @@ struct xenstat_handle;
  * xen_dom_destroy. */
 int xen_dom_create(struct xen_driver *d, uint64_t mem, bool populate,
 		   struct xen_dom *xd, char *err, size_t errlen);
-/* Load the image (fd borrowed), lay out start info, console and the
- * device page (filled by fill(arg, page)), set up the vCPU.  The domain
- * stays paused. */
+/* Load the image (fd borrowed) and the ramdisk (a path, or NULL), lay
+ * out start info, console and the device page (filled by fill(arg,
+ * page)), set up the vCPU; extra (or NULL) ends the command line.  The
+ * domain stays paused. */
 int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
+		  const char *ramdisk, const char *extra,
 		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
 		  void *arg, char *err, size_t errlen);
 /* Destroy the domain (if any), unbind its channel, forget its file; xd

@@ -19,6 +19,10 @@ out=$($LVSH -c "spawn 1000000000 noop" 2>&1) && fail "absurd count accepted"
 still_ok "absurd count: $out"
 out=$($LVSH -c "spawn 1 noop mem=3G" 2>&1) && fail "absurd memory accepted"
 still_ok "absurd memory: $out"
+out=$($LVSH -c "spawn 1 noop ramdisk=/etc/hostname" 2>&1) && fail "ramdisk= accepted on KVM"
+echo "$out" | grep -q "ramdisk= is for the Xen driver" || fail "ramdisk= on KVM: $out"
+out=$($LVSH -c "spawn 1 noop cmdline='a=b'" 2>&1) && fail "cmdline= accepted on KVM"
+still_ok "ramdisk=, cmdline= refused on KVM: $out"
 
 for m in garbage badmagic badversion oversize badtype badbody truncated-header truncated-body; do
 	r=$($RAW "$SOCK" $m) || fail "rawclient $m"
