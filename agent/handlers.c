@@ -19,7 +19,8 @@
 
 struct lv_host *g_host;
 
-enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE };
+/* W_NOW: an action by names that replies once issued (shutdown, reboot) */
+enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE, W_NOW };
 
 struct waiter {
 	struct waiter *next;
@@ -33,6 +34,7 @@ struct waiter {
 	unsigned affected;
 	Lightvm__Failure **fails;
 	unsigned nfails;
+	bool strict;        /* by names: a VM that ends elsewhere is a failure */
 };
 
 static struct waiter *waiters;
@@ -278,6 +280,7 @@ static bool action_changes(enum wkind k, enum lv_state st)
 	switch (k) {
 	case W_PAUSE: return st == LV_ST_RUNNING || st == LV_ST_BOOTING;
 	case W_UNPAUSE: return st == LV_ST_PAUSED;
+	case W_NOW: return false;
 	default: return true;
 	}
 }
@@ -296,6 +299,16 @@ static bool action_done(enum wkind k, enum lv_event ev)
 		       ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED || ev == LV_EV_FAILED;
 	default:
 		return false;
+	}
+}
+
+/* Did event ev bring a VM where an action of this kind sends it? */
+static bool action_reached(enum wkind k, enum lv_event ev)
+{
+	switch (k) {
+	case W_PAUSE: return ev == LV_EV_PAUSED;
+	case W_UNPAUSE: return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED;
+	default: return ev == LV_EV_DESTROYED;
 	}
 }
 
@@ -335,6 +348,10 @@ void handlers_event(struct lv_vm *vm, enum lv_event ev)
 		struct waiter *w = e->act_w;
 
 		e->act_w = NULL;
+		if (w->strict && !action_reached(w->kind, ev))
+			add_failure(w, i->name, ev == LV_EV_DESTROYED ? ECANCELED : EIO,
+				    ev == LV_EV_DESTROYED ? "destroyed before it changed state" :
+				    *i->reason ? i->reason : lv_event_name(ev));
 		waiter_done_one(w);
 	}
 	e->pk_stale = true;   /* state, reason, pid...: re-pack its stats entry */
@@ -540,6 +557,80 @@ static int apply(Lightvm__Action a, struct lv_vm *vm)
 	}
 }
 
+/* ActionReq.names: exactly these VMs, one waiter for all of them; the
+ * reply comes when every VM reached the action's state (or the timeout)
+ * and lists a failure per VM that is unknown, refused or went elsewhere. */
+static void do_action_names(struct client *c, uint32_t seq, const Lightvm__ActionReq *a)
+{
+	const char *an = action_name(a->action);
+	enum wkind wk = a->action == LIGHTVM__ACTION__DESTROY ? W_DESTROY :
+		a->action == LIGHTVM__ACTION__PAUSE ? W_PAUSE :
+		a->action == LIGHTVM__ACTION__UNPAUSE ? W_UNPAUSE : W_NOW;
+	struct waiter *w;
+	unsigned done = 0;
+
+	w = waiter_new(c, seq, wk, (unsigned)a->n_names,
+		       wk == W_DESTROY ? 15000000000ll : 5000000000ll);
+	if (!w) {
+		client_reply_err(c, seq, ENOMEM, "%s: out of memory", an);
+		return;
+	}
+	w->strict = true;
+	for (size_t k = 0; k < a->n_names; k++) {
+		const char *name = a->names[k];
+		struct lv_vm *vm = lv_vm_lookup(g_host, name);
+		const struct lv_vm_info *i;
+		struct vm_ext *e;
+		enum lv_state st;
+		uint32_t id;
+		int rc;
+
+		if (!vm || lv_vm_destroying(vm)) {
+			add_failure(w, name, ENOENT, "no such VM");
+			continue;
+		}
+		e = vm_ext(vm);
+		if (!e) {
+			add_failure(w, name, ENOMEM, NULL);
+			continue;
+		}
+		if (e->act_w == w)
+			continue;   /* named twice */
+		i = lv_vm_info(vm);
+		st = i->state;
+		id = i->id;
+		if (action_changes(wk, st)) {
+			if (e->act_w) {   /* a newer action supersedes an older one */
+				add_failure(e->act_w, i->name, ECANCELED, "superseded by another action");
+				waiter_done_one(e->act_w);
+			}
+			e->act_w = w;
+			w->ids[w->n++] = id;
+			w->remaining++;
+		}
+		rc = apply(a->action, vm);   /* may free vm (destroy) */
+		if (rc) {
+			struct lv_vm *still = lv_vm_by_id(g_host, id);
+			char msg[64];
+
+			if (still && lv_vm_user(still) && vm_ext(still)->act_w == w) {
+				vm_ext(still)->act_w = NULL;
+				w->remaining--;
+			}
+			if (rc == -EINVAL)
+				snprintf(msg, sizeof(msg), "is %s", lv_state_name(st));
+			else
+				snprintf(msg, sizeof(msg), "%s", strerror(-rc));
+			add_failure(w, name, -rc, msg);
+			continue;
+		}
+		done++;
+	}
+	alog(LV_LOG_INFO, "%s %zu named VMs: %u, %u failed", an, a->n_names, done, w->nfails);
+	w->affected = done;
+	waiter_done_one(w);   /* drop the guard */
+}
+
 static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *a)
 {
 	bool pattern = lv_selector_is_pattern(a->selector);
@@ -548,6 +639,10 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 	struct lv_vm **v;
 	unsigned n, done = 0;
 
+	if (a->n_names) {
+		do_action_names(c, seq, a);
+		return;
+	}
 	if (!*a->selector) {
 		client_reply_err(c, seq, EINVAL, "%s: which VMs? (a name, a glob, or all)", an);
 		return;

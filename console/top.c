@@ -466,13 +466,47 @@ static int act_one(struct lvsh *sh, Lightvm__Action a, const char *sel,
 	return rc;
 }
 
+/* Bulk action on the filtered set: one request naming every VM
+ * (ActionReq.names); the agent replies when all of them got there.
+ * Returns LVSH_EXIT_OK, LVSH_EXIT_FAIL if the agent refused the request
+ * as a whole (an agent without the names field sees an empty selector),
+ * or LVSH_EXIT_UNREACH. */
+static int act_names(struct lvsh *sh, Lightvm__Action a, char **names,
+		     size_t n, uint32_t *affected, uint32_t *failed,
+		     char *first, size_t firstlen)
+{
+	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
+	Lightvm__ActionReq ar = LIGHTVM__ACTION_REQ__INIT;
+	Lightvm__Reply *rep;
+	int rc;
+
+	ar.action = a;
+	ar.selector = "";
+	ar.names = names;
+	ar.n_names = n;
+	req.op_case = LIGHTVM__REQUEST__OP_ACTION;
+	req.action = &ar;
+	rc = quiet_call(sh, &req, &rep);
+	if (rc != LVSH_EXIT_OK)
+		return rc;
+	*affected += rep->affected;
+	*failed += (uint32_t)rep->n_failures;
+	if (rep->n_failures > 0)
+		snprintf(first, firstlen, "%s: %s", rep->failures[0]->name,
+			 rep->failures[0]->message);
+	lightvm__reply__free_unpacked(rep, NULL);
+	return LVSH_EXIT_OK;
+}
+
 static void run_action(struct lvsh *sh, struct top_model *m,
 		       struct top_feed *f, struct top_ui *ui, int idx,
 		       bool bulk)
 {
 	const struct top_row *r = selected(m, ui);
 	uint32_t affected = 0, failed = 0, i, n;
+	char first[128] = "";
 	char **names;
+	int rc;
 
 	if (!bulk) {
 		if (r == NULL)
@@ -483,25 +517,37 @@ static void run_action(struct lvsh *sh, struct top_model *m,
 		if (act_one(sh, actions[idx].action, "all", &affected))
 			failed++;
 	} else {
-		/* names first: the model may change under a long loop */
+		/* the model does not change until this returns */
 		n = m->nshown;
 		names = calloc(n ? n : 1, sizeof(*names));
-		for (i = 0; names != NULL && i < n; i++)
-			names[i] = strdup(m->rows[m->shown[i]].name);
+		if (names == NULL) {
+			snprintf(ui->status, sizeof(ui->status), "%s: out of "
+				 "memory", actions[idx].verb);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			names[i] = m->rows[m->shown[i]].name;
 		snprintf(ui->status, sizeof(ui->status), "%s %u VMs ...",
 			 actions[idx].verb, n);
 		top_draw(m, f, ui);
-		for (i = 0; names != NULL && i < n && !top_stop; i++) {
-			if (names[i] == NULL ||
-			    act_one(sh, actions[idx].action, names[i], &affected))
-				failed++;
-			free(names[i]);
+		rc = n > 0 ? act_names(sh, actions[idx].action, names, n,
+				       &affected, &failed, first, sizeof(first)) :
+			     LVSH_EXIT_OK;
+		if (rc == LVSH_EXIT_UNREACH) {
+			failed = n;
+		} else if (rc != LVSH_EXIT_OK) {
+			/* an older agent: one request per VM */
+			for (i = 0; i < n && !top_stop; i++)
+				if (act_one(sh, actions[idx].action, names[i],
+					    &affected))
+					failed++;
 		}
-		for (; names != NULL && i < n; i++)
-			free(names[i]);
 		free(names);
 	}
-	if (failed)
+	if (failed && first[0] != '\0')
+		snprintf(ui->status, sizeof(ui->status), "%s %u VMs, %u failed "
+			 "(%s)", actions[idx].done, affected, failed, first);
+	else if (failed)
 		snprintf(ui->status, sizeof(ui->status), "%s %u VMs, %u failed "
 			 "(last error: see `%s` in the shell)", actions[idx].done,
 			 affected, failed, actions[idx].verb);
@@ -800,7 +846,10 @@ static int top_batch(struct lvsh *sh, struct top_model *m, struct top_feed *f,
 		}
 		if (f->rounds != seen && f->pending == 0) {
 			seen = f->rounds;
-			top_print(sh->out, m, f, term_rows());
+			if (sh->json)
+				top_print_json(sh->out, m);
+			else
+				top_print(sh->out, m, f, term_rows());
 			printed++;
 		}
 		if (top_feed_tick(f, m) < 0) {
@@ -863,16 +912,25 @@ static int top_screen(struct lvsh *sh, struct top_model *m,
 	return rc;
 }
 
-enum { TOP_INTERVAL, TOP_COUNT, TOP_BATCH };
+enum { TOP_INTERVAL, TOP_COUNT, TOP_BATCH, TOP_FILTER, TOP_SORT,
+       TOP_REVERSE };
 
 static const struct lvsh_opt top_opts[] = {
 	[TOP_INTERVAL] = { "interval", LVSH_OPT_KV, "SEC",
 			   "refresh period, 0.1 to 60 (default 1)" },
 	[TOP_COUNT]    = { "count", LVSH_OPT_KV, "N",
-			   "plain text: stop after N frames (default: until "
-			   "interrupted)" },
+			   "plain text or JSON: stop after N frames (default: "
+			   "until interrupted)" },
 	[TOP_BATCH]    = { "--batch", LVSH_OPT_FLAG, NULL,
 			   "plain text frames even on a terminal" },
+	[TOP_FILTER]   = { "filter", LVSH_OPT_KV, "TEXT",
+			   "start with this filter, as typed after /" },
+	[TOP_SORT]     = { "sort", LVSH_OPT_KV, "COLUMN",
+			   "start sorted by this column (name, id, state, "
+			   "image, cpu, mem, uptime, console, net-rx, net-tx, "
+			   "spawn)" },
+	[TOP_REVERSE]  = { "--reverse", LVSH_OPT_FLAG, NULL,
+			   "reverse the sort order" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -899,6 +957,34 @@ static int cmd_top(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		return LVSH_EXIT_USAGE;
 	}
 	top_model_init(&m);
+	if (a->opt[TOP_SORT] != NULL || a->opt[TOP_REVERSE] != NULL) {
+		int c = a->opt[TOP_SORT] != NULL ?
+			top_column_by_name(a->opt[TOP_SORT]) : m.sort;
+		bool desc;
+
+		if (c < 0) {
+			lvsh_err(cmd->name, "sort=%s: not a column (name, id, "
+				 "state, image, cpu, mem, uptime, console, "
+				 "net-rx, net-tx, spawn)", a->opt[TOP_SORT]);
+			top_model_free(&m);
+			return LVSH_EXIT_USAGE;
+		}
+		/* like the sort keys: numbers largest first */
+		desc = a->opt[TOP_SORT] != NULL && c != TC_NAME && c != TC_ID &&
+		       c != TC_STATE && c != TC_IMAGE;
+		top_model_set_sort(&m, c, desc != (a->opt[TOP_REVERSE] != NULL));
+	}
+	if (a->opt[TOP_FILTER] != NULL) {
+		char err[160];
+
+		if (top_model_set_filter(&m, a->opt[TOP_FILTER], err,
+					 sizeof(err)) < 0) {
+			lvsh_err(cmd->name, "filter=%s: %s", a->opt[TOP_FILTER],
+				 err);
+			top_model_free(&m);
+			return LVSH_EXIT_USAGE;
+		}
+	}
 	rc = top_feed_open(&f, sh, ms);
 	if (rc != LVSH_EXIT_OK) {
 		top_feed_close(&f);
@@ -932,7 +1018,8 @@ static int cmd_top(struct lvsh *sh, const struct lvsh_cmd *cmd,
 }
 
 const struct lvsh_cmd lvsh_cmd_top = {
-	.name = "top", .usage = "[interval=SEC] [count=N] [--batch]",
+	.name = "top", .usage = "[interval=SEC] [count=N] [filter=TEXT] "
+		 "[sort=COLUMN] [--reverse] [--batch]",
 	.help = "live view of the host and its VMs (keys: ? in the view)",
 	.fn = cmd_top, .min_args = 0, .max_args = 0, .opts = top_opts,
 };

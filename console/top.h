@@ -88,6 +88,8 @@ struct top_host {
 	double   cpu, agent_cpu;
 	uint64_t mem_total, mem_avail, agent_rss;
 	char     pools[160];	/* "4M/1 8/8" ... */
+	struct { char flavor[16]; uint32_t ready, target; } pool[8];
+	uint32_t npools;	/* in pool[], for the JSON frames */
 };
 
 struct top_model {
@@ -197,6 +199,12 @@ unsigned long top_draw_lines_drawn(void);
 /* Plain text: header, summary and up to max_rows rows (0: all). */
 void top_print(FILE *out, struct top_model *m, struct top_feed *f,
 	       uint32_t max_rows);
+
+/* JSON: one object per frame on one line, {"host", "vms" (the filtered
+ * rows in view order, field names as in `list --json`), "summary"}. */
+void top_print_json(FILE *out, struct top_model *m);
+/* Column by name ("name", "cpu", "net-rx" ...; case ignored), or -1. */
+int  top_column_by_name(const char *name);
 
 /* Formatting shared by the table and the batch output. */
 void top_format_row(const struct top_row *r, char *buf, size_t n,

@@ -11,8 +11,10 @@
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fmt.h"
+#include "json.h"
 #include "top.h"
 
 const struct top_column top_columns[TC_NR] = {
@@ -589,6 +591,141 @@ void top_print(FILE *out, struct top_model *m, struct top_feed *f,
 		fprintf(out, "... %u more\n", m->nshown - i);
 	fputc('\n', out);
 	fflush(out);
+}
+
+/* ---- JSON frames */
+
+int top_column_by_name(const char *name)
+{
+	char t[16];
+	int c;
+	size_t k;
+
+	if (strcasecmp(name, "rx") == 0)
+		return TC_RX;
+	if (strcasecmp(name, "tx") == 0)
+		return TC_TX;
+	for (c = 0; c < TC_NR; c++) {
+		for (k = 0; top_columns[c].title[k] != '\0' &&
+			    top_columns[c].title[k] != '%' && k + 1 < sizeof(t); k++)
+			t[k] = top_columns[c].title[k];
+		t[k] = '\0';
+		if (strcasecmp(name, t) == 0)
+			return c;
+	}
+	return -1;
+}
+
+static void json_by_state(struct json *j, const uint32_t *by_state)
+{
+	int i;
+
+	json_key(j, "by_state");
+	json_obj(j);
+	for (i = 0; i < TOP_ST_NR; i++)
+		json_ku64(j, top_state_names[i], by_state[i]);
+	json_obj_end(j);
+}
+
+static void json_row(struct json *j, const struct top_row *r)
+{
+	json_obj(j);
+	json_kstr(j, "name", r->name);
+	json_ku64(j, "id", r->id);
+	json_kstr(j, "state", r->state < TOP_ST_NR ?
+		  top_state_names[r->state] : "unknown");
+	json_kstr(j, "image", r->image);
+	json_ku64(j, "mem_bytes", r->mem_bytes);
+	json_ku64(j, "vcpus", r->vcpus);
+	if (r->pid >= 0)
+		json_ki64(j, "pid", r->pid);
+	if (r->has_up)
+		json_ku64(j, "uptime_ns", r->uptime_ns);
+	if (r->has_con)
+		json_ku64(j, "console_bytes", r->console);
+	if (r->has_spawn)
+		json_ku64(j, "spawn_ns", r->spawn_ns);
+	if (r->has_cpu)
+		json_kdouble(j, "cpu_pct", r->cpu);
+	if (r->has_rss)
+		json_ku64(j, "rss_bytes", r->rss);
+	if (r->has_net) {
+		json_ku64(j, "net_rx_bytes", r->rx);
+		json_ku64(j, "net_tx_bytes", r->tx);
+	}
+	json_obj_end(j);
+}
+
+void top_print_json(FILE *out, struct top_model *m)
+{
+	const struct top_host *h = &m->host;
+	const struct top_summary *s = &m->sum;
+	char col[16];
+	struct json j;
+	uint32_t i;
+	size_t k;
+
+	json_begin(&j, out);
+	json_obj(&j);
+	json_key(&j, "host");
+	json_obj(&j);
+	if (h->valid) {
+		json_kstr(&j, "hostname", h->hostname);
+		json_kstr(&j, "driver", h->driver);
+		json_ku64(&j, "vms", h->vms);
+		json_by_state(&j, h->by_state);
+		if (h->ncpus)
+			json_ku64(&j, "ncpus", h->ncpus);
+		if (h->has_cpu)
+			json_kdouble(&j, "host_cpu_pct", h->cpu);
+		if (h->has_mem) {
+			json_ku64(&j, "mem_total", h->mem_total);
+			json_ku64(&j, "mem_available", h->mem_avail);
+		}
+		if (h->has_agent) {
+			json_kdouble(&j, "agent_cpu_pct", h->agent_cpu);
+			json_ku64(&j, "agent_rss", h->agent_rss);
+		}
+		json_key(&j, "pools");
+		json_arr(&j);
+		for (i = 0; i < h->npools; i++) {
+			json_obj(&j);
+			json_kstr(&j, "flavor", h->pool[i].flavor);
+			json_ku64(&j, "target", h->pool[i].target);
+			json_ku64(&j, "ready", h->pool[i].ready);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+	}
+	json_obj_end(&j);
+	json_key(&j, "vms");
+	json_arr(&j);
+	for (i = 0; i < m->nshown; i++)
+		json_row(&j, &m->rows[m->shown[i]]);
+	json_arr_end(&j);
+	json_key(&j, "summary");
+	json_obj(&j);
+	json_ku64(&j, "vms", s->n);
+	json_ku64(&j, "total", m->n);
+	json_by_state(&j, s->by_state);
+	if (s->has_cpu)
+		json_kdouble(&j, "cpu_pct", s->cpu);
+	json_ku64(&j, "mem_bytes", s->mem);
+	json_ku64(&j, "console_bytes", s->console);
+	if (s->has_net) {
+		json_ku64(&j, "net_rx_bytes", s->rx);
+		json_ku64(&j, "net_tx_bytes", s->tx);
+	}
+	json_kstr(&j, "filter", m->filter_text);
+	for (k = 0; top_columns[m->sort].title[k] != '\0' &&
+		    top_columns[m->sort].title[k] != '%' && k + 1 < sizeof(col); k++)
+		col[k] = (char)tolower((unsigned char)top_columns[m->sort].title[k]);
+	col[k] = '\0';
+	json_kstr(&j, "sort", col);
+	json_kbool(&j, "reverse", m->reverse);
+	json_obj_end(&j);
+	json_obj_end(&j);
+	json_end(&j);
 }
 
 unsigned long top_draw_lines_drawn(void)

@@ -240,6 +240,14 @@ void top_model_pools(struct top_model *m, Lightvm__PoolInfo **p, size_t n)
 	int w;
 
 	o[0] = '\0';
+	m->host.npools = 0;
+	for (i = 0; i < n && m->host.npools < 8; i++) {
+		copy_str(m->host.pool[m->host.npools].flavor,
+			 sizeof(m->host.pool[0].flavor), p[i]->flavor);
+		m->host.pool[m->host.npools].ready = p[i]->ready;
+		m->host.pool[m->host.npools].target = p[i]->target;
+		m->host.npools++;
+	}
 	for (i = 0; i < n && left > 1; i++) {
 		w = snprintf(o, left, "%s%s %u/%u", i ? ", " : "",
 			     p[i]->flavor, p[i]->ready, p[i]->target);
@@ -324,6 +332,8 @@ static void sort_rows(struct top_model *m)
 {
 	/* Insertion sort is O(n + moves): right after a refresh, where few
 	 * rows moved.  Many new rows or a new column: a full sort. */
+	if (m->norder == 0)
+		return;		/* a sort set before the first rows */
 	if (m->resort || m->added > 64) {
 		qsort_model = m;
 		qsort(m->order, m->norder, sizeof(*m->order), cmp_idx);
