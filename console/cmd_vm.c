@@ -37,6 +37,19 @@ static const struct lvsh_opt spawn_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+/* A KEY=TEXT option that, when given, must not be empty. */
+static int text_opt(const char *v, const char *key, char **out, char *err, size_t errlen)
+{
+	if (v == NULL)
+		return 0;
+	if (*v == '\0') {
+		snprintf(err, errlen, "%s= must not be empty", key);
+		return -1;
+	}
+	*out = (char *)v;
+	return 0;
+}
+
 int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 		     char *err, size_t errlen)
 {
@@ -70,13 +83,8 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 		}
 		req->has_vcpus = 1;
 	}
-	if (o[SPAWN_NAME] != NULL) {
-		if (*o[SPAWN_NAME] == '\0') {
-			snprintf(err, errlen, "name= must not be empty");
-			return -1;
-		}
-		req->name_prefix = (char *)o[SPAWN_NAME];
-	}
+	if (text_opt(o[SPAWN_NAME], "name", &req->name_prefix, err, errlen) < 0)
+		return -1;
 	if (o[SPAWN_TIMEOUT] != NULL) {
 		if (lvsh_parse_secs(o[SPAWN_TIMEOUT], SPAWN_MAX_TIMEOUT,
 				    &req->timeout_ms) < 0) {
@@ -87,20 +95,10 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 		}
 		req->has_timeout_ms = 1;
 	}
-	if (o[SPAWN_RAMDISK] != NULL) {
-		if (*o[SPAWN_RAMDISK] == '\0') {
-			snprintf(err, errlen, "ramdisk= must not be empty");
-			return -1;
-		}
-		req->ramdisk = (char *)o[SPAWN_RAMDISK];
-	}
-	if (o[SPAWN_CMDLINE] != NULL) {
-		if (*o[SPAWN_CMDLINE] == '\0') {
-			snprintf(err, errlen, "cmdline= must not be empty");
-			return -1;
-		}
-		req->cmdline = (char *)o[SPAWN_CMDLINE];
-	}
+	if (text_opt(o[SPAWN_RAMDISK], "ramdisk", &req->ramdisk, err, errlen) < 0)
+		return -1;
+	if (text_opt(o[SPAWN_CMDLINE], "cmdline", &req->cmdline, err, errlen) < 0)
+		return -1;
 	if (o[SPAWN_WAIT] != NULL && o[SPAWN_NOWAIT] != NULL) {
 		snprintf(err, errlen, "--wait and --nowait exclude each other");
 		return -1;
