@@ -149,12 +149,11 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 static void record_write(struct lv_vm *vm)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
-	char buf[RECORD_MAX], tmp[LV_VM_NAME_MAX + 16], final[LV_VM_NAME_MAX + 8];
+	char buf[RECORD_MAX], final[LV_VM_NAME_MAX + 8];
 	int n = record_format(i, buf, sizeof(buf) - 1), fd, flags = O_WRONLY | O_CLOEXEC;
 	struct vm_ext *e = vm_ext(vm);
 	size_t len;
 
-	(void)tmp;
 	snprintf(final, sizeof(final), "%s.vm", i->name);
 	if (n < 0 || (size_t)n >= RECORD_MAX / 2)
 		return;

@@ -92,9 +92,13 @@ static void nl_start(struct lv_net *n, struct nlreq *r, uint16_t type, uint16_t 
 }
 
 /* Send r, wait for its ack.  0 or -errno. */
-static int nl_talk(struct lv_net *n, struct nlreq *r)
+/* Send r and read the answers to it: every message of a dump goes to cb
+ * (when given), until NLMSG_DONE (0) or NLMSG_ERROR (its error: 0 for the
+ * ack of a plain request, or -errno). */
+static int nl_exchange(struct lv_net *n, struct nlreq *r,
+		       void (*cb)(struct lv_net *, struct nlmsghdr *, void *), void *arg)
 {
-	char buf[4096];
+	static char buf[65536];
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 
 	if (sendto(n->nl, r, r->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -112,49 +116,33 @@ static int nl_talk(struct lv_net *n, struct nlreq *r)
 		for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq != r->h.nlmsg_seq)
 				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				return e->error;
-			}
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (cb)
+				cb(n, h, arg);
 		}
 	}
+}
+
+/* A request that only wants its ack: 0 or -errno. */
+static int nl_talk(struct lv_net *n, struct nlreq *r)
+{
+	return nl_exchange(n, r, NULL, NULL);
 }
 
 /* A dump request (type, family): cb sees every answer; 0 or -errno. */
 static int nl_dump(struct lv_net *n, uint16_t type, uint8_t family,
 		   void (*cb)(struct lv_net *, struct nlmsghdr *, void *), void *arg)
 {
-	static char buf[65536];
 	struct nlreq r;
 	struct ndmsg nd = { .ndm_family = family };
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 
 	nl_start(n, &r, type, NLM_F_DUMP);
 	r.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nl_put(&r, &nd, sizeof(nd));
-	if (sendto(n->nl, &r, r.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t got = recv(n->nl, buf, sizeof(buf), 0);
-		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		size_t len;
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		len = (size_t)got;
-		for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_seq != r.h.nlmsg_seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
-			cb(n, h, arg);
-		}
-	}
+	return nl_exchange(n, &r, cb, arg);
 }
 
 static int nl_open(struct lv_net *n)
