@@ -12,7 +12,7 @@ override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Igues
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # ---- the Xen driver: built when the libxen headers are there (libxen-dev)
-XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xenstore xenstat
+XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xengnttab xenstore xenstat
 HAVE_XEN ?= $(shell pkg-config --exists $(XEN_PKGS) 2>/dev/null && echo 1)
 ifeq ($(HAVE_XEN),1)
 override CFLAGS += -DLV_HAVE_XEN
@@ -51,11 +51,14 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/guest.ld -Wl,--build-id=
 GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
 GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
 # the network stack: an archive, so only images that use it link it
-GUEST_NET_OBJ := $(patsubst %,$(B)/guest/%.o,$(wildcard guest/net/*.c))
+# (netdev_kvm.c or netdev_xen.c: the NIC driver of each platform)
+GUEST_NET_COMMON := $(filter-out guest/net/netdev_%.c,$(wildcard guest/net/*.c))
+GUEST_NET_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_NET_COMMON) guest/net/netdev_kvm.c)
+XEN_NET_OBJ   := $(patsubst %,$(B)/guest/%.o,$(GUEST_NET_COMMON) guest/net/netdev_xen.c)
 GUEST_APPS   := $(patsubst guest/apps/%.c,%,$(wildcard guest/apps/*.c))
 IMAGES       := $(patsubst %,$(B)/images/%,$(GUEST_APPS))
 # the same apps on the Xen PV platform (guest/xen replaces the KVM rt)
-XEN_APPS     := $(filter noop hello crash spin,$(GUEST_APPS))
+XEN_APPS     := $(filter noop hello crash spin daytime,$(GUEST_APPS))
 XEN_RT_SRC   := $(wildcard guest/xen/*.c) $(wildcard guest/xen/*.S) guest/rt/string.c guest/rt/printf.c guest/rt/dev.c
 XEN_RT_OBJ   := $(patsubst %,$(B)/guest/%.o,$(XEN_RT_SRC))
 XEN_IMAGES   := $(patsubst %,$(B)/images-xen/%,$(XEN_APPS))
@@ -105,15 +108,17 @@ $(B)/guest/%.S.o: %.S
 
 $(B)/guest/libnet.a: $(GUEST_NET_OBJ)
 	ar rcs $@ $^
+$(B)/guest/libnet-xen.a: $(XEN_NET_OBJ)
+	ar rcs $@ $^
 
 $(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld $(B)/guest/libnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/guest/libnet.a
 
-$(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld
+$(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld $(B)/guest/libnet-xen.a
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -nostdlib -static -no-pie -Wl,-T,guest/xen/xen.ld -Wl,--build-id=none \
-		-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -o $@ $(filter %.o,$^)
+		-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -o $@ $(filter %.o,$^) $(B)/guest/libnet-xen.a
 
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a
 	@mkdir -p $(dir $@)

@@ -745,6 +745,44 @@ void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *
 	*gateway = n ? htonl(n->host) : 0;
 }
 
+/* ---- tx policing */
+
+void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac)
+{
+	memmove(p->mac, mac, sizeof(p->mac));
+	p->tok = LV_NET_TX_BURST;
+	p->btok = LV_NET_BC_BURST;
+	p->tok_t = lv_now_ns();
+}
+
+void lv__tx_police_refill(struct lv_tx_police *p)
+{
+	int64_t now = lv_now_ns(), dt = now - p->tok_t;
+
+	if (dt < 1000000)       /* 1 ms granularity */
+		return;
+	p->tok_t = now;
+	p->tok += dt * LV_NET_TX_RATE / 1000000000ll;
+	if (p->tok > LV_NET_TX_BURST)
+		p->tok = LV_NET_TX_BURST;
+	p->btok += dt * LV_NET_BC_RATE / 1000000000ll;
+	if (p->btok > LV_NET_BC_BURST)
+		p->btok = LV_NET_BC_BURST;
+}
+
+bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *f)
+{
+	if (memcmp(f + 6, p->mac, 6) != 0 || p->tok <= 0)
+		return false;
+	if (f[0] & 1) {         /* group address: broadcast or multicast */
+		if (p->btok <= 0)
+			return false;
+		p->btok--;
+	}
+	p->tok--;
+	return true;
+}
+
 /* ---- the ELF note */
 
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }

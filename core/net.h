@@ -54,4 +54,24 @@ void lv__net_tick(struct lv_host *h);
 /* The NIC configuration a driver hands the guest (network byte order). */
 void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *gateway);
 
+/* Tx policing of one guest NIC (both drivers' backends): a frame leaves
+ * only with the VM's own source MAC, at most LV_NET_TX_RATE frames/s
+ * (bursts of LV_NET_TX_BURST), of which LV_NET_BC_RATE/s (bursts of
+ * LV_NET_BC_BURST) broadcast or multicast.  A guest that floods spends
+ * its own time and loses its own frames. */
+#define LV_NET_TX_RATE  20000
+#define LV_NET_TX_BURST 512
+#define LV_NET_BC_RATE  200
+#define LV_NET_BC_BURST 64
+struct lv_tx_police {
+	uint8_t mac[6];
+	int64_t tok, btok;       /* all frames / broadcast+multicast frames */
+	int64_t tok_t;           /* last refill */
+};
+void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac);
+/* Add the tokens earned since the last refill (once per batch). */
+void lv__tx_police_refill(struct lv_tx_police *p);
+/* May this frame (>= 14 bytes) leave?  Takes its tokens if so. */
+bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *frame);
+
 #endif

@@ -4,9 +4,9 @@
  * interrupts: tx is taken at every hypercall, rx is filled when the guest
  * idles or rings LV_HC_NET.  Every descriptor is copied out of guest
  * memory once and checked (index, length, address) before use.  Tx is
- * policed by two token buckets, so a guest that floods its ring burns its
- * own exits and loses its own frames; and a guest may only send with the
- * MAC it was given.  The counters go to the shell's stats page.
+ * policed (lv__tx_police, core/net.c), so a guest that floods its ring
+ * burns its own exits and loses its own frames; and a guest may only send
+ * with the MAC it was given.  The counters go to the shell's stats page.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,10 +14,6 @@
 
 #include "kvm/shell_int.h"
 
-#define NET_TX_RATE   20000   /* frames per second a guest may send */
-#define NET_TX_BURST  512
-#define NET_BC_RATE   200     /* of which broadcast/multicast */
-#define NET_BC_BURST  64
 #define NET_RX_BATCH  LV_NET_SLOTS /* frames per rx fill */
 
 static struct lv_net_shared *shared(struct kvm_shell *s)
@@ -34,7 +30,7 @@ void kvm_net_setup(struct kvm_shell *s, int tap_fd, const struct kvm_msg *m)
 	n->fd = tap_fd;
 	if (tap_fd < 0 || dp->ndevs >= LV_MAX_DEVS)
 		return;
-	memcpy(n->mac, m->net_mac, sizeof(n->mac));
+	lv__tx_police_init(&n->police, m->net_mac);
 	d = &dp->devs[dp->ndevs++];
 	*d = (struct lv_dev){ .type = LV_DEV_NET, .id = 0, .addr = LV_GPA_NET,
 			      .size = LV_GPA_IMAGE - LV_GPA_NET };
@@ -54,9 +50,7 @@ void kvm_net_reset(struct kvm_shell *s)
 		return;
 	memset(shared(s), 0, sizeof(struct lv_net_shared));
 	n->tx_used = n->rx_used = 0;
-	n->tok = NET_TX_BURST;
-	n->btok = NET_BC_BURST;
-	n->tok_t = kvm_now(CLOCK_MONOTONIC);
+	lv__tx_police_init(&n->police, n->police.mac);
 }
 
 /* Copy slot i of ring r out of guest memory and check it.  Crashes the
@@ -90,37 +84,6 @@ static uint32_t pending(struct kvm_shell *s, struct lv_net_ring *r, uint32_t use
 	return avail - used;
 }
 
-static void refill_tokens(struct kvm_net *n)
-{
-	int64_t now = kvm_now(CLOCK_MONOTONIC), dt = now - n->tok_t;
-
-	if (dt < 1000000)       /* 1 ms granularity */
-		return;
-	n->tok_t = now;
-	n->tok += dt * NET_TX_RATE / 1000000000ll;
-	if (n->tok > NET_TX_BURST)
-		n->tok = NET_TX_BURST;
-	n->btok += dt * NET_BC_RATE / 1000000000ll;
-	if (n->btok > NET_BC_BURST)
-		n->btok = NET_BC_BURST;
-}
-
-/* May this frame leave?  Own source MAC, within the rate. */
-static bool tx_allowed(struct kvm_net *n, const uint8_t *f)
-{
-	if (memcmp(f + 6, n->mac, 6) != 0)
-		return false;
-	if (n->tok <= 0)
-		return false;
-	if (f[0] & 1) {         /* group address: broadcast or multicast */
-		if (n->btok <= 0)
-			return false;
-		n->btok--;
-	}
-	n->tok--;
-	return true;
-}
-
 void kvm_net_tx(struct kvm_shell *s)
 {
 	struct kvm_net *n = &s->net;
@@ -133,13 +96,13 @@ void kvm_net_tx(struct kvm_shell *s)
 	k = pending(s, r, n->tx_used, "tx");
 	if (!k)
 		return;
-	refill_tokens(n);
+	lv__tx_police_refill(&n->police);
 	for (; k; k--, n->tx_used++) {
 		struct lv_net_desc d = take(s, r, n->tx_used, "tx", LV_NET_FRAME_MIN, LV_NET_FRAME_MAX);
 		const uint8_t *f = s->vm.mem + d.addr;
 		ssize_t w;
 
-		if (!tx_allowed(n, f)) {
+		if (!lv__tx_police_allow(&n->police, f)) {
 			n->tx_drop++;
 			continue;
 		}

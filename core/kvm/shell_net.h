@@ -10,15 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net.h"
+
 struct kvm_shell;
 struct kvm_msg;
 
 struct kvm_net {
 	int fd;                  /* tap (O_NONBLOCK), -1: the VM has no NIC */
-	uint8_t mac[6];
 	uint32_t tx_used, rx_used; /* the host's own copies of the used indexes */
-	int64_t tok_t;           /* token buckets (tx policing), last refill */
-	int64_t tok, btok;       /* all frames / broadcast+multicast frames */
+	struct lv_tx_police police; /* own MAC only, rate limits */
 	uint64_t rx_pkts, rx_bytes, rx_drop, tx_pkts, tx_bytes, tx_drop;
 };
 

@@ -40,6 +40,7 @@ struct xen_vm {
 	struct xen_dom dom;
 	struct xencons_interface *cons;
 	struct lv_devpage *dp;
+	struct xen_net *net;           /* the NIC's backend (xen_net.c), or NULL */
 	int logfd;
 	bool started_reported, gone;
 	struct xen_vm *pnext;          /* pending "started" list */
@@ -188,6 +189,7 @@ static void vm_release(struct xen_vm *xv)
 	console_drain(xv);
 	timed_del(xv);
 	pending_del(xv);
+	xen_net_free(xv->net);      /* its grant maps go before the domain */
 	if (xv->cons)
 		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
 	if (xv->dp)
@@ -206,18 +208,35 @@ static void vm_release(struct xen_vm *xv)
 	lv__vm_released(vm);
 }
 
-static void vm_event(struct xen_vm *xv)
+/* An event from the guest.  false if it broke a device protocol and
+ * has been crashed (xv is gone). */
+static bool vm_event(struct xen_vm *xv)
 {
 	struct lv_vm *vm = xv->vm;
 
 	report_started(xv);
 	console_drain(xv);
+	if (xen_net_event(xv->net))
+		return false;
 	if (xv->dp && xv->dp->devs[1].u.sysctl.guest_state == LV_GST_READY &&
 	    !vm->info.t[LV_PH_READY]) {
 		lv__vm_phase(vm, LV_PH_READY, lv_now_ns());
 		if (vm->info.state == LV_ST_BOOTING)
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
 	}
+	return true;
+}
+
+void xen_vm_fault(struct xen_driver *d, struct lv_vm *vm, const char *why)
+{
+	struct xen_vm *xv = vm->drv;
+
+	if (!xv)
+		return;
+	lv__log(d->h, LV_LOG_WARN, "%s: %s: crashing it", vm->info.name, why);
+	console_drain(xv);
+	lv__vm_state(vm, LV_ST_CRASHED, why);
+	vm_release(xv);
 }
 
 /* The domain has shut down (or vanished): final state, then release. */
@@ -305,8 +324,7 @@ static void evtchn_cb(void *arg, int fd, uint32_t events)
 			continue;
 		}
 		xv = port_get(d, port);
-		if (xv) {
-			vm_event(xv);
+		if (xv && vm_event(xv)) {
 			if (xv->dp && xv->dp->devs[1].u.sysctl.guest_state == LV_GST_DOWN)
 				scan = true;
 		}
@@ -337,6 +355,8 @@ static void fill_devpage(void *arg, struct lv_devpage *dp, const struct xen_dom 
 	dp->devs[1].type = LV_DEV_SYSCTL;
 	dp->devs[1].flags = LV_DEVF_XEN;
 	dp->devs[1].u.sysctl.evtchn = xd->remote_port;
+	if (vm->drv)
+		xen_net_devpage(((struct xen_vm *)vm->drv)->net, dp, xd->remote_port);
 }
 
 /* ---- pools */
@@ -409,6 +429,11 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 	xv->vm = vm;
 	xv->logfd = -1;
 	d->last_spawn = lv_now_ns();
+	if (vm->info.ipv4 && !(xv->net = xen_net_new(d, vm, err, sizeof(err)))) {
+		lv__log(d->h, LV_LOG_ERR, "%s: NIC: %s", vm->info.name, err);
+		free(xv);
+		return -ENODEV;
+	}
 	if (f && f->ready_head) {
 		struct xen_shell *s = f->ready_head;
 
@@ -424,6 +449,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		rc = xen_dom_create(d, vm->info.mem_bytes, false, &xv->dom, err, sizeof(err));
 		if (rc) {
 			lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
+			xen_net_free(xv->net);
 			free(xv);
 			return rc;
 		}
@@ -451,6 +477,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 			vm->info.name, strerror(errno));
 		goto fail;
 	}
+	xen_net_bind(xv->net, xv->dom.domid, xv->dom.local_port, xv->dp);
 	xv->logfd = open_console_log(d, vm);
 	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, sizeof(err)))) {
 		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
@@ -473,6 +500,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 	d->pending = xv;
 	return 0;                    /* the pool refills on the next tick */
 fail:
+	xen_net_free(xv->net);
 	if (xv->cons)
 		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
 	if (xv->dp)
@@ -632,6 +660,7 @@ static void xen_close(struct lv_driver *drv)
 		if (!xv)
 			continue;
 		console_drain(xv);
+		xen_net_free(xv->net);   /* the guest's NIC is down until the next agent */
 		if (xv->logfd >= 0)
 			close(xv->logfd);
 		free(xv);
@@ -651,6 +680,8 @@ static void xen_close(struct lv_driver *drv)
 		xen_store_close(d);
 	if (d->xst)
 		xenstat_uninit(d->xst);
+	if (d->xgt)
+		xengnttab_close(d->xgt);
 	xenforeignmemory_close(d->fmem);
 	xenevtchn_close(d->xce);
 	xc_interface_close(d->xch);
@@ -684,6 +715,10 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 		rc = -ENOMEM;
 		goto err;
 	}
+	d->xgt = xengnttab_open(NULL, 0);
+	if (!d->xgt)
+		lv__log(h, LV_LOG_WARN, "xen: no grant device (%s; is xen-gntdev loaded?): guests get no NIC",
+			strerror(errno));
 	snprintf(d->console_dir, sizeof(d->console_dir), "%s/console", h->state_dir);
 	snprintf(d->dom_dir, sizeof(d->dom_dir), "%s/xen", h->state_dir);
 	if ((mkdir(d->console_dir, 0750) && errno != EEXIST) ||
@@ -723,6 +758,8 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 err:
 	if (d->xs)
 		xen_store_close(d);
+	if (d->xgt)
+		xengnttab_close(d->xgt);
 	if (d->fmem)
 		xenforeignmemory_close(d->fmem);
 	if (d->xce)
@@ -795,6 +832,7 @@ static void xen_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 		return;
 	out->cpu_ns = xv->cpu_ns;
 	out->rss_bytes = xv->pages * 4096;
+	xen_net_stats(xv->net, out);
 }
 
 /* After an agent restart: the VM's domain file says where its pages and
@@ -838,6 +876,14 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 		return -ESRCH;
 	}
 	xv->dom.local_port = port;
+	if (vm->info.ipv4) {        /* a new tap; the guest's rings are mapped again */
+		char err[160];
+
+		xv->net = xen_net_new(d, vm, err, sizeof(err));
+		if (!xv->net)
+			lv__log(d->h, LV_LOG_WARN, "%s: NIC not re-attached: %s", vm->info.name, err);
+		xen_net_bind(xv->net, xv->dom.domid, port, xv->dp);
+	}
 	if (vm->info.console_path[0])
 		xv->logfd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	vm->drv = xv;

@@ -10,6 +10,7 @@
 #include <xenctrl.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xengnttab.h>
 
 #include "lv_internal.h"
 #include "lightvm_abi.h"
@@ -70,11 +71,33 @@ void xen_dom_forget(struct xen_driver *d, uint32_t domid);
 /* 1 if domid exists with xd's handle (*flags: XEN_DOMINF_*), else 0 */
 int xen_dom_check(struct xen_driver *d, const struct xen_dom *xd, uint32_t *flags);
 
+/* The network backend (xen_net.c): one per VM with a NIC, lives as long
+ * as the VM (its tap), bound to the VM's current domain. */
+struct xen_net;
+struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, char *err, size_t errlen);
+/* Append the NIC's entry to a device page being built. */
+void xen_net_devpage(const struct xen_net *n, struct lv_devpage *dp, uint32_t guest_port);
+/* The domain now behind the NIC, with its mapped device page. */
+void xen_net_bind(struct xen_net *n, uint32_t domid, int local_port, struct lv_devpage *dp);
+/* An event from the guest: connect when it says so, send its tx.  0, or
+ * -EPROTO if the guest broke the protocol: then it has been crashed
+ * (xen_vm_fault) and n and the VM's driver state are gone. */
+int xen_net_event(struct xen_net *n);
+/* Unmap the rings: before the domain is destroyed (or rebuilt). */
+void xen_net_unbind(struct xen_net *n);
+void xen_net_free(struct xen_net *n);           /* unbind, close the tap */
+void xen_net_stats(const struct xen_net *n, struct lv_vm_stats *out);
+
+/* End vm crashed with why (a guest broke a device protocol) and release
+ * its domain and backends. */
+void xen_vm_fault(struct xen_driver *d, struct lv_vm *vm, const char *why);
+
 struct xen_driver {
 	struct lv_host *h;
 	xc_interface *xch;
 	xenevtchn_handle *xce;
 	xenforeignmemory_handle *fmem;
+	xengnttab_handle *xgt;      /* NIC rings and grant copies; NULL: no gntdev */
 	int evfd;
 	int virq_port;              /* VIRQ_DOM_EXC, -1: poll domain states */
 	struct xen_vm **by_port;    /* local port -> VM */

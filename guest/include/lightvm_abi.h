@@ -165,6 +165,11 @@ struct lv_dev {
 			uint8_t  mac[6];
 			uint16_t mtu;
 			uint32_t ipv4, netmask, gateway; /* network byte order */
+			/* Xen (LV_DEVF_XEN): a netif ring pair, see below */
+			uint32_t evtchn;      /* host writes: guest's event channel */
+			uint32_t tx_ref, rx_ref; /* guest writes: grants of its rings */
+			uint16_t backend;     /* host writes: the backend's domid */
+			uint16_t state;       /* guest writes: LV_XNET_* */
 		} net;
 		uint8_t raw[40];
 	} u;
@@ -232,6 +237,20 @@ struct lv_net_ring {
 struct lv_net_shared {
 	struct lv_net_ring tx, rx;
 };
+
+/*
+ * Network device (Xen PV, LV_DEVF_XEN set).  The frontend speaks Xen's
+ * netif protocol (xen/include/public/io/netif.h: one tx and one rx shared
+ * ring of 256 entries, one page each, requests carry grant references of
+ * whole pages, no fragments, no offloads), but the handshake is on the
+ * device page instead of XenStore: the host fills mac/mtu/IPv4, evtchn
+ * and backend; the guest grants its two ring pages (and every buffer) to
+ * `backend`, writes tx_ref/rx_ref, then state = LV_XNET_CONNECTED and
+ * notifies.  The backend maps the two rings and moves frame data with
+ * grant copies.  A bad ring or ref crashes the guest.
+ */
+#define LV_XNET_INIT      0u
+#define LV_XNET_CONNECTED 1u
 
 /* An image that wants a NIC carries an ELF note (PT_NOTE) with name
  * LV_NOTE_NAME and type LV_NOTE_NET; images without it get none. */

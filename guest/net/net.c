@@ -337,7 +337,7 @@ static void eth_input(const uint8_t *f, uint32_t len)
 
 int net_init(void)
 {
-	if (lv_netdev_kvm_open(&net_dev))
+	if (lv_netdev_open(&net_dev))
 		return -1;
 	ip_id = (uint16_t)lv_rdtsc();
 	return 0;

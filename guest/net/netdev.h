@@ -1,7 +1,7 @@
 /*
  * netdev.h - the one interface between the guest network stack and a
  * NIC driver.  The KVM paravirtual ring pair (netdev_kvm.c) is the first
- * driver; a Xen netfront can sit beside it with the same operations.
+ * driver, the Xen netif frontend (netdev_xen.c) the second.
  * Frames are whole Ethernet frames without FCS.
  */
 #ifndef LV_NETDEV_H
@@ -27,7 +27,9 @@ struct lv_netdev {
 	void *priv;
 };
 
-/* The KVM ring-pair NIC from the device page.  0, or -1 if none. */
-int lv_netdev_kvm_open(struct lv_netdev *nd);
+/* The platform's NIC from the device page: the KVM ring pair
+ * (netdev_kvm.c) or the Xen netif frontend (netdev_xen.c); each image
+ * links one.  0, or -1 if there is none. */
+int lv_netdev_open(struct lv_netdev *nd);
 
 #endif

@@ -87,7 +87,7 @@ static void tx_commit(struct lv_netdev *nd, uint32_t len)
 	__atomic_store_n(&sh->tx.avail, a + 1, __ATOMIC_RELEASE);
 }
 
-int lv_netdev_kvm_open(struct lv_netdev *nd)
+int lv_netdev_open(struct lv_netdev *nd)
 {
 	volatile struct lv_dev *d = lv_find_dev(LV_DEV_NET);
 

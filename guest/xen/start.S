@@ -27,6 +27,9 @@ hypercall_page:
 	.globl lv_xen_shared_info
 lv_xen_shared_info:		/* remapped onto the shared info frame */
 	.skip 4096
+	.globl lv_xen_grant_table
+lv_xen_grant_table:		/* remapped onto grant table frame 0 (lv_xen_grant) */
+	.skip 4096
 lv_xen_stack:
 	.skip 16384
 lv_xen_stack_top:

@@ -11,6 +11,7 @@
 /* hypercall numbers (xen.h) */
 #define __HYPERVISOR_update_va_mapping 14
 #define __HYPERVISOR_console_io        18
+#define __HYPERVISOR_grant_table_op    20
 #define __HYPERVISOR_sched_op          29
 #define __HYPERVISOR_event_channel_op  32
 
@@ -95,11 +96,79 @@ struct sched_poll {
 	uint64_t timeout;
 };
 
+/* grant tables, version 1 (grant_table.h) */
+#define GNTTABOP_setup_table 2
+#define DOMID_SELF           0x7FF0u
+#define GTF_permit_access    1u
+#define GTF_readonly         (1u << 2)
+#define GNTTAB_NR_RESERVED   8u     /* refs 0..7: console, xenstore, ... */
+
+struct gnttab_setup_table {
+	uint16_t dom;
+	uint32_t nr_frames;
+	int16_t  status;
+	unsigned long *frame_list;   /* XEN_GUEST_HANDLE(xen_pfn_t) */
+};
+
+struct grant_entry_v1 {
+	uint16_t flags;
+	uint16_t domid;
+	uint32_t frame;
+};
+
+/* the netif protocol (io/netif.h) on io/ring.h shared rings */
+#define NETIF_RING_SIZE 256u
+#define NETIF_RSP_ERROR (-1)
+
+struct netif_tx_request {
+	uint32_t gref;
+	uint16_t offset, flags, id, size;
+};
+struct netif_tx_response {
+	uint16_t id;
+	int16_t  status;
+};
+struct netif_rx_request {
+	uint16_t id, pad;
+	uint32_t gref;
+};
+struct netif_rx_response {
+	uint16_t id, offset, flags;
+	int16_t  status;
+};
+
+struct xen_sring_hdr {
+	uint32_t req_prod, req_event;
+	uint32_t rsp_prod, rsp_event;
+	uint8_t  pad[48];
+};
+
+struct netif_tx_sring {
+	struct xen_sring_hdr h;
+	union {
+		struct netif_tx_request req;
+		struct netif_tx_response rsp;
+	} ring[NETIF_RING_SIZE];
+};
+
+struct netif_rx_sring {
+	struct xen_sring_hdr h;
+	union {
+		struct netif_rx_request req;
+		struct netif_rx_response rsp;
+	} ring[NETIF_RING_SIZE];
+};
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct vcpu_info) == 64, "vcpu_info");
 _Static_assert(__builtin_offsetof(struct shared_info, evtchn_pending) == 2048, "shared_info");
 _Static_assert(__builtin_offsetof(struct start_info, cmd_line) == 128, "start_info");
 _Static_assert(sizeof(struct xencons_interface) == 3088, "xencons");
+_Static_assert(__builtin_offsetof(struct gnttab_setup_table, frame_list) == 16, "setup_table");
+_Static_assert(sizeof(struct netif_tx_request) == 12 && sizeof(struct netif_rx_response) == 8, "netif");
+_Static_assert(sizeof(struct netif_tx_sring) <= 4096 && sizeof(struct netif_rx_sring) <= 4096, "rings");
+/* io/ring.h: the largest power of two entries that fit a page */
+_Static_assert((4096 - 64) / 12 < 2 * NETIF_RING_SIZE && (4096 - 64) / 8 < 2 * NETIF_RING_SIZE, "ring size");
 #endif
 
 #endif

@@ -11,9 +11,11 @@
  */
 #include "rt.h"
 #include "xen_pv.h"
+#include "xrt.h"
 
 extern char hypercall_page[];
 extern char lv_xen_shared_info[];
+extern char lv_xen_grant_table[];
 
 uint64_t lv_start_tsc;
 
@@ -24,7 +26,7 @@ static uint32_t cons_port;        /* console (and sysctl) event channel */
 static volatile struct lv_dev *sysdev;
 static struct lv_devpage fallback_dp; /* no lv.devpage: started by xl */
 
-static long hcall(unsigned nr, unsigned long a1, unsigned long a2, unsigned long a3)
+long lv_xen_hcall(unsigned nr, unsigned long a1, unsigned long a2, unsigned long a3)
 {
 	register unsigned long r10 __asm__("r10") = 0;
 	long ret;
@@ -37,11 +39,48 @@ static long hcall(unsigned nr, unsigned long a1, unsigned long a2, unsigned long
 	return ret;
 }
 
-static void notify(uint32_t port)
+#define hcall lv_xen_hcall
+
+void lv_xen_notify(uint32_t port)
 {
 	uint32_t p = port;
 
 	hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (unsigned long)&p, 0);
+}
+#define notify lv_xen_notify
+
+/* ---- grants: the first frame of our grant table (v1), mapped on first
+ * use over a page of the image; refs from GNTTAB_NR_RESERVED up, never
+ * revoked (a driver grants its rings and buffers once, at boot). */
+
+static volatile struct grant_entry_v1 *gnttab;
+static uint32_t gnttab_next = GNTTAB_NR_RESERVED;
+
+int lv_xen_grant(const void *va, uint16_t domid, int readonly)
+{
+	const unsigned long *p2m = (const unsigned long *)si->mfn_list;
+	unsigned long pfn = (unsigned long)(uintptr_t)va >> 12;
+	volatile struct grant_entry_v1 *e;
+
+	if (!gnttab) {
+		unsigned long frame = 0;
+		struct gnttab_setup_table st = { .dom = DOMID_SELF, .nr_frames = 1,
+						 .frame_list = &frame };
+
+		if (hcall(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, (unsigned long)&st, 1) ||
+		    st.status || hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_grant_table,
+				       (frame << 12) | 7, UVMF_INVLPG))
+			return -1;
+		gnttab = (volatile struct grant_entry_v1 *)lv_xen_grant_table;
+	}
+	if (gnttab_next >= 4096 / sizeof(*gnttab) || ((uintptr_t)va & 4095) || pfn >= si->nr_pages)
+		return -1;
+	e = &gnttab[gnttab_next];
+	e->domid = domid;
+	e->frame = (uint32_t)p2m[pfn];
+	__asm__ volatile("" ::: "memory");   /* x86: stores stay in order */
+	e->flags = (uint16_t)(GTF_permit_access | (readonly ? GTF_readonly : 0));
+	return (int)gnttab_next++;
 }
 
 static void LV_NORETURN xen_shutdown(unsigned reason)

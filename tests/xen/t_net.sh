@@ -1,0 +1,35 @@
+# Networking on Xen: daytime guests with a netif frontend, the agent as
+# their backend (rings mapped with libxengnttab, frames by grant copy, a
+# tap per VM on the host bridge).  TCP and UDP daytime answered by every
+# guest from Dom0; stats count frames; destroy takes the taps away.
+. tests/xen/lib.sh
+need_dom0
+[ -c /dev/net/tun ] || skip "no /dev/net/tun in Dom0 (tun module?)"
+[ -c /dev/xen/gntdev ] || skip "no /dev/xen/gntdev in Dom0 (xen-gntdev module?)"
+N=20
+start_agent "pool 4M/1 = 8"
+
+$LVSH -c "spawn $N daytime" >"$T/out" || fail "spawn $N daytime: $(cat "$T/out")"
+wait_state running 'daytime-*' $N || fail "daytime VMs not running: $($LVSH -c 'list daytime-*' | head)"
+$LVSH --json -c "list daytime-*" | jq -r '.vms[].ipv4' >"$T/ips"
+[ "$(grep -c '^10\.' "$T/ips")" = $N ] || fail "daytime VMs without an address: $(cat "$T/ips" | head)"
+ok "$N daytime VMs running, each with an address: $(head -n1 "$T/ips") .. $(tail -n1 "$T/ips")"
+
+lv-daytime -d 5 -t 30 <"$T/ips" >"$T/tcp" 2>&1 || fail "TCP daytime: $(cat "$T/tcp")"
+ok "TCP daytime from Dom0: $(head -n1 "$T/tcp")"
+lv-daytime -u -d 5 -t 30 <"$T/ips" >"$T/udp" 2>&1 || fail "UDP daytime: $(cat "$T/udp")"
+ok "UDP daytime from Dom0: $(head -n1 "$T/udp")"
+
+$LVSH --json -c stats >"$T/stats" || fail "stats"
+jq -e '[.vms[] | select((.name | startswith("daytime")) and (.net_rx_packets // 0) >= 2 and (.net_tx_packets // 0) >= 2)] | length == '$N "$T/stats" >/dev/null ||
+	fail "net counters: $(jq -c '[.vms[] | {name, net_rx_packets, net_tx_packets}][0:3]' "$T/stats")"
+ok "stats: every guest counted frames both ways"
+
+taps=$(ls /sys/class/net | grep -c '^lvt')
+$LVSH -c "destroy daytime-1" >/dev/null || fail "destroy daytime-1"
+lv-daytime -d 5 -t 10 "$(sed -n 2p "$T/ips")" >/dev/null 2>&1 || fail "daytime-2 stopped answering"
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+sleep 0.5
+left=$(ls /sys/class/net | grep -c '^lvt')
+[ "$left" -lt "$taps" ] || fail "taps left after destroy: $taps before, $left after"
+ok "destroy: taps go with the VMs ($taps -> $left, the rest are the spare taps)"
