@@ -1,7 +1,9 @@
 # Networking on Xen: daytime guests with a netif frontend, the agent as
 # their backend (rings mapped with libxengnttab, frames by grant copy, a
 # tap per VM on the host bridge).  TCP and UDP daytime answered by every
-# guest from Dom0; stats count frames; destroy takes the taps away.
+# guest from Dom0; stats count frames; after kill -9 a new agent serves
+# the same guests again (new taps, rings mapped again); destroy takes the
+# taps away.
 . tests/xen/lib.sh
 need_dom0
 [ -c /dev/net/tun ] || skip "no /dev/net/tun in Dom0 (tun module?)"
@@ -24,6 +26,18 @@ $LVSH --json -c stats >"$T/stats" || fail "stats"
 jq -e '[.vms[] | select((.name | startswith("daytime")) and (.net_rx_packets // 0) >= 2 and (.net_tx_packets // 0) >= 2)] | length == '$N "$T/stats" >/dev/null ||
 	fail "net counters: $(jq -c '[.vms[] | {name, net_rx_packets, net_tx_packets}][0:3]' "$T/stats")"
 ok "stats: every guest counted frames both ways"
+
+# kill -9: the taps die with the agent; a new agent makes new ones with
+# the same MAC and maps the running guests' rings again
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+rm -f "$SOCK"
+start_agent "pool 4M/1 = 8"
+i=0
+while [ "$(count_state running 'daytime-*')" != $N ]; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "daytime VMs not running after the restart: $($LVSH -c 'list daytime-*' | head -n 4)"; sleep 0.1
+done
+lv-daytime -d 5 -t 30 <"$T/ips" >"$T/tcp2" 2>&1 || fail "TCP daytime after a restart: $(cat "$T/tcp2")"
+ok "agent killed and restarted: $(head -n1 "$T/tcp2")"
 
 taps=$(ls /sys/class/net | grep -c '^lvt')
 $LVSH -c "destroy daytime-1" >/dev/null || fail "destroy daytime-1"
