@@ -117,8 +117,12 @@ $LVSH -c "spawn 1 badnic --wait" >/dev/null 2>&1
 sleep 0.5
 $LVSH -c "inspect badnic-1" | grep -q "reason: net: bad tx descriptor" ||
 	fail "badnic-1 did not crash on its bad descriptor: $($LVSH -c 'inspect badnic-1' | grep reason)"
+$LVSH -c "spawn 1 badtx --wait" >/dev/null 2>&1
+sleep 0.5
+$LVSH -c "inspect badtx-1" | grep -q "reason: net: bad tx descriptor .*length 3000" ||
+	fail "badtx-1 did not crash on its 3000-byte frame: $($LVSH -c 'inspect badtx-1' | grep reason)"
 kill -0 "$AGENT_PID" || fail "the agent died"
-ok "bad descriptor: crashed, the rest unaffected"
+ok "bad descriptor, oversized frame: crashed, the rest unaffected"
 
 # noop needs no NIC: no address
 $LVSH -c "spawn 1 noop --wait" >/dev/null

@@ -1,7 +1,8 @@
 # Networking on Xen: daytime guests with a netif frontend, the agent as
 # their backend (rings mapped with libxengnttab, frames by grant copy, a
 # tap per VM on the host bridge).  TCP and UDP daytime answered by every
-# guest from Dom0; stats count frames; after kill -9 a new agent serves
+# guest from Dom0; stats count frames; a guest breaking the ring protocol
+# is crashed alone; after kill -9 a new agent serves
 # the same guests again (new taps, rings mapped again); destroy takes the
 # taps away.
 . tests/xen/lib.sh
@@ -26,6 +27,13 @@ $LVSH --json -c stats >"$T/stats" || fail "stats"
 jq -e '[.vms[] | select((.name | startswith("daytime")) and (.net_rx_packets // 0) >= 2 and (.net_tx_packets // 0) >= 2)] | length == '$N "$T/stats" >/dev/null ||
 	fail "net counters: $(jq -c '[.vms[] | {name, net_rx_packets, net_tx_packets}][0:3]' "$T/stats")"
 ok "stats: every guest counted frames both ways"
+
+$LVSH -c "spawn 1 badtx" >/dev/null 2>&1
+wait_state crashed badtx-1 1 || fail "badtx-1 did not crash: $($LVSH -c 'inspect badtx-1')"
+$LVSH -c "inspect badtx-1" | grep -q "reason: net: bad tx request" ||
+	fail "badtx-1: wrong reason: $($LVSH -c 'inspect badtx-1' | grep reason)"
+lv-daytime -d 5 -t 10 <"$T/ips" >/dev/null 2>&1 || fail "daytime VMs stopped answering after badtx"
+ok "a guest sending a 3000-byte frame ends crashed ($($LVSH -c 'inspect badtx-1' | grep reason | cut -c9-70)...); the others serve on"
 
 # kill -9: the taps die with the agent; a new agent makes new ones with
 # the same MAC and maps the running guests' rings again
