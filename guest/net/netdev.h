@@ -8,6 +8,7 @@
 #define LV_NETDEV_H
 
 #include <stdint.h>
+#include "lightvm_abi.h"
 
 struct lv_netdev {
 	uint8_t  mac[6];
@@ -26,6 +27,20 @@ struct lv_netdev {
 	void (*kick)(struct lv_netdev *nd);
 	void *priv;
 };
+
+/* A driver's open: nd = its operations (ops) and the configuration of
+ * the device entry d (MAC, MTU, IPv4). */
+static inline void lv_netdev_init(struct lv_netdev *nd, volatile const struct lv_dev *d,
+				  const struct lv_netdev *ops)
+{
+	*nd = *ops;
+	for (unsigned i = 0; i < 6; i++)
+		nd->mac[i] = d->u.net.mac[i];
+	nd->mtu = d->u.net.mtu;
+	nd->ip = d->u.net.ipv4;
+	nd->mask = d->u.net.netmask;
+	nd->gw = d->u.net.gateway;
+}
 
 /* The platform's NIC from the device page: the KVM ring pair
  * (netdev_kvm.c) or the Xen netif frontend (netdev_xen.c); each image

@@ -3,8 +3,7 @@
  * "Network device"): two descriptor rings in the device's area at
  * LV_GPA_NET, followed by this driver's fixed buffers.  No interrupts:
  * frames arrive when the guest idles (LV_WAKE_NET) or kicks; queued frames
- * leave at the next hypercall.  Linking this file into an image also puts
- * the LV_NOTE_NET note in it, so the toolstack gives the VM a NIC.
+ * leave at the next hypercall.
  */
 #include "rt.h"
 #include "netdev.h"
@@ -17,15 +16,6 @@
 _Static_assert(sizeof(struct lv_net_shared) <= 0x2000, "rings before buffers");
 _Static_assert(BUF_BASE + (NTX + NRX) * BUFSZ <= LV_GPA_IMAGE, "buffers fit the area");
 _Static_assert(BUFSZ >= LV_NET_FRAME_MAX, "buffer holds a frame");
-
-/* The note that asks the toolstack for a NIC. */
-static const struct {
-	uint32_t namesz, descsz, type;
-	char name[8];
-	uint32_t desc;
-} lv_note_net __attribute__((section(".note.lightvm"), aligned(4), used)) = {
-	sizeof(LV_NOTE_NAME), 4, LV_NOTE_NET, LV_NOTE_NAME, 1,
-};
 
 static volatile struct lv_net_shared *sh;
 static uint32_t rx_seen;
@@ -87,6 +77,11 @@ static void tx_commit(struct lv_netdev *nd, uint32_t len)
 	__atomic_store_n(&sh->tx.avail, a + 1, __ATOMIC_RELEASE);
 }
 
+static const struct lv_netdev ops = {
+	.rx_next = rx_next, .rx_done = rx_done, .tx_alloc = tx_alloc,
+	.tx_commit = tx_commit, .kick = kick,
+};
+
 int lv_netdev_open(struct lv_netdev *nd)
 {
 	volatile struct lv_dev *d = lv_find_dev(LV_DEV_NET);
@@ -94,17 +89,7 @@ int lv_netdev_open(struct lv_netdev *nd)
 	if (!d || d->addr != LV_GPA_NET || d->size < BUF_BASE + (NTX + NRX) * BUFSZ - LV_GPA_NET)
 		return -1;
 	sh = (volatile struct lv_net_shared *)(uintptr_t)d->addr;
-	for (unsigned i = 0; i < 6; i++)
-		nd->mac[i] = d->u.net.mac[i];
-	nd->mtu = d->u.net.mtu;
-	nd->ip = d->u.net.ipv4;
-	nd->mask = d->u.net.netmask;
-	nd->gw = d->u.net.gateway;
-	nd->rx_next = rx_next;
-	nd->rx_done = rx_done;
-	nd->tx_alloc = tx_alloc;
-	nd->tx_commit = tx_commit;
-	nd->kick = kick;
+	lv_netdev_init(nd, d, &ops);
 	rx_seen = sh->rx.used;
 	for (uint32_t i = 0; i < NRX; i++) {
 		uint32_t a = sh->rx.avail;

@@ -7,7 +7,6 @@
  * frames arrive while the guest idles in SCHEDOP_poll on the VM's one
  * event channel, which the backend signals after filling rx buffers; tx
  * requests leave at the next kick or idle (both notify the channel).
- * Linking this file puts the LV_NOTE_NET note in the image.
  */
 #include "rt.h"
 #include "netdev.h"
@@ -19,14 +18,6 @@
 
 _Static_assert(NTX <= NETIF_RING_SIZE && NRX <= NETIF_RING_SIZE, "buffers fit the rings");
 _Static_assert(LV_NET_FRAME_MAX <= 4096, "a page holds a frame");
-
-static const struct {
-	uint32_t namesz, descsz, type;
-	char name[8];
-	uint32_t desc;
-} lv_note_net __attribute__((section(".note.lightvm"), aligned(4), used)) = {
-	sizeof(LV_NOTE_NAME), 4, LV_NOTE_NET, LV_NOTE_NAME, 1,
-};
 
 static union { struct netif_tx_sring s; uint8_t page[4096]; } txp __attribute__((aligned(4096)));
 static union { struct netif_rx_sring s; uint8_t page[4096]; } rxp __attribute__((aligned(4096)));
@@ -143,6 +134,11 @@ static void tx_commit(struct lv_netdev *nd, uint32_t len)
 	tx_cur = -1;
 }
 
+static const struct lv_netdev ops = {
+	.rx_next = rx_next, .rx_done = rx_done, .tx_alloc = tx_alloc,
+	.tx_commit = tx_commit, .kick = kick,
+};
+
 int lv_netdev_open(struct lv_netdev *nd)
 {
 	volatile struct lv_dev *d = lv_find_dev(LV_DEV_NET);
@@ -176,17 +172,7 @@ int lv_netdev_open(struct lv_netdev *nd)
 		rxref[i] = (uint32_t)g;
 		rx_post((uint16_t)i);
 	}
-	for (unsigned i = 0; i < 6; i++)
-		nd->mac[i] = d->u.net.mac[i];
-	nd->mtu = d->u.net.mtu;
-	nd->ip = d->u.net.ipv4;
-	nd->mask = d->u.net.netmask;
-	nd->gw = d->u.net.gateway;
-	nd->rx_next = rx_next;
-	nd->rx_done = rx_done;
-	nd->tx_alloc = tx_alloc;
-	nd->tx_commit = tx_commit;
-	nd->kick = kick;
+	lv_netdev_init(nd, d, &ops);
 	d->u.net.tx_ref = (uint32_t)tr;
 	d->u.net.rx_ref = (uint32_t)rr;
 	__asm__ volatile("" ::: "memory");
