@@ -304,3 +304,26 @@ void lv_puts(const char *s)
 {
 	lv_write(s, strlen(s));
 }
+
+/* Console input: what the agent put in the ring's in side, at most n
+ * bytes; never blocks (lv_idle wakes on the channel the agent signals). */
+size_t lv_console_read(char *buf, size_t n)
+{
+	uint32_t prod, c;
+	size_t k = 0;
+
+	if (!cons)
+		return 0;
+	prod = cons->in_prod;
+	c = cons->in_cons;
+	__asm__ volatile("" ::: "memory");
+	if (prod - c > sizeof(cons->in))    /* corrupt: skip to the end */
+		c = prod;
+	while (c != prod && k < n)
+		buf[k++] = cons->in[c++ % sizeof(cons->in)];
+	__asm__ volatile("" ::: "memory");
+	cons->in_cons = c;
+	if (k)
+		notify(cons_port);   /* room again for the agent */
+	return k;
+}
