@@ -203,17 +203,19 @@ static int report_failures(struct lvsh *sh, const char *what,
 static void print_vm_table(FILE *out, const Lightvm__Reply *r)
 {
 	static const char *const head[] = { "NAME", "ID", "STATE", "IMAGE",
-		"MEM", "VCPUS", "PID", "UPTIME", "SPAWN", "IPV4" };
-	char id[16], mem[16], vcpus[16], pid[16], up[16], sp[16];
+		"MEM", "VCPUS", "PID", "CPU", "RSS", "UPTIME", "SPAWN", "IPV4" };
+	char id[16], mem[16], vcpus[16], pid[16], cpu[16], rss[16], up[16], sp[16];
 	struct lvsh_table t;
 	size_t i;
 
-	if (lvsh_table_init(&t, 10, head) < 0)
+	if (lvsh_table_init(&t, 12, head) < 0)
 		goto out;
 	for (i = 0; i < r->n_vms; i++) {
 		const Lightvm__VmInfo *vm = r->vms[i];
-		const char *row[10] = { vm->name, id, vm->state, vm->image,
+		const char *row[12] = { vm->name, id, vm->state, vm->image,
 			mem, vcpus, vm->has_pid ? pid : NULL,
+			vm->has_cpu_ns ? cpu : NULL,
+			vm->has_rss_bytes && vm->rss_bytes ? rss : NULL,
 			vm->has_uptime_ns ? up : NULL,
 			vm->has_spawn_ns ? sp : NULL, vm->ipv4 };
 
@@ -221,6 +223,8 @@ static void print_vm_table(FILE *out, const Lightvm__Reply *r)
 		lvsh_fmt_size(mem, sizeof(mem), vm->mem_bytes);
 		snprintf(vcpus, sizeof(vcpus), "%u", vm->vcpus);
 		snprintf(pid, sizeof(pid), "%d", vm->pid);
+		lvsh_fmt_uptime(cpu, sizeof(cpu), vm->cpu_ns);
+		lvsh_fmt_size(rss, sizeof(rss), vm->rss_bytes);
 		lvsh_fmt_uptime(up, sizeof(up), vm->uptime_ns);
 		lvsh_fmt_spawn(sp, sizeof(sp), vm->spawn_ns);
 		if (lvsh_table_add(&t, row) < 0)
