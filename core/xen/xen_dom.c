@@ -271,6 +271,7 @@ void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd)
 	if (xd->domid) {
 		xc_domain_destroy(d->xch, xd->domid);
 		xen_dom_forget(d, xd->domid);
+		xen_names_forget(d, xd->domid);
 	}
 	free(xd->p2m);
 	memset(xd, 0, sizeof(*xd));

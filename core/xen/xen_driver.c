@@ -6,7 +6,9 @@
  * guest_state on the device page), with one event channel per VM.  Domain
  * deaths come from VIRQ_DOM_EXC, or, when xenstored holds that VIRQ, from
  * a domain-state poll every tick.  Pools keep domains created, with memory
- * populated and the channel bound, per flavor.
+ * populated and the channel bound, per flavor.  With a xenstored
+ * running, the domains get their names in XenStore off the spawn path
+ * (xen_store.c), so live stats come from libxenstat in noxs mode too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +21,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include <xenstat.h>
-
 #include "xen/xen_drv.h"
 #include <xen/io/console.h>
 #include <xen/sched.h>
@@ -32,7 +32,12 @@
 #define POLL_NS             (100ll * 1000000)
 #define INFO_BATCH          256u
 #define XENSTAT_NS          (400ll * 1000000)
+#define XENSTAT_SHARE       10                  /* sample at most every 10x its cost, */
+#define XENSTAT_MAX_NS      (5000ll * 1000000)  /* but at least every 5 s */
 #define XENSTAT_MAX_NAMELESS 200u
+#define NAMES_AGE_NS        (10000ll * 1000000) /* names wait for a quiet tick, or this long */
+#define XENSTAT_STALE_NS    (5000ll * 1000000)  /* a sample this late: the scan's numbers */
+#define XENSTAT_INTEREST_NS (2000ll * 1000000)  /* sampling goes on this long after stats were asked */
 
 struct xen_vm {
 	struct xen_driver *d;
@@ -47,7 +52,9 @@ struct xen_vm {
 	struct xen_vm *tnext;          /* shutdown deadline list */
 	bool timed;
 	int64_t deadline;
-	uint64_t cpu_ns, pages;        /* from the last domain scan */
+	uint64_t cpu_ns, pages;        /* from the last domain scan or libxenstat */
+	uint64_t xst_seq;              /* the libxenstat sample that gave cpu_ns, pages */
+	int64_t dom_t;                 /* when the VM got its domain */
 };
 
 struct xen_shell {
@@ -270,6 +277,7 @@ static void vm_dead(struct xen_vm *xv, unsigned reason, bool vanished)
 static void scan_domains(struct xen_driver *d)
 {
 	static uint8_t seen[XEN_MAX_DOMID];
+	bool fresh = d->xst_live && lv_now_ns() - d->xst_t <= d->xst_fresh;
 	uint32_t first = 1;
 	int n;
 
@@ -283,7 +291,8 @@ static void scan_domains(struct xen_driver *d)
 				continue;
 			seen[in->domain] = 1;
 			xv = d->by_domid[in->domain];
-			if (xv && !d->xst_live) {   /* else libxenstat's, at stats time */
+			/* else libxenstat's (its fresh last sample listed it) */
+			if (xv && !(fresh && xv->xst_seq == d->xst_seq)) {
 				xv->cpu_ns = in->cpu_time;
 				xv->pages = in->tot_pages;
 			}
@@ -396,8 +405,11 @@ static void refill(struct xen_driver *d)
 			if (!s)
 				return;
 			rc = xen_dom_create(d, f->mem, true, &s->dom, err, sizeof(err));
-			if (!rc && (rc = xen_dom_save(d, &s->dom)))
+			if (!rc && (rc = xen_dom_save(d, &s->dom))) {
+				snprintf(err, sizeof(err), "%.100s/%u: %s", d->dom_dir, s->dom.domid,
+					 strerror(-rc));
 				xen_dom_destroy(d, &s->dom);
+			}
 			lv__log(d->h, LV_LOG_DEBUG, "xen: pool %lluM: domain %u prepared in %.3f ms",
 				(unsigned long long)(f->mem >> 20), s->dom.domid,
 				(double)(lv_now_ns() - t0) / 1e6);
@@ -406,6 +418,12 @@ static void refill(struct xen_driver *d)
 					(unsigned long long)(f->mem >> 20), err);
 				free(s);
 				return;
+			}
+			if (d->names) {      /* a name, for libxenstat and xl list */
+				char name[32];
+
+				snprintf(name, sizeof(name), "lv-pool-%u", s->dom.domid);
+				xen_names_set(d, s->dom.domid, name);
 			}
 			s->next = f->ready_head;
 			f->ready_head = s;
@@ -455,6 +473,7 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		}
 	}
 	xv->dom.store = d->xs != NULL;
+	xv->dom_t = lv_now_ns();
 	lv__vm_phase(vm, LV_PH_CLAIMED, lv_now_ns());
 	vm->drv = xv;
 	vm->info.pid = (int)xv->dom.domid;
@@ -483,6 +502,8 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
 		goto fail;
 	}
+	if (d->names)                /* noxs: written by the names thread */
+		xen_names_set(d, xv->dom.domid, vm->info.name);
 	rc = xen_dom_save(d, &xv->dom);
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "%s: %s/%u: %s", vm->info.name, d->dom_dir,
@@ -596,6 +617,8 @@ static int xen_destroy(struct lv_driver *drv, struct lv_vm *vm)
 	return 0;
 }
 
+static void xenstat_work(struct xen_driver *d, int64_t now);
+
 static void xen_tick(struct lv_driver *drv, int64_t now)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
@@ -615,6 +638,14 @@ static void xen_tick(struct lv_driver *drv, int64_t now)
 		}
 	}
 	refill(d);
+	/* names (noxs, with a xenstored): written by the names thread,
+	 * handed over like refills when no burst of spawns is on (its
+	 * writes, and xenstored's work, would compete with the spawns for
+	 * Dom0's CPUs), but not later than NAMES_AGE_NS after they were
+	 * queued */
+	xen_names_tick(d, now - d->last_spawn >= REFILL_QUIET_NS ||
+		       now - d->names_since >= NAMES_AGE_NS);
+	xenstat_work(d, now);        /* libxenstat: samples in, the next asked for */
 }
 
 static int xen_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, unsigned target)
@@ -675,11 +706,10 @@ static void xen_close(struct lv_driver *drv)
 		}
 		free(f);
 	}
+	xen_xst_stop(d);             /* the VMs' names stay, the pool's go */
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->evfd);
 	if (d->xs)
 		xen_store_close(d);
-	if (d->xst)
-		xenstat_uninit(d->xst);
 	if (d->xgt)
 		xengnttab_close(d->xgt);
 	xenforeignmemory_close(d->fmem);
@@ -687,6 +717,7 @@ static void xen_close(struct lv_driver *drv)
 	xc_interface_close(d->xch);
 	free(d->by_port);
 	free(d->by_domid);
+	free(d->named);
 	free(d->info);
 	free(d);
 }
@@ -705,13 +736,14 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 	d->xce = xenevtchn_open(NULL, 0);
 	d->fmem = xenforeignmemory_open(NULL, 0);
 	d->by_domid = calloc(XEN_MAX_DOMID, sizeof(*d->by_domid));
+	d->named = calloc(XEN_MAX_DOMID, sizeof(*d->named));
 	d->info = calloc(INFO_BATCH, sizeof(*d->info));
 	if (!d->xch || !d->xce || !d->fmem) {
 		lv__log(h, LV_LOG_ERR, "xen: cannot open the hypervisor interfaces (%s): is this a Xen Dom0 with privcmd and evtchn?",
 			strerror(errno));
 		goto err;
 	}
-	if (!d->by_domid || !d->info) {
+	if (!d->by_domid || !d->named || !d->info) {
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -744,6 +776,23 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 	if (d->virq_port < 0)
 		lv__log(h, LV_LOG_INFO, "xen: VIRQ_DOM_EXC is taken (xenstored?): polling domain states every %lld ms",
 			POLL_NS / 1000000);
+	/* The XenStore threads: libxenstat samples, and in noxs mode the
+	 * names, if a xenstored runs (it holds VIRQ_DOM_EXC: without one,
+	 * xs_open could still open the kernel's xenbus device, and a
+	 * request there would wait forever). */
+	if (d->xs && (rc = xen_xst_start(d, false)))
+		lv__log(h, LV_LOG_WARN, "xen: no XenStore threads (%s): live stats from the domain scan",
+			strerror(-rc));
+	else if (d->xs)
+		;
+	else if (d->virq_port >= 0)
+		lv__log(h, LV_LOG_INFO, "xen: noxs mode, no xenstored (VIRQ_DOM_EXC is free): domains have no name in XenStore, live stats from the domain scan every %lld ms",
+			POLL_NS / 1000000);
+	else if ((rc = xen_xst_start(d, true)))
+		lv__log(h, LV_LOG_INFO, "xen: noxs mode, no XenStore connection or thread (%s): domains have no name in XenStore, live stats from the domain scan every %lld ms",
+			strerror(-rc), POLL_NS / 1000000);
+	else
+		lv__log(h, LV_LOG_INFO, "xen: noxs mode; xenstored runs: domain names written to XenStore by a thread, off the spawn path (libxenstat lists the domains, xl list shows their names)");
 	d->evfd = xenevtchn_fd(d->xce);
 	/* xenevtchn_pending() reads the fd: it must not block the loop */
 	if (fcntl(d->evfd, F_SETFL, fcntl(d->evfd, F_GETFL) | O_NONBLOCK)) {
@@ -756,6 +805,7 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 	*out = (struct lv_driver *)d;
 	return 0;
 err:
+	xen_xst_stop(d);
 	if (d->xs)
 		xen_store_close(d);
 	if (d->xgt)
@@ -767,67 +817,132 @@ err:
 	if (d->xch)
 		xc_interface_close(d->xch);
 	free(d->by_domid);
+	free(d->named);
 	free(d->info);
 	free(d);
 	return rc;
 }
 
-/* Live stats from libxenstat, in XenStore mode: all domains in one
- * xenstat_get_node (CPU time, current memory) at most every XENSTAT_NS,
- * when stats are asked for (the agent samples CPU % every 0.5 s).
- * libxenstat lists only domains with a name in XenStore: noxs domains
- * are invisible to it, so in noxs mode (and while a sample is not live)
- * the numbers come from the 100 ms domain scan, the same hypercall.  Its
- * chunked listing restarts at "domains named so far", so 256 nameless
- * domains in a row would loop forever: no sample while the pools hold
- * XENSTAT_MAX_NAMELESS shells.  No vbd/net: these guests have none. */
-static void xenstat_sample(struct xen_driver *d)
+/* Domains of ours without a name in XenStore (pool shells in XenStore
+ * mode, names not written yet or failed in noxs mode). */
+static unsigned count_nameless(struct xen_driver *d)
 {
-	int64_t now = lv_now_ns();
-	unsigned nameless = 0, n;
-	xenstat_node *node;
+	unsigned n = 0;
 
-	if (!d->xs || d->xst_off || now < d->xst_next)
-		return;
-	d->xst_next = now + XENSTAT_NS;
 	for (struct xen_flavor *f = d->flavors; f; f = f->next)
-		nameless += f->ready;
-	d->xst_live = false;
-	if (nameless >= XENSTAT_MAX_NAMELESS)
-		return;
-	if (!d->xst) {
-		d->xst = xenstat_init();
-		if (!d->xst) {
-			lv__log(d->h, LV_LOG_WARN, "xen: xenstat_init failed: stats from the domain scan");
-			d->xst_off = true;
-			return;
-		}
-		lv__log(d->h, LV_LOG_INFO, "xen: live stats from libxenstat (every %lld ms at most)",
-			XENSTAT_NS / 1000000);
-	}
-	node = xenstat_get_node(d->xst, 0);
-	if (!node)
-		return;
-	n = xenstat_node_num_domains(node);
-	for (unsigned i = 0; i < n; i++) {
-		xenstat_domain *dom = xenstat_node_domain_by_index(node, i);
-		unsigned id = dom ? xenstat_domain_id(dom) : 0;
-		struct xen_vm *xv = id && id < XEN_MAX_DOMID ? d->by_domid[id] : NULL;
+		for (struct xen_shell *s = f->ready_head; s; s = s->next)
+			n += !d->named[s->dom.domid];
+	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+		const struct xen_vm *xv = vm->drv;
 
-		if (!xv)
-			continue;
-		xv->cpu_ns = xenstat_domain_cpu_ns(dom);
-		xv->pages = xenstat_domain_cur_mem(dom) / XC_PAGE_SIZE;
+		n += xv && xv->dom.domid && !d->named[xv->dom.domid];
 	}
-	xenstat_free_node(node);
+	return n;
+}
+
+/* Live stats from libxenstat: all domains in one xenstat_get_node (CPU
+ * time, current memory), taken by the stats thread while stats are
+ * being asked for (and XENSTAT_INTEREST_NS after: the agent samples CPU %
+ * every 0.5 s, lvsh top asks every second), at most every XENSTAT_NS,
+ * XENSTAT_SHARE times its cost apart (it reads each domain's name from
+ * XenStore, one round trip per domain) up to XENSTAT_MAX_NS, and like
+ * the names not while spawns come in (xenstored's work would compete
+ * with them for Dom0's CPUs) unless the last one is NAMES_AGE_NS old.
+ * The tick takes finished samples in.  A domain's numbers are the last
+ * sample's if it listed the domain, began after the VM got the domain,
+ * and is fresh (xst_fresh: until the next one is due and in); else (no
+ * xenstored, a name not written yet or not at all, a spawn burst, no
+ * stats asked for lately) those of the 100 ms domain scan, the same
+ * hypercall.  libxenstat lists only domains with a name in XenStore:
+ * XenStore mode writes one per VM; noxs mode, when a xenstored runs,
+ * one per domain (xen_names_*).  Its chunked listing restarts at
+ * "domains named so far", so it loops while 256 domains in a row are
+ * nameless: no sample is asked for while XENSTAT_MAX_NAMELESS of ours
+ * are (XenStore mode's pool shells, a burst of names not written yet).
+ * No vbd/net: these guests have none. */
+static void xenstat_work(struct xen_driver *d, int64_t now)
+{
+	int64_t taken, cost, every;
+	unsigned n, ndoms, ours = 0;
+	struct xen_stat *res;
+	bool want = false, init_failed;
+
+	if (!d->xt || d->xst_off)
+		return;
+	if (now - d->xst_interest < XENSTAT_INTEREST_NS && now >= d->xst_next &&
+	    (now - d->last_spawn >= REFILL_QUIET_NS || now - d->xst_ask_t >= NAMES_AGE_NS)) {
+		unsigned nameless = count_nameless(d);
+
+		d->xst_next = now + XENSTAT_NS;
+		want = nameless < XENSTAT_MAX_NAMELESS;
+		if (!want && (d->xst_live || !d->xst_said))
+			lv__log(d->h, LV_LOG_INFO, "xen: live stats from the domain scan while %u domains of ours have no name in XenStore (libxenstat would not list them)",
+				nameless);
+		if (!want)
+			d->xst_live = false;
+		else if (!d->xst_pending)
+			d->xst_ask_t = now;
+		d->xst_pending |= want;
+		d->xst_said = true;
+	}
+	res = xen_xst_poll(d, want, &n, &ndoms, &taken, &cost, &init_failed);
+	if (init_failed) {
+		lv__log(d->h, LV_LOG_WARN, "xen: xenstat_init failed: live stats from the domain scan");
+		d->xst_off = true;
+		d->xst_live = false;
+		free(res);
+		return;
+	}
+	if (!res) {
+		if (d->xst_live && d->xst_pending && now - d->xst_ask_t > XENSTAT_STALE_NS) {
+			lv__log(d->h, LV_LOG_WARN, "xen: no libxenstat sample for %lld ms: live stats from the domain scan meanwhile",
+				(long long)((now - d->xst_ask_t) / 1000000));
+			d->xst_live = false;
+		}
+		return;
+	}
+	d->xst_pending = false;
+	every = cost * XENSTAT_SHARE > XENSTAT_NS ? cost * XENSTAT_SHARE : XENSTAT_NS;
+	every = every < XENSTAT_MAX_NS ? every : XENSTAT_MAX_NS;
+	if (d->xst_next < d->xst_ask_t + every)
+		d->xst_next = d->xst_ask_t + every;
+	d->xst_t = taken;
+	d->xst_fresh = every + cost + 200000000ll;
+	d->xst_seq++;
+	for (unsigned i = 0; i < n && now - taken <= d->xst_fresh; i++) {
+		struct xen_vm *xv = res[i].domid && res[i].domid < XEN_MAX_DOMID ?
+				    d->by_domid[res[i].domid] : NULL;
+
+		if (!xv || xv->dom_t > taken)   /* then a pool's, or another VM's */
+			continue;
+		xv->cpu_ns = res[i].cpu_ns;
+		xv->pages = res[i].pages;
+		xv->xst_seq = d->xst_seq;
+		ours++;
+	}
+	free(res);
+	if (!d->xst_live)
+		lv__log(d->h, LV_LOG_INFO, "xen: live stats from libxenstat (%s mode): %u domains listed, %u of them ours, in %.3f ms (stats thread); a sample every %lld ms at most",
+			d->xs ? "XenStore" : "noxs", ndoms, ours, (double)cost / 1e6,
+			(long long)(every / 1000000));
+	else
+		lv__log(d->h, LV_LOG_DEBUG, "xen: libxenstat: %u domains, %u ours, in %.3f ms",
+			ndoms, ours, (double)cost / 1e6);
 	d->xst_live = true;
+	d->xst_said = true;
 }
 
 static void xen_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_vm_stats *out)
 {
+	struct xen_driver *d = (struct xen_driver *)drv;
 	const struct xen_vm *xv = vm->drv;
+	int64_t now = lv_now_ns();
 
-	xenstat_sample((struct xen_driver *)drv);
+	d->xst_interest = now;       /* the tick samples on for a while */
+	if (now - d->xst_work_t > 1000000) {   /* once per stats frame, not per VM */
+		d->xst_work_t = now;
+		xenstat_work(d, now);
+	}
 	if (!xv)
 		return;
 	out->cpu_ns = xv->cpu_ns;
@@ -876,6 +991,12 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 		return -ESRCH;
 	}
 	xv->dom.local_port = port;
+	xv->dom_t = lv_now_ns();
+	xv->dom.store = d->xs != NULL;
+	if (d->xs)                   /* its entries are in XenStore already */
+		d->named[xv->dom.domid] = 1;
+	else if (d->names)           /* in case the old agent had not written it */
+		xen_names_set(d, xv->dom.domid, vm->info.name);
 	if (vm->info.ipv4) {        /* a new tap; the guest's rings are mapped again */
 		char err[160];
 

@@ -37,7 +37,8 @@ struct xen_dom {
 
 struct xen_driver;
 struct xs_handle;
-struct xenstat_handle;
+struct xen_xst;
+struct xen_name_op;
 
 /* Create a paused PV domain of mem bytes with its event channel bound;
  * with populate, its memory is allocated now (pool).  Undo with
@@ -52,8 +53,8 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 		  const char *ramdisk, const char *extra,
 		  void (*fill)(void *arg, struct lv_devpage *dp, const struct xen_dom *xd),
 		  void *arg, char *err, size_t errlen);
-/* Destroy the domain (if any), unbind its channel, forget its file; xd
- * becomes empty. */
+/* Destroy the domain (if any), unbind its channel, forget its file and
+ * its name (noxs names, below); xd becomes empty. */
 void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
 
 /* XenStore mode (xen_store.c) */
@@ -62,6 +63,30 @@ void xen_store_close(struct xen_driver *d);
 int xen_store_add(struct xen_driver *d, const struct xen_dom *xd, const char *name,
 		  char *err, size_t errlen);
 void xen_store_remove(struct xen_driver *d, uint32_t domid);
+
+/* The XenStore threads (xen_store.c): in noxs mode, when a xenstored
+ * runs, one writes /local/domain/DOMID/name (nothing else) so that
+ * libxenstat lists our domains and `xl list` shows their names; in both
+ * modes the other takes the libxenstat samples.  The agent's loop never
+ * waits for xenstored on their account.  names: noxs names on. */
+int xen_xst_start(struct xen_driver *d, bool names);   /* 0 or -errno */
+void xen_xst_stop(struct xen_driver *d);               /* queued names written first */
+/* Queue a name or its removal (main thread; nothing is written yet). */
+void xen_names_set(struct xen_driver *d, uint32_t domid, const char *name);
+void xen_names_forget(struct xen_driver *d, uint32_t domid);
+/* From the tick: take back what was written (d->named); with go, hand
+ * the queue over to be written. */
+void xen_names_tick(struct xen_driver *d, bool go);
+/* One domain in a libxenstat sample. */
+struct xen_stat {
+	uint32_t domid;
+	uint64_t cpu_ns, pages;
+};
+/* The last finished sample (to free; NULL: none since the last call;
+ * *n entries, *ndoms domains listed, *taken when it started, *cost how
+ * long it took), and with want another one asked for. */
+struct xen_stat *xen_xst_poll(struct xen_driver *d, bool want, unsigned *n, unsigned *ndoms,
+			      int64_t *taken, int64_t *cost, bool *init_failed);
 
 /* The domain file STATEDIR/xen/DOMID (written atomically): what a
  * restarted agent needs to re-attach (handle, channel, page frames). */
@@ -108,10 +133,23 @@ struct xen_driver {
 	struct xen_vm *timed;       /* shutdown deadlines */
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
 	struct xs_handle *xs;       /* XenStore mode (LIGHTVM_XEN_MODE=xenstore) */
-	struct xenstat_handle *xst; /* XenStore mode: live stats (libxenstat) */
+	struct xen_xst *xt;         /* the XenStore threads, or NULL (no xenstored) */
+	bool names;                 /* noxs mode with a xenstored: domains get names */
+	struct xen_name_op *names_q;    /* names and removals not handed over yet */
+	unsigned names_n, names_cap;
+	int64_t names_since;        /* when the oldest of them was queued */
+	int64_t names_warned;       /* last warning about names not written */
+	uint8_t *named;             /* [XEN_MAX_DOMID]: a domain of ours has a name in XenStore */
 	bool xst_off;               /* xenstat_init failed */
-	bool xst_live;              /* the last stats came from libxenstat */
-	int64_t xst_next;           /* next libxenstat sample */
+	bool xst_live;              /* stats come from libxenstat (a sample was taken) */
+	bool xst_said;              /* the agent log says where stats come from */
+	int64_t xst_next;           /* next libxenstat sample to ask for */
+	int64_t xst_ask_t;          /* when the last one was asked for */
+	bool xst_pending;           /* and it is not in yet */
+	int64_t xst_t, xst_fresh;   /* when the last one was taken, for how long it is fresh */
+	int64_t xst_interest;       /* when stats were last asked for */
+	int64_t xst_work_t;         /* when xen_stats last looked at libxenstat */
+	uint64_t xst_seq;           /* samples taken */
 	char console_dir[256];
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;

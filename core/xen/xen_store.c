@@ -4,12 +4,24 @@
  * under /local/domain/DOMID (name, domid, memory, console, control, data,
  * device), in one transaction, then the domain introduced to xenstored
  * with its store page and channel.  The console stays served by the agent
- * (console/type is "lightvmd", so xenconsoled leaves it alone).  Never
- * used in noxs mode.
+ * (console/type is "lightvmd", so xenconsoled leaves it alone).
+ *
+ * In noxs mode only the names (xen_names_*), when a xenstored runs:
+ * /local/domain/DOMID/name and nothing else, so that libxenstat (which
+ * skips domains without a name) lists our domains and `xl list` shows
+ * them by name.  Nothing here is on the spawn path: the driver queues
+ * names and removals, its tick hands them to the names thread below,
+ * which writes them in batches; the stats thread takes the libxenstat
+ * samples (both modes).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <xenstat.h>
 #include <xenstore.h>
 
 #include "xen/xen_drv.h"
@@ -84,6 +96,8 @@ introduce:
 		snprintf(err, errlen, "xs_introduce_domain %u: %s", xd->domid, strerror(errno));
 		return -EIO;
 	}
+	if (xd->domid < XEN_MAX_DOMID)
+		d->named[xd->domid] = 1;
 	return 0;
 }
 
@@ -93,6 +107,400 @@ void xen_store_remove(struct xen_driver *d, uint32_t domid)
 
 	if (!d->xs)
 		return;
+	if (domid < XEN_MAX_DOMID)
+		d->named[domid] = 0;
 	snprintf(dom, sizeof(dom), "/local/domain/%u", domid);
 	xs_rm(d->xs, XBT_NULL, dom);
+}
+
+/* ---- the XenStore threads: names (noxs mode) and libxenstat samples
+ *
+ * Under load a XenStore round trip is slow (1-15 ms each in the QEMU/TCG
+ * testbed, and libxenstat makes one per domain per sample): the agent's
+ * loop never waits for one.  The driver queues names and removals (main
+ * thread only), its tick hands the queue to the names thread when no
+ * spawn burst is on, and takes back what was written (d->named).  Stats
+ * ask the stats thread for a sample and take the last finished one.  Two
+ * threads, not one: libxenstat's listing loops for as long as 256
+ * domains in a row have no name (it restarts at "domains named so far"),
+ * and domains are created while a sample runs; the names thread goes on
+ * writing the names that end such a loop.  The threads never log and
+ * never touch the driver's VMs: everything crosses under xt->mu. */
+
+#define NAMES_PER_TXN 16u
+
+struct xen_name_op {
+	uint32_t domid;
+	bool ok;                        /* written (set by the thread) */
+	char name[LV_VM_NAME_MAX];      /* "": remove /local/domain/DOMID */
+};
+
+struct xen_xst {
+	pthread_t names_tid, stats_tid;
+	bool names_on;                  /* the names thread runs */
+	pthread_mutex_t mu;
+	pthread_cond_t names_cv, stats_cv;
+	bool stop;
+	struct xs_handle *xs;           /* names (noxs), or NULL; the thread's */
+	/* names: handed over by the tick (todo), written (done) */
+	struct xen_name_op *todo, *done;
+	unsigned ntodo, captodo, ndone, capdone;
+	int err;                        /* errno of the last failed batch */
+	/* libxenstat */
+	bool want, init_failed;
+	xenstat_handle *xst;
+	struct xen_stat *res;           /* the last sample, not taken yet */
+	unsigned nres, ndoms;
+	int64_t taken, cost;            /* when it started, how long it took */
+};
+
+static bool names_op(struct xs_handle *xs, xs_transaction_t t, const struct xen_name_op *op)
+{
+	char path[64];
+
+	if (!op->name[0]) {
+		snprintf(path, sizeof(path), "/local/domain/%u", op->domid);
+		return xs_rm(xs, t, path) || errno == ENOENT;
+	}
+	snprintf(path, sizeof(path), "/local/domain/%u/name", op->domid);
+	return xs_write(xs, t, path, op->name, (unsigned)strlen(op->name));
+}
+
+/* ops[0..n) in queue order, in one transaction (one op: none needed). */
+static bool names_batch(struct xs_handle *xs, const struct xen_name_op *ops, unsigned n)
+{
+	if (n == 1)
+		return names_op(xs, XBT_NULL, ops);
+	for (int tries = 0; tries < 8; tries++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+		bool ok = t != XBT_NULL;
+
+		for (unsigned i = 0; ok && i < n; i++)
+			ok = names_op(xs, t, &ops[i]);
+		if (!ok) {
+			int e = errno;
+
+			if (t != XBT_NULL)
+				xs_transaction_end(xs, t, true);
+			errno = e;
+			return false;
+		}
+		if (xs_transaction_end(xs, t, false))
+			return true;
+		if (errno != EAGAIN)
+			return false;
+	}
+	return false;
+}
+
+static bool grow(void **v, unsigned *cap, unsigned need, size_t size)
+{
+	unsigned c = *cap ? *cap : 64;
+	void *p;
+
+	if (need <= *cap)
+		return true;
+	while (c < need)
+		c *= 2;
+	p = realloc(*v, (size_t)c * size);
+	if (!p)
+		return false;
+	*v = p;
+	*cap = c;
+	return true;
+}
+
+static void xst_names(struct xen_xst *t)
+{
+	struct xen_name_op *ops = t->todo;
+	unsigned n = t->ntodo;
+	int err = 0;
+
+	t->todo = NULL;                 /* ours now; the tick starts a new one */
+	t->ntodo = t->captodo = 0;
+	pthread_mutex_unlock(&t->mu);
+	for (unsigned k = 0; k < n; k += NAMES_PER_TXN) {
+		unsigned m = n - k < NAMES_PER_TXN ? n - k : NAMES_PER_TXN;
+		bool ok = names_batch(t->xs, ops + k, m);
+
+		if (!ok)
+			err = errno ? errno : EIO;
+		for (unsigned i = 0; i < m; i++)
+			ops[k + i].ok = ok;
+	}
+	pthread_mutex_lock(&t->mu);
+	if (err)
+		t->err = err;
+	if (grow((void **)&t->done, &t->capdone, t->ndone + n, sizeof(*ops))) {
+		memcpy(t->done + t->ndone, ops, n * sizeof(*ops));
+		t->ndone += n;
+	}
+	free(ops);
+}
+
+static void xst_sample(struct xen_xst *t)
+{
+	struct xen_stat *res = NULL;
+	unsigned n = 0, nd = 0;
+	int64_t t0 = lv_now_ns();
+	xenstat_node *node;
+
+	t->want = false;
+	pthread_mutex_unlock(&t->mu);
+	if (!t->xst)
+		t->xst = xenstat_init();
+	node = t->xst ? xenstat_get_node(t->xst, 0) : NULL;
+	if (node) {
+		nd = xenstat_node_num_domains(node);
+		res = calloc(nd ? nd : 1, sizeof(*res));
+		for (unsigned i = 0; res && i < nd; i++) {
+			xenstat_domain *dom = xenstat_node_domain_by_index(node, i);
+
+			if (!dom)
+				continue;
+			res[n].domid = xenstat_domain_id(dom);
+			res[n].cpu_ns = xenstat_domain_cpu_ns(dom);
+			res[n].pages = xenstat_domain_cur_mem(dom) / XC_PAGE_SIZE;
+			n++;
+		}
+		xenstat_free_node(node);
+	}
+	pthread_mutex_lock(&t->mu);
+	t->init_failed = !t->xst;
+	if (res) {
+		free(t->res);
+		t->res = res;
+		t->nres = n;
+		t->ndoms = nd;
+		t->taken = t0;
+		t->cost = lv_now_ns() - t0;
+	}
+}
+
+static void *names_main(void *arg)
+{
+	struct xen_xst *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	for (;;) {
+		if (t->ntodo)
+			xst_names(t);   /* even when stopping: the last names */
+		else if (t->stop)
+			break;
+		else
+			pthread_cond_wait(&t->names_cv, &t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+static void *stats_main(void *arg)
+{
+	struct xen_xst *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	for (;;) {
+		if (t->stop)
+			break;
+		else if (t->want)
+			xst_sample(t);
+		else
+			pthread_cond_wait(&t->stats_cv, &t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+int xen_xst_start(struct xen_driver *d, bool names)
+{
+	struct xen_xst *t = calloc(1, sizeof(*t));
+	sigset_t all, old;
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	if (names) {
+		errno = 0;
+		t->xs = xs_open(0);
+		if (!t->xs) {
+			rc = errno ? -errno : -EIO;
+			free(t);
+			return rc;
+		}
+	}
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->names_cv, NULL);
+	pthread_cond_init(&t->stats_cv, NULL);
+	sigfillset(&all);                 /* signals stay the loop's */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = -pthread_create(&t->stats_tid, NULL, stats_main, t);
+	if (!rc && names) {
+		rc = -pthread_create(&t->names_tid, NULL, names_main, t);
+		if (rc) {
+			pthread_mutex_lock(&t->mu);
+			t->stop = true;
+			pthread_cond_signal(&t->stats_cv);
+			pthread_mutex_unlock(&t->mu);
+			pthread_join(t->stats_tid, NULL);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		if (t->xs)
+			xs_close(t->xs);
+		free(t);
+		return rc;
+	}
+	t->names_on = names;
+	d->xt = t;
+	d->names = names;
+	return 0;
+}
+
+/* What the thread wrote: names in d->named; failures in the log. */
+static void names_done(struct xen_driver *d)
+{
+	struct xen_xst *t = d->xt;
+	struct xen_name_op *done;
+	unsigned n, failed = 0;
+	int err;
+
+	pthread_mutex_lock(&t->mu);
+	done = t->done;
+	n = t->ndone;
+	err = t->err;
+	t->done = NULL;
+	t->ndone = t->capdone = 0;
+	pthread_mutex_unlock(&t->mu);
+	for (unsigned i = 0; i < n; i++) {
+		if (done[i].ok)
+			d->named[done[i].domid] = done[i].name[0] != 0;
+		else
+			failed++;
+	}
+	free(done);
+	if (n > failed)
+		lv__log(d->h, LV_LOG_DEBUG, "xen: %u domain names written to (or removed from) XenStore",
+			n - failed);
+	/* those domains stay nameless: their stats come from the domain scan */
+	if (failed && (!d->names_warned || lv_now_ns() - d->names_warned >= 10000000000ll)) {
+		d->names_warned = lv_now_ns();
+		lv__log(d->h, LV_LOG_WARN, "xen: %u domain names not written to XenStore: %s",
+			failed, strerror(err));
+	}
+}
+
+void xen_names_tick(struct xen_driver *d, bool go)
+{
+	struct xen_xst *t = d->xt;
+
+	if (!t || !d->names)
+		return;
+	names_done(d);
+	if (!go || !d->names_n)
+		return;
+	pthread_mutex_lock(&t->mu);
+	if (grow((void **)&t->todo, &t->captodo, t->ntodo + d->names_n, sizeof(*t->todo))) {
+		memcpy(t->todo + t->ntodo, d->names_q, d->names_n * sizeof(*d->names_q));
+		t->ntodo += d->names_n;
+		d->names_n = 0;
+		pthread_cond_signal(&t->names_cv);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void names_queue(struct xen_driver *d, uint32_t domid, const char *name)
+{
+	struct xen_name_op *op;
+
+	if (!d->names || !domid || domid >= XEN_MAX_DOMID)
+		return;
+	if (!grow((void **)&d->names_q, &d->names_cap, d->names_n + 1, sizeof(*op)))
+		return;   /* no name: its stats come from the domain scan */
+	if (!d->names_n)
+		d->names_since = lv_now_ns();
+	op = &d->names_q[d->names_n++];
+	op->domid = domid;
+	op->ok = false;
+	snprintf(op->name, sizeof(op->name), "%s", name);
+}
+
+void xen_names_set(struct xen_driver *d, uint32_t domid, const char *name)
+{
+	names_queue(d, domid, *name ? name : "?");
+}
+
+void xen_names_forget(struct xen_driver *d, uint32_t domid)
+{
+	if (domid < XEN_MAX_DOMID)
+		d->named[domid] = 0;
+	names_queue(d, domid, "");
+}
+
+struct xen_stat *xen_xst_poll(struct xen_driver *d, bool want, unsigned *n, unsigned *ndoms,
+			      int64_t *taken, int64_t *cost, bool *init_failed)
+{
+	struct xen_xst *t = d->xt;
+	struct xen_stat *res;
+
+	if (!t)
+		return NULL;
+	pthread_mutex_lock(&t->mu);
+	res = t->res;
+	*n = t->nres;
+	*ndoms = t->ndoms;
+	*taken = t->taken;
+	*cost = t->cost;
+	*init_failed = t->init_failed;
+	t->res = NULL;
+	if (want && !t->want) {
+		t->want = true;
+		pthread_cond_signal(&t->stats_cv);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return res;
+}
+
+void xen_xst_stop(struct xen_driver *d)
+{
+	struct xen_xst *t = d->xt;
+	struct timespec until;
+
+	if (!t)
+		return;
+	xen_names_tick(d, true);        /* the last names are written before it ends */
+	pthread_mutex_lock(&t->mu);
+	t->stop = true;
+	pthread_cond_signal(&t->names_cv);
+	pthread_cond_signal(&t->stats_cv);
+	pthread_mutex_unlock(&t->mu);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if ((t->names_on && pthread_timedjoin_np(t->names_tid, NULL, &until)) ||
+	    pthread_timedjoin_np(t->stats_tid, NULL, &until)) {
+		/* xenstored does not answer: leave the threads behind (the
+		 * agent is ending; a new one names its VMs again) */
+		lv__log(d->h, LV_LOG_WARN, "xen: the XenStore threads did not end within 5 s (xenstored stuck?)");
+		d->xt = NULL;
+		d->names = false;
+		return;
+	}
+	if (d->names)
+		names_done(d);
+	if (t->xs)
+		xs_close(t->xs);
+	if (t->xst)
+		xenstat_uninit(t->xst);
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->names_cv);
+	pthread_cond_destroy(&t->stats_cv);
+	free(t->todo);
+	free(t->done);
+	free(t->res);
+	free(t);
+	d->xt = NULL;
+	d->names = false;
+	free(d->names_q);
+	d->names_q = NULL;
+	d->names_n = d->names_cap = 0;
 }
