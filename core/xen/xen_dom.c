@@ -184,7 +184,40 @@ static void dom_path(struct xen_driver *d, uint32_t domid, char *buf, size_t len
 	snprintf(buf, len, "%s/%u", d->dom_dir, domid);
 }
 
-int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd)
+/* Strings on one line: backslash and newline escaped. */
+static void put_str(FILE *f, const char *key, const char *v)
+{
+	if (!v)
+		return;
+	fprintf(f, "%s ", key);
+	for (; *v; v++)
+		if (*v == '\\' || *v == '\n')
+			fprintf(f, "\\%c", *v == '\n' ? 'n' : '\\');
+		else
+			fputc(*v, f);
+	fputc('\n', f);
+}
+
+static char *get_str(const char *v)
+{
+	char *s = malloc(strlen(v) + 1), *o = s;
+
+	if (!s)
+		return NULL;
+	for (; *v && *v != '\n'; v++)
+		*o++ = *v == '\\' && v[1] ? (*++v == 'n' ? '\n' : *v) : *v;
+	*o = 0;
+	return s;
+}
+
+void xen_boot_free(struct xen_boot *b)
+{
+	free(b->ramdisk);
+	free(b->cmdline);
+	b->ramdisk = b->cmdline = NULL;
+}
+
+int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd, const struct xen_boot *b)
 {
 	char path[300], tmp[310], hex[33];
 	FILE *f;
@@ -196,10 +229,14 @@ int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd)
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "lightvm-xen 1 %u %s %llu %u %llu %llu %llx\n", xd->domid, hex,
+	fprintf(f, "lightvm-xen 2 %u %s %llu %u %llu %llu %llx %u\n", xd->domid, hex,
 		(unsigned long long)xd->mem, xd->remote_port,
 		(unsigned long long)xd->console_mfn, (unsigned long long)xd->devpage_mfn,
-		(unsigned long long)xd->devpage_gpa);
+		(unsigned long long)xd->devpage_gpa, xd->vm_id);
+	if (b) {
+		put_str(f, "ramdisk", b->ramdisk);
+		put_str(f, "cmdline", b->cmdline);
+	}
 	if (fclose(f) || rename(tmp, path)) {
 		int rc = -errno;
 		unlink(tmp);
@@ -208,23 +245,30 @@ int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd)
 	return 0;
 }
 
-int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd)
+/* Version 1 (no VM id, no boot strings) is what agents before reboot
+ * support wrote. */
+int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd, struct xen_boot *b)
 {
-	char path[300], hex[40];
+	char path[300], hex[40], *line = NULL;
 	unsigned long long mem, cmfn, dmfn, gpa;
-	unsigned id, port;
+	unsigned id, port, ver, vm_id = 0;
+	size_t cap = 0;
 	FILE *f;
-	int n;
+	int n, rc = -EINVAL;
 
+	if (b)
+		b->ramdisk = b->cmdline = NULL;
 	dom_path(d, domid, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	n = fscanf(f, "lightvm-xen 1 %u %32s %llu %u %llu %llu %llx", &id, hex, &mem, &port,
-		   &cmfn, &dmfn, &gpa);
-	fclose(f);
-	if (n != 7 || id != domid || strlen(hex) != 32)
-		return -EINVAL;
+	if (getline(&line, &cap, f) <= 0)
+		goto out;
+	n = sscanf(line, "lightvm-xen %u %u %32s %llu %u %llu %llu %llx %u", &ver, &id, hex, &mem,
+		   &port, &cmfn, &dmfn, &gpa, &vm_id);
+	if (n < 8 || (ver == 1 && n != 8) || (ver == 2 && n != 9) || ver < 1 || ver > 2 ||
+	    id != domid || strlen(hex) != 32)
+		goto out;
 	memset(xd, 0, sizeof(*xd));
 	xd->domid = domid;
 	xd->local_port = -1;
@@ -234,14 +278,28 @@ int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd)
 	xd->console_mfn = cmfn;
 	xd->devpage_mfn = dmfn;
 	xd->devpage_gpa = gpa;
+	xd->vm_id = vm_id;
 	for (unsigned i = 0; i < 16; i++) {
-		unsigned b;
+		unsigned v;
 
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return -EINVAL;
-		xd->handle[i] = (uint8_t)b;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			goto out;
+		xd->handle[i] = (uint8_t)v;
 	}
-	return 0;
+	rc = 0;
+	while (b && getline(&line, &cap, f) > 0) {
+		char **dst = strncmp(line, "ramdisk ", 8) == 0 ? &b->ramdisk :
+			     strncmp(line, "cmdline ", 8) == 0 ? &b->cmdline : NULL;
+
+		if (dst && !*dst && !(*dst = get_str(line + 8)))
+			rc = -ENOMEM;
+	}
+	if (rc && b)
+		xen_boot_free(b);
+out:
+	free(line);
+	fclose(f);
+	return rc;
 }
 
 /* Does domid exist with our handle?  1 yes, 0 no; *flags gets its flags. */

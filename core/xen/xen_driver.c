@@ -8,7 +8,8 @@
  * a domain-state poll every tick.  Pools keep domains created, with memory
  * populated and the channel bound, per flavor.  With a xenstored
  * running, the domains get their names in XenStore off the spawn path
- * (xen_store.c), so live stats come from libxenstat in noxs mode too.
+ * (xen_store.c), so live stats come from libxenstat in noxs mode too.  A
+ * guest's reboot rebuilds the VM in a fresh domain (vm_rebuild).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,8 @@
 #define NAMES_AGE_NS        (10000ll * 1000000) /* names wait for a quiet tick, or this long */
 #define XENSTAT_STALE_NS    (5000ll * 1000000)  /* a sample this late: the scan's numbers */
 #define XENSTAT_INTEREST_NS (2000ll * 1000000)  /* sampling goes on this long after stats were asked */
+#define REBOOT_MAX          10u                 /* reboots within REBOOT_WINDOW_NS... */
+#define REBOOT_WINDOW_NS    (10ll * 1000000000) /* ...and the next one is a crash */
 
 struct xen_vm {
 	struct xen_driver *d;
@@ -53,8 +56,27 @@ struct xen_vm {
 	bool timed;
 	int64_t deadline;
 	uint64_t cpu_ns, pages;        /* from the last domain scan or libxenstat */
+	uint64_t cpu_base;             /* CPU time of the VM's earlier domains */
 	uint64_t xst_seq;              /* the libxenstat sample that gave cpu_ns, pages */
 	int64_t dom_t;                 /* when the VM got its domain */
+	/* for reboots: the image (NULL after an agent restart: opened by
+	 * name then), ramdisk and command line */
+	struct xen_image *img;
+	struct xen_boot boot;
+	int64_t reboots[REBOOT_MAX];   /* when it last rebooted (a ring) */
+	unsigned reboot_i;
+	struct xen_vm *rnext;          /* reboots found by a domain scan */
+};
+
+/* An image file, open once however many VMs run it (a dup of the first
+ * spawn's fd): reboots rebuild from the very file the VM was spawned
+ * from, and the agent's fd budget stays about one per VM. */
+struct xen_image {
+	struct xen_image *next;
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	unsigned refs;
 };
 
 struct xen_shell {
@@ -187,20 +209,70 @@ static void pending_del(struct xen_vm *xv)
 		}
 }
 
-/* Tear the domain down and tell the core the driver holds nothing more. */
-static void vm_release(struct xen_vm *xv)
+/* ---- image files (struct xen_image) */
+
+static struct xen_image *image_get(struct xen_driver *d, int fd)
+{
+	struct xen_image *im;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st))
+		return NULL;
+	for (im = d->images; im; im = im->next)
+		if (im->dev == st.st_dev && im->ino == st.st_ino) {
+			im->refs++;
+			return im;
+		}
+	im = calloc(1, sizeof(*im));
+	if (!im)
+		return NULL;
+	im->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (im->fd < 0) {
+		free(im);
+		return NULL;
+	}
+	im->dev = st.st_dev;
+	im->ino = st.st_ino;
+	im->refs = 1;
+	im->next = d->images;
+	d->images = im;
+	return im;
+}
+
+static void image_put(struct xen_driver *d, struct xen_image *im)
+{
+	if (!im || --im->refs)
+		return;
+	for (struct xen_image **p = &d->images; *p; p = &(*p)->next)
+		if (*p == im) {
+			*p = im->next;
+			break;
+		}
+	close(im->fd);
+	free(im);
+}
+
+/* Undo what vm_build set up for the VM's current domain, then destroy
+ * the domain: console drained, pages unmapped, channel and maps cleared,
+ * XenStore entries (XenStore mode) or name (noxs) removed, domain file
+ * forgotten.  What belongs to the VM (record, console log, the copies
+ * for reboots) stays: vm_release and vm_rebuild go on from here. */
+static void vm_detach(struct xen_vm *xv)
 {
 	struct xen_driver *d = xv->d;
-	struct lv_vm *vm = xv->vm;
 
 	console_drain(xv);
-	timed_del(xv);
-	pending_del(xv);
-	xen_net_free(xv->net);      /* its grant maps go before the domain */
+	/* Per-VM device backends: here they let go of this domain (its
+	 * grant maps, ...) before it is destroyed, on destroy and on
+	 * reboot alike; what they keep per VM (a tap) is freed by
+	 * vm_release only. */
+	xen_net_unbind(xv->net);
 	if (xv->cons)
 		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
 	if (xv->dp)
 		xenforeignmemory_unmap(d->fmem, xv->dp, 1);
+	xv->cons = NULL;
+	xv->dp = NULL;
 	if (xv->dom.local_port >= 0)
 		port_set(d, xv->dom.local_port, NULL);
 	if (xv->dom.domid && xv->dom.domid < XEN_MAX_DOMID)
@@ -208,10 +280,30 @@ static void vm_release(struct xen_vm *xv)
 	if (xv->dom.store)
 		xen_store_remove(d, xv->dom.domid);
 	xen_dom_destroy(d, &xv->dom);
+}
+
+/* Free the driver's VM state (no domain left: vm_detach first). */
+static void vm_free(struct xen_vm *xv)
+{
 	if (xv->logfd >= 0)
 		close(xv->logfd);
-	vm->drv = NULL;
+	image_put(xv->d, xv->img);
+	xen_boot_free(&xv->boot);
+	xv->vm->drv = NULL;
 	free(xv);
+}
+
+/* Tear the domain down and tell the core the driver holds nothing more. */
+static void vm_release(struct xen_vm *xv)
+{
+	struct lv_vm *vm = xv->vm;
+
+	timed_del(xv);
+	pending_del(xv);
+	xen_net_free(xv->net);      /* its grant maps go before the domain */
+	xv->net = NULL;
+	vm_detach(xv);
+	vm_free(xv);
 	lv__vm_released(vm);
 }
 
@@ -246,7 +338,10 @@ void xen_vm_fault(struct xen_driver *d, struct lv_vm *vm, const char *why)
 	vm_release(xv);
 }
 
-/* The domain has shut down (or vanished): final state, then release. */
+static void vm_rebuild(struct xen_vm *xv);
+
+/* The domain has shut down (or vanished): final state, then release; or
+ * the guest asked for a reboot: a new domain. */
 static void vm_dead(struct xen_vm *xv, unsigned reason, bool vanished)
 {
 	struct lv_vm *vm = xv->vm;
@@ -265,7 +360,8 @@ static void vm_dead(struct xen_vm *xv, unsigned reason, bool vanished)
 	} else if (reason == SHUTDOWN_crash) {
 		lv__vm_state(vm, LV_ST_CRASHED, "the guest crashed (Xen shut the domain down: crash)");
 	} else if (reason == SHUTDOWN_reboot) {
-		lv__vm_state(vm, LV_ST_SHUTOFF, "the guest asked to reboot (not supported on Xen yet)");
+		vm_rebuild(xv);
+		return;
 	} else {
 		snprintf(why, sizeof(why), "domain shut down (reason %u)", reason);
 		lv__vm_state(vm, LV_ST_SHUTOFF, why);
@@ -273,10 +369,13 @@ static void vm_dead(struct xen_vm *xv, unsigned reason, bool vanished)
 	vm_release(xv);
 }
 
-/* Look at every domain of ours: one hypercall per INFO_BATCH domains. */
+/* Look at every domain of ours: one hypercall per INFO_BATCH domains.
+ * Reboots wait for the end of the scan (their new domains are not in
+ * it). */
 static void scan_domains(struct xen_driver *d)
 {
 	static uint8_t seen[XEN_MAX_DOMID];
+	struct xen_vm *reboots = NULL;
 	bool fresh = d->xst_live && lv_now_ns() - d->xst_t <= d->xst_fresh;
 	uint32_t first = 1;
 	int n;
@@ -286,6 +385,7 @@ static void scan_domains(struct xen_driver *d)
 		for (int i = 0; i < n; i++) {
 			xc_domaininfo_t *in = &d->info[i];
 			struct xen_vm *xv;
+			unsigned why;
 
 			if (in->domain >= XEN_MAX_DOMID)
 				continue;
@@ -296,22 +396,32 @@ static void scan_domains(struct xen_driver *d)
 				xv->cpu_ns = in->cpu_time;
 				xv->pages = in->tot_pages;
 			}
-			if (xv && (in->flags & XEN_DOMINF_shutdown))
-				vm_dead(xv, (in->flags >> XEN_DOMINF_shutdownshift) &
-					XEN_DOMINF_shutdownmask, false);
+			if (!xv || !(in->flags & XEN_DOMINF_shutdown))
+				continue;
+			why = (in->flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+			if (why == SHUTDOWN_reboot) {
+				xv->rnext = reboots;
+				reboots = xv;
+			} else {
+				vm_dead(xv, why, false);
+			}
 		}
 		first = d->info[n - 1].domain + 1;
 		if ((unsigned)n < INFO_BATCH)
 			break;
 	}
-	if (n < 0)
-		return;
-	for (struct lv_vm *vm = d->h->first, *next; vm; vm = next) {
+	for (struct lv_vm *vm = d->h->first, *next; n >= 0 && vm; vm = next) {
 		struct xen_vm *xv = vm->drv;
 
 		next = vm->next;
 		if (xv && xv->dom.domid && !seen[xv->dom.domid])
 			vm_dead(xv, 0, true);
+	}
+	while (reboots) {
+		struct xen_vm *xv = reboots;
+
+		reboots = xv->rnext;
+		vm_dead(xv, SHUTDOWN_reboot, false);
 	}
 }
 
@@ -405,7 +515,7 @@ static void refill(struct xen_driver *d)
 			if (!s)
 				return;
 			rc = xen_dom_create(d, f->mem, true, &s->dom, err, sizeof(err));
-			if (!rc && (rc = xen_dom_save(d, &s->dom))) {
+			if (!rc && (rc = xen_dom_save(d, &s->dom, NULL))) {
 				snprintf(err, sizeof(err), "%.100s/%u: %s", d->dom_dir, s->dom.domid,
 					 strerror(-rc));
 				xen_dom_destroy(d, &s->dom);
@@ -431,14 +541,165 @@ static void refill(struct xen_driver *d)
 		}
 }
 
+/* A domain for vm: a pooled one of its flavor if one is ready, else a
+ * new one (*pooled says which). */
+static int dom_claim(struct xen_driver *d, struct lv_vm *vm, struct xen_dom *xd, bool *pooled,
+		     char *err, size_t errlen)
+{
+	struct xen_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+
+	*pooled = f && f->ready_head;
+	if (*pooled) {
+		struct xen_shell *s = f->ready_head;
+
+		f->ready_head = s->next;
+		f->ready--;
+		f->hits++;
+		*xd = s->dom;
+		free(s);
+		return 0;
+	}
+	if (f)
+		f->misses++;
+	return xen_dom_create(d, vm->info.mem_bytes, false, xd, err, errlen);
+}
+
+/* ---- building a VM in its domain: spawn (xen_start) and reboot */
+
+/* Build the VM into xv->dom (claimed: pooled or created), bind the
+ * backends to it, write the domain file and let the guest run (unless
+ * the VM is paused).  first: the spawn (flight-recorder phases, the
+ * console log created) rather than a reboot.  On error the caller undoes
+ * with vm_detach. */
+static int vm_build(struct xen_vm *xv, int image_fd, bool first, char *err, size_t errlen)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+	int rc;
+
+	xv->dom.store = d->xs != NULL;
+	xv->dom.vm_id = vm->info.id;
+	xv->dom_t = lv_now_ns();     /* older libxenstat samples are not its */
+	xv->xst_seq = 0;
+	vm->info.pid = (int)xv->dom.domid;
+	d->by_domid[xv->dom.domid] = xv;
+	port_set(d, xv->dom.local_port, xv);
+	rc = xen_dom_build(d, &xv->dom, image_fd, xv->boot.ramdisk, xv->boot.cmdline,
+			   fill_devpage, vm, err, errlen);
+	if (rc)
+		return rc;
+	if (first)
+		lv__vm_phase(vm, LV_PH_LOADED, lv_now_ns());
+	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+					&xv->dom.console_mfn, NULL);
+	xv->dp = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+				      &xv->dom.devpage_mfn, NULL);
+	if (!xv->cons || !xv->dp) {
+		rc = -errno;
+		snprintf(err, errlen, "mapping the console and device pages: %s", strerror(errno));
+		return rc ? rc : -EIO;
+	}
+	/* Per-VM device backends: bound to this domain here, at spawn and
+	 * at each reboot (vm_detach lets go of the old one). */
+	xen_net_bind(xv->net, xv->dom.domid, xv->dom.local_port, xv->dp);
+	if (first)
+		xv->logfd = open_console_log(d, vm);
+	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, errlen)))
+		return rc;
+	if (d->names)                /* noxs: written by the names thread */
+		xen_names_set(d, xv->dom.domid, vm->info.name);
+	rc = xen_dom_save(d, &xv->dom, &xv->boot);
+	if (rc) {
+		snprintf(err, errlen, "%.120s/%u: %s", d->dom_dir, xv->dom.domid, strerror(-rc));
+		return rc;
+	}
+	if (first)
+		lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
+	if (xv->timed)               /* a shutdown asked before a reboot still holds */
+		xv->dp->devs[1].u.sysctl.host_req = LV_REQ_POWEROFF;
+	xv->dp->boot_tsc = __builtin_ia32_rdtsc();
+	if (vm->info.state != LV_ST_PAUSED && xc_domain_unpause(d->xch, xv->dom.domid)) {
+		rc = -errno;
+		snprintf(err, errlen, "xc_domain_unpause: %s", strerror(errno));
+		return rc ? rc : -EIO;
+	}
+	if (first)
+		lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
+	return 0;
+}
+
+/* The guest asked for a reboot (SCHEDOP_shutdown, reason reboot): the
+ * same VM -- record, name, id, console log (appended), address -- in a
+ * fresh domain (pooled if one is ready) built from the same image,
+ * ramdisk and command line.  As on KVM, where the shell reloads the
+ * image in place, the VM's state does not change (a running VM stays
+ * running; no event); its pid becomes the new domid, and the domain file
+ * moves with it (the VM's id in it lets a restarted agent find it even
+ * if the record still names the old domid).  More than REBOOT_MAX
+ * reboots within REBOOT_WINDOW_NS end the VM crashed. */
+static void vm_rebuild(struct xen_vm *xv)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+	int64_t t0 = lv_now_ns(), oldest = xv->reboots[xv->reboot_i];
+	uint32_t old = xv->dom.domid;
+	char err[200], why[300];
+	xc_domaininfo_t info;
+	bool pooled = false;
+	int fd = -1, rc;
+
+	if (oldest && t0 - oldest < REBOOT_WINDOW_NS) {
+		snprintf(why, sizeof(why), "reboot loop: %u reboots within %lld s",
+			 REBOOT_MAX + 1, REBOOT_WINDOW_NS / 1000000000);
+		lv__log(d->h, LV_LOG_WARN, "%s: %s: crashing it", vm->info.name, why);
+		lv__vm_state(vm, LV_ST_CRASHED, why);
+		vm_release(xv);
+		return;
+	}
+	xv->reboots[xv->reboot_i] = t0;
+	xv->reboot_i = (xv->reboot_i + 1) % REBOOT_MAX;
+	if (xc_domain_getinfolist(d->xch, old, 1, &info) == 1 && info.domain == old)
+		xv->cpu_base += info.cpu_time;
+	xv->cpu_ns = 0;
+	if (!xv->img) {              /* re-attached by a restarted agent: by name */
+		fd = lv_image_open(d->h, vm->info.image, vm->info.mem_bytes, err, sizeof(err));
+		if (fd < 0) {
+			rc = fd;
+			goto fail;
+		}
+		xv->img = image_get(d, fd);
+	}
+	/* Per-VM device backends, on reboot: vm_detach has them let go of
+	 * the old domain; they keep what is the VM's (tap, address, MAC),
+	 * and vm_build binds them to the new domain. */
+	vm_detach(xv);
+	d->last_spawn = t0;          /* no pool refill in a burst of reboots */
+	rc = dom_claim(d, vm, &xv->dom, &pooled, err, sizeof(err));
+	if (!rc)
+		rc = vm_build(xv, xv->img ? xv->img->fd : fd, false, err, sizeof(err));
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		goto fail;
+	lv__log(d->h, LV_LOG_INFO, "%s: rebooted: domain %u -> %u (%s) in %.3f ms", vm->info.name,
+		old, xv->dom.domid, pooled ? "pooled" : "created", (double)(lv_now_ns() - t0) / 1e6);
+	return;
+fail:
+	snprintf(why, sizeof(why), "reboot failed: %s", err);
+	lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, why);
+	lv__vm_state(vm, LV_ST_CRASHED, why);
+	vm_release(xv);
+}
+
 /* ---- ops */
 
 static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
-	struct xen_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+	const struct lv_spawn *sp = vm->spawn;
 	struct xen_vm *xv = calloc(1, sizeof(*xv));
 	char err[200];
+	bool pooled;
 	int rc;
 
 	if (!xv)
@@ -447,96 +708,43 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 	xv->vm = vm;
 	xv->logfd = -1;
 	d->last_spawn = lv_now_ns();
+	if ((sp && sp->ramdisk && !(xv->boot.ramdisk = strdup(sp->ramdisk))) ||
+	    (sp && sp->cmdline && !(xv->boot.cmdline = strdup(sp->cmdline)))) {
+		xen_boot_free(&xv->boot);
+		free(xv);
+		return -ENOMEM;
+	}
 	if (vm->info.ipv4 && !(xv->net = xen_net_new(d, vm, err, sizeof(err)))) {
 		lv__log(d->h, LV_LOG_ERR, "%s: NIC: %s", vm->info.name, err);
+		xen_boot_free(&xv->boot);
 		free(xv);
 		return -ENODEV;
 	}
-	if (f && f->ready_head) {
-		struct xen_shell *s = f->ready_head;
-
-		f->ready_head = s->next;
-		f->ready--;
-		f->hits++;
-		xv->dom = s->dom;
-		free(s);
-		vm->info.pooled = true;
-	} else {
-		if (f)
-			f->misses++;
-		rc = xen_dom_create(d, vm->info.mem_bytes, false, &xv->dom, err, sizeof(err));
-		if (rc) {
-			lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
-			xen_net_free(xv->net);
-			free(xv);
-			return rc;
-		}
+	rc = dom_claim(d, vm, &xv->dom, &pooled, err, sizeof(err));
+	if (rc) {
+		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
+		xen_net_free(xv->net);
+		xen_boot_free(&xv->boot);
+		free(xv);
+		return rc;
 	}
-	xv->dom.store = d->xs != NULL;
-	xv->dom_t = lv_now_ns();
+	vm->info.pooled = pooled;
 	lv__vm_phase(vm, LV_PH_CLAIMED, lv_now_ns());
 	vm->drv = xv;
-	vm->info.pid = (int)xv->dom.domid;
-	d->by_domid[xv->dom.domid] = xv;
-	port_set(d, xv->dom.local_port, xv);
-	rc = xen_dom_build(d, &xv->dom, image_fd, vm->spawn ? vm->spawn->ramdisk : NULL,
-			   vm->spawn ? vm->spawn->cmdline : NULL, fill_devpage, vm, err, sizeof(err));
+	xv->img = image_get(d, image_fd);    /* for reboots (NULL: by name then) */
+	rc = vm_build(xv, image_fd, true, err, sizeof(err));
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
-		goto fail;
+		xen_net_free(xv->net);
+		xv->net = NULL;
+		vm_detach(xv);
+		vm_free(xv);
+		vm->info.pid = -1;
+		return rc;
 	}
-	lv__vm_phase(vm, LV_PH_LOADED, lv_now_ns());
-	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
-					&xv->dom.console_mfn, NULL);
-	xv->dp = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
-				      &xv->dom.devpage_mfn, NULL);
-	if (!xv->cons || !xv->dp) {
-		rc = -errno;
-		lv__log(d->h, LV_LOG_ERR, "%s: mapping the console and device pages: %s",
-			vm->info.name, strerror(errno));
-		goto fail;
-	}
-	xen_net_bind(xv->net, xv->dom.domid, xv->dom.local_port, xv->dp);
-	xv->logfd = open_console_log(d, vm);
-	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, sizeof(err)))) {
-		lv__log(d->h, LV_LOG_ERR, "%s: %s", vm->info.name, err);
-		goto fail;
-	}
-	if (d->names)                /* noxs: written by the names thread */
-		xen_names_set(d, xv->dom.domid, vm->info.name);
-	rc = xen_dom_save(d, &xv->dom);
-	if (rc) {
-		lv__log(d->h, LV_LOG_ERR, "%s: %s/%u: %s", vm->info.name, d->dom_dir,
-			xv->dom.domid, strerror(-rc));
-		goto fail;
-	}
-	lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
-	xv->dp->boot_tsc = __builtin_ia32_rdtsc();
-	if (xc_domain_unpause(d->xch, xv->dom.domid)) {
-		rc = -errno;
-		goto fail;
-	}
-	lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
 	xv->pnext = d->pending;      /* "started" once spawn has returned */
 	d->pending = xv;
 	return 0;                    /* the pool refills on the next tick */
-fail:
-	xen_net_free(xv->net);
-	if (xv->cons)
-		xenforeignmemory_unmap(d->fmem, xv->cons, 1);
-	if (xv->dp)
-		xenforeignmemory_unmap(d->fmem, xv->dp, 1);
-	port_set(d, xv->dom.local_port, NULL);
-	d->by_domid[xv->dom.domid] = NULL;
-	if (xv->dom.store)
-		xen_store_remove(d, xv->dom.domid);
-	xen_dom_destroy(d, &xv->dom);
-	if (xv->logfd >= 0)
-		close(xv->logfd);
-	vm->drv = NULL;
-	vm->info.pid = -1;
-	free(xv);
-	return rc ? rc : -EIO;
 }
 
 #define XV(vm) ((struct xen_vm *)(vm)->drv)
@@ -587,16 +795,26 @@ static int xen_unpause(struct lv_driver *drv, struct lv_vm *vm)
 	return 0;
 }
 
+/* A power request on the sysctl device, and an event that wakes the
+ * guest (guest/xen/xrt.c lv_serve_forever acts on it). */
+static int power_request(struct xen_driver *d, struct xen_vm *xv, uint32_t req)
+{
+	if (!xv || !xv->dp)
+		return -ESRCH;
+	xv->dp->devs[1].u.sysctl.host_req = req;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	xenevtchn_notify(d->xce, (evtchn_port_t)xv->dom.local_port);
+	return 0;
+}
+
 static int xen_shutdown(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
 	struct xen_vm *xv = XV(vm);
+	int rc = power_request(d, xv, LV_REQ_POWEROFF);
 
-	if (!xv || !xv->dp)
-		return -ESRCH;
-	xv->dp->devs[1].u.sysctl.host_req = LV_REQ_POWEROFF;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	xenevtchn_notify(d->xce, (evtchn_port_t)xv->dom.local_port);
+	if (rc)
+		return rc;
 	if (vm->info.state == LV_ST_PAUSED && xc_domain_unpause(d->xch, xv->dom.domid))
 		return -errno;
 	xv->deadline = lv_now_ns() + (int64_t)d->h->cfg.shutdown_timeout_ms * 1000000;
@@ -606,6 +824,13 @@ static int xen_shutdown(struct lv_driver *drv, struct lv_vm *vm)
 		d->timed = xv;
 	}
 	return 0;
+}
+
+/* The guest reboots itself (SCHEDOP_shutdown, reboot); the domain scan
+ * sees it and vm_rebuild makes the new domain. */
+static int xen_reboot(struct lv_driver *drv, struct lv_vm *vm)
+{
+	return power_request((struct xen_driver *)drv, XV(vm), LV_REQ_REBOOT);
 }
 
 static int xen_destroy(struct lv_driver *drv, struct lv_vm *vm)
@@ -692,10 +917,7 @@ static void xen_close(struct lv_driver *drv)
 			continue;
 		console_drain(xv);
 		xen_net_free(xv->net);   /* the guest's NIC is down until the next agent */
-		if (xv->logfd >= 0)
-			close(xv->logfd);
-		free(xv);
-		vm->drv = NULL;
+		vm_free(xv);
 	}
 	for (struct xen_flavor *f = d->flavors, *fn; f; f = fn) {
 		fn = f->next;
@@ -718,6 +940,7 @@ static void xen_close(struct lv_driver *drv)
 	free(d->by_port);
 	free(d->by_domid);
 	free(d->named);
+	free(d->dom_index);
 	free(d->info);
 	free(d);
 }
@@ -945,9 +1168,48 @@ static void xen_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 	}
 	if (!xv)
 		return;
-	out->cpu_ns = xv->cpu_ns;
+	out->cpu_ns = xv->cpu_base + xv->cpu_ns;
 	out->rss_bytes = xv->pages * 4096;
 	xen_net_stats(xv->net, out);
+}
+
+struct xen_dom_ref {
+	uint32_t vm_id, domid;
+};
+
+/* After a restart: the domain of VM vm_id when its record's pid is not
+ * (a reboot since the VM's last event moved it; reboots change no
+ * state).  The domain files name their VM: all read once, at the first
+ * miss; 0 if none.  The index goes at restore_done. */
+static uint32_t dom_of_vm(struct xen_driver *d, uint32_t vm_id)
+{
+	if (!d->dom_indexed) {
+		DIR *dir = opendir(d->dom_dir);
+		struct dirent *de;
+
+		d->dom_indexed = true;
+		while (dir && (de = readdir(dir))) {
+			char *end;
+			unsigned long id = strtoul(de->d_name, &end, 10);
+			struct xen_dom_ref *p = d->dom_index;
+			struct xen_dom xd;
+
+			if (*end || !id || id >= XEN_MAX_DOMID ||
+			    xen_dom_load(d, (uint32_t)id, &xd, NULL) || !xd.vm_id)
+				continue;
+			if (d->dom_index_n % 64 == 0 &&
+			    !(p = realloc(d->dom_index, (d->dom_index_n + 64) * sizeof(*p))))
+				break;
+			d->dom_index = p;
+			d->dom_index[d->dom_index_n++] = (struct xen_dom_ref){ xd.vm_id, (uint32_t)id };
+		}
+		if (dir)
+			closedir(dir);
+	}
+	for (unsigned i = 0; i < d->dom_index_n; i++)
+		if (d->dom_index[i].vm_id == vm_id)
+			return d->dom_index[i].domid;
+	return 0;
 }
 
 /* After an agent restart: the VM's domain file says where its pages and
@@ -955,12 +1217,12 @@ static void xen_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
+	uint32_t flags = 0, domid = 0;
 	struct xen_vm *xv;
-	uint32_t flags = 0;
 	int port;
 
-	if (vm->info.pid <= 0 || (unsigned)vm->info.pid >= XEN_MAX_DOMID)
-		return -ESRCH;
+	if (vm->info.pid > 0 && (unsigned)vm->info.pid < XEN_MAX_DOMID)
+		domid = (uint32_t)vm->info.pid;
 	xv = calloc(1, sizeof(*xv));
 	if (!xv)
 		return -ENOMEM;
@@ -968,10 +1230,24 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 	xv->vm = vm;
 	xv->logfd = -1;
 	xv->started_reported = true;
-	if (xen_dom_load(d, (uint32_t)vm->info.pid, &xv->dom) ||
-	    !xen_dom_check(d, &xv->dom, &flags) || !xv->dom.console_mfn) {
+	if (!domid || xen_dom_load(d, domid, &xv->dom, &xv->boot) ||
+	    (xv->dom.vm_id && xv->dom.vm_id != vm->info.id)) {
+		xen_boot_free(&xv->boot);
+		domid = dom_of_vm(d, vm->info.id);
+		if (!domid || xen_dom_load(d, domid, &xv->dom, &xv->boot)) {
+			free(xv);
+			return -ESRCH;
+		}
+	}
+	if (!xen_dom_check(d, &xv->dom, &flags) || !xv->dom.console_mfn) {
+		xen_boot_free(&xv->boot);
 		free(xv);
 		return -ESRCH;
+	}
+	if ((int)domid != vm->info.pid) {
+		lv__log(d->h, LV_LOG_INFO, "%s: its record says domain %d; rebooted since into domain %u",
+			vm->info.name, vm->info.pid, domid);
+		vm->info.pid = (int)domid;   /* the record follows (reattached event) */
 	}
 	port = xenevtchn_bind_interdomain(d->xce, xv->dom.domid, xv->dom.remote_port);
 	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
@@ -987,6 +1263,7 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 			xenforeignmemory_unmap(d->fmem, xv->cons, 1);
 		if (xv->dp)
 			xenforeignmemory_unmap(d->fmem, xv->dp, 1);
+		xen_boot_free(&xv->boot);
 		free(xv);
 		return -ESRCH;
 	}
@@ -994,9 +1271,9 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 	xv->dom_t = lv_now_ns();
 	xv->dom.store = d->xs != NULL;
 	if (d->xs)                   /* its entries are in XenStore already */
-		d->named[xv->dom.domid] = 1;
+		d->named[domid] = 1;
 	else if (d->names)           /* in case the old agent had not written it */
-		xen_names_set(d, xv->dom.domid, vm->info.name);
+		xen_names_set(d, domid, vm->info.name);
 	if (vm->info.ipv4) {        /* a new tap; the guest's rings are mapped again */
 		char err[160];
 
@@ -1032,6 +1309,9 @@ static void xen_restore_done(struct lv_driver *drv)
 	DIR *dir = opendir(d->dom_dir);
 	struct dirent *de;
 
+	free(d->dom_index);          /* every restored VM is attached by now */
+	d->dom_index = NULL;
+	d->dom_index_n = 0;
 	if (!dir)
 		return;
 	while ((de = readdir(dir))) {
@@ -1042,7 +1322,7 @@ static void xen_restore_done(struct lv_driver *drv)
 
 		if (*end || !id || id >= XEN_MAX_DOMID || d->by_domid[id])
 			continue;
-		if (!xen_dom_load(d, (uint32_t)id, &xd) && xen_dom_check(d, &xd, &flags)) {
+		if (!xen_dom_load(d, (uint32_t)id, &xd, NULL) && xen_dom_check(d, &xd, &flags)) {
 			lv__log(d->h, LV_LOG_INFO, "xen: destroying domain %lu (no VM claims it)", id);
 			xen_dom_destroy(d, &xd);
 		} else {
@@ -1061,6 +1341,7 @@ const struct lv_driver_ops lv_xen_ops = {
 	.pause = xen_pause,
 	.unpause = xen_unpause,
 	.shutdown = xen_shutdown,
+	.reboot = xen_reboot,
 	.console_input = xen_console_input,
 	.destroy = xen_destroy,
 	.tick = xen_tick,

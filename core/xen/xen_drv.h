@@ -29,6 +29,7 @@ struct xen_dom {
 	xen_pfn_t console_mfn, devpage_mfn;
 	uint64_t devpage_gpa;
 	uint8_t handle[16];         /* random, checked when re-attaching */
+	uint32_t vm_id;             /* the VM built in it (lv_vm_info.id), 0: none */
 	/* XenStore mode only */
 	bool store;
 	uint32_t store_port;        /* guest's end of the store channel */
@@ -39,6 +40,8 @@ struct xen_driver;
 struct xs_handle;
 struct xen_xst;
 struct xen_name_op;
+struct xen_image;
+struct xen_dom_ref;
 
 /* Create a paused PV domain of mem bytes with its event channel bound;
  * with populate, its memory is allocated now (pool).  Undo with
@@ -56,6 +59,14 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 /* Destroy the domain (if any), unbind its channel, forget its file and
  * its name (noxs names, below); xd becomes empty. */
 void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
+
+/* What a VM's domain is built from besides the image, kept for reboots
+ * and in the domain file (a restarted agent can reboot the VM too). */
+struct xen_boot {
+	char *ramdisk;              /* a path, or NULL */
+	char *cmdline;              /* extra kernel arguments, or NULL */
+};
+void xen_boot_free(struct xen_boot *b);
 
 /* XenStore mode (xen_store.c) */
 int xen_store_open(struct xen_driver *d);
@@ -89,9 +100,11 @@ struct xen_stat *xen_xst_poll(struct xen_driver *d, bool want, unsigned *n, unsi
 			      int64_t *taken, int64_t *cost, bool *init_failed);
 
 /* The domain file STATEDIR/xen/DOMID (written atomically): what a
- * restarted agent needs to re-attach (handle, channel, page frames). */
-int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd);
-int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd);
+ * restarted agent needs to re-attach (handle, channel, page frames, the
+ * VM's id) and to reboot the VM (b: ramdisk, cmdline; NULL: none).  load
+ * fills b (if not NULL) with strings to free with xen_boot_free. */
+int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd, const struct xen_boot *b);
+int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd, struct xen_boot *b);
 void xen_dom_forget(struct xen_driver *d, uint32_t domid);
 /* 1 if domid exists with xd's handle (*flags: XEN_DOMINF_*), else 0 */
 int xen_dom_check(struct xen_driver *d, const struct xen_dom *xd, uint32_t *flags);
@@ -150,6 +163,10 @@ struct xen_driver {
 	int64_t xst_interest;       /* when stats were last asked for */
 	int64_t xst_work_t;         /* when xen_stats last looked at libxenstat */
 	uint64_t xst_seq;           /* samples taken */
+	struct xen_image *images;   /* image files of the VMs, kept for reboots */
+	struct xen_dom_ref *dom_index;  /* restart: VM id -> domain, from the domain files */
+	unsigned dom_index_n;
+	bool dom_indexed;
 	char console_dir[256];
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;
