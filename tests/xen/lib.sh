@@ -44,6 +44,28 @@ stop_agent() {
 	AGENT_PID=
 }
 
+# kill_restart_agent [CONFIG-LINES]: kill -9 the agent, start a new one
+# on the same state, and wait until no restored VM is prepared or booting
+kill_restart_agent() {
+	kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+	rm -f "$SOCK"
+	start_agent "${1:-}"
+	i=0
+	while $LVSH --json -c list | jq -r '.vms[].state' | grep -Eq 'prepared|booting'; do
+		i=$((i + 1)); [ $i -gt 50 ] && fail "VMs stuck after the restart: $($LVSH -c list | head -n 5)"; sleep 0.1
+	done
+}
+
+# destroy every VM and empty the pool: only Domain-0 may be left, and no
+# domain file of ours
+destroy_all_empty() {
+	$LVSH -c "destroy all" >/dev/null || fail "destroy all"
+	$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
+	sleep 0.5
+	[ "$(xen_domains)" = 1 ] || fail "domains left: $(xl list)"
+	! ls "$STATE/xen" | grep -q . || fail "domain files left: $(ls "$STATE/xen" | head)"
+}
+
 cleanup() { stop_agent; rm -rf "$T"; }
 trap cleanup EXIT
 

@@ -37,9 +37,7 @@ ok "a guest sending a 3000-byte frame ends crashed ($($LVSH -c 'inspect badtx-1'
 
 # kill -9: the taps die with the agent; a new agent makes new ones with
 # the same MAC and maps the running guests' rings again
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-rm -f "$SOCK"
-start_agent "pool 4M/1 = 8"
+kill_restart_agent "pool 4M/1 = 8"
 i=0
 while [ "$(count_state running 'daytime-*')" != $N ]; do
 	i=$((i + 1)); [ $i -gt 50 ] && fail "daytime VMs not running after the restart: $($LVSH -c 'list daytime-*' | head -n 4)"; sleep 0.1

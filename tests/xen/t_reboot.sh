@@ -49,13 +49,7 @@ ok "lvsh reboot: noop-1 (id $id) running again, domain $old -> $new ($(grep -o "
 # kill -9 now: the record still says the old domain (a reboot changes no
 # state, so no event rewrote it); the new agent finds the new one by
 # the VM id in the domain files
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-rm -f "$SOCK"
-start_agent "pool 4M/1 = 4"
-i=0
-while $LVSH --json -c list | jq -r '.vms[].state' | grep -Eq 'prepared|booting'; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "VMs stuck after the restart"; sleep 0.1
-done
+kill_restart_agent "pool 4M/1 = 4"
 [ "$(count_state running 'noop-*')" = 2 ] || fail "not 2 noop running after the restart: $($LVSH -c list)"
 [ "$(pid_of noop-1)" = "$new" ] || fail "noop-1 re-attached to domain $(pid_of noop-1), not $new"
 grep -q "noop-1: re-attached to domain $new" "$T/agent.log" || fail "no re-attach in the log: $(grep noop-1 "$T/agent.log")"
@@ -95,11 +89,7 @@ else
 	echo "note: 10 reboots took ${secs}s here (>= 9 s): the reboot-loop check was not tried"
 fi
 
-$LVSH -c "destroy all" >/dev/null || fail "destroy all"
-$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
-sleep 0.5
-[ "$(xen_domains)" = 1 ] || fail "domains left: $(xl list)"
-ls "$STATE/xen" | grep -q . && fail "domain files left: $(ls "$STATE/xen" | head)"
+destroy_all_empty
 ok "destroy all: only Domain-0 is left"
 
 if [ -f /testbed/vmlinux ]; then

@@ -10,13 +10,7 @@ wait_state shutoff 'hello-*' 2 || fail "hello did not shut off"
 sleep 0.5    # the pool refills
 d0=$(xen_domains)
 
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-rm -f "$SOCK"
-start_agent "pool 4M/1 = 4"
-i=0
-while $LVSH --json -c list | jq -r '.vms[].state' | grep -Eq 'prepared|booting'; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "VMs stuck after the restart"; sleep 0.1
-done
+kill_restart_agent "pool 4M/1 = 4"
 [ "$(count_state running 'noop-*')" = 20 ] || fail "not 20 noop running after the restart: $($LVSH -c list | head)"
 [ "$(count_state shutoff 'hello-*')" = 2 ] || fail "hello records lost"
 $LVSH -c "log hello-2" | grep -qx "hello from hello-2" || fail "hello-2 console lost: $($LVSH -c 'log hello-2')"
@@ -32,9 +26,5 @@ ok "pause, unpause, shutdown of re-attached VMs"
 sleep 0.5
 d1=$(xen_domains)
 [ "$d1" -le "$d0" ] || fail "domains grew from $d0 to $d1 across the restart (old pool leaked?)"
-$LVSH -c "destroy all" >/dev/null || fail "destroy all"
-$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
-sleep 0.5
-[ "$(xen_domains)" = 1 ] || fail "domains left: $(xl list)"
-ls "$STATE/xen" | grep -q . && fail "domain files left: $(ls "$STATE/xen" | head)"
+destroy_all_empty
 ok "no domain leaked across the restart"
