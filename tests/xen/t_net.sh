@@ -2,9 +2,9 @@
 # their backend (rings mapped with libxengnttab, frames by grant copy, a
 # tap per VM on the host bridge).  TCP and UDP daytime answered by every
 # guest from Dom0; stats count frames; a guest breaking the ring protocol
-# is crashed alone; after kill -9 a new agent serves
-# the same guests again (new taps, rings mapped again); destroy takes the
-# taps away.
+# is crashed alone; a rebooted guest answers again (new domain and rings,
+# same tap); after kill -9 a new agent serves the same guests again (new
+# taps, rings mapped again); destroy takes the taps away.
 . tests/xen/lib.sh
 need_dom0
 [ -c /dev/net/tun ] || skip "no /dev/net/tun in Dom0 (tun module?)"
@@ -34,6 +34,16 @@ $LVSH -c "inspect badtx-1" | grep -q "reason: net: bad tx request" ||
 	fail "badtx-1: wrong reason: $($LVSH -c 'inspect badtx-1' | grep reason)"
 lv-daytime -d 5 -t 10 <"$T/ips" >/dev/null 2>&1 || fail "daytime VMs stopped answering after badtx"
 ok "a guest sending a 3000-byte frame ends crashed ($($LVSH -c 'inspect badtx-1' | grep reason | cut -c9-70)...); the others serve on"
+
+# reboot: a new domain, new rings, the same tap and address
+old=$($LVSH --json -c 'list daytime-3' | jq -r '.vms[0].pid')
+$LVSH -c "reboot daytime-3" >/dev/null || fail "reboot daytime-3"
+i=0
+while [ "$($LVSH --json -c 'list daytime-3' | jq -r '.vms[0].pid')" = "$old" ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "daytime-3 not rebuilt: $($LVSH -c 'inspect daytime-3')"; sleep 0.05
+done
+lv-daytime -d 5 -t 20 "$(sed -n 3p "$T/ips")" >"$T/rb" 2>&1 || fail "daytime-3 does not answer after its reboot: $(cat "$T/rb")"
+ok "daytime-3 rebooted (domain $old -> $($LVSH --json -c 'list daytime-3' | jq -r '.vms[0].pid')): same address, answers again"
 
 # kill -9: the taps die with the agent; a new agent makes new ones with
 # the same MAC and maps the running guests' rings again
