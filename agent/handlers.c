@@ -273,6 +273,19 @@ static void waiter_done_one(struct waiter *w)
 		waiter_finish(w);
 }
 
+/* w waits for the action on this VM (name, id): a newer action
+ * supersedes an older one, whose waiter is told so. */
+static void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id)
+{
+	if (e->act_w) {
+		add_failure(e->act_w, name, ECANCELED, "superseded by another action");
+		waiter_done_one(e->act_w);
+	}
+	e->act_w = w;
+	w->ids[w->n++] = id;
+	w->remaining++;
+}
+
 /* Does an action of this kind change a VM in state st (so a reply must
  * wait for it)? */
 static bool action_changes(enum wkind k, enum lv_state st)
@@ -600,13 +613,7 @@ static void do_action_names(struct client *c, uint32_t seq, const Lightvm__Actio
 		st = i->state;
 		id = i->id;
 		if (action_changes(wk, st)) {
-			if (e->act_w) {   /* a newer action supersedes an older one */
-				add_failure(e->act_w, i->name, ECANCELED, "superseded by another action");
-				waiter_done_one(e->act_w);
-			}
-			e->act_w = w;
-			w->ids[w->n++] = id;
-			w->remaining++;
+			act_wait(w, e, i->name, id);
 		}
 		rc = apply(a->action, vm);   /* may free vm (destroy) */
 		if (rc) {
@@ -683,13 +690,7 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		if (w && action_changes(w->kind, st)) {
 			struct vm_ext *e = vm_ext(v[k]);
 
-			if (e->act_w) {   /* a newer action supersedes an older one */
-				add_failure(e->act_w, i->name, ECANCELED, "superseded by another action");
-				waiter_done_one(e->act_w);
-			}
-			e->act_w = w;
-			w->ids[w->n++] = id;
-			w->remaining++;
+			act_wait(w, e, i->name, id);
 		}
 		rc = apply(a->action, v[k]);   /* may free v[k] (destroy) */
 		if (rc) {
