@@ -6,19 +6,13 @@
 
 int app_main(void)
 {
-	volatile struct lv_dev *sys = lv_find_dev(LV_DEV_SYSCTL);
 	char buf[256];
 	size_t n;
 
 	lv_puts("echo: ready, type something\n");
 	lv_ready();
 	for (;;) {
-		uint32_t req = sys ? sys->u.sysctl.host_req : LV_REQ_NONE;
-
-		if (req == LV_REQ_POWEROFF)
-			return 0;
-		if (req == LV_REQ_REBOOT)
-			lv_reboot();
+		lv_power_check();
 		n = lv_console_read(buf, sizeof(buf));
 		if (n == 0) {
 			lv_idle(UINT64_MAX);

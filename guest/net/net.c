@@ -353,17 +353,6 @@ int net_init(void)
 	return 0;
 }
 
-static void power(void)
-{
-	volatile struct lv_dev *sys = lv_find_dev(LV_DEV_SYSCTL);
-	uint32_t req = sys ? sys->u.sysctl.host_req : LV_REQ_NONE;
-
-	if (req == LV_REQ_POWEROFF)
-		lv_poweroff(0);
-	if (req == LV_REQ_REBOOT)
-		lv_reboot();
-}
-
 void net_run(void)
 {
 	for (;;) {
@@ -377,7 +366,7 @@ void net_run(void)
 		}
 		now = net_now();
 		tcp_timers(now);
-		power();
+		lv_power_check();
 		if (n > RX_BATCH) {         /* more waiting: flush and go on */
 			net_dev.kick(&net_dev);
 			continue;

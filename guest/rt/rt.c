@@ -74,21 +74,6 @@ void lv_reboot(void)
 		lv_hcall(LV_HC_REBOOT, 0, 0);
 }
 
-void lv_serve_forever(void)
-{
-	volatile struct lv_dev *sys = lv_find_dev(LV_DEV_SYSCTL);
-
-	for (;;) {
-		uint32_t req = sys ? sys->u.sysctl.host_req : LV_REQ_NONE;
-
-		if (req == LV_REQ_POWEROFF)
-			lv_poweroff(0);
-		if (req == LV_REQ_REBOOT)
-			lv_reboot();
-		lv_idle(UINT64_MAX);
-	}
-}
-
 int lv_clock(struct lv_time *t)
 {
 	volatile struct lv_hcall *hc = (volatile struct lv_hcall *)(uintptr_t)LV_GPA_HCALL;

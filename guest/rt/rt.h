@@ -55,6 +55,7 @@ uint32_t lv_idle(uint64_t timeout_ns);    /* LV_WAKE_* mask, 0 on timeout */
 void lv_poweroff(int code) LV_NORETURN;
 void lv_reboot(void) LV_NORETURN;
 void lv_serve_forever(void) LV_NORETURN;  /* idle; honour sysctl requests */
+void lv_power_check(void);  /* a pending power off or reboot request: act on it */
 volatile struct lv_dev *lv_find_dev(uint16_t type); /* NULL if absent */
 
 struct lv_time {

@@ -239,19 +239,6 @@ uint32_t lv_idle(uint64_t timeout_ns)
 	return wake;
 }
 
-void lv_serve_forever(void)
-{
-	for (;;) {
-		uint32_t req = sysdev ? sysdev->u.sysctl.host_req : LV_REQ_NONE;
-
-		if (req == LV_REQ_POWEROFF)
-			lv_poweroff(0);
-		if (req == LV_REQ_REBOOT)
-			lv_reboot();
-		lv_idle(UINT64_MAX);
-	}
-}
-
 int lv_clock(struct lv_time *t)
 {
 	uint64_t mono = system_ns();
