@@ -4,8 +4,8 @@
  * by atexit), the loop (keys first, so a key shows at once; then agent
  * frames; then the next refresh), the key table and the actions on the
  * selected VM or on every VM of the filter.  Without a usable terminal
- * (TERM unset or dumb, output not a terminal, --batch) it prints plain
- * text frames instead, like `top -b`.
+ * (TERM unset or dumb, output not a terminal, --batch) top_plain.c
+ * prints plain text frames instead, like `top -b`.
  */
 #include <curses.h>
 #include <errno.h>
@@ -815,51 +815,6 @@ static int top_loop(struct lvsh *sh, struct top_model *m, struct top_feed *f,
 	return rc;
 }
 
-/* ---- plain-text frames */
-
-static uint32_t term_rows(void)
-{
-	struct winsize ws;
-
-	if (!isatty(STDOUT_FILENO))
-		return 0;	/* a pipe: every row */
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 6)
-		return ws.ws_row - 6u;
-	return 18;
-}
-
-static int top_batch(struct lvsh *sh, struct top_model *m, struct top_feed *f,
-		     uint32_t count)
-{
-	uint64_t printed = 0, seen = 0;
-	struct pollfd p;
-	int n;
-
-	while (!top_stop && (count == 0 || printed < count)) {
-		p = (struct pollfd){ .fd = f->fd, .events = POLLIN };
-		n = poll(&p, 1, top_feed_timeout(f));
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n > 0 && top_feed_read(f, m) < 0) {
-			lvsh_err("top", "%s", f->err);
-			return LVSH_EXIT_UNREACH;
-		}
-		if (f->rounds != seen && f->pending == 0) {
-			seen = f->rounds;
-			if (sh->json)
-				top_print_json(sh->out, m);
-			else
-				top_print(sh->out, m, f, term_rows());
-			printed++;
-		}
-		if (top_feed_tick(f, m) < 0) {
-			lvsh_err("top", "%s", f->err);
-			return LVSH_EXIT_UNREACH;
-		}
-	}
-	return LVSH_EXIT_OK;
-}
-
 /* ---- the command */
 
 static bool terminal_usable(void)
@@ -1005,7 +960,7 @@ static int cmd_top(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		sa.sa_handler = on_stop_signal;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, &old);
-		rc = top_batch(sh, &m, &f, count);
+		rc = top_plain(sh, &m, &f, count, &top_stop);
 		sigaction(SIGINT, &old, NULL);
 	}
 	trace_end(&f);

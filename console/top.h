@@ -10,13 +10,16 @@
  *                `list` + `host` (+ `pool`) polled at the refresh interval.
  *   top_draw.c   curses output: header, table, footer, tiles, panels; only
  *                the visible rows are formatted and only changed lines are
- *                handed to curses.  Also the plain-text (batch) output.
+ *                handed to curses.  Also the plain-text frame format.
+ *   top_plain.c  plain-text frames: batch output on a pipe, and a terminal
+ *                curses cannot drive (TERM=dumb) with its keys.
  *   top.c        the command, the terminal (set-up, restore on exit and on
  *                signals), the loop, the key table and the actions.
  */
 #ifndef LVSH_TOP_H
 #define LVSH_TOP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -196,9 +199,15 @@ void top_draw_fini(void);
 void top_draw(struct top_model *m, struct top_feed *f, struct top_ui *ui);
 /* Screen lines handed to curses so far (the measurements use it). */
 unsigned long top_draw_lines_drawn(void);
-/* Plain text: header, summary and up to max_rows rows (0: all). */
+/* Plain text: header, summary and up to max_rows rows (0: all), each
+ * line cut to cols characters (0: not cut). */
 void top_print(FILE *out, struct top_model *m, struct top_feed *f,
-	       uint32_t max_rows);
+	       uint32_t max_rows, uint32_t cols);
+/* Plain-text frames (top_plain.c): on a pipe, count frames (0: until
+ * *stop); on a terminal curses cannot drive (TERM=dumb), also the keys
+ * q and Escape (leave), / (filter) and Enter.  Returns an LVSH_EXIT_*. */
+int  top_plain(struct lvsh *sh, struct top_model *m, struct top_feed *f,
+	       uint32_t count, volatile sig_atomic_t *stop);
 
 /* JSON: one object per frame on one line, {"host", "vms" (the filtered
  * rows in view order, field names as in `list --json`), "summary"}. */

@@ -257,25 +257,35 @@ void top_format_header(char *buf, size_t n, int name_w, int sort,
 		 t[9], t[10]);
 }
 
-static void fmt_host(const struct top_model *m, const struct top_feed *f,
-		     char *l1, char *l2, size_t n)
+/* " 3 running 5 shutoff": the nonzero counts, in state order.  Both
+ * summary lines use it, so they name the same states the same way. */
+static void fmt_states(char *b, size_t n, const uint32_t *by_state)
 {
-	const struct top_host *h = &m->host;
-	char states[160], mt[16], ma[16], ar[16], *o = states;
-	size_t left = sizeof(states);
+	char *o = b;
+	size_t left = n;
 	int i, w;
 
-	states[0] = '\0';
-	for (i = 0; i < TOP_ST_NR && h->valid; i++) {
-		if (h->by_state[i] == 0)
+	b[0] = '\0';
+	for (i = 0; i < TOP_ST_NR; i++) {
+		if (by_state[i] == 0)
 			continue;
-		w = snprintf(o, left, " %u %s", h->by_state[i],
+		w = snprintf(o, left, " %u %s", by_state[i],
 			     top_state_names[i]);
 		if (w < 0 || (size_t)w >= left)
 			break;
 		o += w;
 		left -= (size_t)w;
 	}
+}
+
+static void fmt_host(const struct top_model *m, const struct top_feed *f,
+		     char *l1, char *l2, size_t n)
+{
+	const struct top_host *h = &m->host;
+	char states[160] = "", mt[16], ma[16], ar[16];
+
+	if (h->valid)
+		fmt_states(states, sizeof(states), h->by_state);
 	snprintf(l1, n, "lvsh top - %s (%s) - %u VMs:%s - every %.1fs (%s)%s%s",
 		 h->valid ? h->hostname : "?", h->valid ? h->driver : "?",
 		 h->valid ? h->vms : m->n, states, f->interval_ms / 1000.0,
@@ -305,7 +315,7 @@ static void fmt_summary(const struct top_model *m, const struct top_ui *ui,
 			char *b, size_t n)
 {
 	const struct top_summary *s = &m->sum;
-	char mem[16], con[16], rx[16], tx[16], cpu[16];
+	char mem[16], con[16], rx[16], tx[16], cpu[16], states[160];
 
 	lvsh_fmt_size(mem, sizeof(mem), s->mem);
 	fmt_bytes(con, sizeof(con), true, s->console);
@@ -315,12 +325,12 @@ static void fmt_summary(const struct top_model *m, const struct top_ui *ui,
 		snprintf(cpu, sizeof(cpu), "%.1f%%", s->cpu);
 	else
 		snprintf(cpu, sizeof(cpu), "-");
-	snprintf(b, n, "%s%s%s%u of %u VMs: %u running %u paused %u crashed - "
+	fmt_states(states, sizeof(states), s->by_state);
+	snprintf(b, n, "%s%s%s%u of %u VMs:%s - "
 		 "CPU %s MEM %s CONSOLE %s RX %s TX %s",
 		 m->filter_text[0] ? "filter '" : "",
 		 m->filter_text, m->filter_text[0] ? "' - " : "", s->n, m->n,
-		 s->by_state[2], s->by_state[3], s->by_state[6], cpu, mem,
-		 con, rx, tx);
+		 s->n ? states : " none", cpu, mem, con, rx, tx);
 	(void)ui;
 }
 
@@ -568,24 +578,36 @@ void top_draw(struct top_model *m, struct top_feed *f, struct top_ui *ui)
 
 /* ---- plain text */
 
+/* One line, cut to cols characters (0: as is). */
+static void print_cut(FILE *out, const char *line, uint32_t cols)
+{
+	if (cols > 0 && strlen(line) > cols)
+		fprintf(out, "%.*s\n", (int)cols, line);
+	else
+		fprintf(out, "%s\n", line);
+}
+
 void top_print(FILE *out, struct top_model *m, struct top_feed *f,
-	       uint32_t max_rows)
+	       uint32_t max_rows, uint32_t cols)
 {
 	char l1[512], l2[512];
 	uint32_t i;
-	int nw = 20;
+	int nw = cols > 0 ? name_width((int)cols) : 20;
 	struct top_ui ui;
 
+	if (cols > 0 && nw > 20)
+		nw = 20;
 	memset(&ui, 0, sizeof(ui));
 	fmt_host(m, f, l1, l2, sizeof(l1));
-	fprintf(out, "%s\n%s\n", l1, l2);
+	print_cut(out, l1, cols);
+	print_cut(out, l2, cols);
 	fmt_summary(m, &ui, l1, sizeof(l1));
-	fprintf(out, "%s\n", l1);
+	print_cut(out, l1, cols);
 	top_format_header(l1, sizeof(l1), nw, m->sort, m->reverse);
-	fprintf(out, "%s\n", l1);
+	print_cut(out, l1, cols);
 	for (i = 0; i < m->nshown && (max_rows == 0 || i < max_rows); i++) {
 		top_format_row(&m->rows[m->shown[i]], l1, sizeof(l1), nw);
-		fprintf(out, "%s\n", l1);
+		print_cut(out, l1, cols);
 	}
 	if (i < m->nshown)
 		fprintf(out, "... %u more\n", m->nshown - i);
