@@ -27,6 +27,8 @@ extern const struct lv_loop loop_for_core;
 /* ---- log.c */
 void alog(enum lv_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void alog_setup(bool debug, bool use_syslog);
+/* The first error logged since start ("" if none). */
+const char *alog_first_error(void);
 
 /* ---- control.c: the control socket */
 struct client;
@@ -124,6 +126,11 @@ void records_restore(void);
 void records_vm_event(struct lv_vm *vm, enum lv_event ev);
 /* Write the dirty records (every loop iteration, and before replies). */
 void records_flush(void);
+/* Make sure n more records can be written (spare files made full size
+ * now if need be); 0, or -errno (-ENOSPC: the state disk is full).
+ * Call before creating n VMs; the claim ends at the next flush. */
+int  records_reserve(unsigned n);
+const char *records_dir(void);   /* STATEDIR/vms */
 
 /* ---- acl.c: who may do what (SO_PEERCRED + groups) */
 enum acl_role { ACL_NONE, ACL_READ, ACL_ADMIN };

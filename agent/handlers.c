@@ -834,10 +834,11 @@ static void do_host(struct client *c, uint32_t seq)
 	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
 	unsigned by[LV_ST_NR];
 	uint32_t bys[LV_ST_NR];
-	char hostname[256] = "";
+	char hostname[256] = "", platform[96];
 
 	gethostname(hostname, sizeof(hostname) - 1);
 	hi.driver = (char *)lv_host_driver(g_host);
+	hi.platform = (char *)lv_host_platform(g_host, platform, sizeof(platform));
 	hi.hostname = hostname;
 	hi.vms = lv_host_count(g_host, by);
 	for (int k = 0; k < LV_ST_NR; k++)

@@ -9,6 +9,12 @@
 #include "agent.h"
 
 static bool g_debug, g_syslog;
+static char g_first_err[1024];   /* the first error: the reason a start failed */
+
+const char *alog_first_error(void)
+{
+	return g_first_err;
+}
 
 void alog_setup(bool debug, bool use_syslog)
 {
@@ -30,6 +36,8 @@ void alog(enum lv_log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (lvl == LV_LOG_ERR && !g_first_err[0])
+		snprintf(g_first_err, sizeof(g_first_err), "%s", buf);
 	if (g_syslog) {
 		syslog(prio[lvl], "%s", buf);
 	} else {

@@ -80,12 +80,15 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* Detach: the parent waits on a pipe for the child's "listening" byte. */
+/* Detach: the parent waits on a pipe for the child's "listening" byte,
+ * or for a failure byte and the reason, which it prints on its stderr
+ * (lvsh's autostart shows it) and exits 1. */
 static int daemon_start(int *notify_fd)
 {
 	int p[2];
 	pid_t pid;
-	char c = 1;
+	char c = 1, why[600];
+	ssize_t n;
 
 	if (pipe(p))
 		return -errno;
@@ -96,12 +99,35 @@ static int daemon_start(int *notify_fd)
 		close(p[1]);
 		if (read(p[0], &c, 1) != 1)
 			c = 1;
+		if (c != 0) {
+			n = read(p[0], why, sizeof(why) - 1);
+			why[n > 0 ? n : 0] = 0;
+			fprintf(stderr, "lightvmd: %s\n", why[0] ? why :
+				"the agent exited before it listened (see its log)");
+		}
 		_exit(c == 0 ? 0 : 1);
 	}
 	close(p[0]);
 	setsid();
 	*notify_fd = p[1];
 	return 0;
+}
+
+/* A start that failed: tell a waiting --daemon parent why.  Returns 1. */
+static int start_failed(int notify)
+{
+	const char *why = alog_first_error();
+	char c = 1;
+	ssize_t r;
+
+	if (notify >= 0) {
+		r = write(notify, &c, 1);
+		if (r == 1 && why[0])
+			r = write(notify, why, strlen(why));
+		(void)r;
+		close(notify);
+	}
+	return 1;
 }
 
 static void default_image_dirs(struct agent_config *cfg)
@@ -183,7 +209,7 @@ int main(int argc, char **argv)
 	}
 	if (mkdir_p(cfg.state_dir)) {
 		alog(LV_LOG_ERR, "state directory %s: %s", cfg.state_dir, strerror(errno));
-		return 1;
+		return start_failed(notify);
 	}
 	if (daemon && !use_syslog) {
 		/* a detached agent logs to STATEDIR/lightvmd.log */
@@ -199,7 +225,7 @@ int main(int argc, char **argv)
 	}
 	if ((rc = loop_init())) {
 		alog(LV_LOG_ERR, "epoll: %s", strerror(-rc));
-		return 1;
+		return start_failed(notify);
 	}
 	hc.driver = cfg.driver;
 	hc.state_dir = cfg.state_dir;
@@ -215,7 +241,7 @@ int main(int argc, char **argv)
 	rc = lv_host_open(&hc, &g_host);
 	if (rc) {
 		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));
-		return 1;
+		return start_failed(notify);
 	}
 	/* the VMs of a previous agent come back before clients can ask */
 	if (records_init(cfg.state_dir) == 0)
@@ -225,7 +251,7 @@ int main(int argc, char **argv)
 		alog(LV_LOG_ERR, "%s", err[0] ? err : strerror(-rc));
 		records_flush();
 		lv_host_close(g_host);
-		return 1;
+		return start_failed(notify);
 	}
 	acl_setup(cfg.socket, cfg.group, cfg.admin_group);
 	for (unsigned i = 0; i < cfg.npools; i++)

@@ -76,13 +76,44 @@ static void describe_status(int status, char *buf, size_t n)
 		snprintf(buf, n, "status 0x%x", (unsigned)status);
 }
 
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+	p[0] = p[1] = -1;
+}
+
+/* The last line the agent wrote at start, without its "lightvmd: "
+ * prefix.  The pipe is read without blocking: a detached agent that
+ * logs to syslog keeps its end open. */
+static void agent_said(int fd, char *buf, size_t n)
+{
+	char all[4096], *line, *end;
+	ssize_t r;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	r = read(fd, all, sizeof(all) - 1);
+	all[r > 0 ? r : 0] = 0;
+	while ((end = strrchr(all, '\n')) && end[1] == 0)
+		*end = 0;
+	line = strrchr(all, '\n');
+	line = line ? line + 1 : all;
+	if (strncmp(line, "lightvmd: ", 10) == 0)
+		line += 10;
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	snprintf(buf, n, "%.500s", line);
+}
+
 /* Run the agent in --daemon mode and wait for it to say it listens.
  * Returns 0, or -1 with a message in err. */
 static int start_agent(struct lvsh *sh, char *err, size_t errlen)
 {
-	char path[PATH_MAX], how[64];
+	char path[PATH_MAX], how[64], said[512];
 	const char *argv[8];
-	int argc = 0, status, nul, found;
+	int argc = 0, status, nul, found, out[2];
 	pid_t pid, r;
 
 	found = agent_beside_us(path, sizeof(path)) == 0;
@@ -100,17 +131,23 @@ static int start_agent(struct lvsh *sh, char *err, size_t errlen)
 			argv[0], sh->sock_path, sh->state_dir ? " -D " : "",
 			sh->state_dir ? sh->state_dir : "");
 	fflush(NULL);
+	if (pipe2(out, O_CLOEXEC) < 0)
+		out[0] = out[1] = -1;
 	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start lightvmd: fork: %s",
 			 strerror(errno));
+		close_pipe(out);
 		return -1;
 	}
 	if (pid == 0) {
-		/* Our stdin may be the script; our stdout the JSON stream. */
+		/* Our stdin may be the script; our stdout the JSON stream.
+		 * What the agent says at start reaches us through a pipe. */
 		nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
 			dup2(nul, STDIN_FILENO);
+		if (out[1] >= 0)
+			dup2(out[1], STDERR_FILENO);
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		if (found)
 			execv(argv[0], (char *const *)argv);
@@ -118,9 +155,15 @@ static int start_agent(struct lvsh *sh, char *err, size_t errlen)
 			execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	if (out[1] >= 0)
+		close(out[1]);
 	do
 		r = waitpid(pid, &status, 0);
 	while (r < 0 && errno == EINTR);
+	said[0] = 0;
+	if (out[0] >= 0)
+		agent_said(out[0], said, sizeof(said));
+	close_pipe(out);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start lightvmd: waitpid: %s",
 			 strerror(errno));
@@ -129,8 +172,12 @@ static int start_agent(struct lvsh *sh, char *err, size_t errlen)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	describe_status(status, how, sizeof(how));
-	snprintf(err, errlen, "cannot start agent: %s -S %s --daemon: %s",
-		 argv[0], sh->sock_path, how);
+	if (said[0])
+		snprintf(err, errlen, "cannot start agent (%s -S %s --daemon): %s",
+			 argv[0], sh->sock_path, said);
+	else
+		snprintf(err, errlen, "cannot start agent: %s -S %s --daemon: %s",
+			 argv[0], sh->sock_path, how);
 	return -1;
 }
 

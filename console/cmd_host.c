@@ -124,6 +124,8 @@ static void json_host(struct lvsh *sh, const Lightvm__HostInfo *h)
 	json_begin(&j, sh->out);
 	json_obj(&j);
 	json_kstr(&j, "driver", h->driver);
+	if (h->platform != NULL)
+		json_kstr(&j, "platform", h->platform);
 	json_kstr(&j, "hostname", h->hostname);
 	json_ku64(&j, "vms", h->vms);
 	json_key(&j, "by_state");
@@ -146,8 +148,10 @@ static void print_host(struct lvsh *sh, const Lightvm__HostInfo *h)
 	const char *sep = " (";
 	size_t i;
 
-	fprintf(out, "hostname: %s\ndriver: %s\nvms: %u", h->hostname,
-		h->driver, h->vms);
+	fprintf(out, "hostname: %s\ndriver: %s\n", h->hostname, h->driver);
+	if (h->platform != NULL)
+		fprintf(out, "platform: %s\n", h->platform);
+	fprintf(out, "vms: %u", h->vms);
 	for (i = 0; i < h->n_by_state; i++) {
 		if (h->by_state[i] == 0)
 			continue;

@@ -88,6 +88,11 @@ struct lv_host {
 	struct lv_net *net;          /* core/net.c */
 };
 
+/* What lies under the hypervisor (platform.c): "" on bare metal, else
+ * "nested under SIG" or "emulated: QEMU TCG"; self_is_xen: we run in a
+ * Xen domain whose own signature is not nesting.  Returns buf. */
+const char *lv__platform_outer(char *buf, size_t len, int self_is_xen);
+
 /* Only letters, digits, '-', '_' and '.' (VM names, image names). */
 bool lv__name_chars_ok(const char *s);
 void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)

@@ -12,6 +12,7 @@
 
 #include "lv_internal.h"
 #include "net.h"
+#include "kvm/vmsetup.h"
 
 const struct lv_driver_ops *lv_test_ops;
 
@@ -248,6 +249,23 @@ static const struct lv_driver_ops *xen_driver(char *why, size_t len)
 #endif
 }
 
+/* /dev/kvm usable?  Else why not, in words an operator can act on. */
+static const struct lv_driver_ops *kvm_driver(int asked, char *why, size_t len)
+{
+	if (access("/dev/kvm", R_OK | W_OK) == 0)
+		return &lv_kvm_ops;
+	if (errno == ENOENT)
+		snprintf(why, len, "no /dev/kvm: this machine has no KVM%s (load kvm_intel or "
+			 "kvm_amd; inside a VM, enable nested virtualization; on Xen, run "
+			 "lightvmd in Dom0)", asked ? "" : " and is not a Xen Dom0");
+	else if (errno == EACCES || errno == EPERM)
+		snprintf(why, len, "/dev/kvm: %s (lightvmd runs as root, or as a user "
+			 "allowed to open /dev/kvm)", strerror(errno));
+	else
+		snprintf(why, len, "/dev/kvm: %s", strerror(errno));
+	return NULL;
+}
+
 static const struct lv_driver_ops *pick_driver(const char *name, char *why, size_t len)
 {
 	if (lv_test_ops && (!name || strcmp(name, lv_test_ops->name) == 0))
@@ -263,10 +281,10 @@ static const struct lv_driver_ops *pick_driver(const char *name, char *why, size
 		}
 		if (strstr(cap, "control_d"))
 			return xen_driver(why, len);
-		return &lv_kvm_ops;
+		return kvm_driver(0, why, len);
 	}
 	if (strcmp(name, "kvm") == 0)
-		return &lv_kvm_ops;
+		return kvm_driver(1, why, len);
 	if (strcmp(name, "xen") == 0)
 		return xen_driver(why, len);
 	snprintf(why, len, "unknown driver '%s' (auto, kvm, xen)", name);
@@ -356,6 +374,19 @@ void lv_host_close(struct lv_host *h)
 const char *lv_host_driver(const struct lv_host *h)
 {
 	return h->ops->name;
+}
+
+const char *lv_host_platform(const struct lv_host *h, char *buf, size_t len)
+{
+	char outer[64];
+
+	if (h->ops == &lv_kvm_ops)
+		return kvm_platform_name(buf, len);
+	if (strcmp(h->ops->name, "xen") == 0 && lv__platform_outer(outer, sizeof(outer), 1)[0])
+		snprintf(buf, len, "xen (%s)", outer);
+	else
+		snprintf(buf, len, "%s", h->ops->name);
+	return buf;
 }
 
 unsigned lv_host_count(const struct lv_host *h, unsigned by_state[LV_ST_NR])

@@ -121,6 +121,10 @@ int lv_host_open(const struct lv_host_config *cfg, struct lv_host **out) LV_WUR;
 /* Closes the control channels; running VMs keep running (KVM shells). */
 void lv_host_close(struct lv_host *h);
 const char *lv_host_driver(const struct lv_host *h);
+/* The platform, into buf: "kvm-vmx", "kvm-svm", "kvm-pvm" or "xen", then
+ * in parentheses what lies under it when the core can tell ("nested
+ * under KVMKVMKVM", "emulated: QEMU TCG").  Returns buf. */
+const char *lv_host_platform(const struct lv_host *h, char *buf, size_t len);
 /* Call periodically (every ~100 ms): timeouts. */
 void lv_host_tick(struct lv_host *h);
 /* Count VMs; by_state (optional) gets counts per state. */

@@ -129,6 +129,21 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t dpl,
 	};
 }
 
+/*
+ * The task register's type.  Intel's VM entry accepts only a busy 64-bit
+ * TSS (11) in long mode.  AMD's VMRUN does not check it and PVM's
+ * emulator reads only base and limit, but QEMU's TCG, which runs the
+ * SVM of a nested test machine, honours the TSS I/O bitmap only for an
+ * available TSS (9): with 11 the guest's `out` to its hypercall port
+ * takes #GP there.  So: 11 on VMX, 9 everywhere else.  A doorbell
+ * without a TSS (an MMIO write) would work everywhere too, but costs an
+ * instruction-emulation round trip per hypercall under PVM.
+ */
+static uint8_t tr_type(void)
+{
+	return kvm_platform() == KVM_PLAT_VMX ? 11 : 9;
+}
+
 static int load_sregs(struct kvm_vm *vm)
 {
 	struct kvm_sregs *sr = &vm->sregs;
@@ -144,7 +159,7 @@ static int load_sregs(struct kvm_vm *vm)
 	sr->ds = sr->es = sr->fs = sr->gs = sr->ss;
 	sr->tr = (struct kvm_segment){
 		.base = LV_GPA_TSS, .limit = TSS_LIMIT, .selector = LV_SEL_TSS,
-		.type = 11, .present = 1, .s = 0,
+		.type = tr_type(), .present = 1, .s = 0,
 	};
 	sr->ldt = (struct kvm_segment){ .type = 2, .present = 1, .unusable = 1 };
 	sr->gdt.base = LV_GPA_GDT;

@@ -32,6 +32,18 @@ int kvm_vm_set_entry(struct kvm_vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi
 uint64_t kvm_vm_tsc_khz(struct kvm_vm *vm);
 uint64_t kvm_vm_guest_tsc(struct kvm_vm *vm);
 
+/* Which KVM /dev/kvm is (kvm_platform.c); detected once, cached. */
+enum kvm_platform {
+	KVM_PLAT_NONE,          /* not detected yet */
+	KVM_PLAT_UNKNOWN,
+	KVM_PLAT_VMX,           /* Intel VT-x: VM entry wants a busy TSS */
+	KVM_PLAT_SVM,           /* AMD-V, also nested in QEMU TCG */
+	KVM_PLAT_PVM,           /* kvm_pvm: software nested virtualization */
+};
+enum kvm_platform kvm_platform(void);
+/* "kvm-svm", "kvm-pvm (nested under KVMKVMKVM)", ... into buf. */
+const char *kvm_platform_name(char *buf, size_t len);
+
 /* Does vector v push an error code? */
 int kvm_vector_has_error(unsigned v);
 const char *kvm_vector_name(unsigned v);
