@@ -15,7 +15,8 @@
 #define SPAWN_MAX_TIMEOUT (24u * 3600u * 1000u)	/* ms */
 
 enum { SPAWN_MEM, SPAWN_VCPUS, SPAWN_NAME, SPAWN_TIMEOUT, SPAWN_RAMDISK,
-       SPAWN_CMDLINE, SPAWN_WAIT, SPAWN_NOWAIT };
+       SPAWN_CMDLINE, SPAWN_WATCHDOG, SPAWN_WAIT, SPAWN_NOWAIT };
+#define SPAWN_MAX_WATCHDOG 86400u	/* s, as LV_WATCHDOG_MAX */
 
 static const struct lvsh_opt spawn_opts[] = {
 	[SPAWN_MEM]     = { "mem", LVSH_OPT_KV, "SIZE",
@@ -30,6 +31,8 @@ static const struct lvsh_opt spawn_opts[] = {
 			    "Xen: a ramdisk for the kernel (a path the agent opens)" },
 	[SPAWN_CMDLINE] = { "cmdline", LVSH_OPT_KV, "ARGS",
 			    "Xen: appended to the kernel command line (quote it)" },
+	[SPAWN_WATCHDOG] = { "watchdog", LVSH_OPT_KV, "SEC",
+			    "KVM: crash a guest with no hypercall for SEC s (default: none)" },
 	[SPAWN_WAIT]    = { "--wait", LVSH_OPT_FLAG, NULL,
 			    "reply once every VM is ready (the default)" },
 	[SPAWN_NOWAIT]  = { "--nowait", LVSH_OPT_FLAG, NULL,
@@ -99,6 +102,15 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 		return -1;
 	if (text_opt(o[SPAWN_CMDLINE], "cmdline", &req->cmdline, err, errlen) < 0)
 		return -1;
+	if (o[SPAWN_WATCHDOG] != NULL) {
+		if (lvsh_parse_u32(o[SPAWN_WATCHDOG], 1, SPAWN_MAX_WATCHDOG,
+				   &req->watchdog_s) < 0) {
+			snprintf(err, errlen, "watchdog=%s: must be whole seconds, "
+				 "1 to %u", o[SPAWN_WATCHDOG], SPAWN_MAX_WATCHDOG);
+			return -1;
+		}
+		req->has_watchdog_s = 1;
+	}
 	if (o[SPAWN_WAIT] != NULL && o[SPAWN_NOWAIT] != NULL) {
 		snprintf(err, errlen, "--wait and --nowait exclude each other");
 		return -1;
@@ -472,7 +484,7 @@ static int cmd_log(struct lvsh *sh, const struct lvsh_cmd *cmd,
 const struct lvsh_cmd lvsh_cmd_spawn = {
 	.name = "spawn",
 	.usage = "N IMAGE [mem=SIZE] [vcpus=N] [name=PREFIX] [timeout=SEC] "
-		 "[--wait|--nowait]",
+		 "[watchdog=SEC] [--wait|--nowait]",
 	.help = "start N VMs of IMAGE (by default, wait until they are ready)",
 	.fn = cmd_spawn, .min_args = 2, .max_args = 2, .opts = spawn_opts,
 };

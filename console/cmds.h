@@ -14,7 +14,7 @@
 
 #include "lvsh.h"
 
-#define LVSH_MAX_OPTS 8
+#define LVSH_MAX_OPTS 12
 #define LVSH_MAX_ARGS 64
 
 enum lvsh_opt_kind {

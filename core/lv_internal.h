@@ -22,6 +22,8 @@ struct lv_driver_ops {
 	int  (*start)(struct lv_driver *d, struct lv_vm *vm, int image_fd);
 	/* start() honours lv_spawn's ramdisk and cmdline */
 	bool boot_args;
+	/* start() honours lv_spawn's watchdog_s */
+	bool watchdog;
 	int  (*pause)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*unpause)(struct lv_driver *d, struct lv_vm *vm);
 	int  (*shutdown)(struct lv_driver *d, struct lv_vm *vm);
@@ -61,6 +63,7 @@ struct lv_vm {
 	void *drv;                   /* driver's per-VM state */
 	void *user;                  /* embedding program's slot */
 	const struct lv_spawn *spawn; /* the request, during ops->start only */
+	uint32_t watchdog_s;         /* lv_spawn's, for a driver that starts later */
 	bool destroying;
 	bool released;
 	int64_t t_destroy;

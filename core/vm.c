@@ -442,6 +442,16 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		rc = -EINVAL;
 		goto fail;
 	}
+	if (sp->watchdog_s && !h->ops->watchdog) {
+		snprintf(err, errlen, "watchdog=: the %s driver has no watchdog", h->ops->name);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (sp->watchdog_s > LV_WATCHDOG_MAX) {
+		snprintf(err, errlen, "watchdog=%u: at most %u seconds", sp->watchdog_s, LV_WATCHDOG_MAX);
+		rc = -EINVAL;
+		goto fail;
+	}
 	if (sp->cmdline && strlen(sp->cmdline) > LV_SPAWN_CMDLINE_MAX) {
 		snprintf(err, errlen, "cmdline= longer than %u bytes", LV_SPAWN_CMDLINE_MAX);
 		rc = -EINVAL;
@@ -479,6 +489,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	if (rc)
 		goto fail;
 	vm->spawn = sp;
+	vm->watchdog_s = sp->watchdog_s;
 	rc = h->ops->start(h->drv, vm, fd);
 	vm->spawn = NULL;
 	if (fd != sp->image_fd)

@@ -142,7 +142,11 @@ struct lv_spawn {
 	 * arguments appended to the kernel command line; NULL: none */
 	const char *ramdisk;
 	const char *cmdline;
+	/* KVM: crash the guest after this many seconds without a hypercall
+	 * (<= LV_WATCHDOG_MAX); 0: no watchdog, a busy guest runs on */
+	uint32_t watchdog_s;
 };
+#define LV_WATCHDOG_MAX 86400u
 #define LV_SPAWN_CMDLINE_MAX 900u
 
 /* Starts creating a VM; returns once the request is on its way (the VM is

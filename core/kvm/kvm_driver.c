@@ -560,6 +560,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	m.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	m.id = vm->info.id;
 	m.boot_timeout_ms = d->h->cfg.boot_timeout_ms;
+	m.watchdog_s = vm->watchdog_s;
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	fds[0] = image_fd;
 	fds[1] = logfd;
@@ -1215,6 +1216,7 @@ static void kvm_restore_done(struct lv_driver *drv)
 
 const struct lv_driver_ops lv_kvm_ops = {
 	.name = "kvm",
+	.watchdog = true,
 	.open = kvm_open,
 	.close = kvm_close,
 	.start = kvm_start,

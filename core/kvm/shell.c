@@ -3,7 +3,8 @@
  * life: prepare the VM, drop privileges, wait for EXEC, load the image and
  * device page, then hand over to the run loop (shell_run.c).  Also owns
  * the control channel (messages both ways, PAUSE/UNPAUSE, power requests,
- * DESTROY) and the watchdogs (boot timeout, spinning guest).
+ * DESTROY) and the watchdogs (boot timeout; a guest without a hypercall
+ * for watchdog_s, when its spawn asked for one).
  */
 #include <errno.h>
 #include <sched.h>
@@ -365,15 +366,15 @@ void kvm_shell_watchdog(struct kvm_shell *s)
 		s->armed = 0;   /* fired (or about to) */
 	if (s->boot_deadline && now >= s->boot_deadline)
 		kvm_shell_crash(s, "no ready signal within %u ms", s->boot_timeout_ms);
-	if (now - s->last_hcall >= KVM_SPIN_NS)
-		kvm_shell_crash(s, "guest spinning: no hypercall for %lld s",
-				(long long)(KVM_SPIN_NS / 1000000000ll));
-	want = s->last_hcall + KVM_SPIN_NS;
-	if (s->boot_deadline && s->boot_deadline < want)
+	if (s->spin_ns && now - s->last_hcall >= s->spin_ns)
+		kvm_shell_crash(s, "watchdog: no hypercall for %lld s",
+				(long long)(s->spin_ns / 1000000000ll));
+	want = s->spin_ns ? s->last_hcall + s->spin_ns : 0;
+	if (s->boot_deadline && (!want || s->boot_deadline < want))
 		want = s->boot_deadline;
 	/* A timer that fires early is harmless (we re-arm); one that would
 	 * fire late is not. */
-	if (!s->armed || s->armed > want)
+	if (want && (!s->armed || s->armed > want))
 		arm(s, want);
 }
 
@@ -675,6 +676,7 @@ static void wait_exec(struct kvm_shell *s)
 	s->name[sizeof(s->name) - 1] = '\0';
 	s->wall_ns = m.wall_ns;
 	s->boot_timeout_ms = m.boot_timeout_ms;
+	s->spin_ns = (int64_t)m.watchdog_s * 1000000000ll;
 	s->id = m.id;
 }
 

@@ -18,7 +18,6 @@
 #include "kvm/shell_net.h"
 
 #define KVM_LOG_CAP       (1u << 20)             /* console log bytes per VM */
-#define KVM_SPIN_NS       (10ll * 1000000000ll)  /* no hypercall for this long */
 #define KVM_STACK_RESERVE (64u << 10)            /* top of memory kept for the stack */
 #define KVM_LINGER_NS     (60ll * 1000000000ll)  /* an ended guest waits for an agent */
 
@@ -33,6 +32,8 @@ struct kvm_shell {
 	uint32_t id;            /* VM id (EXEC) */
 	int64_t boot_deadline;  /* monotonic ns, 0: none (READY seen or no timeout) */
 	uint32_t boot_timeout_ms;
+	int64_t spin_ns;        /* watchdog: no hypercall for this long crashes
+				 * the guest; 0: none (EXEC's watchdog_s) */
 	int64_t last_hcall;     /* monotonic ns of the last hypercall/resume */
 	int64_t armed;          /* watchdog timer deadline armed, 0: none */
 	timer_t timer;

@@ -108,6 +108,8 @@ struct kvm_msg {
 				 * EXIT: CLOCK_MONOTONIC ns the guest ended */
 	uint32_t id;            /* EXEC: VM id */
 	uint32_t boot_timeout_ms; /* EXEC: crash if not READY by then (0: none) */
+	uint32_t watchdog_s;    /* EXEC: crash after this many seconds without a
+				 * hypercall (0: never; a busy guest runs on) */
 	char     name[KVM_MSG_NAME]; /* EXEC: VM name, NUL terminated */
 	char     text[KVM_MSG_TEXT]; /* EXIT: reason, NUL terminated */
 	uint8_t  net_mac[6];    /* EXEC with a tap: the NIC (lightvm_abi.h) */
