@@ -411,7 +411,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	int64_t timeout_ns;
 	struct waiter *w;
 	struct lv_vm **vms;
-	int fd;
+	int fd, rc;
 
 	if (count == 0 || count > SPAWN_MAX) {
 		client_reply_err(c, seq, EINVAL, "spawn: count %u out of range (1 .. %u)", count, SPAWN_MAX);
@@ -436,6 +436,13 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, -fd, "%s", err);
 		return;
 	}
+	rc = records_reserve(count);
+	if (rc) {   /* no VM a client hears of may lack its record */
+		close(fd);
+		client_reply_err(c, seq, -rc, "spawn: cannot write state records in %s: %s",
+				 records_dir(), strerror(-rc));
+		return;
+	}
 	timeout_ns = sp->has_timeout_ms && sp->timeout_ms ? (int64_t)sp->timeout_ms * 1000000
 		: 30000000000ll + (int64_t)count * 10000000;
 	w = waiter_new(c, seq, W_SPAWN, count, timeout_ns);
@@ -456,7 +463,8 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : 0,
 		};
 		struct lv_vm *vm;
-		int rc = lv_vm_spawn(g_host, &s, &vm, err, sizeof(err));
+
+		rc = lv_vm_spawn(g_host, &s, &vm, err, sizeof(err));
 
 		if (rc) {
 			if (k == 0) {       /* nothing started: a plain error */

@@ -18,8 +18,20 @@
  * any reply leaves, so no VM a client heard of is unrecorded), which
  * keeps the file system off the spawn path.  A corrupt, truncated or
  * wrong-version record is reported, renamed to NAME.vm.bad and skipped.
+ *
+ * Nothing in a record is trusted: a shell's EXIT text and an image name
+ * are escaped when written (backslash, \xHH for control bytes), a key
+ * may appear once, and at restore every value is checked: the state by
+ * its exact name, the image as a catalog name or an absolute path, and
+ * the console log must be exactly STATEDIR/console/NAME.log (a record
+ * that names any other file is set aside, never opened or unlinked).
+ * Spare files are written full size (RECORD_SLOT bytes) when made, so a
+ * record written into one never needs a new block: with the state disk
+ * full, records_reserve() fails before a spawn starts (ENOSPC) instead
+ * of a VM being reported with an empty record.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +50,11 @@
 #define RECORD_PAD 2048          /* records are padded to this, or to MAX */
 #define SPARES_LOW 64            /* spares kept beyond the pools' targets */
 #define SPARES_HIGH 512          /* unlink records beyond this many spares */
+#define RECORD_SLOT (RECORD_MAX / 2)  /* bytes a record may occupy on disk */
 
 static char vms_dir[PATH_MAX];
+static char console_dir[PATH_MAX];  /* where a VM's console log must be */
+static size_t spares_claimed;       /* reserved for records not yet written */
 static uint32_t *dirty;            /* VM ids */
 static size_t ndirty, dirty_cap;
 static int dir_fd = -1;
@@ -92,30 +107,64 @@ static size_t spares_wanted(void)
 	return want < SPARES_HIGH * 40 ? want : SPARES_HIGH * 40;
 }
 
+/* One spare, written full size so that a record never needs a new block
+ * on disk.  0, or -errno (ENOSPC: the state disk is full). */
+static int spare_make_one(void)
+{
+	char name[32], pad[RECORD_SLOT];
+	int fd, rc = 0;
+
+	spare_name(++spare_seq, name, sizeof(name));
+	fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	memset(pad, '\n', sizeof(pad));
+	if (pwrite(fd, pad, sizeof(pad), 0) != (ssize_t)sizeof(pad))
+		rc = errno ? -errno : -ENOSPC;
+	close(fd);
+	if (rc == 0)
+		rc = spare_push(spare_seq);
+	if (rc)
+		unlinkat(dir_fd, name, 0);
+	return rc;
+}
+
 /* Make up to n spares (when the agent has nothing else to do). */
 static void spares_make(unsigned n)
 {
 	size_t want = spares_wanted();
-	char name[32];
 
-	while (n-- && nspares < want) {
-		int fd;
+	while (n-- && nspares < want)
+		if (spare_make_one())
+			return;
+}
 
-		spare_name(++spare_seq, name, sizeof(name));
-		fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		if (fd < 0)
-			return;
-		close(fd);
-		if (spare_push(spare_seq)) {
-			unlinkat(dir_fd, name, 0);
-			return;
+int records_reserve(unsigned n)
+{
+	if (dir_fd < 0)
+		return 0;
+	while (nspares < spares_claimed + n) {
+		int rc = spare_make_one();
+
+		if (rc) {
+			alog(LV_LOG_ERR, "state records: cannot make room for %u more in %s: %s",
+			     n, vms_dir, strerror(-rc));
+			return rc;
 		}
 	}
+	spares_claimed += n;
+	return 0;
+}
+
+const char *records_dir(void)
+{
+	return vms_dir;
 }
 
 int records_init(const char *state_dir)
 {
 	snprintf(vms_dir, sizeof(vms_dir), "%s/vms", state_dir);
+	snprintf(console_dir, sizeof(console_dir), "%s/console", state_dir);
 	if (mkdir(vms_dir, 0750) && errno != EEXIST) {
 		alog(LV_LOG_ERR, "state records: %s: %s", vms_dir, strerror(errno));
 		return -errno;
@@ -124,25 +173,52 @@ int records_init(const char *state_dir)
 	return dir_fd < 0 ? -errno : 0;
 }
 
+/* Append v to buf at *off with backslash, and bytes below 0x20 or from
+ * 0x7f, as \\xHH: a value is one line whatever it holds. */
+static void put_escaped(char *buf, size_t len, size_t *off, const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p && *off < len; p++) {
+		if (*p == '\\' || *p < 0x20 || *p >= 0x7f)
+			*off += (size_t)snprintf(buf + *off, len - *off, "\\x%02x", *p);
+		else
+			buf[(*off)++] = (char)*p;
+	}
+}
+
+static void put_field(char *buf, size_t len, size_t *off, const char *key, const char *v)
+{
+	if (*off < len)
+		*off += (size_t)snprintf(buf + *off, len - *off, "\n%s ", key);
+	put_escaped(buf, len, off, v);
+}
+
 static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 {
 	size_t off;
 
-	off = (size_t)snprintf(buf, len,
-		RECORD_MAGIC " %d\nname %s\nid %u\nstate %s\nimage %s\nmem %llu\nvcpus %u\n"
-		"pid %d\npooled %d\nexit %lld\nt",
-		RECORD_VERSION, i->name, i->id, lv_state_name(i->state), i->image,
-		(unsigned long long)i->mem_bytes, i->vcpus, i->pid, i->pooled ? 1 : 0,
-		(long long)i->exit_code);
+	off = (size_t)snprintf(buf, len, RECORD_MAGIC " %d", RECORD_VERSION);
+	put_field(buf, len, &off, "name", i->name);
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, "\nid %u\nstate %s",
+					i->id, lv_state_name(i->state));
+	put_field(buf, len, &off, "image", i->image);
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off,
+			"\nmem %llu\nvcpus %u\npid %d\npooled %d\nexit %lld\nt",
+			(unsigned long long)i->mem_bytes, i->vcpus, i->pid, i->pooled ? 1 : 0,
+			(long long)i->exit_code);
 	for (int k = 0; k < LV_PH_NR && off < len; k++)
 		off += (size_t)snprintf(buf + off, len - off, " %lld", (long long)i->t[k]);
 	if (off < len && i->ipv4)      /* re-reserved by the next agent */
 		off += (size_t)snprintf(buf + off, len - off, "\nipv4 %s\nmac %s",
 					i->ipv4_str, i->mac_str);
 	if (off < len)
-		off += (size_t)snprintf(buf + off, len - off,
-					"\nt_final %lld\nconsole %s\nreason %s\nend\n",
-					(long long)i->t_final, i->console_path, i->reason);
+		off += (size_t)snprintf(buf + off, len - off, "\nt_final %lld",
+					(long long)i->t_final);
+	put_field(buf, len, &off, "console", i->console_path);
+	put_field(buf, len, &off, "reason", i->reason);
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, "\nend\n");
 	return off < len ? (int)off : -ENOSPC;
 }
 
@@ -238,6 +314,7 @@ void records_flush(void)
 	if (ndirty == 0)
 		spares_make(32);  /* idle: prepare files for the next spawns */
 	ndirty = 0;
+	spares_claimed = 0;       /* every reserved record is written */
 }
 
 /* ---- reading them back */
@@ -249,6 +326,168 @@ static int parse_i64(const char *v, long long *out)
 	errno = 0;
 	*out = strtoll(v, &end, 10);
 	return errno || end == v || *end ? -1 : 0;
+}
+
+/* Undo put_escaped in place; -1 on a malformed escape or a NUL byte. */
+static int unescape(char *v)
+{
+	char *o = v;
+
+	for (char *p = v; *p; p++) {
+		unsigned x;
+
+		if (*p != '\\') {
+			*o++ = *p;
+			continue;
+		}
+		if (p[1] != 'x' || !isxdigit((unsigned char)p[2]) || !isxdigit((unsigned char)p[3]) ||
+		    sscanf(p + 2, "%2x", &x) != 1 || x == 0)
+			return -1;
+		*o++ = (char)x;
+		p += 3;
+	}
+	*o = 0;
+	return 0;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* An image is a catalog name (the VM-name characters) or an absolute
+ * path; no control bytes, no "..". */
+static bool image_ok(const char *s)
+{
+	if (!*s || has_control(s))
+		return false;
+	if (s[0] == '/') {
+		size_t n = strlen(s);
+
+		return !strstr(s, "/../") && !(n >= 3 && strcmp(s + n - 3, "/..") == 0);
+	}
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+			return false;
+	return strcmp(s, ".") && strcmp(s, "..");
+}
+
+static const char *const record_keys[] = {
+	"name", "id", "state", "image", "mem", "vcpus", "pid", "pooled", "exit",
+	"t", "t_final", "ipv4", "mac", "console", "reason",
+};
+enum { K_NAME, K_ID, K_STATE, K_IMAGE, K_MEM, K_VCPUS, K_PID, K_POOLED, K_EXIT,
+       K_T, K_TFINAL, K_IPV4, K_MAC, K_CONSOLE, K_REASON, K_NR };
+
+static int key_index(const char *k)
+{
+	for (int i = 0; i < K_NR; i++)
+		if (strcmp(k, record_keys[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Copy an escaped string value into out (size len); -1 if it does not fit. */
+static int put_str(char *out, size_t len, char *val)
+{
+	if (unescape(val) || strlen(val) >= len)
+		return -1;
+	memcpy(out, val, strlen(val) + 1);
+	return 0;
+}
+
+/* One key's value into i; -1 if it is malformed. */
+static int parse_value(int k, char *val, struct lv_vm_info *i)
+{
+	long long v;
+	int st;
+
+	switch (k) {
+	case K_NAME: return put_str(i->name, sizeof(i->name), val);
+	case K_IMAGE: return put_str(i->image, sizeof(i->image), val) || !image_ok(i->image) ? -1 : 0;
+	case K_CONSOLE: return put_str(i->console_path, sizeof(i->console_path), val);
+	case K_REASON: return put_str(i->reason, sizeof(i->reason), val);
+	case K_STATE:
+		st = lv_state_parse(val);
+		if (st < 0 || strcmp(val, lv_state_name((enum lv_state)st)))
+			return -1;
+		i->state = (enum lv_state)st;
+		return 0;
+	case K_POOLED:
+		if (strcmp(val, "0") && strcmp(val, "1"))
+			return -1;
+		i->pooled = val[0] == '1';
+		return 0;
+	case K_T:
+		for (int n = 0; n < LV_PH_NR; n++) {
+			char *e;
+
+			errno = 0;
+			i->t[n] = strtoll(val, &e, 10);
+			if (e == val || errno || i->t[n] < 0)
+				return -1;
+			val = e;
+		}
+		return *val ? -1 : 0;
+	case K_IPV4: {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, val, &a) != 1 || !a.s_addr)
+			return -1;
+		i->ipv4 = a.s_addr;   /* the MAC is derived from it again */
+		return 0;
+	}
+	case K_MAC: return 0;         /* written for people; see ipv4 */
+	}
+	if (parse_i64(val, &v))
+		return -1;
+	switch (k) {
+	case K_ID:
+		if (v <= 0 || v > UINT32_MAX)
+			return -1;
+		i->id = (uint32_t)v;
+		return 0;
+	case K_MEM:
+		if (v <= 0)
+			return -1;
+		i->mem_bytes = (uint64_t)v;
+		return 0;
+	case K_VCPUS:
+		if (v <= 0 || v > 1024)
+			return -1;
+		i->vcpus = (uint32_t)v;
+		return 0;
+	case K_PID:
+		if (v < -1 || v > INT_MAX)
+			return -1;
+		i->pid = (int)v;
+		return 0;
+	case K_EXIT: i->exit_code = v; return 0;
+	case K_TFINAL: i->t_final = v; return v < 0 ? -1 : 0;
+	}
+	return -1;
+}
+
+/* The record's fields agree with where the agent keeps things. */
+static int record_check(const struct lv_vm_info *i, const char **why)
+{
+	char want[PATH_MAX + LV_VM_NAME_MAX + 8];
+
+	if (!i->image[0]) {
+		*why = "the image is missing";
+		return -1;
+	}
+	if (i->console_path[0]) {
+		snprintf(want, sizeof(want), "%s/%s.log", console_dir, i->name);
+		if (strcmp(i->console_path, want)) {
+			*why = "its console log is not STATEDIR/console/NAME.log";
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Parse one record.  Returns 0, or -1 with why set. */
@@ -263,6 +502,7 @@ static int record_parse(char *buf, struct lv_vm_info *i, const char **why)
 	i->pid = -1;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *val = strchr(line, ' ');
+		int k;
 
 		if (end) {
 			*why = "data after the end line";
@@ -289,78 +529,28 @@ static int record_parse(char *buf, struct lv_vm_info *i, const char **why)
 			return -1;
 		}
 		*val++ = 0;
-		if (strcmp(line, "name") == 0) {
-			snprintf(i->name, sizeof(i->name), "%s", val);
-			seen |= 1;
-		} else if (strcmp(line, "id") == 0) {
-			if (parse_i64(val, &v) || v <= 0 || v > UINT32_MAX)
-				goto bad;
-			i->id = (uint32_t)v;
-			seen |= 2;
-		} else if (strcmp(line, "state") == 0) {
-			int st = lv_state_parse(val);
-			if (st < 0)
-				goto bad;
-			i->state = (enum lv_state)st;
-			seen |= 4;
-		} else if (strcmp(line, "image") == 0) {
-			snprintf(i->image, sizeof(i->image), "%s", val);
-		} else if (strcmp(line, "mem") == 0) {
-			if (parse_i64(val, &v) || v <= 0)
-				goto bad;
-			i->mem_bytes = (uint64_t)v;
-		} else if (strcmp(line, "vcpus") == 0) {
-			if (parse_i64(val, &v) || v <= 0 || v > 1024)
-				goto bad;
-			i->vcpus = (uint32_t)v;
-		} else if (strcmp(line, "pid") == 0) {
-			if (parse_i64(val, &v) || v < -1 || v > INT_MAX)
-				goto bad;
-			i->pid = (int)v;
-		} else if (strcmp(line, "pooled") == 0) {
-			i->pooled = strcmp(val, "1") == 0;
-		} else if (strcmp(line, "exit") == 0) {
-			if (parse_i64(val, &v))
-				goto bad;
-			i->exit_code = v;
-		} else if (strcmp(line, "t") == 0) {
-			char *p = val;
-			for (int k = 0; k < LV_PH_NR; k++) {
-				char *e;
-				i->t[k] = strtoll(p, &e, 10);
-				if (e == p)
-					goto bad;
-				p = e;
-			}
-		} else if (strcmp(line, "t_final") == 0) {
-			if (parse_i64(val, &v))
-				goto bad;
-			i->t_final = v;
-		} else if (strcmp(line, "ipv4") == 0) {
-			struct in_addr a;
-			if (inet_pton(AF_INET, val, &a) != 1 || !a.s_addr)
-				goto bad;
-			i->ipv4 = a.s_addr;   /* the MAC is derived from it again */
-		} else if (strcmp(line, "mac") == 0) {
-			;                     /* written for people; see ipv4 */
-		} else if (strcmp(line, "console") == 0) {
-			snprintf(i->console_path, sizeof(i->console_path), "%s", val);
-		} else if (strcmp(line, "reason") == 0) {
-			snprintf(i->reason, sizeof(i->reason), "%s", val);
-		}   /* unknown keys: written by a newer agent, ignored */
+		k = key_index(line);
+		if (k < 0)
+			continue;     /* unknown keys: written by a newer agent, ignored */
+		if (seen & (1u << k)) {
+			*why = "a key appears twice";
+			return -1;
+		}
+		seen |= 1u << k;
+		if (parse_value(k, val, i)) {
+			*why = "a field has a bad value";
+			return -1;
+		}
 	}
 	if (!end) {
 		*why = "truncated (no end line)";
 		return -1;
 	}
-	if (seen != 7 || !i->mem_bytes || !i->vcpus) {
+	if ((seen & 0x37) != 0x37) {   /* name, id, state, mem, vcpus */
 		*why = "a required field (name, id, state, mem, vcpus) is missing";
 		return -1;
 	}
-	return 0;
-bad:
-	*why = "a field has a bad value";
-	return -1;
+	return record_check(i, why);
 }
 
 static int read_record(const char *fname, char *buf, size_t len)

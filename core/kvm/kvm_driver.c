@@ -7,6 +7,16 @@
  * After an agent restart it re-attaches to running shells through their
  * sockets in STATEDIR/shells (attach, restore_done), and it reads each
  * shell's stats page (stats).
+ *
+ * A shell is the first thing an escaped guest owns, so nothing it sends
+ * is trusted: every message must be exactly one struct kvm_msg of a known
+ * type, allowed in the shell's state (HELLO only once, on a channel the
+ * agent opened after a restart; PREPARED only from the factory's shell),
+ * its strings NUL-terminated, names checked with the core's VM-name rule
+ * and reasons stripped of control bytes.  A shell that breaks the rules
+ * ends its VM crashed ("shell protocol violation") and is killed.  A live
+ * shell no record claims (a torn or set-aside record) that says it runs a
+ * guest under a free name and id is adopted, not destroyed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +56,8 @@ struct kvm_shell {
 	bool prepared, exited, forced_off, timed;
 	bool attaching;               /* connected after a restart, no HELLO yet */
 	bool orphan;                  /* a shell no record claims: destroying it */
+	bool hello_seen;              /* one HELLO per re-attached channel */
+	bool bad;                     /* broke the protocol: being killed */
 	int64_t kill_at;
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 };
@@ -89,6 +101,7 @@ struct kvm_driver {
 	size_t nfree, free_cap;
 	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
+	struct kvm_shell *adopting;    /* shell_adopt: kvm_attach takes it */
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -230,6 +243,39 @@ static void shell_gone(struct kvm_shell *s)
 	pump(d);
 }
 
+/* A NUL-terminated copy of a shell's string with control bytes made '?'. */
+static void shell_text(char *out, const char *in, size_t len)
+{
+	memcpy(out, in, len);
+	out[len - 1] = 0;
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+/* A VM name from a shell: the core's rule (letters, digits, "-_."). */
+static bool shell_name_ok(const char *name)
+{
+	return strlen(name) < LV_VM_NAME_MAX - 8 && lv__name_chars_ok(name);
+}
+
+/* s broke the protocol: its VM ends crashed, the shell is killed. */
+static void shell_violation(struct kvm_shell *s, const char *why)
+{
+	char reason[LV_REASON_MAX];
+
+	if (s->bad)
+		return;
+	s->bad = true;
+	snprintf(reason, sizeof(reason), "shell protocol violation: %s", why);
+	lv__log(s->d->h, LV_LOG_WARN, "%s: shell %d: %s; killing it",
+		s->vm ? s->vm->info.name : "(no VM)", s->pid, reason);
+	if (s->vm && !lv_state_is_final(s->vm->info.state))
+		lv__vm_state(s->vm, LV_ST_CRASHED, reason);
+	shell_send(s, KVM_MSG_DESTROY);
+	timed_add(s, lv_now_ns());   /* the next tick kills it */
+}
+
 static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
@@ -241,8 +287,7 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	s->exited = true;
 	if (!vm)
 		return;
-	memcpy(text, m->text, sizeof(text));
-	text[sizeof(text) - 1] = 0;
+	shell_text(text, m->text, sizeof(text));
 	switch (m->kind) {
 	case KVM_XK_POWEROFF:
 		vm->info.exit_code = m->code;
@@ -268,6 +313,81 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		vm->info.t_final = (int64_t)m->wall_ns;
 }
 
+/* Flight-recorder times from a shell: 0 (not reached) or in the past. */
+static bool times_ok(const struct kvm_msg *m)
+{
+	int64_t now = lv_now_ns();
+
+	for (int i = 0; i < KVM_T_NR; i++)
+		if (m->t[i] < 0 || m->t[i] > now)
+			return false;
+	return true;
+}
+
+/* A HELLO's fields: state, name (the core's rule), id, times. */
+static bool hello_ok(const struct kvm_msg *m, const char *name)
+{
+	uint32_t st = m->kind & ~KVM_HS_READY_BIT;
+
+	if (st > KVM_HS_EXITED || ((m->kind & KVM_HS_READY_BIT) && st != KVM_HS_PAUSED))
+		return false;
+	return shell_name_ok(name) && m->id != 0 && times_ok(m);
+}
+
+/* The shell of a VM with no record (torn, set aside, or never written)
+ * says it runs a guest: adopt it under the name and id it gives, if both
+ * are free, rather than destroy a live guest.  0 with s->vm set, or
+ * -errno (the caller destroys it). */
+static int shell_adopt(struct kvm_shell *s, const struct kvm_msg *m, const char *name)
+{
+	struct kvm_driver *d = s->d;
+	uint32_t st = m->kind & ~KVM_HS_READY_BIT;
+	struct lv_vm_info info;
+	struct lv_vm *vm;
+	int rc;
+
+	if (st != KVM_HS_BOOTING && st != KVM_HS_RUNNING && st != KVM_HS_PAUSED)
+		return -ENOENT;              /* no guest (prepared) or ended */
+	if (m->code <= 0 || (uint64_t)m->code > (1ull << 40))
+		return -EINVAL;              /* an older shell: memory unknown */
+	if (lv_vm_lookup(d->h, name) || lv_vm_by_id(d->h, m->id))
+		return -EEXIST;
+	memset(&info, 0, sizeof(info));
+	snprintf(info.name, sizeof(info.name), "%s", name);
+	info.id = m->id;
+	info.state = LV_ST_BOOTING;
+	snprintf(info.image, sizeof(info.image), "unknown");
+	info.mem_bytes = (uint64_t)m->code;
+	info.vcpus = 1;
+	info.pid = s->pid;
+	snprintf(info.console_path, sizeof(info.console_path), "%s/%s.log", d->console_dir, name);
+	d->adopting = s;                 /* kvm_attach takes this channel */
+	rc = lv_vm_restore(d->h, &info, &vm);
+	d->adopting = NULL;
+	if (rc)
+		return rc;
+	lv__log(d->h, LV_LOG_WARN, "%s: shell %d has no record but runs a guest: adopted (image and address unknown)",
+		name, s->pid);
+	return 0;
+}
+
+/* No VM for this shell: destroy it (and the console log of its name). */
+static void shell_orphan_destroy(struct kvm_shell *s, const char *name)
+{
+	s->orphan = true;
+	lv__log(s->d->h, LV_LOG_WARN, "restart: destroying shell %d of half-created VM '%s' (no record)",
+		s->pid, name);
+	if (!lv_vm_lookup(s->d->h, name)) {   /* name checked by hello_ok */
+		char path[400];
+
+		snprintf(path, sizeof(path), "%s/%s.log", s->d->console_dir, name);
+		unlink(path);
+	}
+	s->attaching = false;
+	shell_send(s, KVM_MSG_DESTROY);
+	timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
+}
+
 /* A re-attached shell says who it is and where its guest is. */
 static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 {
@@ -275,8 +395,16 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	char name[KVM_MSG_NAME];
 	uint32_t st = m->kind & ~KVM_HS_READY_BIT;
 
-	memcpy(name, m->name, sizeof(name));
-	name[sizeof(name) - 1] = 0;
+	if (!(s->attaching || s->orphan) || s->hello_seen) {
+		shell_violation(s, "HELLO outside a re-attach");
+		return;
+	}
+	s->hello_seen = true;
+	shell_text(name, m->name, sizeof(name));
+	if (!hello_ok(m, name)) {
+		shell_violation(s, "malformed HELLO");
+		return;
+	}
 	if (s->orphan || !vm || strcmp(name, vm->info.name) || m->id != vm->info.id) {
 		if (vm) {             /* the pid now belongs to another shell */
 			lv__log(s->d->h, LV_LOG_WARN, "%s: pid %d is now the shell of '%s': the VM died while the agent was down",
@@ -286,21 +414,11 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 			lv__vm_state(vm, LV_ST_CRASHED, "died while the agent was down");
 			lv__vm_released(vm);
 		}
-		if (!s->orphan) {
-			s->orphan = true;
+		if (shell_adopt(s, m, name)) {
+			shell_orphan_destroy(s, name);
+			return;
 		}
-		lv__log(s->d->h, LV_LOG_WARN, "restart: destroying shell %d of half-created VM '%s' (no record)",
-			s->pid, name);
-		if (name[0] && !lv_vm_lookup(s->d->h, name)) {
-			char path[400];
-
-			snprintf(path, sizeof(path), "%s/%s.log", s->d->console_dir, name);
-			unlink(path);
-		}
-		s->attaching = false;
-		shell_send(s, KVM_MSG_DESTROY);
-		timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
-		return;
+		vm = s->vm;
 	}
 	s->attaching = false;
 	timed_del(s);
@@ -326,30 +444,36 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	lv__vm_reattached(vm);
 }
 
+static void shell_prepared(struct kvm_shell *s)
+{
+	s->prepared = true;
+	if (s->fl && s->fl->ready >= s->fl->target) {
+		/* the pool shrank while it prepared: not needed */
+		s->fl->preparing--;
+		s->fl = NULL;
+		shell_send(s, KVM_MSG_DESTROY);
+	} else if (s->fl) {   /* pooled: now ready to be claimed */
+		s->fl->refilled++;
+		s->fl->preparing--;
+		s->fl->ready++;
+		s->pnext = s->fl->ready_head;
+		s->fl->ready_head = s;
+		if (s->fl->empty && s->fl->ready >= s->fl->target) {
+			s->fl->empty = false;
+			lv__pool_event(s->d->h, s->fl->mem, s->fl->vcpus, false);
+		}
+	}
+}
+
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
 
 	if (m->type == KVM_MSG_PREPARED) {
 		if (s->prepared)
-			return;
-		s->prepared = true;
-		if (s->fl && s->fl->ready >= s->fl->target) {
-			/* the pool shrank while it prepared: not needed */
-			s->fl->preparing--;
-			s->fl = NULL;
-			shell_send(s, KVM_MSG_DESTROY);
-		} else if (s->fl) {   /* pooled: now ready to be claimed */
-			s->fl->refilled++;
-			s->fl->preparing--;
-			s->fl->ready++;
-			s->pnext = s->fl->ready_head;
-			s->fl->ready_head = s;
-			if (s->fl->empty && s->fl->ready >= s->fl->target) {
-				s->fl->empty = false;
-				lv__pool_event(s->d->h, s->fl->mem, s->fl->vcpus, false);
-			}
-		}
+			shell_violation(s, "PREPARED twice or after a re-attach");
+		else
+			shell_prepared(s);
 		return;
 	}
 	if (m->type == KVM_MSG_HELLO) {
@@ -358,6 +482,14 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	if (m->type == KVM_MSG_EXIT) {
 		shell_exit_msg(s, m);
+		return;
+	}
+	if (m->type < KVM_MSG_STARTED || m->type > KVM_MSG_UNPAUSED) {
+		shell_violation(s, "unknown message type");
+		return;
+	}
+	if (!times_ok(m)) {
+		shell_violation(s, "times out of range");
 		return;
 	}
 	if (!vm)
@@ -381,9 +513,6 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		if (vm->info.state == LV_ST_PAUSED)
 			lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
 		break;
-	default:
-		lv__log(s->d->h, LV_LOG_WARN, "%s: shell sent unknown message %u",
-			vm->info.name, m->type);
 	}
 }
 
@@ -402,10 +531,11 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 			shell_gone(s);
 			return;
 		}
-		if (r != sizeof(m)) {
+		if (r != sizeof(m) || s->bad) {
 			if (n > 0)
 				close(sfd);
-			lv__log(s->d->h, LV_LOG_WARN, "shell %d: bad message size %zd", s->pid, r);
+			if (r != sizeof(m))
+				shell_violation(s, "bad message size");
 			continue;
 		}
 		if (n > 0 && (m.type == KVM_MSG_PREPARED || m.type == KVM_MSG_HELLO))
@@ -1039,9 +1169,9 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 			if (is_shell(s->pid))
 				kill(s->pid, SIGKILL);
 			s->kill_at = now + DESTROY_KILL_NS;
-		} else if (s->vm && (s->vm->destroying || s->forced_off)) {
+		} else if (s->bad || (s->vm && (s->vm->destroying || s->forced_off))) {
 			lv__log(d->h, LV_LOG_WARN, "%s: shell %d does not exit; killing it",
-				s->vm->info.name, s->pid);
+				s->vm ? s->vm->info.name : "(no VM)", s->pid);
 			kill(s->pid, SIGKILL);
 			s->kill_at = now + DESTROY_KILL_NS;
 		}
@@ -1140,8 +1270,16 @@ static int kvm_attach(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
 	struct kvm_shell *s;
-	int fd, rc = shell_connect(d, vm->info.pid, &fd);
+	int fd, rc;
 
+	if (d->adopting && d->adopting->pid == vm->info.pid) {
+		s = d->adopting;     /* shell_adopt: its channel is open already */
+		s->vm = vm;
+		s->orphan = false;
+		vm->drv = s;
+		return 0;
+	}
+	rc = shell_connect(d, vm->info.pid, &fd);
 	if (rc) {
 		char path[300];
 

@@ -177,6 +177,7 @@ void kvm_shell_accept(struct kvm_shell *s)
 	ctl_async(s);
 	m.kind = hello_state(s);
 	m.id = s->id;
+	m.code = (int64_t)s->vm.mem_size;   /* lets an agent adopt a record-less VM */
 	memcpy(m.name, s->name, sizeof(m.name) < sizeof(s->name) ? sizeof(m.name) : sizeof(s->name));
 	m.name[sizeof(m.name) - 1] = 0;
 	send_with_stats(s, &m);

@@ -48,7 +48,8 @@ enum kvm_msg_type {
 	KVM_MSG_UNPAUSED = 36,
 	KVM_MSG_EXIT     = 37, /* kind in code_kind, code, text = reason */
 	KVM_MSG_HELLO    = 38, /* on a re-attached channel: name, id, t[],
-				* kind = enum kvm_hello_state; fd: stats page */
+				* kind = enum kvm_hello_state, code = guest
+				* memory bytes; fd: stats page */
 };
 
 enum kvm_hello_state {
