@@ -33,6 +33,8 @@ const char *alog_first_error(void);
 /* ---- control.c: the control socket */
 struct client;
 int  control_listen(const char *path, char *err, size_t errlen);
+/* Serve fd, a listening socket systemd made (notify_listen_fd). */
+int  control_adopt(int fd);
 void control_close(void);
 /* Queue a reply frame for c (takes nothing; packs msg). */
 void client_reply(struct client *c, uint32_t seq, const Lightvm__Reply *msg);
@@ -131,6 +133,16 @@ void records_flush(void);
  * Call before creating n VMs; the claim ends at the next flush. */
 int  records_reserve(unsigned n);
 const char *records_dir(void);   /* STATEDIR/vms */
+
+/* ---- notify.c: systemd's readiness notification and socket activation */
+int  notify_send(const char *state);
+int  notify_listen_fd(char *path, size_t pathlen);
+
+/* ---- metrics.c: Prometheus text format over HTTP, opt-in (metrics=) */
+int  metrics_start(const char *addr, const char *group, char *err, size_t errlen);
+void metrics_vm_event(struct lv_vm *vm, enum lv_event ev);
+void metrics_tick(void);      /* every loop iteration: deadlines */
+void metrics_close(void);
 
 /* ---- acl.c: who may do what (SO_PEERCRED + groups) */
 enum acl_role { ACL_NONE, ACL_READ, ACL_ADMIN };

@@ -141,6 +141,8 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		}
 		c->stop_vms = c->stop_vms || strcmp(val, "yes") == 0;
 	}
+	else if (strcmp(key, "metrics") == 0)
+		c->metrics = strcmp(val, "off") ? keep(c, val) : NULL;
 	else if (strcmp(key, "net-bridge") == 0)
 		c->net_bridge = keep(c, val);
 	else if (strcmp(key, "net-subnet") == 0)

@@ -382,12 +382,26 @@ int control_listen(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* A listening socket made by systemd (notify.c): served like our own,
+ * but its file belongs to systemd and stays at close. */
+int control_adopt(int fd)
+{
+	int rc = loop_add(fd, EPOLLIN, accept_cb, NULL);
+
+	if (rc)
+		return rc;
+	listen_fd = fd;
+	sock_path[0] = 0;
+	return 0;
+}
+
 void control_close(void)
 {
 	if (listen_fd < 0)
 		return;
 	loop_del(listen_fd);
 	close(listen_fd);
-	unlink(sock_path);
+	if (sock_path[0])
+		unlink(sock_path);
 	listen_fd = -1;
 }

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lightvmd [-d] [--daemon] [-S socket] [-D statedir] [-I imagedir]...\n"
 		"                [-f config] [--driver auto|kvm|xen] [--syslog] [--stop-vms]\n"
+		"                [--metrics ADDR]\n"
 		"  -S, --socket PATH     control socket (default %s)\n"
 		"  -D, --state-dir DIR   state directory (default %s)\n"
 		"  -I, --image-dir DIR   look for images in DIR (repeatable; searched first)\n"
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --stop-vms        destroy the VMs when stopping (default: leave them\n"
 		"                        running; a restarted agent re-attaches them)\n"
+		"      --metrics ADDR    serve Prometheus metrics on ADDR (127.0.0.1:PORT,\n"
+		"                        [::1]:PORT or /path); overrides metrics= in config\n"
 		"  -d, --debug           debug logging\n"
 		"  -h, --help            this help\n",
 		LV_DEFAULT_SOCKET, LV_DEFAULT_STATE_DIR, LV_DEFAULT_CONFIG);
@@ -55,6 +58,7 @@ static void core_log(void *ctx, enum lv_log_level lvl, const char *msg)
 
 static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 {
+	metrics_vm_event(vm, ev);
 	handlers_event(vm, ev);
 }
 
@@ -158,12 +162,15 @@ int main(int argc, char **argv)
 		{ "syslog", no_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "stop-vms", no_argument, NULL, 'k' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_config cfg;
 	struct lv_host_config hc = { 0 };
-	const char *cfg_file = NULL;
+	const char *cfg_file = NULL, *metrics = NULL;
+	char sd_path[108];
+	int sd_fd;
 	bool daemon = false, debug = false, use_syslog = false, stop_vms = false;
 	int notify = -1, opt, rc, exit_code = 0;
 	char err[512];
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
 		case 'l': use_syslog = true; break;
 		case 'd': debug = true; break;
 		case 'k': stop_vms = true; break;
+		case 'm': metrics = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -246,7 +254,16 @@ int main(int argc, char **argv)
 	/* the VMs of a previous agent come back before clients can ask */
 	if (records_init(cfg.state_dir) == 0)
 		records_restore();
-	rc = control_listen(cfg.socket, err, sizeof(err));
+	/* systemd's socket (lightvmd.socket), else our own */
+	sd_fd = notify_listen_fd(sd_path, sizeof(sd_path));
+	if (sd_fd >= 0)
+		cfg.socket = sd_path;
+	err[0] = 0;
+	rc = sd_fd >= 0 ? control_adopt(sd_fd) : sd_fd == -1 ?
+		control_listen(cfg.socket, err, sizeof(err)) : sd_fd;
+	if (!rc && (rc = metrics_start(metrics ? metrics : cfg.metrics, cfg.group,
+					err, sizeof(err))))
+		control_close();
 	if (rc) {
 		alog(LV_LOG_ERR, "%s", err[0] ? err : strerror(-rc));
 		records_flush();
@@ -263,8 +280,9 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 	}
-	alog(LV_LOG_INFO, "listening on %s (driver %s, state %s)", cfg.socket,
-	     lv_host_driver(g_host), cfg.state_dir);
+	alog(LV_LOG_INFO, "listening on %s%s (driver %s, state %s)", cfg.socket,
+	     sd_fd >= 0 ? " (from systemd)" : "", lv_host_driver(g_host), cfg.state_dir);
+	notify_send("READY=1");
 	if (notify >= 0) {
 		char ok = 0;
 		int devnull = open("/dev/null", O_RDWR);
@@ -287,6 +305,7 @@ int main(int argc, char **argv)
 		lv_host_tick(g_host);
 		handlers_tick();
 		subs_tick();
+		metrics_tick();
 		records_flush();
 		if (g_reload) {
 			g_reload = 0;
@@ -299,7 +318,9 @@ int main(int argc, char **argv)
 					alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
 		}
 	}
+	notify_send("STOPPING=1");
 	control_close();
+	metrics_close();
 	if (stop_vms) {
 		alog(LV_LOG_INFO, "stopping: destroying %u VMs (--stop-vms)", lv_host_count(g_host, NULL));
 		handlers_destroy_all_sync(5000);
