@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -141,6 +142,10 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t dpl,
  */
 static uint8_t tr_type(void)
 {
+	const char *o = getenv("LIGHTVM_KVM_TR_TYPE");   /* scripts/bench-tr */
+
+	if (o && (strcmp(o, "9") == 0 || strcmp(o, "11") == 0))
+		return (uint8_t)atoi(o);
 	return kvm_platform() == KVM_PLAT_VMX ? 11 : 9;
 }
 
