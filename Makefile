@@ -144,6 +144,13 @@ asan-bins:
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[1-8]
 
+# the guest images alone (scripts/package builds them with the binaries)
+images: $(IMAGES) $(XEN_IMAGES)
+
+# the Debian package lightvm_VERSION_ARCH.deb, with lintian's verdict
+deb:
+	scripts/package -B $(B)-pkg
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/lightvm/images
 	install -m 755 $(B)/lvsh $(DESTDIR)$(PREFIX)/bin/lvsh
@@ -157,6 +164,6 @@ install: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all check asan asan-bins lint-man install clean
+.PHONY: all check asan asan-bins lint-man images deb install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 .SECONDARY:
