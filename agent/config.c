@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "budget.h"
 #include "config.h"
 
 #define DEFAULT_POOL_TARGET 64
@@ -158,6 +159,10 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		}
 		c->boot_timeout_ms = (unsigned)v;
 	} else {
+		int rc = limits_parse(key, val, err, errlen, where);
+
+		if (rc != -ENOENT)
+			return rc;
 		snprintf(err, errlen, "%s: unknown key '%s'", where, key);
 		return -EINVAL;
 	}

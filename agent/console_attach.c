@@ -7,7 +7,8 @@
  * tick.  The log is the only source, so a client sees exactly what the
  * log holds, once.  Input bytes go to the guest (lv_vm_console_input).
  * An attach ends when the client goes, detaches, or the VM stops or is
- * destroyed (a last Notify with an event says which).
+ * destroyed (a last Notify with an event says which).  Each attach holds
+ * an fd: a client may have max-attaches of them (budget.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <sys/inotify.h>
 
 #include "agent.h"
+#include "budget.h"
 
 #define TAIL_MAX    65536          /* log shown at attach */
 #define CHUNK_MAX   65536          /* bytes per Notify */
@@ -133,6 +135,7 @@ static void drop(struct attach *a)
 	}
 	if (a->fd >= 0)
 		close(a->fd);
+	client_budget_put(a->c, CB_ATTACH);
 	client_unref(a->c);
 	free(a);
 }
@@ -156,9 +159,13 @@ static void reply_tail(struct client *c, uint32_t seq, struct attach *a)
 
 static void do_attach(struct client *c, uint32_t seq, struct lv_vm *vm)
 {
-	struct attach *a = calloc(1, sizeof(*a));
+	struct attach *a;
 
+	if (client_budget_take(c, CB_ATTACH, seq))   /* each holds an fd */
+		return;
+	a = calloc(1, sizeof(*a));
 	if (!a) {
+		client_budget_put(c, CB_ATTACH);
 		client_reply_err(c, seq, ENOMEM, "console: out of memory");
 		return;
 	}

@@ -3,6 +3,21 @@
  * (header validated before the body is read, body size bounded by
  * LV_FRAME_MAX), unpacks requests and queues replies.  A malformed frame
  * gets an error reply and the connection is closed; the agent carries on.
+ *
+ * What a client may cost is bounded before the work is done (budget.h,
+ * lightvmd(8) LIMITS): the frame header's type and length are checked
+ * against the client's role (a read-only client cannot send a large
+ * body), the body buffer grows only as bytes arrive, and the request's
+ * operation is read from the body's top-level field (no allocation)
+ * and checked against the role and that operation's size before
+ * protobuf unpacks anything.  Replies apply back-pressure: past
+ * pause_pending queued bytes the agent stops reading the client's
+ * requests until it reads its replies; past max_pending it is dropped.
+ * A frame must complete within read-timeout; a connection that asks
+ * nothing and holds nothing is closed after idle-timeout.  Connections
+ * are capped per uid and in all (root is exempt); at the fd limit accept
+ * backs off for a tick with one log line per 10 s, and a spare fd lets
+ * the waiting peer be told (closed) rather than left hanging.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,20 +32,30 @@
 #include <sys/un.h>
 
 #include "agent.h"
+#include "budget.h"
 #include "frame.h"
 
+#define BODY_CHUNK 4096u            /* first body allocation */
+#define ACCEPT_BACKOFF_NS 100000000ll
+#define WARN_EVERY_NS (10ll * 1000000000)
+
 struct client {
+	struct client *next, *prev;   /* live clients (control_tick) */
 	int fd;
 	int refs;
 	bool closing;      /* close once the output is flushed */
 	bool dead;         /* fd closed; kept for waiters holding a ref */
+	uint32_t ev;       /* epoll events asked for */
 	uint8_t hdr[LV_FRAME_HDR];
 	size_t hdr_got;
 	struct lv_frame_hdr h;
 	uint8_t *body;
-	size_t body_got;
+	size_t body_got, body_cap;
 	uint8_t *out;      /* pending output */
 	size_t out_len, out_off, out_cap;
+	int64_t t_frame;   /* first byte of a partial frame */
+	int64_t t_active;  /* last request read or output sent */
+	unsigned budget[CB_NR];
 	pid_t pid;
 	uid_t uid;
 	enum acl_role role;   /* acl.c, decided at accept */
@@ -39,6 +64,73 @@ struct client {
 static int listen_fd = -1;
 static char sock_path[108];
 static unsigned nclients;
+static struct client *clients;
+static int spare_fd = -1;             /* given up to tell a peer at EMFILE */
+static int64_t accept_resume;         /* accept paused until (0: not) */
+
+/* ---- per-uid connection counts: one entry per uid connected now */
+struct uid_count { uid_t uid; unsigned n; };
+static struct uid_count *uids;
+static size_t nuids, uids_cap;
+
+static struct uid_count *uid_find(uid_t uid)
+{
+	for (size_t i = 0; i < nuids; i++)
+		if (uids[i].uid == uid)
+			return &uids[i];
+	return NULL;
+}
+
+static struct uid_count *uid_add(uid_t uid)
+{
+	struct uid_count *u = uid_find(uid);
+
+	if (u)
+		return u;
+	if (nuids == uids_cap) {
+		size_t cap = uids_cap ? uids_cap * 2 : 16;
+
+		u = realloc(uids, cap * sizeof(*u));
+		if (!u)
+			return NULL;
+		uids = u;
+		uids_cap = cap;
+	}
+	uids[nuids] = (struct uid_count){ uid, 0 };
+	return &uids[nuids++];
+}
+
+static void uid_put(uid_t uid)
+{
+	struct uid_count *u = uid_find(uid);
+
+	if (u && --u->n == 0)
+		*u = uids[--nuids];
+}
+
+/* A warning at most every 10 s per kind, with how many were held back. */
+static void warn_limited(int64_t *last, unsigned *held, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void warn_limited(int64_t *last, unsigned *held, const char *fmt, ...)
+{
+	int64_t now = lv_now_ns();
+	char msg[256];
+	va_list ap;
+
+	if (*last && now - *last < WARN_EVERY_NS) {
+		(*held)++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (*held)
+		alog(LV_LOG_WARN, "%s (and %u more like it in the last 10 s)", msg, *held);
+	else
+		alog(LV_LOG_WARN, "%s", msg);
+	*last = now;
+	*held = 0;
+}
 
 static void client_close(struct client *c)
 {
@@ -48,6 +140,14 @@ static void client_close(struct client *c)
 	close(c->fd);
 	c->dead = true;
 	nclients--;
+	if (c->uid != 0)
+		uid_put(c->uid);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	free(c->body);
 	c->body = NULL;
 	free(c->out);
@@ -72,6 +172,27 @@ void client_unref(struct client *c)
 		free(c);
 }
 
+size_t client_pending(const struct client *c)
+{
+	return c->dead ? 0 : c->out_len - c->out_off;
+}
+
+/* Read requests only while the replies are being read (back-pressure);
+ * write interest while output is queued. */
+static void client_events(struct client *c)
+{
+	uint32_t ev = 0;
+
+	if (c->dead)
+		return;
+	if (!c->closing && client_pending(c) < g_limits.pause_pending)
+		ev |= EPOLLIN;
+	if (client_pending(c))
+		ev |= EPOLLOUT;
+	if (ev != c->ev && loop_mod(c->fd, ev) == 0)
+		c->ev = ev;
+}
+
 static void client_flush(struct client *c)
 {
 	while (c->out_off < c->out_len) {
@@ -80,21 +201,35 @@ static void client_flush(struct client *c)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				loop_mod(c->fd, EPOLLIN | EPOLLOUT);
-				return;
-			}
+			if (errno == EAGAIN)
+				break;
 			client_close(c);
 			return;
 		}
 		c->out_off += (size_t)r;
+		c->t_active = lv_now_ns();
 	}
-	c->out_len = c->out_off = 0;
-	if (c->closing) {
-		client_close(c);
+	if (c->out_off == c->out_len) {
+		c->out_len = c->out_off = 0;
+		if (c->closing) {
+			client_close(c);
+			return;
+		}
+	} else if (c->out_off >= c->out_cap / 2) {   /* keep the queue compact */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	client_events(c);
+}
+
+void client_drop(struct client *c, const char *why)
+{
+	if (c->dead)
 		return;
-	}
-	loop_mod(c->fd, EPOLLIN);
+	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
+	     (int)c->uid, why);
+	client_close(c);
 }
 
 /* A frame with msg, or with a body packed already (raw). */
@@ -107,6 +242,14 @@ static void client_queue_any(struct client *c, uint16_t type, uint32_t seq,
 		return;
 	if (len > LV_FRAME_MAX) {
 		client_reply_err(c, seq, EMSGSIZE, "reply too large (%zu bytes)", len);
+		return;
+	}
+	if (client_pending(c) && client_pending(c) + LV_FRAME_HDR + len > g_limits.max_pending) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "does not read what it asked for (%zu bytes queued; max-pending-output %zu)",
+			 client_pending(c), g_limits.max_pending);
+		client_drop(c, why);
 		return;
 	}
 	need = c->out_len + LV_FRAME_HDR + len;
@@ -157,20 +300,6 @@ void client_notify_packed(struct client *c, const uint8_t *body, size_t len)
 	client_queue_any(c, LV_FRAME_EVENT, 0, NULL, &bd);
 }
 
-size_t client_pending(const struct client *c)
-{
-	return c->dead ? 0 : c->out_len - c->out_off;
-}
-
-void client_drop(struct client *c, const char *why)
-{
-	if (c->dead)
-		return;
-	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
-	     (int)c->uid, why);
-	client_close(c);
-}
-
 uid_t client_uid(const struct client *c)
 {
 	return c->uid;
@@ -191,77 +320,288 @@ void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, 
 	client_reply(c, seq, &r);
 }
 
+/* ---- budgets */
+
+static const struct {
+	const char *what, *key;
+	unsigned *limit;
+} budgets[CB_NR] = {
+	[CB_ATTACH] = { "console attaches", "max-attaches", &g_limits.max_attaches },
+	[CB_WAIT] = { "pending waits", "max-waits", &g_limits.max_waits },
+	[CB_SUB] = { "subscriptions", "max-subscriptions", &g_limits.max_subs },
+};
+
+int client_budget_take(struct client *c, enum client_budget b, uint32_t seq)
+{
+	if (c->budget[b] >= *budgets[b].limit) {
+		client_reply_err(c, seq, ENOBUFS, "too many %s on this connection (%u; %s in lightvmd.conf)",
+				 budgets[b].what, *budgets[b].limit, budgets[b].key);
+		return -ENOBUFS;
+	}
+	c->budget[b]++;
+	return 0;
+}
+
+void client_budget_put(struct client *c, enum client_budget b)
+{
+	if (c->budget[b])
+		c->budget[b]--;
+}
+
 /* A frame that cannot be trusted: answer (best effort) and hang up. */
 static void client_protocol_error(struct client *c, uint32_t seq, int err, const char *what)
 {
-	alog(LV_LOG_WARN, "client pid %d: %s; closing the connection", (int)c->pid, what);
+	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
+	     (int)c->uid, what);
 	c->closing = true;
 	client_reply_err(c, seq, err, "%s", what);
 	if (!c->dead && c->out_len == 0)
 		client_close(c);
 }
 
+/* ---- requests, checked before they are unpacked */
+
+/* Largest body per operation (Request's oneof field number), and whether
+ * a read-only client may ask for it at all (pool set and console input
+ * are told apart by acl_check after unpacking, within these sizes). */
+#define OP_MAX 10
+static const struct { uint32_t max; bool admin; } op_limits[OP_MAX + 1] = {
+	[1] = { 64u << 10, true },     /* spawn */
+	[2] = { 64u << 10, false },    /* list */
+	[3] = { 64u << 10, false },    /* inspect */
+	[4] = { 16u << 20, true },     /* action: a bulk action names its VMs */
+	[5] = { 4096, false },         /* log */
+	[6] = { 4096, false },         /* pool */
+	[7] = { 4096, false },         /* host */
+	[8] = { 64u << 10, false },    /* subscribe */
+	[9] = { 64u << 10, false },    /* wait */
+	[10] = { 1u << 20, false },    /* console: input is bounded here */
+};
+
+static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Skip one field's value of wire type wt; -1 if malformed. */
+static int skip_field(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+	uint64_t n;
+
+	switch (wt) {
+	case 0: return varint(p, end, &n);
+	case 1: n = 8; break;
+	case 5: n = 4; break;
+	case 2:
+		if (varint(p, end, &n))
+			return -1;
+		break;
+	default: return -1;
+	}
+	if (n > (uint64_t)(end - *p))
+		return -1;
+	*p += n;
+	return 0;
+}
+
+/* The operation of a Request body: its one top-level field, which must
+ * be a known one, length-delimited.  0 with *op and its payload (*pl,
+ * *pl_len), or -EBADMSG. */
+static int request_op(const uint8_t *p, size_t len, unsigned *op, const uint8_t **pl,
+		      size_t *pl_len)
+{
+	const uint8_t *end = p + len;
+
+	*op = 0;
+	while (p < end) {
+		uint64_t tag, n;
+
+		if (varint(&p, end, &tag) || (tag & 7) != 2 || (tag >> 3) == 0 ||
+		    (tag >> 3) > OP_MAX || varint(&p, end, &n) || n > (uint64_t)(end - p))
+			return -EBADMSG;
+		if (*op && *op != (tag >> 3))
+			return -EBADMSG;   /* two operations in one request */
+		*op = (unsigned)(tag >> 3);
+		*pl = p;
+		*pl_len = (size_t)n;
+		p += n;
+	}
+	return *op ? 0 : -EBADMSG;
+}
+
+/* ActionReq.action (field 1, a varint) from its bytes; 0 if absent. */
+static uint64_t action_of(const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
+	uint64_t tag, v = 0;
+
+	while (p < end && varint(&p, end, &tag) == 0) {
+		if (tag == (1 << 3 | 0)) {
+			if (varint(&p, end, &v))
+				return 0;
+		} else if (skip_field(&p, end, (unsigned)(tag & 7))) {
+			return 0;
+		}
+	}
+	return v;
+}
+
+/* Size and role against the operation, before anything is unpacked:
+ * 0, or -errno after replying. */
+static int request_admit(struct client *c, uint32_t seq, unsigned op, const uint8_t *pl,
+			 size_t pl_len)
+{
+	if (c->h.len > op_limits[op].max) {
+		client_protocol_error(c, seq, EMSGSIZE, "protocol error: request larger than its operation allows");
+		return -EMSGSIZE;
+	}
+	if (op_limits[op].admin && c->role != ACL_ADMIN) {
+		Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+		Lightvm__SpawnReq sp = LIGHTVM__SPAWN_REQ__INIT;
+		Lightvm__ActionReq ac = LIGHTVM__ACTION_REQ__INIT;
+
+		/* acl_check names the operation as it would after an unpack */
+		rq.op_case = (Lightvm__Request__OpCase)op;
+		rq.spawn = &sp;
+		if (op == LIGHTVM__REQUEST__OP_ACTION) {
+			ac.action = (Lightvm__Action)action_of(pl, pl_len);
+			rq.action = &ac;
+		}
+		return acl_check(c, c->role, seq, &rq);
+	}
+	return 0;
+}
+
 static void client_frame(struct client *c)
 {
 	Lightvm__Request *rq;
 	uint32_t seq = c->h.seq;
+	const uint8_t *pl = NULL;
+	size_t pl_len = 0;
+	unsigned op;
 
-	if (c->h.type != LV_FRAME_REQUEST) {
-		client_protocol_error(c, seq, EBADMSG, "protocol error: expected a request frame");
-		return;
-	}
-	rq = lightvm__request__unpack(NULL, c->h.len, c->body);
-	free(c->body);
-	c->body = NULL;
-	if (!rq) {
+	c->t_active = lv_now_ns();
+	if (request_op(c->body, c->h.len, &op, &pl, &pl_len)) {
 		client_protocol_error(c, seq, EBADMSG, "protocol error: request body is not a valid Request message");
 		return;
 	}
 	client_ref(c);
-	if (acl_check(c, c->role, seq, rq) == 0)
-		handle_request(c, seq, rq);
-	lightvm__request__free_unpacked(rq, NULL);
+	if (request_admit(c, seq, op, pl, pl_len) == 0) {
+		rq = lightvm__request__unpack(NULL, c->h.len, c->body);
+		free(c->body);
+		c->body = NULL;
+		c->body_cap = 0;
+		if (!rq) {
+			client_protocol_error(c, seq, EBADMSG, "protocol error: request body is not a valid Request message");
+		} else {
+			if (acl_check(c, c->role, seq, rq) == 0)
+				handle_request(c, seq, rq);
+			lightvm__request__free_unpacked(rq, NULL);
+		}
+	}
+	free(c->body);
+	c->body = NULL;
+	c->body_cap = 0;
 	client_unref(c);
+}
+
+/* The largest body this client may send. */
+static uint32_t client_max_body(const struct client *c)
+{
+	return c->role == ACL_ADMIN ? g_limits.max_req_admin :
+	       c->role == ACL_READ ? g_limits.max_req_read : 4096;
+}
+
+/* A complete header: checked, then room for the first part of the body. */
+static int client_header(struct client *c)
+{
+	int rc = lv_frame_decode_hdr(c->hdr, &c->h);
+
+	if (rc) {
+		client_protocol_error(c, 0, -rc, rc == -EMSGSIZE ?
+			"protocol error: frame larger than the maximum size" :
+			rc == -EPROTONOSUPPORT ? "protocol error: unsupported protocol version" :
+			"protocol error: bad frame header");
+		return rc;
+	}
+	if (c->h.type != LV_FRAME_REQUEST) {
+		client_protocol_error(c, c->h.seq, EBADMSG, "protocol error: expected a request frame");
+		return -EBADMSG;
+	}
+	if (c->h.len > client_max_body(c)) {
+		char what[160];
+
+		snprintf(what, sizeof(what), "protocol error: a %u-byte request exceeds this client's limit of %u bytes (%s)",
+			 c->h.len, client_max_body(c),
+			 c->role == ACL_ADMIN ? "max-request-admin" : "max-request-read");
+		client_protocol_error(c, c->h.seq, EMSGSIZE, what);
+		return -EMSGSIZE;
+	}
+	c->body_cap = c->h.len < BODY_CHUNK ? (c->h.len ? c->h.len : 1) : BODY_CHUNK;
+	c->body = malloc(c->body_cap);
+	c->body_got = 0;
+	return c->body ? 0 : -ENOMEM;
+}
+
+/* Room for the next bytes of the body: it grows as they arrive. */
+static int body_room(struct client *c)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (c->body_got < c->body_cap)
+		return 0;
+	cap = c->body_cap * 2 < c->h.len ? c->body_cap * 2 : c->h.len;
+	p = realloc(c->body, cap);
+	if (!p)
+		return -ENOMEM;
+	c->body = p;
+	c->body_cap = cap;
+	return 0;
 }
 
 static void client_read(struct client *c)
 {
-	for (int budget = 64; budget > 0 && !c->dead && !c->closing; budget--) {
+	for (int budget = 64; budget > 0 && !c->dead && !c->closing &&
+	     client_pending(c) < g_limits.pause_pending; budget--) {
 		ssize_t r;
 
 		if (c->hdr_got < LV_FRAME_HDR) {
 			r = recv(c->fd, c->hdr + c->hdr_got, LV_FRAME_HDR - c->hdr_got, MSG_DONTWAIT);
 		} else {
-			r = recv(c->fd, c->body + c->body_got, c->h.len - c->body_got, MSG_DONTWAIT);
+			if (body_room(c)) {
+				client_close(c);
+				return;
+			}
+			r = recv(c->fd, c->body + c->body_got, c->body_cap - c->body_got, MSG_DONTWAIT);
 		}
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		if (r <= 0) {
 			if (c->hdr_got || c->body_got)
 				alog(LV_LOG_DEBUG, "client pid %d: disconnected mid-frame", (int)c->pid);
 			client_close(c);
 			return;
 		}
+		if (c->hdr_got == 0 && c->body_got == 0)
+			c->t_frame = lv_now_ns();
 		if (c->hdr_got < LV_FRAME_HDR) {
-			int rc;
-
 			c->hdr_got += (size_t)r;
 			if (c->hdr_got < LV_FRAME_HDR)
 				continue;
-			rc = lv_frame_decode_hdr(c->hdr, &c->h);
-			if (rc) {
-				client_protocol_error(c, 0, -rc, rc == -EMSGSIZE ?
-					"protocol error: frame larger than the maximum size" :
-					rc == -EPROTONOSUPPORT ? "protocol error: unsupported protocol version" :
-					"protocol error: bad frame header");
+			if (client_header(c)) {
+				if (!c->dead && !c->closing)
+					client_close(c);
 				return;
 			}
-			c->body = malloc(c->h.len ? c->h.len : 1);
-			if (!c->body) {
-				client_close(c);
-				return;
-			}
-			c->body_got = 0;
 		} else {
 			c->body_got += (size_t)r;
 		}
@@ -271,6 +611,7 @@ static void client_read(struct client *c)
 			client_frame(c);
 		}
 	}
+	client_events(c);
 }
 
 static void client_cb(void *arg, int fd, uint32_t events)
@@ -285,39 +626,133 @@ static void client_cb(void *arg, int fd, uint32_t events)
 	client_unref(c);
 }
 
+/* ---- accepting */
+
+/* At the fd limit: stop watching the listening socket for a tick, and
+ * use the spare fd to take one waiting peer and close it (it sees EOF
+ * instead of hanging). */
+static void accept_backoff(int fd, int err)
+{
+	static int64_t last;
+	static unsigned held;
+	int cfd;
+
+	warn_limited(&last, &held, "accept: %s; not accepting for %lld ms", strerror(err),
+		     ACCEPT_BACKOFF_NS / 1000000);
+	loop_mod(fd, 0);
+	accept_resume = lv_now_ns() + ACCEPT_BACKOFF_NS;
+	if (spare_fd >= 0 && (err == EMFILE || err == ENFILE)) {
+		close(spare_fd);
+		cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd >= 0)
+			close(cfd);
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+}
+
+/* May this peer have one more connection?  Root always may. */
+static bool admit_peer(uid_t uid, pid_t pid)
+{
+	static int64_t last;
+	static unsigned held;
+	struct uid_count *u;
+
+	if (uid == 0)
+		return true;
+	if (nclients >= g_limits.max_clients) {
+		warn_limited(&last, &held, "client pid %d uid %d refused: %u connections (max-clients)",
+			     (int)pid, (int)uid, nclients);
+		return false;
+	}
+	u = uid_add(uid);
+	if (!u || u->n >= g_limits.max_conn_uid) {
+		warn_limited(&last, &held, "client pid %d uid %d refused: %u connections from this uid (max-connections-per-uid)",
+			     (int)pid, (int)uid, u ? u->n : 0);
+		if (u && u->n == 0)
+			*u = uids[--nuids];
+		return false;
+	}
+	u->n++;
+	return true;
+}
+
+static struct client *client_new(int cfd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	if (!c)
+		return NULL;
+	c->fd = cfd;
+	c->refs = 1;
+	c->pid = -1;
+	c->uid = (uid_t)-1;
+	c->ev = EPOLLIN;
+	c->t_active = lv_now_ns();
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->role = acl_role_of(cfd, cred.uid, cred.gid);
+	}
+	return c;
+}
+
 static void accept_cb(void *arg, int fd, uint32_t events)
 {
-	for (;;) {
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int n = 0; n < 256; n++) {
 		struct client *c;
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				alog(LV_LOG_WARN, "accept: %s", strerror(errno));
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				accept_backoff(fd, errno);
 			return;
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(cfd);
-			continue;
-		}
-		c->fd = cfd;
-		c->refs = 1;
-		c->pid = -1;
-		c->uid = (uid_t)-1;
-		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-			c->pid = cred.pid;
-			c->uid = cred.uid;
-			c->role = acl_role_of(cfd, cred.uid, cred.gid);
-		}
-		if (loop_add(cfd, EPOLLIN, client_cb, c)) {
+		c = client_new(cfd);
+		if (!c || !admit_peer(c->uid, c->pid)) {
 			close(cfd);
 			free(c);
 			continue;
 		}
+		if (loop_add(cfd, EPOLLIN, client_cb, c)) {
+			if (c->uid != 0)
+				uid_put(c->uid);
+			close(cfd);
+			free(c);
+			continue;
+		}
+		c->next = clients;
+		if (clients)
+			clients->prev = c;
+		clients = c;
 		nclients++;
+	}
+}
+
+/* Partial frames past read-timeout, idle connections past idle-timeout,
+ * and the end of an accept back-off. */
+void control_tick(void)
+{
+	int64_t now = lv_now_ns();
+	int64_t rto = (int64_t)g_limits.read_timeout_ms * 1000000;
+	int64_t idle = (int64_t)g_limits.idle_timeout_s * 1000000000;
+
+	if (accept_resume && now >= accept_resume && listen_fd >= 0) {
+		accept_resume = 0;
+		loop_mod(listen_fd, EPOLLIN);
+	}
+	for (struct client *c = clients, *n; c; c = n) {
+		n = c->next;
+		if ((c->hdr_got || c->body_got) && now - c->t_frame > rto) {
+			client_drop(c, "a request frame did not complete within read-timeout");
+		} else if (idle && c->refs == 1 && now - c->t_active > idle) {
+			alog(LV_LOG_DEBUG, "client pid %d: idle for %u s; closing", (int)c->pid,
+			     g_limits.idle_timeout_s);
+			client_close(c);
+		}
 	}
 }
 
@@ -339,6 +774,7 @@ static int mkdir_parent(const char *path)
 int control_listen(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old_mask;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -365,8 +801,10 @@ int control_listen(const char *path, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 256) < 0) {
+	old_mask = umask(0117);   /* the socket is born 0660: no chmod by path */
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_mask);
+	if (rc < 0 || listen(fd, 256) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);

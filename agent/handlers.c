@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "agent.h"
+#include "budget.h"
 
 #define SPAWN_MAX       100000u
 #define FD_RESERVE      64
@@ -380,6 +381,7 @@ void handlers_tick(void)
 	int64_t now = lv_now_ns();
 
 	console_tick();
+	control_tick();   /* read and idle timeouts, accept back-off */
 
 	for (struct waiter *w = waiters, *n; w; w = n) {
 		n = w->next;

@@ -7,7 +7,9 @@
  * are queued in order; a subscriber that lets more than EVENT_BACKLOG
  * bytes pile up is dropped (logged) rather than growing without bound.
  * Waits are re-evaluated once per loop iteration after VM events, not
- * per event, so a wait on 10,000 VMs costs O(N) per iteration.
+ * per event, so a wait on 10,000 VMs costs O(N) per iteration.  Each
+ * client may hold max-subscriptions subscriptions and max-waits waits
+ * (budget.h), and a wait without a timeout ends at wait-timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "budget.h"
 
 #define MIN_INTERVAL_MS 100
 #define EVENT_BACKLOG   (8u << 20)
@@ -128,9 +131,12 @@ void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq 
 		client_reply_err(c, seq, EINVAL, "subscribe: neither stats (interval) nor events asked for");
 		return;
 	}
+	if (client_budget_take(c, CB_SUB, seq))
+		return;
 	s = calloc(1, sizeof(*s));
 	if (!s || (r->selector && *r->selector && !(s->selector = strdup(r->selector)))) {
 		free(s);
+		client_budget_put(c, CB_SUB);
 		client_reply_err(c, seq, ENOMEM, "subscribe: out of memory");
 		return;
 	}
@@ -148,6 +154,7 @@ void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq 
 
 static void sub_free(struct sub *s)
 {
+	client_budget_put(s->c, CB_SUB);
 	client_unref(s->c);
 	free(s->selector);
 	free(s);
@@ -393,6 +400,7 @@ static void stats_tick(int64_t now)
 
 static void wait_free(struct swait *w)
 {
+	client_budget_put(w->c, CB_WAIT);
 	client_unref(w->c);
 	free(w->selector);
 	free(w->ids);
@@ -484,10 +492,15 @@ void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r)
 		client_reply_err(c, seq, ENOENT, "wait: no VM named '%s'", r->selector);
 		return;
 	}
+	if (client_budget_take(c, CB_WAIT, seq)) {
+		free(v);
+		return;
+	}
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->ids = calloc(n ? n : 1, sizeof(*w->ids)))) {
 		free(w);
 		free(v);
+		client_budget_put(c, CB_WAIT);
 		client_reply_err(c, seq, ENOMEM, "wait: out of memory");
 		return;
 	}
@@ -499,8 +512,9 @@ void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r)
 	client_ref(c);
 	w->seq = seq;
 	w->target = (enum lv_state)st;
-	if (r->has_timeout_ms && r->timeout_ms)
-		w->deadline = lv_now_ns() + (int64_t)r->timeout_ms * 1000000;
+	/* every wait ends: without a timeout, at wait-timeout */
+	w->deadline = lv_now_ns() + (int64_t)(r->has_timeout_ms && r->timeout_ms ? r->timeout_ms :
+					       g_limits.wait_timeout_ms) * 1000000;
 	if (wait_eval(w, lv_now_ns())) {
 		wait_free(w);
 		return;
