@@ -9,12 +9,16 @@ STATE=$T/state
 AGENT_PID=
 LVSH="$B/lvsh -S $SOCK --no-autostart"
 
+# Under emulation (the KVM testbed exports LV_TIME_SCALE) every time limit
+# of a test stretches by this factor; what is checked stays the same.
+TS=${LV_TIME_SCALE:-1}
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -n 30 "$T/agent.log"; exit 1; }
 ok() { echo "ok: $*"; }
 
 need_kvm() {
-	[ -c /dev/kvm ] || skip "no /dev/kvm on this machine: real VMs cannot run"
+	[ -c /dev/kvm ] || skip "no /dev/kvm on this machine: real VMs cannot run here (scripts/test-kvm runs this test in the KVM testbed)"
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no access to /dev/kvm (run as root)"
 }
 
@@ -26,7 +30,7 @@ start_agent() {
 	i=0
 	while [ ! -S "$SOCK" ]; do
 		i=$((i + 1))
-		[ $i -gt 100 ] && fail "agent did not start"
+		[ $i -gt $((100 * TS)) ] && fail "agent did not start"
 		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
 		sleep 0.05
 	done
@@ -45,7 +49,7 @@ stop_agent() {
 	kill "$AGENT_PID" 2>/dev/null
 	i=0
 	while kill -0 "$AGENT_PID" 2>/dev/null; do
-		i=$((i + 1)); [ $i -gt 200 ] && kill -9 "$AGENT_PID"; sleep 0.05
+		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && kill -9 "$AGENT_PID"; sleep 0.05
 	done
 	AGENT_PID=
 }

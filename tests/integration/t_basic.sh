@@ -16,7 +16,7 @@ ok "200 noop running"
 $LVSH -c "spawn 50 hello" || fail "spawn 50 hello"
 i=0
 while [ "$(count_state shutoff 'hello-*')" != 50 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "hello VMs did not all shut off: $($LVSH -c 'list hello-*' | head)"
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "hello VMs did not all shut off: $($LVSH -c 'list hello-*' | head)"
 	sleep 0.1
 done
 ok "50 hello shut off"
@@ -39,7 +39,7 @@ $LVSH -c "unpause noop-1" || fail "unpause"
 $LVSH -c "shutdown noop-2" || fail "shutdown"
 i=0
 while [ "$(count_state shutoff noop-2)" != 1 ]; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "noop-2 did not shut off"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "noop-2 did not shut off"; sleep 0.1
 done
 ok "pause, unpause, shutdown"
 

@@ -80,7 +80,7 @@ ok "top: 'a d y' destroyed the 1000 VMs of the filter in $((t1 - t0)) ms; 200 ot
 keys q
 i=0
 while $TM has-session -t lv 2>/dev/null; do
-	i=$((i + 1)); [ $i -gt 250 ] && fail "lvsh did not quit"; sleep 0.02
+	i=$((i + 1)); [ $i -gt $((250 * TS)) ] && fail "lvsh did not quit"; sleep 0.02
 done
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 agent_alive

@@ -28,7 +28,7 @@ ns_agent() {
 	AGENT_PID=$!
 	i=0
 	while [ ! -S "$SOCK" ]; do
-		i=$((i + 1)); [ $i -gt 100 ] && fail "agent did not start"; sleep 0.05
+		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "agent did not start"; sleep 0.05
 	done
 }
 ns_agent
@@ -43,8 +43,8 @@ $LVSH -c "inspect daytime-1" | grep -q '^ipv4: 10\.77\.' || fail "inspect shows 
 $LVSH -c "inspect daytime-1" | grep -q '^mac: 02:4c:56:' || fail "inspect shows no MAC"
 
 # every VM answers on TCP and UDP with a time within 3 s of ours
-$IN "$B/tests/lv-daytime" -d 3 -t 30 <"$T/ips" || fail "TCP daytime"
-$IN "$B/tests/lv-daytime" -u -d 3 -t 30 <"$T/ips" || fail "UDP daytime"
+$IN "$B/tests/lv-daytime" -d $((3 * TS)) -t $((30 * TS)) <"$T/ips" || fail "TCP daytime"
+$IN "$B/tests/lv-daytime" -u -d $((3 * TS)) -t $((30 * TS)) <"$T/ips" || fail "UDP daytime"
 ok "TCP and UDP answers from all $N"
 for ip in $(sed -n '1p;100p;$p' "$T/ips"); do
 	$IN ping -c 2 -i 0.2 -W 2 -q "$ip" >/dev/null || fail "no ping answer from $ip"
@@ -58,7 +58,7 @@ ok "ping"
 settled() {
 	i=0
 	while $LVSH --json -c list | jq -r '.vms[].state' | grep -Eq '^(prepared|booting)$'; do
-		i=$((i + 1)); [ $i -gt 100 ] && fail "VMs stuck after the restart"; sleep 0.1
+		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "VMs stuck after the restart"; sleep 0.1
 	done
 }
 check_unique() {  # $1: what
@@ -67,7 +67,7 @@ check_unique() {  # $1: what
 	n=$(wc -l <"$T/ips")
 	[ "$(sort -u "$T/ips" | grep -c '^10\.77\.')" -eq "$n" ] || fail "$1: addresses are not unique or missing: $(sort "$T/ips" | uniq -d | head -3)"
 	grep -Fvxf "$T/named" "$T/before" | head -3 | grep . && fail "$1: restored VMs lost or changed their address"
-	$IN "$B/tests/lv-daytime" -d 3 -t 30 <"$T/ips" || fail "$1: TCP daytime"
+	$IN "$B/tests/lv-daytime" -d $((3 * TS)) -t $((30 * TS)) <"$T/ips" || fail "$1: TCP daytime"
 	cp "$T/named" "$T/before"
 }
 $LVSH --json -c list | jq -r '.vms[] | "\(.name) \(.ipv4)"' >"$T/before"
@@ -75,7 +75,7 @@ $LVSH -c "spawn 40 daytime" >/dev/null 2>&1 &
 SPAWN=$!
 i=0
 while [ "$(ls "$STATE/vms" | grep -c '\.vm$')" -lt $((N + 10)) ]; do
-	i=$((i + 1)); [ $i -gt 200 ] && fail "the second spawn did not start"; sleep 0.02
+	i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "the second spawn did not start"; sleep 0.02
 done
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; wait $SPAWN 2>/dev/null
 rm -f "$SOCK"
@@ -98,7 +98,7 @@ mac1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].mac')
 pid1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')
 $IN "$B/tests/lv-netfuzz" lvbr0 "$mac1" "$ip1" 3000 || fail "lv-netfuzz"
 sleep 1
-$IN "$B/tests/lv-daytime" -d 3 "$ip1" || fail "daytime-1 stopped serving after the fuzzing"
+$IN "$B/tests/lv-daytime" -d $((3 * TS)) "$ip1" || fail "daytime-1 stopped serving after the fuzzing"
 [ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].state')" = running ] || fail "daytime-1 is not running"
 [ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')" = "$pid1" ] || fail "daytime-1 has a new shell"
 kill -0 "$AGENT_PID" || fail "the agent died"
@@ -107,7 +107,7 @@ ok "malformed frames, SYN flood, out-of-window segments: daytime-1 still serves"
 # a guest flooding its rings slows only itself
 $LVSH -c "spawn 1 netflood --wait" >/dev/null || fail "spawn netflood"
 sleep 2
-$IN "$B/tests/lv-daytime" -d 3 -t 20 <"$T/ips" || fail "daytime VMs stopped serving during a flood"
+$IN "$B/tests/lv-daytime" -d $((3 * TS)) -t $((20 * TS)) <"$T/ips" || fail "daytime VMs stopped serving during a flood"
 [ "$(count_state running netflood-1)" -eq 1 ] || fail "netflood-1 is not running"
 ok "a flooding guest: the others still serve"
 $LVSH -c "destroy netflood-1" >/dev/null
@@ -132,7 +132,7 @@ $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 $LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
 i=0   # the restored shells too (children of an old factory)
 while [ "$(test_shells | wc -l)" -gt 0 ] || [ "$(shell_count)" -gt 0 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "shells left after destroy all: $(test_shells | wc -l)"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "shells left after destroy all: $(test_shells | wc -l)"; sleep 0.1
 done
 [ -z "$($IN ip neigh show dev lvbr0 nud permanent)" ] ||
 	fail "neighbour entries left after destroy all: $($IN ip neigh show dev lvbr0 nud permanent | head -3)"

@@ -16,7 +16,7 @@ state_of() { $LVSH --json -c "list $1" | jq -r '.vms[0].state // "none"'; }
 wait_state() {  # VM STATE
 	i=0
 	while [ "$(state_of "$1")" != "$2" ]; do
-		i=$((i + 1)); [ $i -gt 100 ] && fail "$1: $(state_of "$1"), not $2"; sleep 0.1
+		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "$1: $(state_of "$1"), not $2"; sleep 0.1
 	done
 }
 
@@ -45,7 +45,7 @@ ok "an injected console line: record set aside, live VM adopted, the file never 
 # the adopted VMs have records again and survive another restart
 i=0
 while ! grep -q '^end$' "$STATE/vms/torn-1.vm" 2>/dev/null; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "torn-1: no new record"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "torn-1: no new record"; sleep 0.1
 done
 restart
 wait_state torn-1 running

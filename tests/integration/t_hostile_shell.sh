@@ -18,14 +18,14 @@ FS2=$!
 FS3=$!
 i=0
 while [ "$(ls "$STATE/shells" | wc -l)" -lt 3 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "fake shells did not start"; sleep 0.05
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "fake shells did not start"; sleep 0.05
 done
 start_agent
 
 # ---- a name that is a path: refused, nothing removed
 i=0
 while kill -0 $FS1 2>/dev/null; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "the agent never answered the hostile HELLO"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "the agent never answered the hostile HELLO"; sleep 0.1
 done
 [ -f "$T/x/y.log" ] || fail "HELLO{name=../../x/y} removed $T/x/y.log"
 grep -q "shell protocol violation: malformed HELLO" "$T/agent.log" || fail "no violation logged"
@@ -35,7 +35,7 @@ ok "HELLO with a path for a name: refused, file kept, shell destroyed"
 # ---- a live shell with no record: adopted under its name
 i=0
 while [ "$($LVSH --json -c 'list keepme' | jq -r '.vms[0].state // empty')" != running ]; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "keepme not adopted: $($LVSH -c list)"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "keepme not adopted: $($LVSH -c list)"; sleep 0.1
 done
 [ "$($LVSH --json -c 'inspect keepme' | jq -r '.vms[0].id')" = 78 ] || fail "keepme: wrong id"
 ok "a record-less live shell is adopted (keepme running, id 78)"
@@ -43,7 +43,7 @@ ok "a record-less live shell is adopted (keepme running, id 78)"
 # ---- a second HELLO on the channel: a violation, that VM crashes
 i=0
 while [ "$($LVSH --json -c 'list adoptme' | jq -r '.vms[0].state // empty')" != crashed ]; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "adoptme: second HELLO accepted: $($LVSH -c 'inspect adoptme')"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "adoptme: second HELLO accepted: $($LVSH -c 'inspect adoptme')"; sleep 0.1
 done
 $LVSH --json -c 'inspect adoptme' | jq -r '.vms[0].reason' | grep -q "HELLO outside a re-attach" ||
 	fail "adoptme: reason $($LVSH --json -c 'inspect adoptme' | jq -r '.vms[0].reason')"

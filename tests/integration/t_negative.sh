@@ -48,7 +48,7 @@ for img in crash badring badcall; do
 	$LVSH -c "spawn 1 $img" >/dev/null 2>&1
 	i=0
 	while [ "$(count_state crashed "$img-1")" != 1 ]; do
-		i=$((i + 1)); [ $i -gt 50 ] && fail "$img did not end as crashed: $($LVSH -c "inspect $img-1")"; sleep 0.1
+		i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "$img did not end as crashed: $($LVSH -c "inspect $img-1")"; sleep 0.1
 	done
 	reason=$($LVSH --json -c "inspect $img-1" | jq -r '.vms[0].reason')
 	still_ok "$img crashed: $reason"

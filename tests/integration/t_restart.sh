@@ -16,7 +16,7 @@ listed() { $LVSH --json -c list | jq -r '.vms[] | "\(.pid) \(.name) \(.state)"';
 settle() {  # until no VM is prepared or booting (re-attach, clean-up)
 	i=0
 	while listed | grep -Eq ' (prepared|booting)$'; do
-		i=$((i + 1)); [ $i -gt 100 ] && fail "VMs stuck: $(listed | grep -E 'prepared|booting' | head -3)"
+		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "VMs stuck: $(listed | grep -E 'prepared|booting' | head -3)"
 		sleep 0.1
 	done
 }
@@ -24,7 +24,7 @@ check_consistent() {  # $1: what
 	$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
 	i=0   # old pooled shells exit on EOF, half-created ones are destroyed
 	while [ "$(test_shells | wc -l)" != "$(listed | wc -l)" ]; do
-		i=$((i + 1)); [ $i -gt 100 ] && fail "$1: $(test_shells | wc -l) shells for $(listed | wc -l) VMs: extra $(test_shells | sort > $T/s1; listed | awk "{print \$1}" | sort > $T/s2; comm -23 $T/s1 $T/s2 | head -3) pool $($LVSH -c pool | tail -1)"
+		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "$1: $(test_shells | wc -l) shells for $(listed | wc -l) VMs: extra $(test_shells | sort > $T/s1; listed | awk "{print \$1}" | sort > $T/s2; comm -23 $T/s1 $T/s2 | head -3) pool $($LVSH -c pool | tail -1)"
 		sleep 0.1
 	done
 	listed >"$T/listed"
@@ -45,7 +45,7 @@ $LVSH -c "spawn 1000 noop" >"$T/spawn.out" 2>&1 &
 SPAWN=$!
 i=0
 while [ "$(ls "$STATE/vms" 2>/dev/null | wc -l)" -lt 50 ]; do
-	i=$((i + 1)); [ $i -gt 200 ] && fail "spawn did not start"; sleep 0.02
+	i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "spawn did not start"; sleep 0.02
 done
 restart
 wait $SPAWN 2>/dev/null
@@ -65,7 +65,7 @@ EV=$!
 sleep 0.5
 $LVSH -c "pause $first; wait $first paused 5; unpause $first; wait $first running 5" >/dev/null || fail "pause/unpause after restart"
 i=0
-while kill -0 $EV 2>/dev/null; do i=$((i + 1)); [ $i -gt 50 ] && fail "events did not arrive: $(cat "$T/ev")"; sleep 0.1; done
+while kill -0 $EV 2>/dev/null; do i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "events did not arrive: $(cat "$T/ev")"; sleep 0.1; done
 grep -q "paused $first" "$T/ev" && grep -q "unpaused $first" "$T/ev" || fail "events: $(cat "$T/ev")"
 ok "stats and events resume"
 
@@ -120,7 +120,7 @@ s1=$(seq_of "$T/ev1" '$p')
 $LVSH -c "pool set 4M/1 2" >/dev/null || fail "pool set 2"
 i=0
 while [ "$($LVSH --json -c pool | jq '[.pools[] | select(.flavor == "4M/1")][0].ready')" != 2 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
 done
 listed | awk '{print $1}' | sort >"$T/pids"
 pooled=$(test_shells | sort | comm -23 - "$T/pids")
@@ -132,7 +132,7 @@ $LVSH -c "spawn 1 crash name=lc" >/dev/null 2>&1 &
 SP2=$!
 i=0
 while [ ! -s "$STATE/vms/lh-1.vm" ] || [ ! -s "$STATE/vms/lc-1.vm" ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "hello/crash not recorded"; sleep 0.05
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "hello/crash not recorded"; sleep 0.05
 done
 sleep 0.2
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
@@ -152,7 +152,7 @@ $LVSH --json -c "inspect lc-1" | jq -e '.vms[0].state == "crashed" and (.vms[0].
 grep -q "lh-1: ended while the agent was down" "$T/agent.log" || fail "no linger hand-over logged"
 i=0
 while [ -n "$(for p in $pooled; do [ -d /proc/$p ] && echo $p; done)" ]; do
-	i=$((i + 1)); [ $i -gt 50 ] && fail "lingering shells did not exit"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "lingering shells did not exit"; sleep 0.1
 done
 ok "hello powered off and crash crashed while no agent ran: reasons and exit code kept"
 
@@ -161,7 +161,7 @@ ok "hello powered off and crash crashed while no agent ran: reasons and exit cod
 $LVSH -c "pool set 4M/1 1" >/dev/null || fail "pool set 1"
 i=0
 while [ "$($LVSH --json -c pool | jq '[.pools[] | select(.flavor == "4M/1")][0].ready')" != 1 ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "pool did not fill: $($LVSH -c pool)"; sleep 0.1
 done
 listed | awk '{print $1}' | sort >"$T/pids"
 pooled=$(test_shells | sort | comm -23 - "$T/pids")
@@ -171,7 +171,7 @@ $LVSH -c "spawn 1 hello name=lq" >/dev/null 2>&1 &
 SP1=$!
 i=0
 while [ ! -s "$STATE/vms/lq-1.vm" ]; do
-	i=$((i + 1)); [ $i -gt 100 ] && fail "lq-1 not recorded"; sleep 0.05
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "lq-1 not recorded"; sleep 0.05
 done
 sleep 0.2
 kill -STOP "$AGENT_PID"
@@ -200,7 +200,7 @@ ok "event sequence numbers go on across kill -9 ($s1, then $s2)"
 
 $LVSH -c "pool set 4M/1 0; destroy all" >/dev/null || fail "destroy all"
 i=0
-while [ -n "$(test_shells)" ]; do i=$((i + 1)); [ $i -gt 100 ] && fail "shells left: $(test_shells | head)"; sleep 0.1; done
+while [ -n "$(test_shells)" ]; do i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "shells left: $(test_shells | head)"; sleep 0.1; done
 [ -z "$(ls "$STATE/vms" | grep '\.vm$')" ] || fail "records left: $(ls "$STATE/vms" | head)"
 ok "destroy all: no shell and no record left"
 agent_alive

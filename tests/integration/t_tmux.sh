@@ -120,7 +120,7 @@ ok "console: log shown, input echoed by the guest, Ctrl-] detaches"
 keys "quit" Enter
 i=0
 while $TM has-session -t lv 2>/dev/null; do
-	i=$((i + 1)); [ $i -gt 250 ] && fail "lvsh did not quit"; sleep 0.02
+	i=$((i + 1)); [ $i -gt $((250 * TS)) ] && fail "lvsh did not quit"; sleep 0.02
 done
 grep -Fq 'spawn\0402000\040noop' "$T/.lvsh_history" || fail "no history in $T/.lvsh_history"
 ok "quit; history kept in ~/.lvsh_history"
