@@ -3,6 +3,9 @@
  * first image directory that has it; anything with a '/' is a path.  An
  * image is opened and validated as a guest ELF before any VM is touched,
  * so a bad image is a clear error at the request, not a crashed guest.
+ * Images are opened as root from paths an admin gives: only a regular
+ * file is ever opened for reading (lv__open_regular), so a FIFO or a
+ * device node is an error, never a hang or a side effect.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,12 +57,13 @@ static int open_catalog(struct lv_host *h, const char *name, char *err, size_t e
 
 			snprintf(path, sizeof(path), "%s%s/%s", h->image_dirs[i],
 				 xen ? "-xen" : "", name);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+			fd = lv__open_regular(path);
 			if (fd >= 0)
 				return fd;
-			if (errno != ENOENT && errno != ENOTDIR) {
-				snprintf(err, errlen, "image '%s': %s: %s", name, path, strerror(errno));
-				return -errno;
+			if (fd != -ENOENT && fd != -ENOTDIR) {
+				snprintf(err, errlen, "image '%s': %s: %s", name, path,
+					 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+				return fd;
 			}
 		}
 	}
@@ -78,11 +82,11 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 	int fd, rc;
 
 	if (strchr(image, '/')) {
-		fd = open(image, O_RDONLY | O_CLOEXEC);
+		fd = lv__open_regular(image);
 		if (fd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "image '%s': %s", image, strerror(errno));
-			return rc;
+			snprintf(err, errlen, "image '%s': %s", image,
+				 fd == -EINVAL ? "not a regular file" : strerror(-fd));
+			return fd;
 		}
 	} else {
 		fd = open_catalog(h, image, err, errlen);

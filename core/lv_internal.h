@@ -98,6 +98,13 @@ const char *lv__platform_outer(char *buf, size_t len, int self_is_xen);
 
 /* Only letters, digits, '-', '_' and '.' (VM names, image names). */
 bool lv__name_chars_ok(const char *s);
+/* Open an admin-given path (image, ramdisk) for reading, only if it is a
+ * regular file: it is opened with O_PATH first (opening a FIFO or device
+ * node would block or have effects), checked with fstat, and the same
+ * inode is reopened through /proc/self/fd, so nothing can swap it in
+ * between.  An O_RDONLY|O_CLOEXEC fd, or -errno (-EINVAL: not a regular
+ * file). */
+int lv__open_regular(const char *path);
 void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t);

@@ -457,15 +457,14 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (sp->ramdisk) {
-		struct stat st;
-
-		if (stat(sp->ramdisk, &st) || !S_ISREG(st.st_mode)) {
-			rc = errno && !S_ISREG(st.st_mode) ? -errno : -EINVAL;
+	if (sp->ramdisk) {   /* a clear error now; the driver opens it again */
+		rc = lv__open_regular(sp->ramdisk);
+		if (rc < 0) {
 			snprintf(err, errlen, "ramdisk '%s': %s", sp->ramdisk,
 				 rc == -EINVAL ? "not a regular file" : strerror(-rc));
 			goto fail;
 		}
+		close(rc);
 	}
 	snprintf(vm->info.image, sizeof(vm->info.image), "%s", sp->image);
 	vm->info.t[LV_PH_REQUEST] = sp->t_request ? sp->t_request : lv_now_ns();

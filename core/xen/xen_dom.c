@@ -402,8 +402,23 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 	if (xc_dom_kernel_mem(dom, image, len))
 		goto out;
 	step = "xc_dom_module_file (the ramdisk)";
-	if (ramdisk && xc_dom_module_file(dom, ramdisk, NULL))
-		goto out;
+	if (ramdisk) {   /* the regular file checked, by its fd: no race */
+		char proc[64];
+		int rfd = lv__open_regular(ramdisk);
+
+		if (rfd < 0) {
+			snprintf(err, errlen, "ramdisk %s: %s", ramdisk,
+				 rfd == -EINVAL ? "not a regular file" : strerror(-rfd));
+			rc = rfd;
+			goto out_err;
+		}
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rfd);
+		if (xc_dom_module_file(dom, proc, NULL)) {   /* maps it now */
+			close(rfd);
+			goto out;
+		}
+		close(rfd);
+	}
 	step = "xc_dom_boot_xen_init";
 	if (xc_dom_boot_xen_init(dom, d->xch, xd->domid))
 		goto out;
