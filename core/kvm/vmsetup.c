@@ -132,13 +132,13 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t dpl,
 
 /*
  * The task register's type.  Intel's VM entry accepts only a busy 64-bit
- * TSS (11) in long mode.  AMD's VMRUN does not check it and PVM's
- * emulator reads only base and limit, but QEMU's TCG, which runs the
- * SVM of a nested test machine, honours the TSS I/O bitmap only for an
- * available TSS (9): with 11 the guest's `out` to its hypercall port
- * takes #GP there.  So: 11 on VMX, 9 everywhere else.  A doorbell
- * without a TSS (an MMIO write) would work everywhere too, but costs an
- * instruction-emulation round trip per hypercall under PVM.
+ * TSS (11) in long mode, and PVM has always run with 11.  AMD's VMRUN
+ * does not check the type, but QEMU's TCG, which runs the SVM of a
+ * nested test machine, honours the TSS I/O bitmap only for an available
+ * TSS (9): with 11 the guest's `out` to its hypercall port takes #GP
+ * there.  So: 9 on SVM, 11 everywhere else.  A doorbell without a TSS
+ * (an MMIO write) would work everywhere too, but costs an instruction-
+ * emulation round trip per hypercall under PVM.
  */
 static uint8_t tr_type(void)
 {
@@ -146,7 +146,7 @@ static uint8_t tr_type(void)
 
 	if (o && (strcmp(o, "9") == 0 || strcmp(o, "11") == 0))
 		return (uint8_t)atoi(o);
-	return kvm_platform() == KVM_PLAT_VMX ? 11 : 9;
+	return kvm_platform() == KVM_PLAT_SVM ? 9 : 11;
 }
 
 static int load_sregs(struct kvm_vm *vm)
