@@ -196,6 +196,10 @@ static int conns(int n, int hold)
 			open_n++;
 	}
 	printf("open %d\n", open_n);
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
 	return 0;
 }
 
