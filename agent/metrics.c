@@ -357,6 +357,7 @@ struct mconn {
 	struct mbuf body;
 	size_t off;             /* bytes of head + body sent */
 	bool writing;
+	bool draining;          /* all sent: read until the client closes */
 };
 
 static struct mconn *conns[METRICS_CONNS];
@@ -398,7 +399,14 @@ static void conn_flush(struct mconn *c)
 		}
 		c->off += (size_t)w;
 	}
-	conn_close(c, true);
+	/* A lingering close: closing with unread input would reset the
+	 * connection and could lose the answer (a 431 to a client still
+	 * sending); the deadline bounds the wait. */
+	free(c->body.p);
+	c->body = (struct mbuf){ 0 };
+	c->draining = true;
+	if (shutdown(c->fd, SHUT_WR) < 0 || loop_mod(c->fd, EPOLLIN))
+		conn_close(c, true);
 }
 
 static void conn_answer(struct mconn *c, int status, const char *why, bool head_only)
@@ -460,6 +468,12 @@ static void conn_cb(void *arg, int fd, uint32_t events)
 	struct mconn *c = arg;
 	ssize_t n;
 
+	if (c->draining) {
+		n = read(fd, c->req, METRICS_REQ_MAX);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			conn_close(c, true);
+		return;
+	}
 	if (c->writing) {
 		conn_flush(c);
 		return;
@@ -511,7 +525,7 @@ void metrics_tick(void)
 	now = lv_now_ns();
 	for (int k = 0; k < METRICS_CONNS; k++)
 		if (conns[k] && now >= conns[k]->deadline)
-			conn_close(conns[k], false);
+			conn_close(conns[k], conns[k]->draining);
 }
 
 /* ---- the listening socket */
