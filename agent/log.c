@@ -1,5 +1,8 @@
 /*
  * log.c - lightvmd's log: levels, to stderr with a timestamp or to syslog.
+ * A message is one line whatever it quotes (VM names, reasons, client
+ * input): newlines and other control bytes are written as \n, \xHH, so
+ * no guest or client can forge a log line.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,18 +27,37 @@ void alog_setup(bool debug, bool use_syslog)
 		openlog("lightvmd", LOG_PID, LOG_DAEMON);
 }
 
+/* Control bytes of in as \\n, \\r, \\t, \\xHH into out (len bytes). */
+static void log_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < len; p++) {
+		if (*p >= 0x20 && *p != 0x7f) {
+			out[o++] = (char)*p;
+		} else if (*p == '\n' || *p == '\r' || *p == '\t') {
+			out[o++] = '\\';
+			out[o++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+		} else {
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+		}
+	}
+	out[o] = 0;
+}
+
 void alog(enum lv_log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char buf[1024];
+	char raw[1024], buf[1024];
 	va_list ap;
 
 	if (lvl == LV_LOG_DEBUG && !g_debug)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	log_escape(raw, buf, sizeof(buf));
 	if (lvl == LV_LOG_ERR && !g_first_err[0])
 		snprintf(g_first_err, sizeof(g_first_err), "%s", buf);
 	if (g_syslog) {

@@ -448,6 +448,48 @@ static int cmd_action(struct lvsh *sh, const struct lvsh_cmd *cmd,
 	return rc;
 }
 
+/* Length of a well-formed UTF-8 sequence at p (2..4 bytes, not a C1
+ * control), or 0. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 :
+		     p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+
+	if (!len || len > n || (p[0] == 0xc2 && p[1] < 0xa0))   /* C1: U+0080..U+009F */
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * A guest's console output on the operator's terminal: text, newlines,
+ * tabs and well-formed UTF-8 pass; other control bytes are shown as
+ * ^X (ESC as ^[, DEL as ^?), CR before LF is dropped, and bytes that are
+ * not UTF-8 as \xHH, so no guest can move the cursor, retitle the
+ * window or answer on the operator's behalf.
+ */
+static void write_guest_text(FILE *out, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+		size_t u;
+
+		if ((b >= 0x20 && b < 0x7f) || b == '\n' || b == '\t')
+			fputc(b, out);
+		else if (b == '\r' && i + 1 < n && p[i + 1] == '\n')
+			;
+		else if (b < 0x20 || b == 0x7f)
+			fprintf(out, "^%c", b == 0x7f ? '?' : b + 0x40);
+		else if ((u = utf8_len(p + i, n - i))) {
+			fwrite(p + i, 1, u, out);
+			i += u - 1;
+		} else
+			fprintf(out, "\\x%02x", b);
+	}
+}
+
 static int cmd_log(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		   const struct lvsh_args *a)
 {
@@ -472,7 +514,7 @@ static int cmd_log(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		json_obj_end(&j);
 		json_end(&j);
 	} else if (r->log.len > 0) {
-		fwrite(r->log.data, 1, r->log.len, sh->out);
+		write_guest_text(sh->out, r->log.data, r->log.len);
 	}
 	fflush(sh->out);
 	lightvm__reply__free_unpacked(r, NULL);

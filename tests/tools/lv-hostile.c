@@ -15,6 +15,8 @@
  *   lv-hostile SOCK sub N                  subscriptions): "ok K err E"
  *   lv-hostile SOCK unknown LEN            a LEN-byte body of unknown
  *                                          fields: "reply err=N" or "closed"
+ *   lv-hostile SOCK sub-sel SELECTOR       subscribe to events of SELECTOR
+ *                                          (any bytes): "reply err=N"
  */
 #include <errno.h>
 #include <poll.h>
@@ -253,6 +255,24 @@ static int many(const char *kind, const char *vm, int n)
 	return 0;
 }
 
+static int sub_sel(const char *sel)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__SubscribeReq sr = LIGHTVM__SUBSCRIBE_REQ__INIT;
+	int fd = conn();
+
+	if (fd < 0)
+		return 1;
+	sr.has_events = sr.events = true;
+	sr.selector = (char *)sel;
+	rq.op_case = LIGHTVM__REQUEST__OP_SUBSCRIBE;
+	rq.subscribe = &sr;
+	send_req(fd, 1, &rq);
+	printf("reply err=%d\n", reply_err(fd, 1));
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *m;
@@ -275,6 +295,8 @@ int main(int argc, char **argv)
 		return conns(atoi(argv[3]), atoi(argv[4]));
 	if ((strcmp(m, "attach") == 0 || strcmp(m, "wait") == 0) && argc == 5)
 		return many(m, argv[3], atoi(argv[4]));
+	if (strcmp(m, "sub-sel") == 0 && argc == 4)
+		return sub_sel(argv[3]);
 	if (strcmp(m, "sub") == 0 && argc == 4)
 		return many(m, NULL, atoi(argv[3]));
 	fprintf(stderr, "lv-hostile: bad mode or arguments\n");
