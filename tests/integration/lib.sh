@@ -79,5 +79,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_for REGEX [SECS]: until the test's screen() (a tmux pane) shows
+# REGEX; fails after SECS (default 10) times TS
+wait_for() {
+	n=$(( ${2:-10} * 50 * TS )); i=0
+	while ! screen | grep -Eq -- "$1"; do
+		i=$((i + 1))
+		if [ $i -gt $n ]; then
+			echo "--- screen:"; screen; fail "the screen never showed /$1/"
+		fi
+		sleep 0.02
+	done
+}
+
 # count VMs in a state:  count_state STATE [SELECTOR]
 count_state() { $LVSH --json -c "list ${2:-}" | jq "[.vms[] | select(.state == \"$1\")] | length"; }

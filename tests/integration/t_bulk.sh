@@ -15,21 +15,11 @@ TM="tmux -L lvbulk$$ -f /dev/null"
 trap 'rc=$?; $TM kill-server 2>/dev/null; cleanup $rc' EXIT
 screen() { $TM capture-pane -p -t lv 2>/dev/null; }
 keys() { $TM send-keys -t lv "$@"; }
-wait_for() {
-	n=$(( ${2:-10} * 100 )); i=0
-	while ! screen | grep -Eq -- "$1"; do
-		i=$((i + 1))
-		if [ $i -gt $n ]; then
-			echo "--- screen:"; screen; fail "the screen never showed /$1/"
-		fi
-		sleep 0.01
-	done
-}
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 $LVSH -c "spawn 999 noop name=bulk" >/dev/null || fail "spawn bulk"
 $LVSH -c "spawn 1 crash name=bulk-crash --nowait" >/dev/null || fail "spawn crash"
-$LVSH -c "wait bulk-crash-1 crashed 10" >/dev/null || fail "bulk-crash-1 did not crash"
+$LVSH -c "wait bulk-crash-1 crashed $((10 * TS))" >/dev/null || fail "bulk-crash-1 did not crash"
 $LVSH -c "spawn 200 noop name=keep" >/dev/null || fail "spawn keep"
 
 $TM new-session -d -s lv -x 160 -y 45 "HOME=$T $B/lvsh -S $SOCK --no-autostart -t"

@@ -9,16 +9,6 @@ start_agent
 TM="tmux -L lvdumb$$ -f /dev/null"
 trap 'rc=$?; $TM kill-server 2>/dev/null; cleanup $rc' EXIT
 screen() { $TM capture-pane -p -t lv 2>/dev/null; }
-wait_for() {
-	n=$(( ${2:-10} * 50 )); i=0
-	while ! screen | grep -Eq -- "$1"; do
-		i=$((i + 1))
-		if [ $i -gt $n ]; then
-			echo "--- screen:"; screen; fail "the screen never showed /$1/"
-		fi
-		sleep 0.02
-	done
-}
 view() {
 	$TM kill-session -t lv 2>/dev/null
 	$TM new-session -d -s lv -x 60 -y 24 \

@@ -12,20 +12,9 @@ TM="tmux -L lvtest$$ -f /dev/null"
 trap 'rc=$?; $TM kill-server 2>/dev/null; cleanup $rc' EXIT
 screen() { $TM capture-pane -p -t lv 2>/dev/null; }
 keys() { $TM send-keys -t lv "$@"; }
-# wait_for ERE [SECONDS]: until some screen line matches
-wait_for() {
-	n=$(( ${2:-10} * 50 )); i=0
-	while ! screen | grep -Eq -- "$1"; do
-		i=$((i + 1))
-		if [ $i -gt $n ]; then
-			echo "--- screen:"; screen; fail "the screen never showed /$1/"
-		fi
-		sleep 0.02
-	done
-}
 # the screen must not show ERE now
 wait_gone() {
-	n=$(( ${2:-10} * 50 )); i=0
+	n=$(( ${2:-10} * 50 * TS )); i=0
 	while screen | grep -Eq -- "$1"; do
 		i=$((i + 1))
 		[ $i -gt $n ] && { echo "--- screen:"; screen; fail "the screen still shows /$1/"; }
