@@ -58,7 +58,7 @@ XEN_NET_OBJ   := $(patsubst %,$(B)/guest/%.o,$(GUEST_NET_COMMON) guest/net/netde
 GUEST_APPS   := $(patsubst guest/apps/%.c,%,$(wildcard guest/apps/*.c))
 IMAGES       := $(patsubst %,$(B)/images/%,$(GUEST_APPS))
 # the same apps on the Xen PV platform (guest/xen replaces the KVM rt)
-XEN_APPS     := $(filter noop hello echo crash spin daytime badtx,$(GUEST_APPS))
+XEN_APPS     := $(filter noop hello echo crash spin daytime badtx chatty,$(GUEST_APPS))
 XEN_RT_SRC   := $(wildcard guest/xen/*.c) $(wildcard guest/xen/*.S) guest/rt/string.c guest/rt/printf.c guest/rt/dev.c
 XEN_RT_OBJ   := $(patsubst %,$(B)/guest/%.o,$(XEN_RT_SRC))
 XEN_IMAGES   := $(patsubst %,$(B)/images-xen/%,$(XEN_APPS))

@@ -739,7 +739,11 @@ void control_tick(void)
 	int64_t now = lv_now_ns();
 	int64_t rto = (int64_t)g_limits.read_timeout_ms * 1000000;
 	int64_t idle = (int64_t)g_limits.idle_timeout_s * 1000000000;
+	static int64_t last;
 
+	if (now - last < 50000000)   /* every loop iteration calls: 20 times a second is enough */
+		return;
+	last = now;
 	if (accept_resume && now >= accept_resume && listen_fd >= 0) {
 		accept_resume = 0;
 		loop_mod(listen_fd, EPOLLIN);

@@ -10,6 +10,9 @@
  * running, the domains get their names in XenStore off the spawn path
  * (xen_store.c), so live stats come from libxenstat in noxs mode too.  A
  * guest's reboot rebuilds the VM in a fresh domain (vm_rebuild).
+ * Guests are not trusted: a console log stops at XEN_LOG_CAP bytes (with
+ * a note), and the domain scans a guest can ask for (guest_state down)
+ * run at most every SCAN_MIN_NS however many events it sends.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +44,8 @@
 #define XENSTAT_INTEREST_NS (2000ll * 1000000)  /* sampling goes on this long after stats were asked */
 #define REBOOT_MAX          10u                 /* reboots within REBOOT_WINDOW_NS... */
 #define REBOOT_WINDOW_NS    (10ll * 1000000000) /* ...and the next one is a crash */
+#define XEN_LOG_CAP         (1u << 20)          /* console log bytes per VM, as on KVM */
+#define SCAN_MIN_NS         (20ll * 1000000)    /* guest-asked domain scans, at most this often */
 
 struct xen_vm {
 	struct xen_driver *d;
@@ -50,6 +55,7 @@ struct xen_vm {
 	struct lv_devpage *dp;
 	struct xen_net *net;           /* the NIC's backend (xen_net.c), or NULL */
 	int logfd;
+	uint64_t log_bytes, log_dropped;  /* the log's size; what the cap dropped */
 	bool started_reported, gone;
 	struct xen_vm *pnext;          /* pending "started" list */
 	struct xen_vm *tnext;          /* shutdown deadline list */
@@ -123,6 +129,42 @@ static struct xen_vm *port_get(struct xen_driver *d, int port)
 
 /* ---- console */
 
+/* The log's size when it is opened (appended to across reboots and
+ * agent restarts): the cap counts from there. */
+static void console_log_opened(struct xen_vm *xv)
+{
+	struct stat st;
+
+	xv->log_bytes = xv->logfd >= 0 && fstat(xv->logfd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	xv->log_dropped = 0;
+}
+
+/* Guest output into the log, up to XEN_LOG_CAP bytes; the rest is
+ * counted, and a note says so once (a chatty guest cannot fill Dom0's
+ * disk). */
+static void console_log(struct xen_vm *xv, const char *buf, size_t n)
+{
+	uint64_t room = xv->log_bytes < XEN_LOG_CAP ? XEN_LOG_CAP - xv->log_bytes : 0;
+	size_t w = n < room ? n : (size_t)room;
+	char note[96];
+	int len;
+
+	if (xv->logfd < 0)
+		return;
+	if (w && write(xv->logfd, buf, w) < 0)
+		lv__log(xv->d->h, LV_LOG_WARN, "%s: console log: %s", xv->vm->info.name, strerror(errno));
+	xv->log_bytes += w;
+	if (w == n)
+		return;
+	if (xv->log_dropped == 0) {
+		len = snprintf(note, sizeof(note), "\n[lightvm: console log capped at %u bytes; the rest is dropped]\n",
+			       XEN_LOG_CAP);
+		if (write(xv->logfd, note, (size_t)len) < 0)
+			xv->log_dropped = 0;
+	}
+	xv->log_dropped += n - w;
+}
+
 static void console_drain(struct xen_vm *xv)
 {
 	struct xencons_interface *c = xv->cons;
@@ -145,8 +187,8 @@ static void console_drain(struct xen_vm *xv)
 		buf[n++] = c->out[MASK_XENCONS_IDX(cons++, c->out)];
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	c->out_cons = cons;
-	if (n && xv->logfd >= 0 && write(xv->logfd, buf, n) < 0)
-		lv__log(xv->d->h, LV_LOG_WARN, "%s: console log: %s", xv->vm->info.name, strerror(errno));
+	if (n)
+		console_log(xv, buf, n);
 	if (n)
 		xenevtchn_notify(xv->d->xce, (evtchn_port_t)xv->dom.local_port);
 }
@@ -380,6 +422,7 @@ static void scan_domains(struct xen_driver *d)
 	uint32_t first = 1;
 	int n;
 
+	d->last_scan = lv_now_ns();
 	memset(seen, 0, sizeof(seen));
 	while ((n = xc_domain_getinfolist(d->xch, first, INFO_BATCH, d->info)) > 0) {
 		for (int i = 0; i < n; i++) {
@@ -428,7 +471,7 @@ static void scan_domains(struct xen_driver *d)
 static void evtchn_cb(void *arg, int fd, uint32_t events)
 {
 	struct xen_driver *d = arg;
-	bool scan = false;
+	bool scan = false, virq = false;
 
 	flush_pending(d);
 	for (int i = 0; i < 1024; i++) {
@@ -439,7 +482,7 @@ static void evtchn_cb(void *arg, int fd, uint32_t events)
 			break;
 		xenevtchn_unmask(d->xce, (evtchn_port_t)port);
 		if (port == d->virq_port) {
-			scan = true;
+			virq = true;     /* from Xen: a domain died */
 			continue;
 		}
 		xv = port_get(d, port);
@@ -448,8 +491,10 @@ static void evtchn_cb(void *arg, int fd, uint32_t events)
 				scan = true;
 		}
 	}
-	if (scan)
+	if (virq || (scan && lv_now_ns() - d->last_scan >= SCAN_MIN_NS))
 		scan_domains(d);
+	else if (scan && d->next_poll > d->last_scan + SCAN_MIN_NS)
+		d->next_poll = d->last_scan + SCAN_MIN_NS;   /* asked again soon: the tick scans */
 }
 
 /* ---- the device page */
@@ -602,8 +647,10 @@ static int vm_build(struct xen_vm *xv, int image_fd, bool first, char *err, size
 	/* Per-VM device backends: bound to this domain here, at spawn and
 	 * at each reboot (vm_detach lets go of the old one). */
 	xen_net_bind(xv->net, xv->dom.domid, xv->dom.local_port, xv->dp);
-	if (first)
+	if (first) {
 		xv->logfd = open_console_log(d, vm);
+		console_log_opened(xv);
+	}
 	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, errlen)))
 		return rc;
 	if (d->names)                /* noxs: written by the names thread */
@@ -1284,6 +1331,7 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 	}
 	if (vm->info.console_path[0])
 		xv->logfd = open(vm->info.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	console_log_opened(xv);
 	vm->drv = xv;
 	d->by_domid[xv->dom.domid] = xv;
 	port_set(d, port, xv);

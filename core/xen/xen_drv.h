@@ -170,6 +170,7 @@ struct xen_driver {
 	char console_dir[256];
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;
+	int64_t last_scan;             /* when scan_domains last ran (guest-asked scans wait SCAN_MIN_NS) */
 	int64_t last_spawn;          /* refills wait for a quiet moment */
 };
 
