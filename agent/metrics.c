@@ -9,7 +9,9 @@
  * METRICS_TIMEOUT_NS for the whole exchange, one request per connection.
  * The body is made when the request is complete, in one pass over the
  * VMs (the counters come from the core; on KVM the shells' stats pages,
- * no syscall per VM), and freed when sent.  What it cost is itself a
+ * no syscall per VM), and freed when sent.  The host, pool and per-VM
+ * families are written by proto/prom.c, which lvsh stats --prometheus
+ * shares; the agent's own and the event families are written here.  What it cost is itself a
  * metric (lightvm_metrics_render_seconds).
  *
  * Also kept here, from the core's events: events by kind and the spawn
@@ -34,79 +36,12 @@
 #include <sys/un.h>
 
 #include "agent.h"
+#include "prom.h"
 
 #define METRICS_CONNS      8
 #define METRICS_REQ_MAX    4096
 #define METRICS_TIMEOUT_NS (10ll * 1000000000ll)
-#define METRICS_BODY_MAX   (512u << 20)
 #define METRICS_VERSION    "0.1"  /* as HostInfo.version */
-
-/* ---- a growing output buffer */
-
-struct mbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void mb_grow(struct mbuf *b, size_t need)
-{
-	size_t cap = b->cap ? b->cap : 65536;
-	char *p;
-
-	while (cap < b->len + need && cap < METRICS_BODY_MAX)
-		cap *= 2;
-	if (cap < b->len + need || !(p = realloc(b->p, cap))) {
-		b->oom = true;
-		return;
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-static void mb_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void mb_printf(struct mbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (int tries = 0; tries < 2 && !b->oom; tries++) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		mb_grow(b, (size_t)n + 1);
-	}
-}
-
-/* A label value: backslash, double quote and newline escaped. */
-static void mb_label(struct mbuf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (b->cap - b->len < 2 * n + 1)
-		mb_grow(b, 2 * n + 1);
-	if (b->oom)
-		return;
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"' || *s == '\n')
-			b->p[b->len++] = '\\';
-		b->p[b->len++] = *s == '\n' ? 'n' : *s;
-	}
-	b->p[b->len] = 0;
-}
-
-static void family(struct mbuf *b, const char *name, const char *type, const char *help)
-{
-	mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
 
 /* ---- what the events tell */
 
@@ -147,180 +82,124 @@ void metrics_vm_event(struct lv_vm *vm, enum lv_event ev)
 
 /* ---- the body */
 
-static void render_agent(struct mbuf *b)
+static void render_agent(struct prom_buf *b)
 {
 	struct rusage ru;
 	char plat[160];
 
 	getrusage(RUSAGE_SELF, &ru);
-	family(b, "lightvm_agent_info", "gauge", "The agent: driver, platform and version (always 1).");
-	mb_printf(b, "lightvm_agent_info{driver=\"");
-	mb_label(b, lv_host_driver(g_host));
-	mb_printf(b, "\",platform=\"");
-	mb_label(b, lv_host_platform(g_host, plat, sizeof(plat)));
-	mb_printf(b, "\",version=\"%s\"} 1\n", METRICS_VERSION);
-	family(b, "lightvm_agent_start_time_seconds", "gauge", "When the agent started, seconds since the epoch.");
-	mb_printf(b, "lightvm_agent_start_time_seconds %lld\n", (long long)ms.started);
-	family(b, "lightvm_agent_cpu_seconds_total", "counter", "CPU time of the agent process (user and system).");
-	mb_printf(b, "lightvm_agent_cpu_seconds_total %.6f\n",
+	prom_family(b, "lightvm_agent_info", "gauge", "The agent: driver, platform and version (always 1).");
+	prom_printf(b, "lightvm_agent_info{driver=\"");
+	prom_label(b, lv_host_driver(g_host));
+	prom_printf(b, "\",platform=\"");
+	prom_label(b, lv_host_platform(g_host, plat, sizeof(plat)));
+	prom_printf(b, "\",version=\"%s\"} 1\n", METRICS_VERSION);
+	prom_family(b, "lightvm_agent_start_time_seconds", "gauge", "When the agent started, seconds since the epoch.");
+	prom_printf(b, "lightvm_agent_start_time_seconds %lld\n", (long long)ms.started);
+	prom_family(b, "lightvm_agent_cpu_seconds_total", "counter", "CPU time of the agent process (user and system).");
+	prom_printf(b, "lightvm_agent_cpu_seconds_total %.6f\n",
 		  (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 		  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-	family(b, "lightvm_agent_max_resident_bytes", "gauge", "Peak resident memory of the agent process.");
-	mb_printf(b, "lightvm_agent_max_resident_bytes %llu\n", (unsigned long long)ru.ru_maxrss * 1024ull);
-	family(b, "lightvm_metrics_scrapes_total", "counter", "Metrics requests answered.");
-	mb_printf(b, "lightvm_metrics_scrapes_total %llu\n", (unsigned long long)ms.scrapes);
-	family(b, "lightvm_metrics_refused_total", "counter",
-	       "Metrics connections closed unanswered (too many, too slow, too large, bad request).");
-	mb_printf(b, "lightvm_metrics_refused_total %llu\n", (unsigned long long)ms.refused);
-	family(b, "lightvm_metrics_render_seconds", "gauge", "CPU time the previous metrics body took to make.");
-	mb_printf(b, "lightvm_metrics_render_seconds %.6f\n", ms.render_s);
+	prom_family(b, "lightvm_agent_max_resident_bytes", "gauge", "Peak resident memory of the agent process.");
+	prom_printf(b, "lightvm_agent_max_resident_bytes %llu\n", (unsigned long long)ru.ru_maxrss * 1024ull);
+	prom_family(b, "lightvm_metrics_scrapes_total", "counter", "Metrics requests answered.");
+	prom_printf(b, "lightvm_metrics_scrapes_total %llu\n", (unsigned long long)ms.scrapes);
+	prom_family(b, "lightvm_metrics_refused_total", "counter",
+	       "Metrics connections closed unanswered (too many clients, too slow, gone).");
+	prom_printf(b, "lightvm_metrics_refused_total %llu\n", (unsigned long long)ms.refused);
+	prom_family(b, "lightvm_metrics_render_seconds", "gauge", "CPU time the previous metrics body took to make.");
+	prom_printf(b, "lightvm_metrics_render_seconds %.6f\n", ms.render_s);
 }
 
-static void render_host(struct mbuf *b)
+static void render_host(struct prom_buf *b)
 {
 	Lightvm__HostInfo hi = LIGHTVM__HOST_INFO__INIT;
 	unsigned by_state[LV_ST_NR];
+	struct prom_host h = { 0 };
 
 	stats_fill_host(&hi);
 	lv_host_count(g_host, by_state);
-	family(b, "lightvm_vms", "gauge", "VMs by state.");
-	for (int s = 0; s < LV_ST_NR; s++)
-		mb_printf(b, "lightvm_vms{state=\"%s\"} %u\n", lv_state_name(s), by_state[s]);
-	family(b, "lightvm_host_cpus", "gauge", "Online CPUs of the host.");
-	mb_printf(b, "lightvm_host_cpus %u\n", hi.ncpus);
-	family(b, "lightvm_host_cpu_busy_ratio", "gauge",
-	       "Host CPU busy over the last sample (1 = one CPU fully busy).");
-	mb_printf(b, "lightvm_host_cpu_busy_ratio %.4f\n", hi.host_cpu_pct / 100.0);
-	family(b, "lightvm_host_memory_bytes", "gauge", "Host memory (MemTotal).");
-	mb_printf(b, "lightvm_host_memory_bytes %llu\n", (unsigned long long)hi.mem_total);
-	family(b, "lightvm_host_memory_available_bytes", "gauge", "Host memory available (MemAvailable).");
-	mb_printf(b, "lightvm_host_memory_available_bytes %llu\n", (unsigned long long)hi.mem_available);
-	family(b, "lightvm_agent_resident_bytes", "gauge", "Resident memory of the agent process.");
-	mb_printf(b, "lightvm_agent_resident_bytes %llu\n", (unsigned long long)hi.agent_rss);
+	for (int s = 0; s < LV_ST_NR && s < PROM_NSTATES; s++)
+		h.by_state[s] = by_state[s];
+	h.ncpus = hi.ncpus;
+	h.cpu_pct = hi.host_cpu_pct;
+	h.mem_total = hi.mem_total;
+	h.mem_available = hi.mem_available;
+	h.agent_rss = hi.agent_rss;
+	prom_host(b, &h);
 }
 
-static void render_pools(struct mbuf *b)
+static void render_pools(struct prom_buf *b)
 {
-	static const struct { const char *name, *type, *help; } f[] = {
-		{ "lightvm_pool_target_shells", "gauge", "Shells the pool is kept at." },
-		{ "lightvm_pool_ready_shells", "gauge", "Shells ready in the pool." },
-		{ "lightvm_pool_preparing_shells", "gauge", "Shells being prepared for the pool." },
-		{ "lightvm_pool_hits_total", "counter", "Spawns that found a shell in the pool." },
-		{ "lightvm_pool_misses_total", "counter", "Spawns that had to create a shell." },
-	};
 	struct lv_pool_info p[32];
+	struct prom_pool pp[32];
+	char names[32][32];
 	unsigned n = lv_pool_list(g_host, p, 32);
 
 	if (n > 32)
 		n = 32;
-	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
-		family(b, f[k].name, f[k].type, f[k].help);
-		for (unsigned i = 0; i < n; i++) {
-			uint64_t v[] = { p[i].target, p[i].ready, p[i].preparing, p[i].hits, p[i].misses };
-
-			mb_printf(b, "%s{flavor=\"%lluM/%u\"} %llu\n", f[k].name,
-				  (unsigned long long)(p[i].mem_bytes >> 20), p[i].vcpus,
-				  (unsigned long long)v[k]);
-		}
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "%lluM/%u",
+			 (unsigned long long)(p[i].mem_bytes >> 20), p[i].vcpus);
+		pp[i] = (struct prom_pool){ names[i], p[i].target, p[i].ready, p[i].preparing,
+					    p[i].hits, p[i].misses };
 	}
+	prom_pools(b, pp, n);
 }
 
-static void render_events(struct mbuf *b)
+static void vm_row(struct prom_vm *v, struct lv_vm *vm)
 {
-	uint64_t cum = 0;
-
-	family(b, "lightvm_events_total", "counter", "VM events since the agent started, by kind.");
-	for (int e = 0; e < LV_EV_NR; e++)
-		mb_printf(b, "lightvm_events_total{event=\"%s\"} %llu\n", lv_event_name(e),
-			  (unsigned long long)ms.events[e]);
-	family(b, "lightvm_spawn_latency_seconds", "histogram",
-	       "Spawn latency, request to guest ready, of the VMs ready since the agent started.");
-	for (size_t k = 0; k <= NLE; k++) {
-		cum += ms.spawn_bucket[k];
-		if (k < NLE)
-			mb_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"%g\"} %llu\n",
-				  spawn_le[k], (unsigned long long)cum);
-		else
-			mb_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-				  (unsigned long long)cum);
-	}
-	mb_printf(b, "lightvm_spawn_latency_seconds_sum %.9f\n", ms.spawn_sum);
-	mb_printf(b, "lightvm_spawn_latency_seconds_count %llu\n", (unsigned long long)ms.spawn_count);
-}
-
-/* Per VM: one family after the other, each a pass over the sampled VMs. */
-struct vmrow {
-	const struct lv_vm_info *i;
+	const struct lv_vm_info *i = lv_vm_info(vm);
 	struct lv_vm_stats st;
-};
 
-enum vm_metric { VM_STATE, VM_CPU, VM_MEM, VM_RSS, VM_CONSOLE, VM_SPAWN,
-		 VM_RX, VM_TX, VM_RXP, VM_TXP, VM_NR };
-
-static const struct { const char *name, *type, *help; } vm_fam[VM_NR] = {
-	[VM_STATE]   = { "lightvm_vm_state", "gauge", "1 for the VM's state (and image)." },
-	[VM_CPU]     = { "lightvm_vm_cpu_seconds_total", "counter", "CPU time of the VM (vCPU and its VMM)." },
-	[VM_MEM]     = { "lightvm_vm_memory_bytes", "gauge", "Guest memory configured." },
-	[VM_RSS]     = { "lightvm_vm_resident_bytes", "gauge", "Host memory resident for the VM." },
-	[VM_CONSOLE] = { "lightvm_vm_console_bytes_total", "counter", "Console bytes the guest wrote." },
-	[VM_SPAWN]   = { "lightvm_vm_spawn_seconds", "gauge", "Spawn latency of the VM, request to ready." },
-	[VM_RX]      = { "lightvm_vm_network_receive_bytes_total", "counter", "Bytes the VM's NIC received." },
-	[VM_TX]      = { "lightvm_vm_network_transmit_bytes_total", "counter", "Bytes the VM's NIC sent." },
-	[VM_RXP]     = { "lightvm_vm_network_receive_packets_total", "counter", "Frames the VM's NIC received." },
-	[VM_TXP]     = { "lightvm_vm_network_transmit_packets_total", "counter", "Frames the VM's NIC sent." },
-};
-
-static void vm_sample(struct mbuf *b, enum vm_metric k, const struct vmrow *r)
-{
-	const struct lv_vm_info *i = r->i;
-
-	if (k >= VM_RX && !i->ipv4)
-		return;		/* no NIC, no network series */
-	if (k == VM_SPAWN && (!i->t[LV_PH_READY] || i->t[LV_PH_READY] < i->t[LV_PH_REQUEST]))
-		return;
-	mb_printf(b, "%s{name=\"", vm_fam[k].name);
-	mb_label(b, i->name);
-	switch (k) {
-	case VM_STATE:
-		mb_printf(b, "\",image=\"");
-		mb_label(b, i->image);
-		mb_printf(b, "\",state=\"%s\"} 1\n", lv_state_name(i->state));
-		break;
-	case VM_CPU: mb_printf(b, "\"} %.6f\n", (double)r->st.cpu_ns / 1e9); break;
-	case VM_MEM: mb_printf(b, "\"} %llu\n", (unsigned long long)i->mem_bytes); break;
-	case VM_RSS: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.rss_bytes); break;
-	case VM_CONSOLE: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.console_bytes); break;
-	case VM_SPAWN:
-		mb_printf(b, "\"} %.6f\n", (double)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]) / 1e9);
-		break;
-	case VM_RX: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.net_rx_bytes); break;
-	case VM_TX: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.net_tx_bytes); break;
-	case VM_RXP: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.net_rx_packets); break;
-	case VM_TXP: mb_printf(b, "\"} %llu\n", (unsigned long long)r->st.net_tx_packets); break;
-	default: break;
-	}
+	lv_vm_stats(vm, &st);
+	*v = (struct prom_vm){
+		.name = i->name, .image = i->image, .state = lv_state_name(i->state),
+		.cpu_ns = st.cpu_ns, .mem_bytes = i->mem_bytes, .rss_bytes = st.rss_bytes,
+		.console_bytes = st.console_bytes, .has_nic = i->ipv4 != 0,
+		.rx_bytes = st.net_rx_bytes, .tx_bytes = st.net_tx_bytes,
+		.rx_packets = st.net_rx_packets, .tx_packets = st.net_tx_packets,
+	};
+	if (i->t[LV_PH_READY] && i->t[LV_PH_READY] > i->t[LV_PH_REQUEST])
+		v->spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);
 }
 
-static void render_vms(struct mbuf *b)
+static void render_vms(struct prom_buf *b)
 {
 	unsigned n = lv_host_count(g_host, NULL), got = 0;
-	struct vmrow *rows = calloc(n ? n : 1, sizeof(*rows));
+	struct prom_vm *rows = calloc(n ? n : 1, sizeof(*rows));
 
 	if (!rows) {
 		b->oom = true;
 		return;
 	}
-	for (struct lv_vm *vm = lv_vm_first(g_host); vm && got < n; vm = lv_vm_next(vm)) {
-		rows[got].i = lv_vm_info(vm);
-		lv_vm_stats(vm, &rows[got].st);
-		got++;
-	}
-	for (int k = 0; k < VM_NR; k++) {
-		family(b, vm_fam[k].name, vm_fam[k].type, vm_fam[k].help);
-		for (unsigned r = 0; r < got; r++)
-			vm_sample(b, k, &rows[r]);
-	}
+	for (struct lv_vm *vm = lv_vm_first(g_host); vm && got < n; vm = lv_vm_next(vm))
+		vm_row(&rows[got++], vm);
+	prom_vms(b, rows, got);
 	free(rows);
+}
+
+static void render_events(struct prom_buf *b)
+{
+	uint64_t cum = 0;
+
+	prom_family(b, "lightvm_events_total", "counter", "VM events since the agent started, by kind.");
+	for (int e = 0; e < LV_EV_NR; e++)
+		prom_printf(b, "lightvm_events_total{event=\"%s\"} %llu\n", lv_event_name(e),
+			    (unsigned long long)ms.events[e]);
+	prom_family(b, "lightvm_spawn_latency_seconds", "histogram",
+		    "Spawn latency, request to guest ready, of the VMs ready since the agent started.");
+	for (size_t k = 0; k <= NLE; k++) {
+		cum += ms.spawn_bucket[k];
+		if (k < NLE)
+			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"%g\"} %llu\n",
+				    spawn_le[k], (unsigned long long)cum);
+		else
+			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+				    (unsigned long long)cum);
+	}
+	prom_printf(b, "lightvm_spawn_latency_seconds_sum %.9f\n", ms.spawn_sum);
+	prom_printf(b, "lightvm_spawn_latency_seconds_count %llu\n", (unsigned long long)ms.spawn_count);
 }
 
 static double thread_cpu_s(void)
@@ -332,7 +211,7 @@ static double thread_cpu_s(void)
 }
 
 /* The whole body into b; 0 or -ENOMEM. */
-static int metrics_render(struct mbuf *b)
+static int metrics_render(struct prom_buf *b)
 {
 	double t0 = thread_cpu_s();
 
@@ -354,7 +233,7 @@ struct mconn {
 	size_t rlen;
 	char head[256];
 	size_t hlen;
-	struct mbuf body;
+	struct prom_buf body;
 	size_t off;             /* bytes of head + body sent */
 	bool writing;
 	bool draining;          /* all sent: read until the client closes */
@@ -403,7 +282,7 @@ static void conn_flush(struct mconn *c)
 	 * connection and could lose the answer (a 431 to a client still
 	 * sending); the deadline bounds the wait. */
 	free(c->body.p);
-	c->body = (struct mbuf){ 0 };
+	c->body = (struct prom_buf){ 0 };
 	c->draining = true;
 	if (shutdown(c->fd, SHUT_WR) < 0 || loop_mod(c->fd, EPOLLIN))
 		conn_close(c, true);
@@ -411,17 +290,16 @@ static void conn_flush(struct mconn *c)
 
 static void conn_answer(struct mconn *c, int status, const char *why, bool head_only)
 {
-	static const char ctype[] = "text/plain; version=0.0.4; charset=utf-8";
 	int n;
 
 	if (status != 200) {
 		c->body.len = 0;
-		mb_printf(&c->body, "%s\n", why);
+		prom_printf(&c->body, "%s\n", why);
 	}
 	n = snprintf(c->head, sizeof(c->head),
 		     "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "Connection: close\r\n\r\n", status, why,
-		     status == 200 ? ctype : "text/plain; charset=utf-8", c->body.len);
+		     status == 200 ? PROM_CONTENT_TYPE : "text/plain; charset=utf-8", c->body.len);
 	c->hlen = n > 0 && (size_t)n < sizeof(c->head) ? (size_t)n : 0;
 	if (head_only)
 		c->body.len = 0;

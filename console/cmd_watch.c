@@ -15,6 +15,7 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "json.h"
+#include "stats_prom.h"
 
 /* Index of HostInfo.by_state, as in proto/lightvm.proto. */
 static const char *const state_names[] = {
@@ -221,12 +222,13 @@ static void stats_json(struct lvsh *sh, const Lightvm__Stats *st, int host_only)
 	json_end(&j);
 }
 
-enum { ST_INTERVAL, ST_COUNT, ST_HOST };
+enum { ST_INTERVAL, ST_COUNT, ST_HOST, ST_PROM };
 
 static const struct lvsh_opt stats_opts[] = {
 	[ST_INTERVAL] = { "interval", LVSH_OPT_KV, "SECS", "follow: new stats every SECS (0.1 or more)" },
 	[ST_COUNT] = { "count", LVSH_OPT_KV, "N", "stop after N reports" },
 	[ST_HOST] = { "--host", LVSH_OPT_FLAG, NULL, "only the host, pools and agent, no VM rows" },
+	[ST_PROM] = { "--prometheus", LVSH_OPT_FLAG, NULL, "in the Prometheus text format, as lightvmd's metrics" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -259,11 +261,13 @@ static int cmd_stats(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct l
 		if (!n)
 			break;
 		if (n->stats) {
-			if (sh->json)
+			if (a->opt[ST_PROM])
+				lvsh_stats_prom(sh->out, n->stats, host_only);
+			else if (sh->json)
 				stats_json(sh, n->stats, host_only);
 			else
 				stats_text(sh, n->stats, host_only);
-			if (!sh->json && (count == 0 || got + 1 < count))
+			if (!sh->json && !a->opt[ST_PROM] && (count == 0 || got + 1 < count))
 				fputc('\n', sh->out);
 			fflush(sh->out);
 			got++;
@@ -386,7 +390,7 @@ static int cmd_wait(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct lv
 }
 
 const struct lvsh_cmd lvsh_cmd_stats = {
-	.name = "stats", .usage = "[SELECTOR] [interval=SECS] [count=N] [--host]",
+	.name = "stats", .usage = "[SELECTOR] [interval=SECS] [count=N] [--host] [--prometheus]",
 	.help = "live stats of the host, pools, agent and VMs (once, or every interval)",
 	.fn = cmd_stats, .min_args = 0, .max_args = 1, .opts = stats_opts,
 };

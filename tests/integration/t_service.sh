@@ -76,6 +76,21 @@ bytes=$(wc -c <"$T/m")
 awk -v c="$cost" 'BEGIN { exit !(c < 0.1) }' || fail "a scrape at $N VMs took ${cost}s of agent CPU"
 ok "metrics at $((N + 2)) VMs: HTTP 200, text format 0.0.4, parsed by prometheus_client, HELP+TYPE everywhere, counts match; $bytes bytes, ${cost}s of agent CPU to make"
 
+# ---- lvsh stats --prometheus: the same families, help and type lines
+$LVSH -c "stats --prometheus" >"$T/p" || fail "lvsh stats --prometheus"
+grep '^# ' "$T/p" | sort >"$T/p.meta"
+grep '^# ' "$T/m" | sort >"$T/m.meta"
+[ "$(wc -l <"$T/p.meta")" -ge 40 ] || fail "lvsh stats --prometheus: $(head -c 300 "$T/p")"
+comm -23 "$T/p.meta" "$T/m.meta" | grep . && fail "lvsh prints families the agent does not (above)"
+$PY - "$T/p" "$N" <<'EOF' || fail "lvsh stats --prometheus does not parse or add up (above)"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+st = [s for s in fams['lightvm_vm_state'].samples if s.labels['state'] == 'running']
+if len(st) != int(sys.argv[2]): print('%d running in lightvm_vm_state' % len(st)); sys.exit(1)
+EOF
+ok "lvsh stats --prometheus: parsed, $(grep -c '^# TYPE' "$T/p") families, each with the agent's HELP and TYPE lines"
+
 # ---- bounds
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "http://127.0.0.1:$PORT/")" = 404 ] || fail "/ is not 404"

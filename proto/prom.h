@@ -1,0 +1,58 @@
+/*
+ * prom.h - LightVM's metrics in the Prometheus text format (version
+ * 0.0.4), written by one set of functions for both sides: lightvmd serves
+ * them over HTTP (agent/metrics.c, from the core) and `lvsh stats
+ * --prometheus` prints them (from a stats report).  So the two print the
+ * same names, HELP and TYPE lines and labels.  Plain C, no protobuf: each
+ * side fills the structs below from what it has.
+ */
+#ifndef LV_PROM_H
+#define LV_PROM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define PROM_NSTATES 7   /* prepared ... crashed, as HostInfo.by_state */
+
+/* A growing buffer; oom is set (and the text cut) when it cannot grow
+ * or would pass PROM_BUF_MAX.  The caller frees p. */
+#define PROM_BUF_MAX (512u << 20)
+struct prom_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+void prom_printf(struct prom_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A label value, escaped (backslash, double quote, newline). */
+void prom_label(struct prom_buf *b, const char *s);
+/* The # HELP and # TYPE lines of one metric family. */
+void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help);
+
+struct prom_host {
+	uint32_t by_state[PROM_NSTATES];
+	uint32_t ncpus;
+	double   cpu_pct;            /* 100 = one CPU busy */
+	uint64_t mem_total, mem_available, agent_rss;
+};
+
+struct prom_pool {
+	const char *flavor;          /* "4M/1" */
+	uint64_t target, ready, preparing, hits, misses;
+};
+
+struct prom_vm {
+	const char *name, *image, *state;
+	uint64_t cpu_ns, mem_bytes, rss_bytes, console_bytes;
+	uint64_t spawn_ns;           /* request to ready; 0: not (yet) ready */
+	bool     has_nic;            /* network series only for a VM with a NIC */
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+};
+
+void prom_host(struct prom_buf *b, const struct prom_host *h);
+void prom_pools(struct prom_buf *b, const struct prom_pool *p, unsigned n);
+/* Per VM: family after family, each a pass over v[0..n). */
+void prom_vms(struct prom_buf *b, const struct prom_vm *v, unsigned n);
+
+#endif
