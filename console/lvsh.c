@@ -3,7 +3,9 @@
  * Kept apart from main.c so the tests link everything but main().
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "client.h"
 #include "lvsh.h"
@@ -35,14 +37,19 @@ void lvsh_fini(struct lvsh *sh)
 
 void lvsh_err(const char *what, const char *fmt, ...)
 {
+	char msg[1024];
+	size_t n = strlen(what);
+	const char *m = msg;
 	va_list ap;
 
 	if (lvsh_err_quiet)
 		return;
-	fflush(stdout);		/* keep stdout and stderr in order */
-	fprintf(stderr, "lvsh: %s: ", what);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* the agent names the command in some messages: say it once */
+	if (strncmp(msg, what, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+		m = msg + n + 2;
+	fflush(stdout);		/* keep stdout and stderr in order */
+	fprintf(stderr, "lvsh: %s: %s\n", what, m);
 }
