@@ -220,6 +220,18 @@ static int col_x(int col, int name_w)
 	return x;
 }
 
+/* A running VM that used 90% or more of a core over the last sample is
+ * shown busy: it computes (a guest has no watchdog unless its spawn asked
+ * for one), it is not stuck.  Filters and sorting still see "running". */
+#define TOP_BUSY_PCT 90.0
+
+static const char *row_state(const struct top_row *r)
+{
+	if (r->state == 2 && r->has_cpu && r->cpu >= TOP_BUSY_PCT)
+		return "busy";
+	return state_short[r->state];
+}
+
 void top_format_row(const struct top_row *r, char *buf, size_t n,
 		    int name_w)
 {
@@ -239,7 +251,7 @@ void top_format_row(const struct top_row *r, char *buf, size_t n,
 	fmt_bytes(tx, sizeof(tx), r->has_net, r->tx);
 	fmt_ms(sp, sizeof(sp), r->has_spawn, r->spawn_ns);
 	snprintf(buf, n, "%-*.*s %6u %-8s %-10.10s %6s %7s %8s %8s %7s %7s %8s",
-		 name_w, name_w, r->name, r->id, state_short[r->state],
+		 name_w, name_w, r->name, r->id, row_state(r),
 		 r->image, cpu, mem, up, con, rx, tx, sp);
 }
 
