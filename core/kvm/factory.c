@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <sys/syscall.h>
 
 #include "kvm/factory.h"
+#include "kvm/shell_jail.h"
 #include "kvm/shell_msg.h"
 
 ssize_t kvm_sendmsg(int sock, const void *buf, size_t len, const int *fds, int nfds)
@@ -125,6 +127,7 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 {
 	struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
 	struct kvm_factory_req rq;
+	ssize_t r;
 
 	sigaction(SIGCHLD, &sa, NULL);   /* shells are reaped by the kernel */
 	signal(SIGPIPE, SIG_IGN);
@@ -132,8 +135,10 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	signal(SIGTERM, SIG_DFL);
 	prctl(PR_SET_NAME, "lightvm-factory");
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* an orphan factory is useless */
+	if (geteuid() == 0 && (r = kvm_jail_factory(factory_sock_dir)) < 0)
+		dprintf(2, "lightvm-factory: the shells' jail is incomplete (no empty network namespace or jail dir): %s\n",
+			strerror((int)-r));
 	for (;;) {
-		ssize_t r;
 		fd_set rf;
 
 		FD_ZERO(&rf);

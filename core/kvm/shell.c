@@ -10,7 +10,6 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 
 #include "kvm/factory.h"
 #include "kvm/shell_int.h"
+#include "kvm/shell_jail.h"
 
 volatile sig_atomic_t kvm_sig_pending;
 static struct kvm_run *volatile kvm_sig_run;
@@ -598,16 +598,6 @@ static void devpage_init(struct kvm_shell *s)
 	dp->devs[1] = (struct lv_dev){ .type = LV_DEV_SYSCTL, .id = 0 };
 }
 
-static int drop_privileges(void)
-{
-	if (geteuid() != 0)
-		return 0;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
-	    setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
-		return -errno;
-	return 0;
-}
-
 static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 {
 	char err[KVM_MSG_TEXT];
@@ -625,9 +615,9 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
 	stats_setup(s);
 	listen_setup(s, a->sock_dir);
-	rc = drop_privileges();
+	rc = kvm_jail_enter(a->kvm_fd, a->sock_dir);   /* shell_jail.c */
 	if (rc)
-		kvm_shell_exit(s, KVM_XK_ERROR, rc, "dropping privileges: %s", strerror(-rc));
+		kvm_shell_exit(s, KVM_XK_ERROR, rc, "entering the jail: %s", strerror(-rc));
 	s->t[KVM_T_PREPARED] = kvm_now(CLOCK_MONOTONIC);
 	{
 		struct kvm_msg m = { .type = KVM_MSG_PREPARED };
