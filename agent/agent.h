@@ -53,6 +53,9 @@ uid_t client_uid(const struct client *c);
 
 /* ---- handlers.c */
 extern struct lv_host *g_host;
+/* A spawn's watchdog when its request names none (lightvmd.conf
+ * watchdog = SEC, set by main.c); 0: none. */
+extern unsigned g_watchdog_s;
 
 /* Per-VM state of the agent (lv_vm_user), freed at LV_EV_DESTROYED. */
 struct waiter;

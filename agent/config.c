@@ -148,7 +148,18 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		c->net_bridge = keep(c, val);
 	else if (strcmp(key, "net-subnet") == 0)
 		c->net_subnet = keep(c, val);
-	else if (strcmp(key, "boot-timeout") == 0) {
+	else if (strcmp(key, "watchdog") == 0) {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (errno || *end || v > LV_WATCHDOG_MAX) {
+			snprintf(err, errlen, "%s: bad watchdog '%s' (seconds, 0 = none, <= %u)",
+				 where, val, LV_WATCHDOG_MAX);
+			return -EINVAL;
+		}
+		c->watchdog_s = (unsigned)v;
+	} else if (strcmp(key, "boot-timeout") == 0) {
 		unsigned long v;
 
 		errno = 0;

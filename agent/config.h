@@ -35,6 +35,7 @@ struct agent_config {
 	const char *admin_group;     /* may change VMs, "lightvm-admin" */
 	bool stop_vms;               /* destroy the VMs when the agent stops */
 	const char *metrics;         /* metrics = ADDR (metrics.c), NULL: none */
+	unsigned watchdog_s;         /* watchdog = SEC: spawns' default, 0: none */
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
 	char config_path[512];

@@ -462,7 +462,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 			.image = sp->image, .prefix = sp->name_prefix, .mem_bytes = mem,
 			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
 			.ramdisk = sp->ramdisk, .cmdline = sp->cmdline,
-			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : 0,
+			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,
 		};
 		struct lv_vm *vm;
 

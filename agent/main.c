@@ -20,6 +20,7 @@
 #include "config.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
+unsigned g_watchdog_s;
 
 static void on_signal(int sig)
 {
@@ -250,6 +251,12 @@ int main(int argc, char **argv)
 	if (rc) {
 		alog(LV_LOG_ERR, "cannot open the %s driver: %s", cfg.driver, strerror(-rc));
 		return start_failed(notify);
+	}
+	g_watchdog_s = cfg.watchdog_s;
+	if (g_watchdog_s && strcmp(lv_host_driver(g_host), "kvm")) {
+		alog(LV_LOG_WARN, "config: watchdog ignored: the %s driver has none",
+		     lv_host_driver(g_host));
+		g_watchdog_s = 0;
 	}
 	/* the VMs of a previous agent come back before clients can ask */
 	if (records_init(cfg.state_dir) == 0)

@@ -32,7 +32,7 @@ static const struct lvsh_opt spawn_opts[] = {
 	[SPAWN_CMDLINE] = { "cmdline", LVSH_OPT_KV, "ARGS",
 			    "Xen: appended to the kernel command line (quote it)" },
 	[SPAWN_WATCHDOG] = { "watchdog", LVSH_OPT_KV, "SEC",
-			    "KVM: crash a guest with no hypercall for SEC s (default: none)" },
+			    "KVM: crash a guest with no hypercall for SEC s (0: none; default: the agent's)" },
 	[SPAWN_WAIT]    = { "--wait", LVSH_OPT_FLAG, NULL,
 			    "reply once every VM is ready (the default)" },
 	[SPAWN_NOWAIT]  = { "--nowait", LVSH_OPT_FLAG, NULL,
@@ -103,10 +103,10 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 	if (text_opt(o[SPAWN_CMDLINE], "cmdline", &req->cmdline, err, errlen) < 0)
 		return -1;
 	if (o[SPAWN_WATCHDOG] != NULL) {
-		if (lvsh_parse_u32(o[SPAWN_WATCHDOG], 1, SPAWN_MAX_WATCHDOG,
+		if (lvsh_parse_u32(o[SPAWN_WATCHDOG], 0, SPAWN_MAX_WATCHDOG,
 				   &req->watchdog_s) < 0) {
 			snprintf(err, errlen, "watchdog=%s: must be whole seconds, "
-				 "1 to %u", o[SPAWN_WATCHDOG], SPAWN_MAX_WATCHDOG);
+				 "0 (none) to %u", o[SPAWN_WATCHDOG], SPAWN_MAX_WATCHDOG);
 			return -1;
 		}
 		req->has_watchdog_s = 1;
