@@ -48,6 +48,7 @@ struct lv_net {
 	unsigned nhold;
 	int64_t hold_checked;
 	bool restore_warned;
+	bool no_isolate, isolate_warned;  /* ports could not be isolated */
 };
 
 /* ---- netlink */
@@ -311,6 +312,23 @@ static int brport_flags(struct lv_net *n, int index)
 	return nl_talk(n, &r);
 }
 
+/* Isolate a guest's port: guests reach the host (the bridge), not one
+ * another.  0, or -errno (a kernel without IFLA_BRPORT_ISOLATED). */
+static int brport_isolate(struct lv_net *n, int index)
+{
+	struct nlreq r;
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = index };
+	struct rtattr *pi;
+	uint8_t on = 1;
+
+	nl_start(n, &r, RTM_SETLINK, 0);
+	nl_put(&r, &ifi, sizeof(ifi));
+	pi = attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
+	attr(&r, IFLA_BRPORT_ISOLATED, &on, 1);
+	attr_end(&r, pi);
+	return nl_talk(n, &r);
+}
+
 /* The guest's MAC lives behind its tap: a static FDB entry. */
 static int fdb_add(struct lv_net *n, int index, const uint8_t *mac)
 {
@@ -343,6 +361,8 @@ static int tap_create(struct lv_net *n, int *index)
 		rc = brport_flags(n, idx);
 	if (rc)
 		goto err;
+	if (brport_isolate(n, idx) < 0)
+		n->no_isolate = true;   /* lv__net_tick says so, once */
 	*index = idx;
 	return fd;
 err:
@@ -725,6 +745,10 @@ void lv__net_tick(struct lv_host *h)
 		return;
 	if (n->nhold)
 		holds_check(h);
+	if (n->no_isolate && !n->isolate_warned) {
+		n->isolate_warned = true;
+		lv__log(h, LV_LOG_WARN, "networking: guest bridge ports cannot be isolated here (IFLA_BRPORT_ISOLATED): guests can reach one another");
+	}
 	while (n->npool < TAP_POOL) {
 		int idx, fd = tap_create(n, &idx);
 
@@ -747,9 +771,10 @@ void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *
 
 /* ---- tx policing */
 
-void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac)
+void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac, uint32_t ipv4)
 {
 	memmove(p->mac, mac, sizeof(p->mac));
+	p->ipv4 = ipv4;
 	p->tok = LV_NET_TX_BURST;
 	p->btok = LV_NET_BC_BURST;
 	p->tok_t = lv_now_ns();
@@ -770,9 +795,38 @@ void lv__tx_police_refill(struct lv_tx_police *p)
 		p->btok = LV_NET_BC_BURST;
 }
 
-bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *f)
+/* ARP (Ethernet/IPv4) from the VM's own MAC and address, or a probe
+ * (sender address 0.0.0.0). */
+static bool arp_ok(const struct lv_tx_police *p, const uint8_t *f, size_t len)
 {
-	if (memcmp(f + 6, p->mac, 6) != 0 || p->tok <= 0)
+	static const uint8_t eth_ipv4[6] = { 0, 1, 8, 0, 6, 4 };
+	uint32_t spa;
+
+	if (len < 14 + 28 || memcmp(f + 14, eth_ipv4, 6) || memcmp(f + 22, p->mac, 6))
+		return false;
+	memcpy(&spa, f + 28, 4);
+	return spa == p->ipv4 || spa == 0;
+}
+
+/* IPv4 from the VM's own address. */
+static bool ipv4_ok(const struct lv_tx_police *p, const uint8_t *f, size_t len)
+{
+	uint32_t src;
+
+	if (len < 14 + 20 || (f[14] >> 4) != 4)
+		return false;
+	memcpy(&src, f + 26, 4);
+	return src == p->ipv4;
+}
+
+bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *f, size_t len)
+{
+	uint16_t type;
+
+	if (len < 14 || memcmp(f + 6, p->mac, 6) != 0 || p->tok <= 0)
+		return false;
+	type = (uint16_t)(f[12] << 8 | f[13]);
+	if (!(type == 0x0806 && arp_ok(p, f, len)) && !(type == 0x0800 && ipv4_ok(p, f, len)))
 		return false;
 	if (f[0] & 1) {         /* group address: broadcast or multicast */
 		if (p->btok <= 0)

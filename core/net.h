@@ -58,20 +58,24 @@ void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *
  * only with the VM's own source MAC, at most LV_NET_TX_RATE frames/s
  * (bursts of LV_NET_TX_BURST), of which LV_NET_BC_RATE/s (bursts of
  * LV_NET_BC_BURST) broadcast or multicast.  A guest that floods spends
- * its own time and loses its own frames. */
+ * its own time and loses its own frames.  Only ARP and IPv4 leave (no
+ * VLAN tags): an ARP frame's sender must be the VM's own MAC and IPv4
+ * address (0.0.0.0 for a probe), an IPv4 packet's source its address,
+ * so no guest can take another's address or the gateway's. */
 #define LV_NET_TX_RATE  20000
 #define LV_NET_TX_BURST 512
 #define LV_NET_BC_RATE  200
 #define LV_NET_BC_BURST 64
 struct lv_tx_police {
 	uint8_t mac[6];
+	uint32_t ipv4;           /* network byte order */
 	int64_t tok, btok;       /* all frames / broadcast+multicast frames */
 	int64_t tok_t;           /* last refill */
 };
-void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac);
+void lv__tx_police_init(struct lv_tx_police *p, const uint8_t *mac, uint32_t ipv4);
 /* Add the tokens earned since the last refill (once per batch). */
 void lv__tx_police_refill(struct lv_tx_police *p);
-/* May this frame (>= 14 bytes) leave?  Takes its tokens if so. */
-bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *frame);
+/* May this frame of len (>= 14) bytes leave?  Takes its tokens if so. */
+bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *frame, size_t len);
 
 #endif

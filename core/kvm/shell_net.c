@@ -30,7 +30,7 @@ void kvm_net_setup(struct kvm_shell *s, int tap_fd, const struct kvm_msg *m)
 	n->fd = tap_fd;
 	if (tap_fd < 0 || dp->ndevs >= LV_MAX_DEVS)
 		return;
-	lv__tx_police_init(&n->police, m->net_mac);
+	lv__tx_police_init(&n->police, m->net_mac, m->net_ipv4);
 	d = &dp->devs[dp->ndevs++];
 	*d = (struct lv_dev){ .type = LV_DEV_NET, .id = 0, .addr = LV_GPA_NET,
 			      .size = LV_GPA_IMAGE - LV_GPA_NET };
@@ -50,7 +50,7 @@ void kvm_net_reset(struct kvm_shell *s)
 		return;
 	memset(shared(s), 0, sizeof(struct lv_net_shared));
 	n->tx_used = n->rx_used = 0;
-	lv__tx_police_init(&n->police, n->police.mac);
+	lv__tx_police_init(&n->police, n->police.mac, n->police.ipv4);
 }
 
 /* Copy slot i of ring r out of guest memory and check it.  Crashes the
@@ -102,7 +102,7 @@ void kvm_net_tx(struct kvm_shell *s)
 		const uint8_t *f = s->vm.mem + d.addr;
 		ssize_t w;
 
-		if (!lv__tx_police_allow(&n->police, f)) {
+		if (!lv__tx_police_allow(&n->police, f, d.len)) {
 			n->tx_drop++;
 			continue;
 		}

@@ -194,7 +194,7 @@ static int tx_run(struct xen_net *n)
 			if (segs[i].status != GNTST_okay) {
 				st = NETIF_RSP_ERROR;
 				n->copy_err++;
-			} else if (!lv__tx_police_allow(&n->police, frames[i]) ||
+			} else if (!lv__tx_police_allow(&n->police, frames[i], segs[i].len) ||
 				   write(n->tap, frames[i], segs[i].len) != segs[i].len) {
 				st = NETIF_RSP_DROPPED;
 				n->tx_drop++;
@@ -285,7 +285,7 @@ struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, char *err, s
 		free(n);
 		return NULL;
 	}
-	lv__tx_police_init(&n->police, vm->info.mac);
+	lv__tx_police_init(&n->police, vm->info.mac, vm->info.ipv4);
 	return n;
 }
 
