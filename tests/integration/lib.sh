@@ -13,6 +13,10 @@ LVSH="$B/lvsh -S $SOCK --no-autostart"
 # of a test stretches by this factor; what is checked stays the same.
 TS=${LV_TIME_SCALE:-1}
 
+# tsleep SECS: a pause that lets something happen (a guest end, a
+# subscription register), stretched by TS
+tsleep() { sleep "$(awk -v s="$1" -v t="$TS" 'BEGIN { print s * t }')"; }
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -n 30 "$T/agent.log"; exit 1; }
 ok() { echo "ok: $*"; }

@@ -97,7 +97,7 @@ ip1=$(sed -n 1p "$T/ips")
 mac1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].mac')
 pid1=$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')
 $IN "$B/tests/lv-netfuzz" lvbr0 "$mac1" "$ip1" 3000 || fail "lv-netfuzz"
-sleep 1
+tsleep 1
 $IN "$B/tests/lv-daytime" -d $((3 * TS)) "$ip1" || fail "daytime-1 stopped serving after the fuzzing"
 [ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].state')" = running ] || fail "daytime-1 is not running"
 [ "$($LVSH --json -c "inspect daytime-1" | jq -r '.vms[0].pid')" = "$pid1" ] || fail "daytime-1 has a new shell"
@@ -106,7 +106,7 @@ ok "malformed frames, SYN flood, out-of-window segments: daytime-1 still serves"
 
 # a guest flooding its rings slows only itself
 $LVSH -c "spawn 1 netflood --wait" >/dev/null || fail "spawn netflood"
-sleep 2
+tsleep 2
 $IN "$B/tests/lv-daytime" -d $((3 * TS)) -t $((20 * TS)) <"$T/ips" || fail "daytime VMs stopped serving during a flood"
 [ "$(count_state running netflood-1)" -eq 1 ] || fail "netflood-1 is not running"
 ok "a flooding guest: the others still serve"
@@ -114,11 +114,11 @@ $LVSH -c "destroy netflood-1" >/dev/null
 
 # a bad descriptor crashes that guest and nothing else
 $LVSH -c "spawn 1 badnic --wait" >/dev/null 2>&1
-sleep 0.5
+tsleep 0.5
 $LVSH -c "inspect badnic-1" | grep -q "reason: net: bad tx descriptor" ||
 	fail "badnic-1 did not crash on its bad descriptor: $($LVSH -c 'inspect badnic-1' | grep reason)"
 $LVSH -c "spawn 1 badtx --wait" >/dev/null 2>&1
-sleep 0.5
+tsleep 0.5
 $LVSH -c "inspect badtx-1" | grep -q "reason: net: bad tx descriptor .*length 3000" ||
 	fail "badtx-1 did not crash on its 3000-byte frame: $($LVSH -c 'inspect badtx-1' | grep reason)"
 kill -0 "$AGENT_PID" || fail "the agent died"
@@ -139,6 +139,6 @@ done
 # only the agent's small pool of spare taps is left, then nothing
 [ "$($IN ip -o link show master lvbr0 | wc -l)" -le 16 ] || fail "taps left after destroy all"
 stop_agent
-sleep 0.2
+tsleep 0.2
 [ "$($IN ip -o link | grep -c ' lvt[0-9]')" -eq 0 ] || fail "taps left after the agent stopped"
 ok "destroy all: no shell, VM address or tap left"

@@ -44,7 +44,8 @@ check_consistent() {  # $1: what
 $LVSH -c "spawn 1000 noop" >"$T/spawn.out" 2>&1 &
 SPAWN=$!
 i=0
-while [ "$(ls "$STATE/vms" 2>/dev/null | wc -l)" -lt 50 ]; do
+# (by order, not time: some VMs run, the spawn is not done)
+while [ "$(count_state running 2>/dev/null || echo 0)" -lt 5 ]; do
 	i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "spawn did not start"; sleep 0.02
 done
 restart
@@ -62,7 +63,7 @@ jq -e '[.vms[] | select(.rss_bytes > 0)] | length > 0' "$T/stats" >/dev/null || 
 first=$(listed | head -n1 | awk '{print $2}')
 $LVSH -c "events $first count=2" >"$T/ev" 2>&1 &
 EV=$!
-sleep 0.5
+tsleep 0.5
 $LVSH -c "pause $first; wait $first paused 5; unpause $first; wait $first running 5" >/dev/null || fail "pause/unpause after restart"
 i=0
 while kill -0 $EV 2>/dev/null; do i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "events did not arrive: $(cat "$T/ev")"; sleep 0.1; done
@@ -111,7 +112,7 @@ ok "a VM that died while the agent was down is listed as crashed"
 seq_of() { jq -r '.seq' "$1" | sort -n | sed -n "$2"; }
 $LVSH --json -c "events count=1" >"$T/ev1" &
 EV=$!
-sleep 0.3
+tsleep 0.3
 $LVSH -c "spawn 1 noop name=seqa" >/dev/null || fail "spawn seqa"
 wait $EV
 s1=$(seq_of "$T/ev1" '$p')
@@ -134,12 +135,12 @@ i=0
 while [ ! -s "$STATE/vms/lh-1.vm" ] || [ ! -s "$STATE/vms/lc-1.vm" ]; do
 	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "hello/crash not recorded"; sleep 0.05
 done
-sleep 0.2
+tsleep 0.2
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 wait $SP1 $SP2 2>/dev/null
 rm -f "$SOCK"
 kill -CONT $pooled
-sleep 1   # the guests end; their shells linger, listening
+tsleep 1   # the guests end; their shells linger, listening
 for p in $pooled; do
 	[ "$(cat /proc/$p/comm 2>/dev/null)" = lightvm-shell ] || fail "shell $p did not linger"
 done
@@ -173,14 +174,14 @@ i=0
 while [ ! -s "$STATE/vms/lq-1.vm" ]; do
 	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "lq-1 not recorded"; sleep 0.05
 done
-sleep 0.2
+tsleep 0.2
 kill -STOP "$AGENT_PID"
 kill -CONT $pooled
-sleep 0.5  # hello ends; its EXIT waits, unread, in the stopped agent's socket
+tsleep 0.5  # hello ends; its EXIT waits, unread, in the stopped agent's socket
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 wait $SP1 2>/dev/null
 rm -f "$SOCK"
-sleep 0.2
+tsleep 0.2
 [ "$(cat /proc/$pooled/comm 2>/dev/null)" = lightvm-shell ] || fail "shell $pooled did not linger"
 start_agent
 settle
@@ -190,7 +191,7 @@ ok "an EXIT that a stopped, then killed agent never read is handed to the next o
 
 $LVSH --json -c "events count=1" >"$T/ev2" &
 EV=$!
-sleep 0.3
+tsleep 0.3
 $LVSH -c "spawn 1 noop name=seqb" >/dev/null || fail "spawn seqb"
 wait $EV
 s2=$(seq_of "$T/ev2" 1p)
