@@ -108,3 +108,27 @@ prlimit --pid "$AGENT_PID" --nofile=65536:65536
 $LVSH -c host >/dev/null || fail "host after the fd limit"
 ok "at the fd limit: $((c1 - c0)) ticks in 2 s, $((n1 - n0)) log lines; served again after"
 agent_alive
+
+# ---- 1,000 idle read-only connections and two clients flooding 16 MB
+# requests (read-only: refused at the header; admin: refused unparsed):
+# an admin's spawn 10 completes within 1 s and the agent stays small
+stop_agent
+sed -i 's/^max-connections-per-uid = .*/max-connections-per-uid = 2000/; s/^idle-timeout = .*/idle-timeout = 600/' "$T/agent.conf"
+start_agent -f "$T/agent.conf"
+$UH conns 1000 8 >"$T/conns" &
+CN=$!
+sleep 2
+(while :; do $UH big 16000000 >/dev/null; done) &
+F1=$!
+(while :; do $HOST "$SOCK" unknown 16000000 >/dev/null; done) &
+F2=$!
+sleep 1
+t0=$(ms); $LVSH -c "spawn 10 noop name=busy" >/dev/null || fail "admin spawn under load"; t1=$(ms)
+r=$(rss)
+kill $F1 $F2 2>/dev/null; wait $F1 $F2 2>/dev/null
+wait $CN
+[ $((t1 - t0)) -lt $((1000 * TS)) ] || fail "admin spawn 10 took $((t1 - t0)) ms under load"
+[ "$r" -lt 100 ] || fail "agent RSS $r MB under load"
+[ "$(cat "$T/conns")" = "open 1000" ] || fail "idle connections: $(cat "$T/conns")"
+ok "1000 idle read-only connections + 16 MB floods: admin spawn 10 in $((t1 - t0)) ms, agent RSS $r MB"
+agent_alive
