@@ -224,6 +224,13 @@ static void stats_json(struct lvsh *sh, const Lightvm__Stats *st, int host_only)
 
 enum { ST_INTERVAL, ST_COUNT, ST_HOST, ST_PROM };
 
+/* A report for an exact VM name that lists no VM: that VM does not exist
+ * (as list says).  A glob or "all" may match nothing. */
+static int stats_missing(const char *sel, const Lightvm__Stats *st)
+{
+	return sel && *sel && strcmp(sel, "all") && !strpbrk(sel, "*?[") && st->n_vms == 0;
+}
+
 static const struct lvsh_opt stats_opts[] = {
 	[ST_INTERVAL] = { "interval", LVSH_OPT_KV, "SECS", "follow: new stats every SECS (0.1 or more)" },
 	[ST_COUNT] = { "count", LVSH_OPT_KV, "N", "stop after N reports" },
@@ -260,6 +267,12 @@ static int cmd_stats(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct l
 
 		if (!n)
 			break;
+		if (n->stats && stats_missing(sr.selector, n->stats)) {
+			lvsh_err(cmd->name, "no VM named '%s'", sr.selector);
+			lightvm__notify__free_unpacked(n, NULL);
+			rc = LVSH_EXIT_FAIL;
+			break;
+		}
 		if (n->stats) {
 			if (a->opt[ST_PROM])
 				lvsh_stats_prom(sh->out, n->stats, host_only);

@@ -90,6 +90,7 @@ fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read
 st = [s for s in fams['lightvm_vm_state'].samples if s.labels['state'] == 'running']
 if len(st) != int(sys.argv[2]): print('%d running in lightvm_vm_state' % len(st)); sys.exit(1)
 EOF
+$LVSH -c "stats nosuch" >/dev/null 2>&1; [ $? = 1 ] || fail "stats of a VM that does not exist: not status 1"
 ok "lvsh stats --prometheus: parsed, $(grep -c '^# TYPE' "$T/p") families, each with the agent's HELP and TYPE lines"
 
 # ---- bounds
