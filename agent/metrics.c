@@ -159,6 +159,7 @@ static void vm_row(struct prom_vm *v, struct lv_vm *vm)
 		.console_bytes = st.console_bytes, .has_nic = i->ipv4 != 0,
 		.rx_bytes = st.net_rx_bytes, .tx_bytes = st.net_tx_bytes,
 		.rx_packets = st.net_rx_packets, .tx_packets = st.net_tx_packets,
+		.has_drops = true, .rx_drops = st.net_rx_drops, .tx_drops = st.net_tx_drops,
 	};
 	if (i->t[LV_PH_READY] && i->t[LV_PH_READY] > i->t[LV_PH_REQUEST])
 		v->spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);

@@ -112,7 +112,7 @@ void prom_pools(struct prom_buf *b, const struct prom_pool *p, unsigned n)
 }
 
 enum vm_metric { VM_STATE, VM_CPU, VM_MEM, VM_RSS, VM_CONSOLE, VM_SPAWN,
-		 VM_RX, VM_TX, VM_RXP, VM_TXP, VM_NR };
+		 VM_RX, VM_TX, VM_RXP, VM_TXP, VM_RXD, VM_TXD, VM_NR };
 
 static const struct { const char *name, *type, *help; } vm_fam[VM_NR] = {
 	[VM_STATE]   = { "lightvm_vm_state", "gauge", "1 for the VM's state (and image)." },
@@ -125,13 +125,18 @@ static const struct { const char *name, *type, *help; } vm_fam[VM_NR] = {
 	[VM_TX]      = { "lightvm_vm_network_transmit_bytes_total", "counter", "Bytes the VM's NIC sent." },
 	[VM_RXP]     = { "lightvm_vm_network_receive_packets_total", "counter", "Frames the VM's NIC received." },
 	[VM_TXP]     = { "lightvm_vm_network_transmit_packets_total", "counter", "Frames the VM's NIC sent." },
+	[VM_RXD]     = { "lightvm_vm_network_receive_drops_total", "counter",
+			 "Frames for the VM dropped: no guest buffer (Xen; on KVM the tap's queue drops them)." },
+	[VM_TXD]     = { "lightvm_vm_network_transmit_drops_total", "counter",
+			 "Frames from the VM dropped: policed (rate, source MAC) or the tap full." },
 };
 
 static void vm_sample(struct prom_buf *b, enum vm_metric k, const struct prom_vm *v)
 {
 	uint64_t n;
 
-	if ((k >= VM_RX && !v->has_nic) || (k == VM_SPAWN && !v->spawn_ns))
+	if ((k >= VM_RX && !v->has_nic) || (k == VM_SPAWN && !v->spawn_ns) ||
+	    (k >= VM_RXD && !v->has_drops))
 		return;
 	prom_printf(b, "%s{name=\"", vm_fam[k].name);
 	prom_label(b, v->name);
@@ -155,7 +160,9 @@ static void vm_sample(struct prom_buf *b, enum vm_metric k, const struct prom_vm
 	case VM_RX: n = v->rx_bytes; break;
 	case VM_TX: n = v->tx_bytes; break;
 	case VM_RXP: n = v->rx_packets; break;
-	default: n = v->tx_packets; break;
+	case VM_TXP: n = v->tx_packets; break;
+	case VM_RXD: n = v->rx_drops; break;
+	default: n = v->tx_drops; break;
 	}
 	prom_printf(b, "\"} %llu\n", (unsigned long long)n);
 }

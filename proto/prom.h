@@ -48,6 +48,8 @@ struct prom_vm {
 	uint64_t spawn_ns;           /* request to ready; 0: not (yet) ready */
 	bool     has_nic;            /* network series only for a VM with a NIC */
 	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+	bool     has_drops;          /* the drops are known (not in a stats report) */
+	uint64_t rx_drops, tx_drops;
 };
 
 void prom_host(struct prom_buf *b, const struct prom_host *h);

@@ -185,6 +185,9 @@ struct lv_vm_stats {
 	uint64_t rss_bytes;      /* resident host memory of the VM's process */
 	uint64_t console_bytes;
 	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
+	/* frames dropped: rx (no guest buffer; Xen), tx (policed or the tap
+	 * full) */
+	uint64_t net_rx_drops, net_tx_drops;
 };
 void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out);
 

@@ -1241,6 +1241,7 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 	out->net_rx_bytes = p->net_rx_bytes;
 	out->net_tx_packets = p->net_tx_packets;
 	out->net_tx_bytes = p->net_tx_bytes;
+	out->net_tx_drops = __atomic_load_n(&p->net_tx_drops, __ATOMIC_RELAXED);
 }
 
 /* Connect to a running shell's socket; the shell answers with HELLO. */

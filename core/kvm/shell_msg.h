@@ -77,6 +77,7 @@ struct kvm_stats_page {
 	uint64_t console_bytes;  /* console bytes from the guest (incl. dropped) */
 	uint64_t hcalls;         /* hypercalls served */
 	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
+	uint64_t net_tx_drops;   /* frames the NIC did not send (policed, tap full) */
 };
 
 /* Flight-recorder slots, CLOCK_MONOTONIC ns (0 = not reached). */

@@ -119,6 +119,7 @@ void kvm_net_tx(struct kvm_shell *s)
 	__atomic_store_n(&r->used, n->tx_used, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->stats->net_tx_packets, n->tx_pkts, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->stats->net_tx_bytes, n->tx_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->stats->net_tx_drops, n->tx_drop, __ATOMIC_RELAXED);
 }
 
 bool kvm_net_pollable(struct kvm_shell *s)

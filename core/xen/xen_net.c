@@ -351,4 +351,6 @@ void xen_net_stats(const struct xen_net *n, struct lv_vm_stats *out)
 	out->net_rx_bytes = n->rx_bytes;
 	out->net_tx_packets = n->tx_pkts;
 	out->net_tx_bytes = n->tx_bytes;
+	out->net_rx_drops = n->rx_drop;
+	out->net_tx_drops = n->tx_drop;
 }

@@ -93,6 +93,25 @@ EOF
 $LVSH -c "stats nosuch" >/dev/null 2>&1; [ $? = 1 ] || fail "stats of a VM that does not exist: not status 1"
 ok "lvsh stats --prometheus: parsed, $(grep -c '^# TYPE' "$T/p") families, each with the agent's HELP and TYPE lines"
 
+# ---- NIC counters and drops, in a network namespace of its own (the
+# bridge and the taps stay in it): netflood's policed frames are drops
+if command -v unshare >/dev/null 2>&1; then
+	BIN=$BIN T=$T unshare -n sh -c '
+		ip link set lo up
+		"$BIN/lightvmd" -S "$T/n.sock" -D "$T/nstate" --stop-vms --metrics "$T/nm.sock" >>"$T/nagent.log" 2>&1 &
+		a=$!
+		i=0; while [ ! -S "$T/nm.sock" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.05; done
+		"$BIN/lvsh" -S "$T/n.sock" --no-autostart -c "spawn 1 netflood" >/dev/null || exit 1
+		sleep 1
+		curl -s --unix-socket "$T/nm.sock" -o "$T/nm" http://lightvm/metrics
+		"$BIN/lvsh" -S "$T/n.sock" --no-autostart -c "destroy all" >/dev/null
+		kill $a; wait $a' || fail "the netflood agent (own netns): $(tail -n 5 "$T/nagent.log")"
+	d=$(sed -n 's/^lightvm_vm_network_transmit_drops_total{name="netflood-1"} //p' "$T/nm")
+	[ "${d:-0}" -gt 1000 ] || fail "netflood-1 transmit drops: '$d'"
+	grep -q '^lightvm_vm_network_receive_drops_total{name="netflood-1"} ' "$T/nm" || fail "no receive drops series"
+	ok "NIC series for a VM with a NIC: netflood-1 transmit drops $d (policed)"
+fi
+
 # ---- bounds
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "http://127.0.0.1:$PORT/")" = 404 ] || fail "/ is not 404"
