@@ -139,6 +139,7 @@ const char *records_dir(void);   /* STATEDIR/vms */
 
 /* ---- notify.c: systemd's readiness notification and socket activation */
 int  notify_send(const char *state);
+void notify_tick(void);        /* every loop iteration: WATCHDOG=1 if asked */
 int  notify_listen_fd(char *path, size_t pathlen);
 
 /* ---- metrics.c: Prometheus text format over HTTP, opt-in (metrics=) */

@@ -313,6 +313,7 @@ int main(int argc, char **argv)
 		handlers_tick();
 		subs_tick();
 		metrics_tick();
+		notify_tick();
 		records_flush();
 		if (g_reload) {
 			g_reload = 0;

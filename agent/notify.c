@@ -4,9 +4,11 @@
  * like, to the AF_UNIX socket named by $NOTIFY_SOCKET; a leading '@'
  * names an abstract socket) and socket activation (sd_listen_fds'
  * protocol: $LISTEN_PID is our pid and $LISTEN_FDS counts the sockets
- * passed from fd 3 up).  Both variables are unset once read, so that
- * nothing the agent starts inherits them.  Outside systemd every call
- * here does nothing.
+ * passed from fd 3 up), and the service watchdog (WatchdogSec=: while
+ * $WATCHDOG_USEC is set for our pid, "WATCHDOG=1" at half that period
+ * from the event loop, so a loop that hangs gets the agent restarted).
+ * The variables are unset once read, so that nothing the agent starts
+ * inherits them.  Outside systemd every call here does nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,20 @@
 
 static struct sockaddr_un notify_sa;
 static socklen_t notify_len;	/* 0: no $NOTIFY_SOCKET */
+static int64_t wd_period_ns;	/* half of $WATCHDOG_USEC; 0: no watchdog */
+static int64_t wd_next;
+
+/* $WATCHDOG_USEC (and $WATCHDOG_PID, if set, must be ours). */
+static void notify_watchdog_init(void)
+{
+	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	long long v = us ? strtoll(us, NULL, 10) : 0;
+
+	if (v > 0 && (!pid || strtol(pid, NULL, 10) == (long)getpid()))
+		wd_period_ns = v * 1000 / 2;
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
 
 /* Read $NOTIFY_SOCKET once; later calls use what it said. */
 static void notify_init(void)
@@ -35,6 +51,7 @@ static void notify_init(void)
 	if (done)
 		return;
 	done = true;
+	notify_watchdog_init();
 	e = getenv("NOTIFY_SOCKET");
 	if (!e || (e[0] != '/' && e[0] != '@'))
 		goto out;
@@ -74,6 +91,20 @@ int notify_send(const char *state)
 	if (rc)
 		alog(LV_LOG_WARN, "systemd notification '%s': %s", state, strerror(-rc));
 	return rc;
+}
+
+/* Every loop iteration: keep systemd's watchdog fed. */
+void notify_tick(void)
+{
+	int64_t now;
+
+	if (!wd_period_ns || !notify_len)
+		return;
+	now = lv_now_ns();
+	if (now < wd_next)
+		return;
+	wd_next = now + wd_period_ns;
+	notify_send("WATCHDOG=1");
 }
 
 /* A listening AF_UNIX stream socket passed by systemd: its fd (made

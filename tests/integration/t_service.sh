@@ -18,16 +18,18 @@ PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT/metrics
 case $B in /*) BIN=$B;; *) BIN=$ROOT/$B;; esac
 
-# ---- readiness: READY=1 with our pid, once the socket listens
-"$B/tests/lv-sdnotify" "$T/notify" 20 >"$T/notify.out" 2>&1 &
+# ---- readiness: READY=1 with our pid, once the socket listens; then
+# WATCHDOG=1 at half of $WATCHDOG_USEC (WatchdogSec=)
+"$B/tests/lv-sdnotify" "$T/notify" 20 WATCHDOG=1 >"$T/notify.out" 2>&1 &
 NP=$!
 i=0; while [ ! -S "$T/notify" ]; do i=$((i + 1)); [ $i -gt 100 ] && fail "no notify socket"; sleep 0.02; done
-export NOTIFY_SOCKET="$T/notify"
+export NOTIFY_SOCKET="$T/notify" WATCHDOG_USEC=1000000
 start_agent --metrics "127.0.0.1:$PORT"
-unset NOTIFY_SOCKET
-wait $NP || fail "no READY=1: $(cat "$T/notify.out")"
-grep -qx "MAINPID=$AGENT_PID" "$T/notify.out" || fail "READY=1 without MAINPID=$AGENT_PID: $(cat "$T/notify.out")"
-ok "Type=notify: READY=1 and MAINPID=$AGENT_PID on \$NOTIFY_SOCKET once the socket listens"
+unset NOTIFY_SOCKET WATCHDOG_USEC
+wait $NP || fail "no WATCHDOG=1: $(cat "$T/notify.out")"
+[ "$(head -n 2 "$T/notify.out" | tr '\n' ' ')" = "READY=1 MAINPID=$AGENT_PID " ] ||
+	fail "not READY=1 and MAINPID=$AGENT_PID first: $(cat "$T/notify.out")"
+ok "Type=notify: READY=1 and MAINPID=$AGENT_PID on \$NOTIFY_SOCKET once the socket listens, then WATCHDOG=1"
 
 # ---- metrics: format, HELP/TYPE, values
 $LVSH -c "spawn $N noop" >/dev/null || fail "spawn $N noop"

@@ -1,9 +1,10 @@
 /*
  * lv-sdnotify - stands in for systemd's notification socket in tests:
  * binds an AF_UNIX datagram socket at PATH, prints every message it gets
- * (one line per state line), and exits 0 at the first READY=1, or 1
- * after TIMEOUT seconds (default 10) without one.
- *   usage: lv-sdnotify PATH [TIMEOUT]
+ * (one line per state line), and exits 0 at the first line equal to
+ * STATE (default READY=1), or 1 after TIMEOUT seconds (default 10)
+ * without one.
+ *   usage: lv-sdnotify PATH [TIMEOUT [STATE]]
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,11 +19,12 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int timeout_ms = (argc > 2 ? atoi(argv[2]) : 10) * 1000;
+	const char *want = argc > 3 ? argv[3] : "READY=1";
 	char buf[4096];
 	int fd;
 
 	if (argc < 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: lv-sdnotify PATH [TIMEOUT]\n");
+		fprintf(stderr, "usage: lv-sdnotify PATH [TIMEOUT [STATE]]\n");
 		return 2;
 	}
 	strcpy(sa.sun_path, argv[1]);
@@ -37,7 +39,7 @@ int main(int argc, char **argv)
 		ssize_t n;
 
 		if (poll(&p, 1, timeout_ms) <= 0) {
-			fprintf(stderr, "lv-sdnotify: no READY=1 within %d s\n", timeout_ms / 1000);
+			fprintf(stderr, "lv-sdnotify: no %s within %d s\n", want, timeout_ms / 1000);
 			return 1;
 		}
 		n = recv(fd, buf, sizeof(buf) - 1, 0);
@@ -47,7 +49,7 @@ int main(int argc, char **argv)
 		printf("%s\n", buf);
 		fflush(stdout);
 		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-			if (strcmp(l, "READY=1") == 0)
+			if (strcmp(l, want) == 0)
 				return 0;
 	}
 }
