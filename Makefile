@@ -128,6 +128,27 @@ $(B)/tests/%: tests/tools/%.c $(B)/liblightvm.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
 
+# ---- fuzz targets (libFuzzer: clang from Debian).  `make fuzz` builds
+# them against the plain libraries of $(B); `make fuzz-run` runs each for
+# FUZZ_SECONDS, keeping its corpus in $(B)/fuzz/corpus-NAME.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	$(filter -DLV_HAVE_XEN,$(CFLAGS)) -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen -Iagent
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/liblightvm.a $(B)/libproto.a $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
+		echo "== $$n ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 $(B)/fuzz/corpus-$$n 2>&1 | tail -n 3; done
+
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
