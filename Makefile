@@ -147,7 +147,10 @@ fuzz: $(FUZZ_BINS)
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
 		echo "== $$n ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 $(B)/fuzz/corpus-$$n 2>&1 | tail -n 3; done
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+			-artifact_prefix=$(B)/fuzz/$$n- $(B)/fuzz/corpus-$$n >$(B)/fuzz/$$n.log 2>&1; then \
+			tail -n 40 $(B)/fuzz/$$n.log; echo "FAIL: $$n (input kept as $(B)/fuzz/$$n-crash-*)"; exit 1; fi; \
+		tail -n 1 $(B)/fuzz/$$n.log; done
 
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
