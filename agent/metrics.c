@@ -9,20 +9,18 @@
  * METRICS_TIMEOUT_NS for the whole exchange, one request per connection.
  * The body is made when the request is complete, in one pass over the
  * VMs (the counters come from the core; on KVM the shells' stats pages,
- * no syscall per VM), and freed when sent.  The host, pool and per-VM
+ * no syscall per VM), and freed when sent; what it cost is itself a
+ * metric (lightvm_metrics_render_seconds).  The host, pool and per-VM
  * families are written by proto/prom.c, which lvsh stats --prometheus
- * shares; the agent's own and the event families are written here.  What it cost is itself a
- * metric (lightvm_metrics_render_seconds).
+ * shares; the agent's own and the event families are written here.
  *
  * Also kept here, from the core's events: events by kind and the spawn
  * latency histogram (request to ready), counted since the agent started.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
