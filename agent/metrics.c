@@ -453,6 +453,18 @@ static int parse_addr(const char *a, struct sockaddr_storage *ss, socklen_t *len
 	}
 }
 
+/* An address others can reach: say so, the metrics name every VM. */
+static void warn_exposed(const struct sockaddr_storage *ss, const char *addr)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if ((ss->ss_family == AF_INET && (ntohl(s4->sin_addr.s_addr) >> 24) != 127) ||
+	    (ss->ss_family == AF_INET6 && !IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)))
+		alog(LV_LOG_WARN, "metrics: %s is not a loopback address: whoever reaches it reads every VM's name",
+		     addr);
+}
+
 /* A UNIX socket: readable by root and group (the agent's read group). */
 static void unix_perms(const char *path, const char *group)
 {
@@ -504,6 +516,7 @@ int metrics_start(const char *addr, const char *group, char *err, size_t errlen)
 		return rc;
 	}
 	listen_fd = fd;
+	warn_exposed(&ss, addr);
 	alog(LV_LOG_INFO, "metrics: Prometheus text format on %s%s/metrics",
 	     ss.ss_family == AF_UNIX ? "unix:" : "http://", addr);
 	return 0;
