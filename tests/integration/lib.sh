@@ -86,10 +86,9 @@ trap cleanup EXIT
 # wait_for REGEX [SECS]: until the test's screen() (a tmux pane) shows
 # REGEX; fails after SECS (default 10) times TS
 wait_for() {
-	n=$(( ${2:-10} * 50 * TS )); i=0
+	end=$(( $(date +%s) + ${2:-10} * TS ))
 	while ! screen | grep -Eq -- "$1"; do
-		i=$((i + 1))
-		if [ $i -gt $n ]; then
+		if [ "$(date +%s)" -gt $end ]; then
 			echo "--- screen:"; screen; fail "the screen never showed /$1/"
 		fi
 		sleep 0.02
