@@ -7,10 +7,11 @@
  * What a client may cost is bounded before the work is done (budget.h,
  * lightvmd(8) LIMITS): the frame header's type and length are checked
  * against the client's role (a read-only client cannot send a large
- * body), the body buffer grows only as bytes arrive, and the request's
- * operation is read from the body's top-level field (no allocation)
- * and checked against the role and that operation's size before
- * protobuf unpacks anything.  Replies apply back-pressure: past
+ * body), the body buffer grows only as bytes arrive, the operation's
+ * tag and length (the body's first bytes) are checked against the
+ * frame's size as soon as they arrive, and the complete body's
+ * top-level field is checked against the role before protobuf unpacks
+ * anything.  Replies apply back-pressure: past
  * pause_pending queued bytes the agent stops reading the client's
  * requests until it reads its replies; past max_pending it is dropped.
  * A frame must complete within read-timeout; a connection that asks
@@ -55,6 +56,7 @@ struct client {
 	size_t out_len, out_off, out_cap;
 	int64_t t_frame;   /* first byte of a partial frame */
 	int64_t t_active;  /* last request read or output sent */
+	bool op_checked;   /* the body's first field was checked (body_peek) */
 	unsigned budget[CB_NR];
 	pid_t pid;
 	uid_t uid;
@@ -513,6 +515,33 @@ static void client_frame(struct client *c)
 	client_unref(c);
 }
 
+/* As soon as the body's first field (the operation's tag and length)
+ * has arrived: an unknown operation, or a frame larger than its
+ * operation allows, ends the connection before the rest is received or
+ * allocated.  -errno after hanging up, 0 (checked, or not enough yet). */
+static int body_peek(struct client *c)
+{
+	const uint8_t *p = c->body, *end = c->body + c->body_got;
+	uint64_t tag, n;
+	unsigned op;
+
+	bool bad = varint(&p, end, &tag) || varint(&p, end, &n);
+
+	if (bad && c->body_got < 20)
+		return 0;   /* not all there yet (two varints: at most 20 bytes) */
+	op = (unsigned)(tag >> 3);
+	c->op_checked = true;
+	if (bad || (tag & 7) != 2 || op == 0 || op > OP_MAX) {
+		client_protocol_error(c, c->h.seq, EBADMSG, "protocol error: request body is not a valid Request message");
+		return -EBADMSG;
+	}
+	if (c->h.len > op_limits[op].max) {
+		client_protocol_error(c, c->h.seq, EMSGSIZE, "protocol error: request larger than its operation allows");
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
 /* The largest body this client may send. */
 static uint32_t client_max_body(const struct client *c)
 {
@@ -604,10 +633,13 @@ static void client_read(struct client *c)
 			}
 		} else {
 			c->body_got += (size_t)r;
+			if (!c->op_checked && body_peek(c))
+				return;
 		}
 		if (c->hdr_got == LV_FRAME_HDR && c->body_got == c->h.len) {
 			c->hdr_got = 0;
 			c->body_got = 0;
+			c->op_checked = false;
 			client_frame(c);
 		}
 	}
