@@ -33,7 +33,6 @@ start_agent -f "$T/agent.conf"
 rss() { awk '/VmRSS/ {print int($2 / 1024)}' /proc/"$AGENT_PID"/status; }
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$AGENT_PID"/stat; }
 ms() { date +%s%3N; }
-TS=${TS:-1}   # the testbed stretches time limits (lib.sh)
 
 $LVSH -c "spawn 1 noop name=bp" >/dev/null || fail "spawn"
 head -c 700000 /dev/urandom | base64 -w 100 >>"$STATE/console/bp-1.log"
@@ -51,20 +50,20 @@ kill $FL 2>/dev/null; wait $FL 2>/dev/null
 ok "300 unread log replies: RSS $rss0 -> $rss1 MB (back-pressure), host answered in $((t1 - t0)) ms"
 
 # ---- sizes before allocation, operations before unpacking
-out=$(timeout 5 $UH big 16000000) || fail "read-only 16 MB header: no answer (the agent waits for the body)"
+out=$(timeout $((5 * TS)) $UH big 16000000) || fail "read-only 16 MB header: no answer (the agent waits for the body)"
 echo "$out" | grep -q "^reply err=90 " || fail "read-only 16 MB header: $out"
 grep -q "exceeds this client's limit of 65536 bytes (max-request-read)" "$T/agent.log" || fail "no limit in the log"
 c0=$(cpu_ticks)
 for i in 1 2 3; do
-	out=$(timeout 10 $HOST "$SOCK" unknown 16000000) || fail "16 MB of unknown fields: no answer"
+	out=$(timeout $((10 * TS)) $HOST "$SOCK" unknown 16000000) || fail "16 MB of unknown fields: no answer"
 	echo "$out" | grep -q "err=74\|closed" || fail "16 MB of unknown fields: $out"
 done
 c1=$(cpu_ticks)
-[ $((c1 - c0)) -lt 150 ] || fail "3 bodies of 16 MB of unknown fields cost $((c1 - c0)) ticks of agent CPU"
+[ $((c1 - c0)) -lt $((150 * TS)) ] || fail "3 bodies of 16 MB of unknown fields cost $((c1 - c0)) ticks of agent CPU"
 ok "a read-only 16 MB request is refused at its header; unknown fields are refused unparsed ($((c1 - c0)) ticks for 48 MB)"
 
 # ---- a frame that never completes
-out=$(timeout 5 $UH partial) || fail "partial frame: still open after 5 s"
+out=$(timeout $((5 * TS)) $UH partial) || fail "partial frame: still open after 5 s"
 n=$(echo "$out" | awk '{print $3}')
 [ "$n" -lt $((2000 * TS)) ] || fail "partial frame closed after $n ms (read-timeout 500)"
 ok "a partial frame is dropped after $n ms"
@@ -102,7 +101,7 @@ sleep 2
 c1=$(cpu_ticks)
 wait $CN
 n1=$(grep -c "not accepting" "$T/agent.log")
-[ $((c1 - c0)) -lt 60 ] || fail "at the fd limit the agent used $((c1 - c0)) ticks in 2 s"
+[ $((c1 - c0)) -lt $((60 * TS)) ] || fail "at the fd limit the agent used $((c1 - c0)) ticks in 2 s"
 [ $((n1 - n0)) -le 3 ] || fail "at the fd limit: $((n1 - n0)) log lines"
 prlimit --pid "$AGENT_PID" --nofile=65536:65536
 $LVSH -c host >/dev/null || fail "host after the fd limit"

@@ -16,14 +16,14 @@ grep -q "$(printf 'y\303\251')" "$T/out" || fail "UTF-8 text lost: $(cat -v "$T/
 ok "lvsh log: guest escape sequences shown as text, UTF-8 kept"
 
 $B/tests/lv-hostile "$SOCK" sub-sel "$(printf 'x\n2026-01-01T00:00:00.000Z lightvmd error: FORGED')" >/dev/null
-sleep 0.2
+tsleep 0.2
 grep -q "^2026-01-01T00:00:00.000Z lightvmd error: FORGED" "$T/agent.log" && fail "a client forged a log line"
 grep -q 'selector x\\n2026-01-01' "$T/agent.log" || fail "the selector was not logged escaped: $(grep subscribe "$T/agent.log" | tail -2)"
 ok "a newline in client input is logged escaped: no forged line"
 
 # a guest that writes without end: its console log stops at the cap
 $LVSH -c "spawn 1 chatty" >/dev/null || fail "spawn chatty"
-sleep 2
+tsleep 2
 size=$(stat -c %s "$STATE/console/chatty-1.log")
 [ "$size" -le 1048576 ] || fail "chatty's console log at $size bytes, above the 1 MiB cap"
 $LVSH -c "destroy chatty-1" >/dev/null || fail "destroy chatty"

@@ -7,7 +7,6 @@ mkdir -p "$T/img"
 mkfifo "$T/fifo" "$T/img/pipe"
 ln -s "$T/fifo" "$T/img/viasym"
 start_agent -I "$T/img"
-TS=${TS:-1}
 for img in "$T/fifo" pipe viasym /dev/null /dev/zero; do
 	out=$(timeout $((5 * TS)) $LVSH -c "spawn 1 $img" 2>&1)
 	rc=$?
