@@ -6,6 +6,7 @@
 #ifndef AGENT_BUDGET_H
 #define AGENT_BUDGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,21 @@ extern struct agent_limits g_limits;
  * -EINVAL with err set (where: "file:line"). */
 int limits_parse(const char *key, const char *val, char *err, size_t errlen,
 		 const char *where);
+
+/* ---- admit.c: a Request body's operation, read before it is unpacked
+ * (its one top-level field: the oneof's field number and length) */
+uint32_t admit_op_max(unsigned op);   /* largest body for op (0: unknown) */
+bool admit_op_admin(unsigned op);     /* only root and admins may ask */
+/* The first bytes of a body (got of frame_len): 0 acceptable so far,
+ * 1 not enough bytes yet, -EBADMSG not one known operation, -EMSGSIZE
+ * frame_len too large for its operation. */
+int admit_peek(const uint8_t *body, size_t got, uint32_t frame_len);
+/* A whole body: 0 with its operation and that field's bytes, or
+ * -EBADMSG (unknown, repeated or malformed fields). */
+int admit_body(const uint8_t *body, size_t len, unsigned *op, const uint8_t **pl,
+	       size_t *pl_len);
+/* ActionReq.action from an ActionReq's bytes (0 if absent). */
+uint64_t admit_action(const uint8_t *pl, size_t len);
 
 /* ---- control.c: per-client budgets */
 struct client;

@@ -11,7 +11,7 @@
  * tag and length (the body's first bytes) are checked against the
  * frame's size as soon as they arrive, and the complete body's
  * top-level field is checked against the role before protobuf unpacks
- * anything.  Replies apply back-pressure: past
+ * anything (admit.c reads those fields).  Replies apply back-pressure: past
  * pause_pending queued bytes the agent stops reading the client's
  * requests until it reads its replies; past max_pending it is dropped.
  * A frame must complete within read-timeout; a connection that asks
@@ -363,109 +363,16 @@ static void client_protocol_error(struct client *c, uint32_t seq, int err, const
 
 /* ---- requests, checked before they are unpacked */
 
-/* Largest body per operation (Request's oneof field number), and whether
- * a read-only client may ask for it at all (pool set and console input
- * are told apart by acl_check after unpacking, within these sizes). */
-#define OP_MAX 10
-static const struct { uint32_t max; bool admin; } op_limits[OP_MAX + 1] = {
-	[1] = { 64u << 10, true },     /* spawn */
-	[2] = { 64u << 10, false },    /* list */
-	[3] = { 64u << 10, false },    /* inspect */
-	[4] = { 16u << 20, true },     /* action: a bulk action names its VMs */
-	[5] = { 4096, false },         /* log */
-	[6] = { 4096, false },         /* pool */
-	[7] = { 4096, false },         /* host */
-	[8] = { 64u << 10, false },    /* subscribe */
-	[9] = { 64u << 10, false },    /* wait */
-	[10] = { 1u << 20, false },    /* console: input is bounded here */
-};
-
-static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	*v = 0;
-	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-		uint8_t b = *(*p)++;
-
-		*v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return 0;
-	}
-	return -1;
-}
-
-/* Skip one field's value of wire type wt; -1 if malformed. */
-static int skip_field(const uint8_t **p, const uint8_t *end, unsigned wt)
-{
-	uint64_t n;
-
-	switch (wt) {
-	case 0: return varint(p, end, &n);
-	case 1: n = 8; break;
-	case 5: n = 4; break;
-	case 2:
-		if (varint(p, end, &n))
-			return -1;
-		break;
-	default: return -1;
-	}
-	if (n > (uint64_t)(end - *p))
-		return -1;
-	*p += n;
-	return 0;
-}
-
-/* The operation of a Request body: its one top-level field, which must
- * be a known one, length-delimited.  0 with *op and its payload (*pl,
- * *pl_len), or -EBADMSG. */
-static int request_op(const uint8_t *p, size_t len, unsigned *op, const uint8_t **pl,
-		      size_t *pl_len)
-{
-	const uint8_t *end = p + len;
-
-	*op = 0;
-	while (p < end) {
-		uint64_t tag, n;
-
-		if (varint(&p, end, &tag) || (tag & 7) != 2 || (tag >> 3) == 0 ||
-		    (tag >> 3) > OP_MAX || varint(&p, end, &n) || n > (uint64_t)(end - p))
-			return -EBADMSG;
-		if (*op && *op != (tag >> 3))
-			return -EBADMSG;   /* two operations in one request */
-		*op = (unsigned)(tag >> 3);
-		*pl = p;
-		*pl_len = (size_t)n;
-		p += n;
-	}
-	return *op ? 0 : -EBADMSG;
-}
-
-/* ActionReq.action (field 1, a varint) from its bytes; 0 if absent. */
-static uint64_t action_of(const uint8_t *p, size_t len)
-{
-	const uint8_t *end = p + len;
-	uint64_t tag, v = 0;
-
-	while (p < end && varint(&p, end, &tag) == 0) {
-		if (tag == (1 << 3 | 0)) {
-			if (varint(&p, end, &v))
-				return 0;
-		} else if (skip_field(&p, end, (unsigned)(tag & 7))) {
-			return 0;
-		}
-	}
-	return v;
-}
-
 /* Size and role against the operation, before anything is unpacked:
  * 0, or -errno after replying. */
 static int request_admit(struct client *c, uint32_t seq, unsigned op, const uint8_t *pl,
 			 size_t pl_len)
 {
-	if (c->h.len > op_limits[op].max) {
+	if (c->h.len > admit_op_max(op)) {
 		client_protocol_error(c, seq, EMSGSIZE, "protocol error: request larger than its operation allows");
 		return -EMSGSIZE;
 	}
-	if (op_limits[op].admin && c->role != ACL_ADMIN) {
+	if (admit_op_admin(op) && c->role != ACL_ADMIN) {
 		Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
 		Lightvm__SpawnReq sp = LIGHTVM__SPAWN_REQ__INIT;
 		Lightvm__ActionReq ac = LIGHTVM__ACTION_REQ__INIT;
@@ -474,7 +381,7 @@ static int request_admit(struct client *c, uint32_t seq, unsigned op, const uint
 		rq.op_case = (Lightvm__Request__OpCase)op;
 		rq.spawn = &sp;
 		if (op == LIGHTVM__REQUEST__OP_ACTION) {
-			ac.action = (Lightvm__Action)action_of(pl, pl_len);
+			ac.action = (Lightvm__Action)admit_action(pl, pl_len);
 			rq.action = &ac;
 		}
 		return acl_check(c, c->role, seq, &rq);
@@ -491,7 +398,7 @@ static void client_frame(struct client *c)
 	unsigned op;
 
 	c->t_active = lv_now_ns();
-	if (request_op(c->body, c->h.len, &op, &pl, &pl_len)) {
+	if (admit_body(c->body, c->h.len, &op, &pl, &pl_len)) {
 		client_protocol_error(c, seq, EBADMSG, "protocol error: request body is not a valid Request message");
 		return;
 	}
@@ -521,25 +428,16 @@ static void client_frame(struct client *c)
  * allocated.  -errno after hanging up, 0 (checked, or not enough yet). */
 static int body_peek(struct client *c)
 {
-	const uint8_t *p = c->body, *end = c->body + c->body_got;
-	uint64_t tag, n;
-	unsigned op;
+	int rc = admit_peek(c->body, c->body_got, c->h.len);
 
-	bool bad = varint(&p, end, &tag) || varint(&p, end, &n);
-
-	if (bad && c->body_got < 20)
-		return 0;   /* not all there yet (two varints: at most 20 bytes) */
-	op = (unsigned)(tag >> 3);
+	if (rc > 0)
+		return 0;
 	c->op_checked = true;
-	if (bad || (tag & 7) != 2 || op == 0 || op > OP_MAX) {
-		client_protocol_error(c, c->h.seq, EBADMSG, "protocol error: request body is not a valid Request message");
-		return -EBADMSG;
-	}
-	if (c->h.len > op_limits[op].max) {
-		client_protocol_error(c, c->h.seq, EMSGSIZE, "protocol error: request larger than its operation allows");
-		return -EMSGSIZE;
-	}
-	return 0;
+	if (rc)
+		client_protocol_error(c, c->h.seq, -rc, rc == -EMSGSIZE ?
+			"protocol error: request larger than its operation allows" :
+			"protocol error: request body is not a valid Request message");
+	return rc;
 }
 
 /* The largest body this client may send. */

@@ -16,6 +16,7 @@
 
 #include "../../proto/frame.c"   /* instrumented: the fuzzer learns the header */
 #include "../../agent/budget.c"
+#include "../../agent/admit.c"
 #include "../../agent/control.c"
 
 /* ---- what control.c takes from the rest of the agent */
