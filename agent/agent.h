@@ -27,6 +27,10 @@ extern const struct lv_loop loop_for_core;
 /* ---- log.c */
 void alog(enum lv_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void alog_setup(bool debug, bool use_syslog);
+/* alog, at most burst (0: 20) messages per 10 s per limiter, then a count. */
+struct alog_limit { unsigned burst; int64_t t0; unsigned n, held; };
+void alog_limited(struct alog_limit *l, enum lv_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* The first error logged since start ("" if none). */
 const char *alog_first_error(void);
 

@@ -38,7 +38,6 @@
 
 #define BODY_CHUNK 4096u            /* first body allocation */
 #define ACCEPT_BACKOFF_NS 100000000ll
-#define WARN_EVERY_NS (10ll * 1000000000)
 
 struct client {
 	struct client *next, *prev;   /* live clients (control_tick) */
@@ -110,29 +109,8 @@ static void uid_put(uid_t uid)
 		*u = uids[--nuids];
 }
 
-/* A warning at most every 10 s per kind, with how many were held back. */
-static void warn_limited(int64_t *last, unsigned *held, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void warn_limited(int64_t *last, unsigned *held, const char *fmt, ...)
-{
-	int64_t now = lv_now_ns();
-	char msg[256];
-	va_list ap;
-
-	if (*last && now - *last < WARN_EVERY_NS) {
-		(*held)++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (*held)
-		alog(LV_LOG_WARN, "%s (and %u more like it in the last 10 s)", msg, *held);
-	else
-		alog(LV_LOG_WARN, "%s", msg);
-	*last = now;
-	*held = 0;
-}
+static struct alog_limit lim_drop, lim_refuse;   /* per kind of warning */
+static struct alog_limit lim_accept = { .burst = 1 };   /* each back-off would log */
 
 static void client_close(struct client *c)
 {
@@ -229,8 +207,8 @@ void client_drop(struct client *c, const char *why)
 {
 	if (c->dead)
 		return;
-	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
-	     (int)c->uid, why);
+	alog_limited(&lim_drop, LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection",
+		     (int)c->pid, (int)c->uid, why);
 	client_close(c);
 }
 
@@ -353,8 +331,8 @@ void client_budget_put(struct client *c, enum client_budget b)
 /* A frame that cannot be trusted: answer (best effort) and hang up. */
 static void client_protocol_error(struct client *c, uint32_t seq, int err, const char *what)
 {
-	alog(LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection", (int)c->pid,
-	     (int)c->uid, what);
+	alog_limited(&lim_drop, LV_LOG_WARN, "client pid %d uid %d: %s; closing the connection",
+		     (int)c->pid, (int)c->uid, what);
 	c->closing = true;
 	client_reply_err(c, seq, err, "%s", what);
 	if (!c->dead && c->out_len == 0)
@@ -563,11 +541,9 @@ static void client_cb(void *arg, int fd, uint32_t events)
  * instead of hanging). */
 static void accept_backoff(int fd, int err)
 {
-	static int64_t last;
-	static unsigned held;
 	int cfd;
 
-	warn_limited(&last, &held, "accept: %s; not accepting for %lld ms", strerror(err),
+	alog_limited(&lim_accept, LV_LOG_WARN, "accept: %s; not accepting for %lld ms", strerror(err),
 		     ACCEPT_BACKOFF_NS / 1000000);
 	loop_mod(fd, 0);
 	accept_resume = lv_now_ns() + ACCEPT_BACKOFF_NS;
@@ -583,20 +559,18 @@ static void accept_backoff(int fd, int err)
 /* May this peer have one more connection?  Root always may. */
 static bool admit_peer(uid_t uid, pid_t pid)
 {
-	static int64_t last;
-	static unsigned held;
 	struct uid_count *u;
 
 	if (uid == 0)
 		return true;
 	if (nclients >= g_limits.max_clients) {
-		warn_limited(&last, &held, "client pid %d uid %d refused: %u connections (max-clients)",
+		alog_limited(&lim_refuse, LV_LOG_WARN, "client pid %d uid %d refused: %u connections (max-clients)",
 			     (int)pid, (int)uid, nclients);
 		return false;
 	}
 	u = uid_add(uid);
 	if (!u || u->n >= g_limits.max_conn_uid) {
-		warn_limited(&last, &held, "client pid %d uid %d refused: %u connections from this uid (max-connections-per-uid)",
+		alog_limited(&lim_refuse, LV_LOG_WARN, "client pid %d uid %d refused: %u connections from this uid (max-connections-per-uid)",
 			     (int)pid, (int)uid, u ? u->n : 0);
 		if (u && u->n == 0)
 			*u = uids[--nuids];

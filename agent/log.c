@@ -74,3 +74,33 @@ void alog(enum lv_log_level lvl, const char *fmt, ...)
 			names[lvl], buf);
 	}
 }
+
+/* Up to burst (ALOG_BURST) messages per ALOG_WINDOW_NS for one limiter, then
+ * only a count, logged when the next window opens: no client can fill
+ * the log by repeating what gets logged. */
+#define ALOG_BURST 20u
+#define ALOG_WINDOW_NS (10ll * 1000000000)
+
+void alog_limited(struct alog_limit *l, enum lv_log_level lvl, const char *fmt, ...)
+{
+	int64_t now = lv_now_ns();
+	char buf[1024];
+	va_list ap;
+
+	if (!l->t0 || now - l->t0 >= ALOG_WINDOW_NS) {
+		if (l->held)
+			alog(lvl, "(%u more like the following were not logged in %lld s)", l->held,
+			     (long long)((now - l->t0) / 1000000000));
+		l->t0 = now;
+		l->n = l->held = 0;
+	}
+	if (l->n >= (l->burst ? l->burst : ALOG_BURST)) {
+		l->held++;
+		return;
+	}
+	l->n++;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	alog(lvl, "%s", buf);
+}

@@ -25,6 +25,7 @@ int loop_mod(int fd, uint32_t events) { return 0; }
 void loop_del(int fd) {}
 void records_flush(void) {}
 void alog(enum lv_log_level lvl, const char *fmt, ...) {}
+void alog_limited(struct alog_limit *l, enum lv_log_level lvl, const char *fmt, ...) {}
 enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid) { return ACL_NONE; }
 
 int acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq)

@@ -84,6 +84,13 @@ out=$($UH wait bp-1 10); [ "$out" = "ok 4 err 105" ] || fail "10 waits: $out"
 out=$($UH sub 10); [ "$out" = "ok 3 err 105" ] || fail "10 subscriptions: $out"
 ok "attaches, waits and subscriptions capped per connection (ENOBUFS)"
 
+# ---- a client repeating what gets logged cannot fill the log
+n0=$(grep -c "access: denied spawn" "$T/agent.log")
+out=$($UH spawn 300); [ "$out" = "ok 0 err 13" ] || fail "300 denied spawns: $out"
+n1=$(grep -c "access: denied spawn" "$T/agent.log")
+[ $((n1 - n0)) -le 20 ] || fail "300 denied spawns logged $((n1 - n0)) lines"
+ok "300 denied requests: $((n1 - n0)) log lines"
+
 # ---- idle connections
 out=$($HOST "$SOCK" conns 5 5)
 [ "$out" = "open 0" ] || fail "idle connections after idle-timeout: $out"

@@ -13,6 +13,8 @@
  *   lv-hostile SOCK attach VM N            N console attaches on one
  *   lv-hostile SOCK wait VM N              connection (or waits, or
  *   lv-hostile SOCK sub N                  subscriptions): "ok K err E"
+ *   lv-hostile SOCK spawn N                N spawn requests on one connection
+ *                                          (denied to a read-only user)
  *   lv-hostile SOCK unknown LEN            a LEN-byte body of unknown
  *                                          fields: "reply err=N" or "closed"
  *   lv-hostile SOCK sub-sel SELECTOR       subscribe to events of SELECTOR
@@ -172,6 +174,8 @@ static int partial(void)
 	if (fd < 0)
 		return 1;
 	lv_frame_encode_hdr(buf, LV_FRAME_REQUEST, 1, 100);
+	buf[LV_FRAME_HDR] = 7 << 3 | 2;   /* a HostReq of 98 bytes, 8 of them sent */
+	buf[LV_FRAME_HDR + 1] = 98;
 	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 		return 1;
 	while (read(fd, &c, 1) > 0)
@@ -212,6 +216,7 @@ static int many(const char *kind, const char *vm, int n)
 	Lightvm__ConsoleReq cr = LIGHTVM__CONSOLE_REQ__INIT;
 	Lightvm__WaitReq wr = LIGHTVM__WAIT_REQ__INIT;
 	Lightvm__SubscribeReq sr = LIGHTVM__SUBSCRIBE_REQ__INIT;
+	Lightvm__SpawnReq sp = LIGHTVM__SPAWN_REQ__INIT;
 	int fd = conn(), ok = 0, err = 0;
 
 	if (fd < 0)
@@ -226,6 +231,11 @@ static int many(const char *kind, const char *vm, int n)
 		wr.state = "shutoff";
 		rq.op_case = LIGHTVM__REQUEST__OP_WAIT;
 		rq.wait = &wr;
+	} else if (strcmp(kind, "spawn") == 0) {
+		sp.count = 1;
+		sp.image = "noop";
+		rq.op_case = LIGHTVM__REQUEST__OP_SPAWN;
+		rq.spawn = &sp;
 	} else {
 		sr.has_events = sr.events = true;
 		rq.op_case = LIGHTVM__REQUEST__OP_SUBSCRIBE;
@@ -297,7 +307,7 @@ int main(int argc, char **argv)
 		return many(m, argv[3], atoi(argv[4]));
 	if (strcmp(m, "sub-sel") == 0 && argc == 4)
 		return sub_sel(argv[3]);
-	if (strcmp(m, "sub") == 0 && argc == 4)
+	if ((strcmp(m, "sub") == 0 || strcmp(m, "spawn") == 0) && argc == 4)
 		return many(m, NULL, atoi(argv[3]));
 	fprintf(stderr, "lv-hostile: bad mode or arguments\n");
 	return 2;
