@@ -24,6 +24,9 @@ struct agent_limits g_limits = {
 	.max_attaches = 16,
 	.max_waits = 64,
 	.max_subs = 8,
+	.max_attaches_uid = 64,
+	.max_waits_uid = 256,
+	.max_subs_uid = 32,
 	.wait_timeout_ms = 600000,
 };
 
@@ -46,6 +49,9 @@ static const struct limit_key keys[] = {
 	{ "max-attaches", "per connection", 0, 100000, 0, &g_limits.max_attaches },
 	{ "max-waits", "per connection", 0, 1000000, 0, &g_limits.max_waits },
 	{ "max-subscriptions", "per connection", 0, 100000, 0, &g_limits.max_subs },
+	{ "max-attaches-per-uid", "per user", 0, 1000000, 0, &g_limits.max_attaches_uid },
+	{ "max-waits-per-uid", "per user", 0, 1000000, 0, &g_limits.max_waits_uid },
+	{ "max-subscriptions-per-uid", "per user", 0, 1000000, 0, &g_limits.max_subs_uid },
 	{ "wait-timeout", "milliseconds", 100, 86400000, 0, &g_limits.wait_timeout_ms },
 };
 

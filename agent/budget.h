@@ -24,6 +24,7 @@ struct agent_limits {
 	unsigned max_attaches;     /* max-attaches: console attaches per client */
 	unsigned max_waits;        /* max-waits: pending waits per client */
 	unsigned max_subs;         /* max-subscriptions: per client */
+	unsigned max_attaches_uid, max_waits_uid, max_subs_uid; /* ...-per-uid (not root) */
 	unsigned wait_timeout_ms;  /* wait-timeout: deadline of a wait without one */
 };
 extern struct agent_limits g_limits;

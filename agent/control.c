@@ -70,7 +70,7 @@ static int spare_fd = -1;             /* given up to tell a peer at EMFILE */
 static int64_t accept_resume;         /* accept paused until (0: not) */
 
 /* ---- per-uid connection counts: one entry per uid connected now */
-struct uid_count { uid_t uid; unsigned n; };
+struct uid_count { uid_t uid; unsigned n; unsigned budget[CB_NR]; };
 static struct uid_count *uids;
 static size_t nuids, uids_cap;
 
@@ -97,16 +97,28 @@ static struct uid_count *uid_add(uid_t uid)
 		uids = u;
 		uids_cap = cap;
 	}
-	uids[nuids] = (struct uid_count){ uid, 0 };
+	uids[nuids] = (struct uid_count){ .uid = uid };
 	return &uids[nuids++];
+}
+
+/* Forget u once it has no connection and holds no budget. */
+static void uid_release(struct uid_count *u)
+{
+	for (int b = 0; b < CB_NR; b++)
+		if (u->budget[b])
+			return;
+	if (u->n == 0)
+		*u = uids[--nuids];
 }
 
 static void uid_put(uid_t uid)
 {
 	struct uid_count *u = uid_find(uid);
 
-	if (u && --u->n == 0)
-		*u = uids[--nuids];
+	if (u && u->n) {
+		u->n--;
+		uid_release(u);
+	}
 }
 
 static struct alog_limit lim_drop, lim_refuse;   /* per kind of warning */
@@ -303,29 +315,48 @@ void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, 
 /* ---- budgets */
 
 static const struct {
-	const char *what, *key;
-	unsigned *limit;
+	const char *what, *key, *key_uid;
+	unsigned *limit, *limit_uid;
 } budgets[CB_NR] = {
-	[CB_ATTACH] = { "console attaches", "max-attaches", &g_limits.max_attaches },
-	[CB_WAIT] = { "pending waits", "max-waits", &g_limits.max_waits },
-	[CB_SUB] = { "subscriptions", "max-subscriptions", &g_limits.max_subs },
+	[CB_ATTACH] = { "console attaches", "max-attaches", "max-attaches-per-uid",
+			&g_limits.max_attaches, &g_limits.max_attaches_uid },
+	[CB_WAIT] = { "pending waits", "max-waits", "max-waits-per-uid",
+		      &g_limits.max_waits, &g_limits.max_waits_uid },
+	[CB_SUB] = { "subscriptions", "max-subscriptions", "max-subscriptions-per-uid",
+		     &g_limits.max_subs, &g_limits.max_subs_uid },
 };
 
+/* Per connection, and per user (all its connections; not root). */
 int client_budget_take(struct client *c, enum client_budget b, uint32_t seq)
 {
+	struct uid_count *u = c->uid ? uid_find(c->uid) : NULL;
+
 	if (c->budget[b] >= *budgets[b].limit) {
 		client_reply_err(c, seq, ENOBUFS, "too many %s on this connection (%u; %s in lightvmd.conf)",
 				 budgets[b].what, *budgets[b].limit, budgets[b].key);
 		return -ENOBUFS;
 	}
+	if (u && u->budget[b] >= *budgets[b].limit_uid) {
+		client_reply_err(c, seq, ENOBUFS, "too many %s for uid %d (%u; %s in lightvmd.conf)",
+				 budgets[b].what, (int)c->uid, *budgets[b].limit_uid, budgets[b].key_uid);
+		return -ENOBUFS;
+	}
 	c->budget[b]++;
+	if (u)
+		u->budget[b]++;
 	return 0;
 }
 
 void client_budget_put(struct client *c, enum client_budget b)
 {
+	struct uid_count *u = c->uid ? uid_find(c->uid) : NULL;
+
 	if (c->budget[b])
 		c->budget[b]--;
+	if (u && u->budget[b]) {
+		u->budget[b]--;
+		uid_release(u);
+	}
 }
 
 /* A frame that cannot be trusted: answer (best effort) and hang up. */
@@ -572,8 +603,8 @@ static bool admit_peer(uid_t uid, pid_t pid)
 	if (!u || u->n >= g_limits.max_conn_uid) {
 		alog_limited(&lim_refuse, LV_LOG_WARN, "client pid %d uid %d refused: %u connections from this uid (max-connections-per-uid)",
 			     (int)pid, (int)uid, u ? u->n : 0);
-		if (u && u->n == 0)
-			*u = uids[--nuids];
+		if (u)
+			uid_release(u);
 		return false;
 	}
 	u->n++;

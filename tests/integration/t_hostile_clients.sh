@@ -28,6 +28,7 @@ max-connections-per-uid = 20
 max-attaches = 4
 max-waits = 4
 max-subscriptions = 3
+max-waits-per-uid = 6
 CONF
 start_agent -f "$T/agent.conf"
 rss() { awk '/VmRSS/ {print int($2 / 1024)}' /proc/"$AGENT_PID"/status; }
@@ -82,7 +83,12 @@ ok "one uid keeps 20 of 200 connections; admin spawn 10 in $((t1 - t0)) ms"
 out=$($UH attach bp-1 10); [ "$out" = "ok 4 err 105" ] || fail "10 attaches: $out"
 out=$($UH wait bp-1 10); [ "$out" = "ok 4 err 105" ] || fail "10 waits: $out"
 out=$($UH sub 10); [ "$out" = "ok 3 err 105" ] || fail "10 subscriptions: $out"
-ok "attaches, waits and subscriptions capped per connection (ENOBUFS)"
+$UH wait bp-1 4 $((3 * TS)) >"$T/w1" &
+W1=$!
+tsleep 1
+out=$($UH wait bp-1 10); [ "$out" = "ok 2 err 105" ] || fail "waits past the per-uid cap: $out (first connection: $(cat "$T/w1"))"
+wait $W1
+ok "attaches, waits and subscriptions capped per connection and per uid (ENOBUFS)"
 
 # ---- a client repeating what gets logged cannot fill the log
 n0=$(grep -c "access: denied spawn" "$T/agent.log")

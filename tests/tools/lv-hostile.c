@@ -10,8 +10,8 @@
  *                                          "closed after MS ms"
  *   lv-hostile SOCK conns N HOLD_S         N idle connections: "open K"
  *                                          (how many the agent kept)
- *   lv-hostile SOCK attach VM N            N console attaches on one
- *   lv-hostile SOCK wait VM N              connection (or waits, or
+ *   lv-hostile SOCK attach VM N [HOLD_S]   N console attaches on one
+ *   lv-hostile SOCK wait VM N [HOLD_S]     connection (or waits, or
  *   lv-hostile SOCK sub N                  subscriptions): "ok K err E"
  *   lv-hostile SOCK spawn N                N spawn requests on one connection
  *                                          (denied to a read-only user)
@@ -209,8 +209,9 @@ static int conns(int n, int hold)
 	return 0;
 }
 
-/* n requests of one kind on one connection, each answered in turn. */
-static int many(const char *kind, const char *vm, int n)
+/* n requests of one kind on one connection, each answered in turn;
+ * the connection is held hold seconds more. */
+static int many(const char *kind, const char *vm, int n, int hold)
 {
 	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
 	Lightvm__ConsoleReq cr = LIGHTVM__CONSOLE_REQ__INIT;
@@ -262,6 +263,8 @@ static int many(const char *kind, const char *vm, int n)
 			break;
 	}
 	printf("ok %d err %d\n", ok, err);
+	fflush(stdout);
+	sleep((unsigned)hold);
 	return 0;
 }
 
@@ -303,12 +306,12 @@ int main(int argc, char **argv)
 		return partial();
 	if (strcmp(m, "conns") == 0 && argc == 5)
 		return conns(atoi(argv[3]), atoi(argv[4]));
-	if ((strcmp(m, "attach") == 0 || strcmp(m, "wait") == 0) && argc == 5)
-		return many(m, argv[3], atoi(argv[4]));
+	if ((strcmp(m, "attach") == 0 || strcmp(m, "wait") == 0) && (argc == 5 || argc == 6))
+		return many(m, argv[3], atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
 	if (strcmp(m, "sub-sel") == 0 && argc == 4)
 		return sub_sel(argv[3]);
 	if ((strcmp(m, "sub") == 0 || strcmp(m, "spawn") == 0) && argc == 4)
-		return many(m, NULL, atoi(argv[3]));
+		return many(m, NULL, atoi(argv[3]), 0);
 	fprintf(stderr, "lv-hostile: bad mode or arguments\n");
 	return 2;
 }
