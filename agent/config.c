@@ -148,6 +148,8 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 		c->net_bridge = keep(c, val);
 	else if (strcmp(key, "net-subnet") == 0)
 		c->net_subnet = keep(c, val);
+	else if (strcmp(key, "autostart") == 0)
+		c->autostart = keep(c, val);
 	else if (strcmp(key, "watchdog") == 0) {
 		unsigned long v;
 

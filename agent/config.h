@@ -36,6 +36,7 @@ struct agent_config {
 	bool stop_vms;               /* destroy the VMs when the agent stops */
 	const char *metrics;         /* metrics = ADDR (metrics.c), NULL: none */
 	unsigned watchdog_s;         /* watchdog = SEC: spawns' default, 0: none */
+	const char *autostart;       /* autostart = DIR (autostart.c), NULL: none */
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
 	char config_path[512];

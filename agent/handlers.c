@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "agent.h"
+#include "autostart.h"
 #include "budget.h"
 
 #define SPAWN_MAX       100000u
@@ -432,6 +433,14 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, EINVAL, "spawn: empty %s", sp->ramdisk && !*sp->ramdisk ? "ramdisk" : "cmdline");
 		return;
 	}
+	if (sp->name && (!*sp->name || count != 1)) {   /* from a config file */
+		client_reply_err(c, seq, EINVAL, "spawn: a VM name needs count 1 (else a name prefix)");
+		return;
+	}
+	if (vmcfg_env_check(sp->mode, sp->net_bridge, err, sizeof(err))) {
+		client_reply_err(c, seq, EINVAL, "spawn: %s", err);
+		return;
+	}
 	fd = lv_image_open(g_host, sp->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
 			   err, sizeof(err));
 	if (fd < 0) {
@@ -459,7 +468,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	}
 	for (unsigned k = 0; k < count; k++) {
 		struct lv_spawn s = {
-			.image = sp->image, .prefix = sp->name_prefix, .mem_bytes = mem,
+			.image = sp->image, .prefix = sp->name_prefix, .name = sp->name, .mem_bytes = mem,
 			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
 			.ramdisk = sp->ramdisk, .cmdline = sp->cmdline,
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,

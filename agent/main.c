@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "agent.h"
+#include "autostart.h"
 #include "config.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
@@ -253,6 +254,7 @@ int main(int argc, char **argv)
 		return start_failed(notify);
 	}
 	g_watchdog_s = cfg.watchdog_s;
+	autostart_setup(cfg.net_bridge);
 	if (g_watchdog_s && strcmp(lv_host_driver(g_host), "kvm")) {
 		alog(LV_LOG_WARN, "config: watchdog ignored: the %s driver has none",
 		     lv_host_driver(g_host));
@@ -281,6 +283,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.npools; i++)
 		if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].target))
 			alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
+	autostart_run(cfg.autostart);   /* lightvm.cfg(5): one VM per file */
 	{
 		struct sigaction sa = { .sa_handler = on_signal };
 		sigaction(SIGTERM, &sa, NULL);

@@ -297,23 +297,16 @@ static void print_vm(FILE *out, const Lightvm__VmInfo *vm)
 
 /* ---- handlers */
 
-static int cmd_spawn(struct lvsh *sh, const struct lvsh_cmd *cmd,
-		     const struct lvsh_args *a)
+int lvsh_spawn_send(struct lvsh *sh, const char *what, Lightvm__SpawnReq *sp)
 {
 	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
-	Lightvm__SpawnReq sp;
 	Lightvm__Reply *r;
 	struct json j;
-	char err[256];
 	int rc;
 
-	if (lvsh_spawn_parse(a, &sp, err, sizeof(err)) < 0) {
-		lvsh_err(cmd->name, "%s", err);
-		return LVSH_EXIT_USAGE;
-	}
 	req.op_case = LIGHTVM__REQUEST__OP_SPAWN;
-	req.spawn = &sp;
-	rc = lvsh_call(sh, cmd->name, &req, &r);
+	req.spawn = sp;
+	rc = lvsh_call(sh, what, &req, &r);
 	if (rc != LVSH_EXIT_OK)
 		return rc;
 	if (sh->json) {
@@ -332,9 +325,22 @@ static int cmd_spawn(struct lvsh *sh, const struct lvsh_cmd *cmd,
 			r->vms[0]->name, r->vms[r->n_vms - 1]->name);
 	}
 	fflush(sh->out);
-	rc = report_failures(sh, cmd->name, r);
+	rc = report_failures(sh, what, r);
 	lightvm__reply__free_unpacked(r, NULL);
 	return rc;
+}
+
+static int cmd_spawn(struct lvsh *sh, const struct lvsh_cmd *cmd,
+		     const struct lvsh_args *a)
+{
+	Lightvm__SpawnReq sp;
+	char err[256];
+
+	if (lvsh_spawn_parse(a, &sp, err, sizeof(err)) < 0) {
+		lvsh_err(cmd->name, "%s", err);
+		return LVSH_EXIT_USAGE;
+	}
+	return lvsh_spawn_send(sh, cmd->name, &sp);
 }
 
 /* list and inspect: one SelectReq, two ways to print. */

@@ -14,6 +14,7 @@
 
 const struct lvsh_cmd *const lvsh_cmds[] = {
 	&lvsh_cmd_spawn,
+	&lvsh_cmd_create,
 	&lvsh_cmd_list,
 	&lvsh_cmd_inspect,
 	&lvsh_cmd_pause,

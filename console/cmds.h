@@ -92,6 +92,8 @@ extern const struct lvsh_cmd lvsh_cmd_spawn, lvsh_cmd_list, lvsh_cmd_inspect,
 	lvsh_cmd_help, lvsh_cmd_quit, lvsh_cmd_console, lvsh_cmd_top;
 /* cmd_watch.c */
 extern const struct lvsh_cmd lvsh_cmd_stats, lvsh_cmd_events, lvsh_cmd_wait;
+/* cmd_create.c */
+extern const struct lvsh_cmd lvsh_cmd_create;
 
 /* ---- argument parsers shared with the tests */
 struct Lightvm__SpawnReq;
@@ -99,5 +101,8 @@ struct Lightvm__SpawnReq;
  * Returns 0 or -1 with a message in err. */
 int lvsh_spawn_parse(const struct lvsh_args *a, struct Lightvm__SpawnReq *req,
 		     char *err, size_t errlen);
+/* Send a spawn request and print the reply as `spawn` does (cmd_vm.c,
+ * used by create too); returns an LVSH_EXIT_* value. */
+int lvsh_spawn_send(struct lvsh *sh, const char *what, struct Lightvm__SpawnReq *sp);
 
 #endif
