@@ -70,6 +70,7 @@ struct vm_ext {
 	double   cpu_pct;
 	bool     record_dirty;    /* records.c: in the dirty list */
 	bool     record_on_disk;  /* records.c: NAME.vm exists */
+	uint8_t  destroy_on;      /* autostart.c: VMCFG_DESTROY_* (config file) */
 	/* subs.c: this VM's VmInfo in stats frames, packed without
 	 * uptime_ns, and what it was packed from (re-packed on a change) */
 	uint8_t *pk;

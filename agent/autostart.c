@@ -49,6 +49,84 @@ int vmcfg_env_check(const char *mode, const char *bridge, char *err, size_t errl
 	return 0;
 }
 
+/* ---- on_poweroff / on_crash = destroy */
+
+static uint32_t *doomed;      /* ids of VMs to destroy at the next tick */
+static size_t ndoomed, capdoomed;
+
+static void doom(struct lv_vm *vm)
+{
+	uint32_t *n;
+
+	if (lv_vm_destroying(vm))
+		return;
+	if (ndoomed == capdoomed) {
+		size_t cap = capdoomed ? capdoomed * 2 : 64;
+
+		n = realloc(doomed, cap * sizeof(*n));
+		if (!n) {
+			alog(LV_LOG_WARN, "%s: out of memory: not destroyed as its config asks",
+			     lv_vm_info(vm)->name);
+			return;
+		}
+		doomed = n;
+		capdoomed = cap;
+	}
+	doomed[ndoomed++] = lv_vm_info(vm)->id;
+}
+
+void vmcfg_mark(struct lv_vm *vm, unsigned destroy_on)
+{
+	enum lv_state st = lv_vm_info(vm)->state;
+	struct vm_ext *e;
+
+	if (!destroy_on)
+		return;
+	e = vm_ext(vm);
+	if (!e) {
+		alog(LV_LOG_WARN, "%s: out of memory: on_poweroff/on_crash ignored",
+		     lv_vm_info(vm)->name);
+		return;
+	}
+	e->destroy_on = (uint8_t)destroy_on;
+	/* it may have ended already, before its mark */
+	if ((st == LV_ST_SHUTOFF && (destroy_on & VMCFG_DESTROY_POWEROFF)) ||
+	    (st == LV_ST_CRASHED && (destroy_on & VMCFG_DESTROY_CRASH)))
+		doom(vm);
+}
+
+void vmcfg_vm_event(struct lv_vm *vm, enum lv_event ev, unsigned destroy_on)
+{
+	if ((ev == LV_EV_SHUTOFF && (destroy_on & VMCFG_DESTROY_POWEROFF)) ||
+	    ((ev == LV_EV_CRASHED || ev == LV_EV_FAILED) && (destroy_on & VMCFG_DESTROY_CRASH)))
+		doom(vm);
+}
+
+void vmcfg_tick(void)
+{
+	uint32_t *ids = doomed;
+	size_t n = ndoomed;
+
+	if (!n)
+		return;
+	doomed = NULL;          /* destroying may mark others: a fresh list */
+	ndoomed = capdoomed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, ids[i]);
+		int rc;
+
+		if (!vm || lv_vm_destroying(vm))
+			continue;
+		alog(LV_LOG_INFO, "%s: %s: destroyed, as its config asks", lv_vm_info(vm)->name,
+		     lv_state_name(lv_vm_info(vm)->state));
+		if ((rc = lv_vm_destroy(vm)))
+			alog(LV_LOG_WARN, "%s: destroy: %s", lv_vm_info(vm)->name, strerror(-rc));
+	}
+	free(ids);
+}
+
+/* ---- autostart */
+
 static void log_errs(const char *path, const struct vmcfg_errs *e)
 {
 	for (unsigned i = 0; i < e->n; i++)
@@ -97,6 +175,8 @@ static int start_one(const char *path, const struct vmcfg *c)
 		return rc;
 	}
 	alog(LV_LOG_INFO, "autostart: %.200s: %s", path, lv_vm_info(vm)->name);
+	vmcfg_mark(vm, (c->destroy_on_poweroff ? VMCFG_DESTROY_POWEROFF : 0) |
+		   (c->destroy_on_crash ? VMCFG_DESTROY_CRASH : 0));
 	return 0;
 }
 

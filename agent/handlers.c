@@ -347,6 +347,8 @@ void handlers_event(struct lv_vm *vm, enum lv_event ev)
 	}
 	if (!e)
 		return;
+	if (e->destroy_on)
+		vmcfg_vm_event(vm, ev, e->destroy_on);
 	if (e->spawn_w && (ev == LV_EV_READY || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
 			   ev == LV_EV_FAILED || ev == LV_EV_DESTROYED)) {
 		struct waiter *w = e->spawn_w;
@@ -383,6 +385,7 @@ void handlers_tick(void)
 
 	console_tick();
 	control_tick();   /* read and idle timeouts, accept back-off */
+	vmcfg_tick();     /* on_poweroff/on_crash = destroy */
 
 	for (struct waiter *w = waiters, *n; w; w = n) {
 		n = w->next;
@@ -489,6 +492,8 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 			break;
 		}
 		vms[k] = vm;
+		vmcfg_mark(vm, (sp->destroy_on_poweroff ? VMCFG_DESTROY_POWEROFF : 0) |
+			   (sp->destroy_on_crash ? VMCFG_DESTROY_CRASH : 0));
 		w->ids[w->n++] = lv_vm_info(vm)->id;
 		if (lv_state_is_final(lv_vm_info(vm)->state))
 			continue;

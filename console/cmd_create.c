@@ -85,6 +85,8 @@ static void create_req(const struct vmcfg *c, uint32_t count, Lightvm__SpawnReq 
 	sp->watchdog_s = c->watchdog_s;
 	sp->mode = c->mode[0] ? (char *)c->mode : NULL;
 	sp->net_bridge = c->nvifs && c->bridge[0] ? (char *)c->bridge : NULL;
+	sp->has_destroy_on_poweroff = sp->destroy_on_poweroff = c->destroy_on_poweroff != 0;
+	sp->has_destroy_on_crash = sp->destroy_on_crash = c->destroy_on_crash != 0;
 	sp->has_wait_ready = 1;
 	sp->wait_ready = 1;
 }

@@ -619,18 +619,24 @@ static int set_choice(struct parser *P, const char *key, unsigned line,
 
 static int set_on_poweroff(struct parser *P, const char *key, unsigned line)
 {
-	static const char *const ok[] = { "preserve", NULL };
+	static const char *const ok[] = { "preserve", "destroy", NULL };
 
-	return set_choice(P, key, line, ok, "lightvm keeps a VM that powered "
-			  "off listed until `destroy` (use 'preserve')");
+	if (set_choice(P, key, line, ok, "a VM that powers off is kept "
+		       "('preserve') or destroyed ('destroy')") < 0)
+		return -1;
+	P->c->destroy_on_poweroff = strcmp(P->v.a[0].text, "destroy") == 0;
+	return 0;
 }
 
 static int set_on_crash(struct parser *P, const char *key, unsigned line)
 {
-	static const char *const ok[] = { "preserve", NULL };
+	static const char *const ok[] = { "preserve", "destroy", NULL };
 
-	return set_choice(P, key, line, ok, "lightvm keeps a crashed VM listed, "
-			  "with its reason, until `destroy` (use 'preserve')");
+	if (set_choice(P, key, line, ok, "a crashed VM is kept with its reason "
+		       "('preserve') or destroyed ('destroy')") < 0)
+		return -1;
+	P->c->destroy_on_crash = strcmp(P->v.a[0].text, "destroy") == 0;
+	return 0;
 }
 
 static int set_on_reboot(struct parser *P, const char *key, unsigned line)

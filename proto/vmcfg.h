@@ -36,6 +36,8 @@ struct vmcfg {
 	int      has_watchdog;
 	uint32_t watchdog_s;
 	char     mode[16];		/* "", "noxs" or "xenstore" */
+	int      destroy_on_poweroff;	/* on_poweroff = destroy */
+	int      destroy_on_crash;	/* on_crash = destroy */
 	int      nvifs;			/* 0 or 1 */
 	char     bridge[16];		/* the vif's bridge=, "": any */
 };

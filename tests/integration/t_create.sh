@@ -2,7 +2,8 @@
 # t_create.sh - VMs from config files (lvsh create, lightvm.cfg(5)): an
 # xl config with keys lightvm does not support gets one error per key,
 # naming file, line and key, and starts nothing; a syntax error names line
-# and column; a directory with one bad file starts nothing; a config of
+# and column; a directory with one bad file starts nothing; on_poweroff
+# and on_crash = destroy destroy the VM, preserve keeps it; a config of
 # our own with a vif starts 20 daytime VMs that answer TCP daytime (in a
 # network namespace of this test, as t_daytime); a bridge or mode the
 # agent does not have is refused; the agent's autostart = DIR creates the
@@ -109,6 +110,23 @@ grep -q "spawned 1 VM (solo)" "$T/out" || fail "solo: $(cat "$T/out")"
 $LVSH -c "create $T/solo.cfg" 2>"$T/err" && fail "a second VM named solo"
 grep -q "exists" "$T/err" || fail "solo twice: $(cat "$T/err")"
 ok "create with a name: one VM of that name, and only one"
+
+# on_poweroff / on_crash: destroy, or preserve (the default)
+printf 'name = "bye"\nimage = "hello"\non_poweroff = "destroy"\n' >"$T/bye.cfg"
+printf 'name = "boom"\nimage = "crash"\non_crash = "destroy"\n' >"$T/boom.cfg"
+printf 'name = "keep"\nimage = "hello"\non_poweroff = "preserve"\n' >"$T/keep.cfg"
+$LVSH -c "create $T/bye.cfg 3" >/dev/null || fail "create bye.cfg 3"
+$LVSH -c "create $T/boom.cfg 2" >/dev/null 2>&1
+$LVSH -c "create $T/keep.cfg" >/dev/null || fail "create keep.cfg"
+i=0
+while [ "$($LVSH --json -c 'list bye-*' | jq '.vms | length')" -ne 0 ] ||
+      [ "$($LVSH --json -c 'list boom-*' | jq '.vms | length')" -ne 0 ]; do
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "on_poweroff/on_crash = destroy: still listed: $($LVSH -c list)"; sleep 0.1
+done
+tsleep 0.3
+[ "$(count_state shutoff keep)" -eq 1 ] || fail "on_poweroff = preserve: keep is not listed shut off"
+grep -q "bye-2: shutoff: destroyed, as its config asks" "$T/agent.log" || fail "no log of bye-2's destroy"
+ok "on_poweroff = destroy, on_crash = destroy: gone; preserve: kept"
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 stop_agent
 

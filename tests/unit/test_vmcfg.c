@@ -63,6 +63,11 @@ static void test_good(void **state)
 	assert_true(c.has_watchdog);
 	assert_int_equal(c.watchdog_s, 60);
 	assert_string_equal(c.cmdline, "");
+	assert_false(c.destroy_on_poweroff);
+	assert_false(c.destroy_on_crash);
+	assert_int_equal(parse("image=noop\non_poweroff='destroy'\non_crash=\"destroy\"\n"), 0);
+	assert_true(c.destroy_on_poweroff);
+	assert_true(c.destroy_on_crash);
 }
 
 static void test_linux(void **state)
@@ -107,7 +112,7 @@ static void test_key_errors(void **state)
 	expect_err("image='noop'\nvif=['','']\n", "key 'vif': 2 vifs");
 	expect_err("image='noop'\nvif='bridge=x'\n", "key 'vif': expected a list");
 	expect_err("image='noop'\non_crash='restart'\n", "t.cfg:2: key 'on_crash': 'restart' is not supported");
-	expect_err("image='noop'\non_poweroff='destroy'\n", "key 'on_poweroff': 'destroy' is not supported");
+	expect_err("image='noop'\non_poweroff='rename-restart'\n", "key 'on_poweroff': 'rename-restart' is not supported");
 	expect_err("image='noop'\non_reboot='destroy'\n", "key 'on_reboot'");
 	expect_err("image='noop'\nmode='classic'\n", "key 'mode'");
 	expect_err("image='noop'\ntype='hvm'\n", "key 'type'");
