@@ -5,6 +5,7 @@
  * a completion never prints an error in the middle of the line.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,35 @@ static int add_options(struct lvsh_completion *c, const struct lvsh_cmd *cmd,
 	return 0;
 }
 
+#define MAX_FILES 1024		/* entries looked at per completion */
+
+/* FILE: the entries of the prefix's directory (a directory with a '/'). */
+static int add_files(struct lvsh_completion *c, const char *prefix)
+{
+	const char *slash = strrchr(prefix, '/');
+	char dir[1024], w[1280];
+	struct dirent *de;
+	unsigned seen = 0;
+	int rc = 0;
+	DIR *d;
+
+	if (snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - prefix + 1) : 1,
+		     slash ? prefix : ".") >= (int)sizeof(dir) || !(d = opendir(dir)))
+		return 0;
+	while (rc == 0 && seen++ < MAX_FILES && (de = readdir(d)) != NULL) {
+		const char *base = slash ? slash + 1 : prefix;
+
+		if ((de->d_name[0] == '.' && base[0] != '.') ||
+		    strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(w, sizeof(w), "%s%s%s", slash ? dir : "", de->d_name,
+			 de->d_type == DT_DIR ? "/" : "");
+		rc = add(c, w, prefix);
+	}
+	closedir(d);
+	return rc;
+}
+
 /* Candidates for positional word pos of cmd. */
 static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
 			  const struct lvsh_cmd *cmd, int pos,
@@ -259,6 +289,8 @@ static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
 		return add_names(c, image_names(sh), prefix);
 	if (strcmp(kind, "CMD") == 0)
 		return add_commands(c, prefix);
+	if (strcmp(kind, "FILE") == 0)
+		return add_files(c, prefix);
 	if (islower((unsigned char)kind[0]))
 		return add(c, kind, prefix);	/* a literal such as "set" */
 	return 0;
@@ -323,7 +355,8 @@ out:
 	}
 	sort_unique(c);
 	c->no_space = c->n == 1 &&
-		c->words[0][strlen(c->words[0]) - 1] == '=';
+		(c->words[0][strlen(c->words[0]) - 1] == '=' ||
+		 c->words[0][strlen(c->words[0]) - 1] == '/');
 	return 0;
 }
 

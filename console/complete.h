@@ -2,8 +2,8 @@
  * complete.h - tab completion for the REPL, driven by the command table:
  * command names, a command's options, and its positional words as its
  * usage names them (VM and SELECTOR: VM names; IMAGE: catalog images;
- * CMD: commands; a lowercase word such as "set": that word).  VM and image
- * names come from the agent and are cached briefly.
+ * CMD: commands; FILE: file names; a lowercase word such as "set": that
+ * word).  VM and image names come from the agent and are cached briefly.
  */
 #ifndef LVSH_COMPLETE_H
 #define LVSH_COMPLETE_H
@@ -19,7 +19,7 @@ struct lvsh_completion {
 	char  **words;		/* candidates, sorted, unique (malloc'ed) */
 	size_t  n;
 	size_t  start;		/* offset in the line of the word completed */
-	int     no_space;	/* a unique candidate ends in '=': no blank */
+	int     no_space;	/* a unique candidate ends in '=' or '/': no blank */
 };
 
 /* What the word under the cursor can become.  line[0..len) is the text

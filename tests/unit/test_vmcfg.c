@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "complete.h"
 #include "vmcfg.h"
 
 static struct vmcfg c;
@@ -277,6 +278,43 @@ static void test_files(void **state)
 	assert_int_equal(vmcfg_list_dir(dir, &paths, &n, e.msg[0], sizeof(e.msg[0])), -ENOENT);
 }
 
+/* lvsh create FILE: completion offers file names (directories with '/') */
+static void test_complete_file(void **state)
+{
+	char dir[] = "/tmp/test_vmcfg.XXXXXX", p[256], line[300];
+	struct lvsh_completion cand;
+	struct lvsh sh;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/web.cfg", dir);
+	assert_non_null(f = fopen(p, "w"));
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/vms", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	lvsh_init(&sh);
+	snprintf(line, sizeof(line), "create %s/w", dir);
+	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
+	assert_int_equal(cand.n, 1);
+	snprintf(p, sizeof(p), "%s/web.cfg", dir);
+	assert_string_equal(cand.words[0], p);
+	assert_false(cand.no_space);
+	lvsh_completion_free(&cand);
+	snprintf(line, sizeof(line), "cr %s/v", dir);
+	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
+	assert_int_equal(cand.n, 1);
+	snprintf(p, sizeof(p), "%s/vms/", dir);
+	assert_string_equal(cand.words[0], p);
+	assert_true(cand.no_space);
+	lvsh_completion_free(&cand);
+	lvsh_fini(&sh);
+	snprintf(p, sizeof(p), "%s/web.cfg", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/vms", dir);
+	rmdir(p);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_complete_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
