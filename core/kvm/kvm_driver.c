@@ -102,6 +102,7 @@ struct kvm_driver {
 	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
 	struct kvm_shell *adopting;    /* shell_adopt: kvm_attach takes it */
+	bool sweep_logs;               /* after a restart: see sweep_logs() */
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -1141,10 +1142,53 @@ static bool is_shell(pid_t pid)
 	return strcmp(comm, "lightvm-shell\n") == 0;
 }
 
+/* Shells of a restart that have not said who they are yet. */
+static bool reattach_pending(struct kvm_driver *d)
+{
+	for (struct kvm_shell *s = d->timed; s; s = s->tnext)
+		if ((s->attaching || s->orphan) && !s->hello_seen)
+			return true;
+	return false;
+}
+
+/*
+ * After a restart, once every shell has said who it is: a console log
+ * that no VM names is what a spawn the old agent never finished left (a
+ * log named before the record was, a shell the factory never forked).
+ * Its name is a VM name, or it is left alone.
+ */
+static void sweep_logs(struct kvm_driver *d)
+{
+	DIR *dir = opendir(d->console_dir);
+	struct dirent *e;
+	char name[LV_VM_NAME_MAX];
+
+	while (dir && (e = readdir(dir))) {
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || len < 5 || len - 4 >= sizeof(name) ||
+		    strcmp(e->d_name + len - 4, ".log"))
+			continue;
+		memcpy(name, e->d_name, len - 4);
+		name[len - 4] = 0;
+		if (!lv__name_chars_ok(name) || lv_vm_lookup(d->h, name))
+			continue;
+		if (unlinkat(dirfd(dir), e->d_name, 0) == 0)
+			lv__log(d->h, LV_LOG_INFO, "restart: console log of '%s', a spawn that never finished: removed",
+				name);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 static void kvm_tick(struct lv_driver *drv, int64_t now)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
 
+	if (d->sweep_logs && !reattach_pending(d)) {
+		d->sweep_logs = false;
+		sweep_logs(d);
+	}
 	refill(d);
 	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
 		if (now - f->rate_t0 >= 1000000000) {
@@ -1351,6 +1395,7 @@ static void kvm_restore_done(struct lv_driver *drv)
 	}
 	free(claimed);
 	closedir(dir);
+	d->sweep_logs = true;
 }
 
 const struct lv_driver_ops lv_kvm_ops = {

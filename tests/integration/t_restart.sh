@@ -37,7 +37,7 @@ check_consistent() {  # $1: what
 	[ "$nrec" = "$(wc -l <"$T/listed")" ] || fail "$1: $nrec records for $(wc -l <"$T/listed") VMs"
 	ls -a "$STATE/vms" | grep -q '\.tmp$' && fail "$1: temporary record left"
 	nlog=$(ls "$STATE/console" | grep -c '^[^.].*\.log$')
-	[ "$nlog" = "$(wc -l <"$T/listed")" ] || fail "$1: $nlog console logs for $(wc -l <"$T/listed") VMs"
+	[ "$nlog" = "$(wc -l <"$T/listed")" ] || fail "$1: $nlog console logs for $(wc -l <"$T/listed") VMs: $(ls "$STATE/console" | grep '^[^.].*\.log$' | sed 's/\.log$//' | sort >"$T/lognames"; awk '{print $2}' "$T/listed" | sort | comm -3 "$T/lognames" - | head -3 | tr -d '\t')"
 }
 
 # ---- kill -9 in the middle of spawn 1000
