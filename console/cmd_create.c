@@ -17,6 +17,15 @@
 
 #define CREATE_MAX_COUNT 100000u
 
+enum { CREATE_NOWAIT };
+
+static const struct lvsh_opt create_opts[] = {
+	[CREATE_NOWAIT] = { "--nowait", LVSH_OPT_FLAG, NULL,
+			    "reply once every VM is started (a guest that never "
+			    "signals ready: a stock Linux)" },
+	{ NULL, 0, NULL, NULL },
+};
+
 /* The files named by path: itself, or the config files of a directory. */
 static int create_files(const char *what, const char *path, char ***paths, size_t *n)
 {
@@ -66,7 +75,8 @@ static unsigned create_parse(const char *what, char **paths, size_t n,
 }
 
 /* The spawn request of one config; strings point into c. */
-static void create_req(const struct vmcfg *c, uint32_t count, Lightvm__SpawnReq *sp)
+static void create_req(const struct vmcfg *c, uint32_t count, int wait,
+		       Lightvm__SpawnReq *sp)
 {
 	lightvm__spawn_req__init(sp);
 	sp->count = count;
@@ -88,7 +98,7 @@ static void create_req(const struct vmcfg *c, uint32_t count, Lightvm__SpawnReq 
 	sp->has_destroy_on_poweroff = sp->destroy_on_poweroff = c->destroy_on_poweroff != 0;
 	sp->has_destroy_on_crash = sp->destroy_on_crash = c->destroy_on_crash != 0;
 	sp->has_wait_ready = 1;
-	sp->wait_ready = 1;
+	sp->wait_ready = wait != 0;
 }
 
 static int cmd_create(struct lvsh *sh, const struct lvsh_cmd *cmd,
@@ -122,7 +132,7 @@ static int cmd_create(struct lvsh *sh, const struct lvsh_cmd *cmd,
 	}
 	rc = LVSH_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
-		create_req(&cfgs[i], count, &sp);
+		create_req(&cfgs[i], count, a->opt[CREATE_NOWAIT] == NULL, &sp);
 		r = lvsh_spawn_send(sh, cmd->name, &sp);
 		if (r > rc)
 			rc = r;
@@ -137,7 +147,7 @@ out:
 }
 
 const struct lvsh_cmd lvsh_cmd_create = {
-	.name = "create", .usage = "FILE [N]",
+	.name = "create", .usage = "FILE [N] [--nowait]",
 	.help = "start N VMs (default 1) from a VM config file, or from each one in a directory",
-	.fn = cmd_create, .min_args = 1, .max_args = 2,
+	.fn = cmd_create, .min_args = 1, .max_args = 2, .opts = create_opts,
 };
