@@ -146,8 +146,8 @@ static int start_one(const char *path, const struct vmcfg *c)
 		.cmdline = c->cmdline[0] ? c->cmdline : NULL,
 		.watchdog_s = c->has_watchdog ? c->watchdog_s : g_watchdog_s,
 	};
+	char err[512], rd[512], cl[LV_SPAWN_CMDLINE_MAX + 1];
 	struct lv_vm *vm;
-	char err[512];
 	int rc;
 
 	if (s.name && lv_vm_lookup(g_host, s.name)) {
@@ -160,6 +160,11 @@ static int start_one(const char *path, const struct vmcfg *c)
 		rc = lv_image_open(g_host, c->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
 				   err, sizeof(err));
 		s.image_fd = rc;
+	}
+	if (rc >= 0 && (rc = lv_image_extras(g_host, c->image, rd, sizeof(rd), cl, sizeof(cl),
+					     err, sizeof(err))) == 0) {
+		s.ramdisk = s.ramdisk ? s.ramdisk : *rd ? rd : NULL;
+		s.cmdline = s.cmdline ? s.cmdline : *cl ? cl : NULL;
 	}
 	if (rc >= 0 && (rc = records_reserve(1)) < 0)
 		snprintf(err, sizeof(err), "cannot write state records in %s: %s",

@@ -409,7 +409,7 @@ void handlers_tick(void)
 
 static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp)
 {
-	char err[512];
+	char err[512], rd[512], cl[LV_SPAWN_CMDLINE_MAX + 1];
 	int64_t t0 = lv_now_ns();
 	uint64_t mem = sp->has_mem_bytes ? sp->mem_bytes : (4u << 20);
 	unsigned count = sp->count, limit = vm_limit(), have = lv_host_count(g_host, NULL);
@@ -450,6 +450,12 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, -fd, "%s", err);
 		return;
 	}
+	rc = lv_image_extras(g_host, sp->image, rd, sizeof(rd), cl, sizeof(cl), err, sizeof(err));
+	if (rc) {   /* an image directory's initrd and cmdline (Xen) */
+		close(fd);
+		client_reply_err(c, seq, -rc, "spawn: %s", err);
+		return;
+	}
 	rc = records_reserve(count);
 	if (rc) {   /* no VM a client hears of may lack its record */
 		close(fd);
@@ -473,7 +479,8 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		struct lv_spawn s = {
 			.image = sp->image, .prefix = sp->name_prefix, .name = sp->name, .mem_bytes = mem,
 			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
-			.ramdisk = sp->ramdisk, .cmdline = sp->cmdline,
+			.ramdisk = sp->ramdisk ? sp->ramdisk : *rd ? rd : NULL,
+			.cmdline = sp->cmdline ? sp->cmdline : *cl ? cl : NULL,
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,
 		};
 		struct lv_vm *vm;

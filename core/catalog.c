@@ -6,6 +6,9 @@
  * Images are opened as root from paths an admin gives: only a regular
  * file is ever opened for reading (lv__open_regular), so a FIFO or a
  * device node is an error, never a hang or a side effect.
+ * On Xen a name may also be an image directory (scripts/tinyx): NAME/ with
+ * kernel, and optionally initrd and cmdline, which a spawn that names
+ * neither ramdisk nor command line gets (lv_image_extras).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +44,18 @@ static int xen_elf_ok(const uint8_t *b, size_t n, char *why, size_t len)
 	return 0;
 }
 
+/* DIR/NAME/kernel of an image directory (Xen), if path is one. */
+static int open_image_dir(char *path, size_t len)
+{
+	struct stat st;
+	size_t n = strlen(path);
+
+	if (stat(path, &st) || !S_ISDIR(st.st_mode) || n + sizeof("/kernel") > len)
+		return -EINVAL;
+	memcpy(path + n, "/kernel", sizeof("/kernel"));
+	return lv__open_regular(path);
+}
+
 static int open_catalog(struct lv_host *h, const char *name, char *err, size_t errlen)
 {
 	char path[1024];
@@ -58,6 +73,8 @@ static int open_catalog(struct lv_host *h, const char *name, char *err, size_t e
 			snprintf(path, sizeof(path), "%s%s/%s", h->image_dirs[i],
 				 xen ? "-xen" : "", name);
 			fd = lv__open_regular(path);
+			if (fd == -EINVAL && xen)
+				fd = open_image_dir(path, sizeof(path));
 			if (fd >= 0)
 				return fd;
 			if (fd != -ENOENT && fd != -ENOTDIR) {
@@ -126,6 +143,84 @@ out:
 	return rc;
 }
 
+/* An image directory's cmdline file: one line of printable text. */
+static int read_cmdline(const char *path, char *out, size_t len)
+{
+	ssize_t n;
+	int fd = lv__open_regular(path);
+
+	out[0] = 0;
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	n = read(fd, out, len);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len)
+		return -E2BIG;
+	while (n > 0 && out[n - 1] == '\n')
+		n--;
+	out[n] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			return -EINVAL;
+	return 0;
+}
+
+static int dir_extras(const char *dir, char *ramdisk, size_t rlen, char *cmdline,
+		      size_t clen, char *err, size_t errlen)
+{
+	char path[1100];
+	struct stat st;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/initrd", dir);
+	if (stat(path, &st) == 0 && (size_t)snprintf(ramdisk, rlen, "%s", path) >= rlen) {
+		ramdisk[0] = 0;
+		snprintf(err, errlen, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(path, sizeof(path), "%s/cmdline", dir);
+	rc = read_cmdline(path, cmdline, clen);
+	if (rc)
+		snprintf(err, errlen, "%s: %s", path, rc == -E2BIG ? "longer than a command line may be" :
+			 rc == -EINVAL ? "not one line of text" : strerror(-rc));
+	return rc;
+}
+
+int lv_image_extras(struct lv_host *h, const char *image, char *ramdisk, size_t rlen,
+		    char *cmdline, size_t clen, char *err, size_t errlen)
+{
+	char path[1024];
+	struct stat st;
+
+	ramdisk[0] = cmdline[0] = 0;
+	if (!platform_dir(h) || strchr(image, '/') || !image_name_ok(image))
+		return 0;
+	for (unsigned i = 0; h->image_dirs[i]; i++)
+		for (int xen = 1; xen >= 0; xen--) {
+			snprintf(path, sizeof(path), "%s%s/%s", h->image_dirs[i],
+				 xen ? "-xen" : "", image);
+			if (stat(path, &st))
+				continue;
+			/* the first hit is what lv_image_open opened */
+			return xen && S_ISDIR(st.st_mode) ?
+				dir_extras(path, ramdisk, rlen, cmdline, clen, err, errlen) : 0;
+		}
+	return 0;
+}
+
+static bool is_image_dir(const char *dir, const char *name)
+{
+	char path[1200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/kernel", dir, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name), void *arg)
 {
 	for (unsigned i = 0; h->image_dirs[i]; i++) {
@@ -138,7 +233,8 @@ void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name), v
 		if (!d)
 			continue;
 		while ((de = readdir(d)))
-			if (image_name_ok(de->d_name) && de->d_type != DT_DIR)
+			if (image_name_ok(de->d_name) && (de->d_type != DT_DIR ||
+			    (platform_dir(h) && is_image_dir(dir, de->d_name))))
 				fn(arg, de->d_name);
 		closedir(d);
 	}

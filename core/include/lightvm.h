@@ -209,6 +209,13 @@ void lv_host_restore_done(struct lv_host *h);
  * a message in err. */
 int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		  char *err, size_t errlen) LV_WUR;
+/* Xen: what an image directory of the catalog (NAME/ holding kernel,
+ * initrd, cmdline; scripts/tinyx) adds to a spawn that names no ramdisk or
+ * command line: ramdisk gets the initrd's path, cmdline the cmdline file's
+ * line ("" for none, and for any other image).  Returns 0, or -errno with
+ * a message in err (a cmdline file too long or not one line of text). */
+int lv_image_extras(struct lv_host *h, const char *image, char *ramdisk, size_t rlen,
+		    char *cmdline, size_t clen, char *err, size_t errlen) LV_WUR;
 /* Names of the images in the catalog; calls fn for each. */
 void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name),
 		   void *arg);

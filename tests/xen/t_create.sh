@@ -1,7 +1,8 @@
 # VM config files on Xen (lvsh create, lightvm.cfg(5)), XenStore mode: the
 # testbed's xl config of its stock Linux PV guest starts it through
 # lightvmd (kernel, ramdisk, extra, memory, type, vcpus applied); a Tinyx
-# image (scripts/tinyx, copied to $B/tests/tinyx) boots to its program.
+# image (scripts/tinyx, copied to $B/tests/tinyx) boots to its program,
+# from a config file and, as an image directory of the catalog, by name.
 . tests/xen/lib.sh
 need_dom0
 export LIGHTVM_XEN_MODE=xenstore
@@ -43,6 +44,21 @@ EOF
 	sleep 2
 	[ "$(count_state crashed tinyx)" = 0 ] || fail "tinyx crashed: $($LVSH -c 'log tinyx' | tail -5)"
 	ok "Tinyx ($(du -k "$B/tests/tinyx/kernel" | cut -f1) KiB kernel, $(du -k "$B/tests/tinyx/initrd" | cut -f1) KiB initrd) boots to '$($LVSH -c 'log tinyx' | grep '^tinyx: exec' | head -1)' in $ms ms (under TCG)"
+	$LVSH -c "destroy all" >/dev/null
+	# the same as an image directory of the catalog: listed, spawned by name
+	stop_agent
+	mkdir -p "$T/img-xen/tinyx-lighttpd"
+	cp "$B/tests/tinyx/kernel" "$B/tests/tinyx/initrd" "$T/img-xen/tinyx-lighttpd/"
+	echo "console=hvc0 tinyx.test=1" >"$T/img-xen/tinyx-lighttpd/cmdline"
+	start_agent "pool 4M/1 = 0
+image-dir = $T/img"
+	$LVSH -c "spawn 3 tinyx-lighttpd mem=64M --nowait" >"$T/out" 2>&1 || fail "spawn 3 tinyx-lighttpd: $(cat "$T/out")"
+	for n in 1 2 3; do
+		wait_console tinyx-lighttpd-$n "^tinyx: exec " "tinyx-lighttpd-$n did not reach its program"
+	done
+	$LVSH -c "log tinyx-lighttpd-2" | grep -q "Kernel command line:.*tinyx.test=1" ||
+		fail "the image's cmdline file is not on the command line: $($LVSH -c 'log tinyx-lighttpd-2' | grep 'command line')"
+	ok "an image directory (kernel, initrd, cmdline) in the catalog: spawn 3 tinyx-lighttpd boots 3 to lighttpd"
 	$LVSH -c "destroy all" >/dev/null
 	tried=1
 fi
