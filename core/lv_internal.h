@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include "lightvm.h"
+#include "pool.h"
 
 struct lv_driver;
 
@@ -34,10 +35,16 @@ struct lv_driver_ops {
 	/* Stop the VM now; must end with lv__vm_released(vm). */
 	int  (*destroy)(struct lv_driver *d, struct lv_vm *vm);
 	void (*tick)(struct lv_driver *d, int64_t now);
-	int  (*pool_set)(struct lv_driver *d, uint64_t mem, uint32_t vcpus,
-			 unsigned target);
-	unsigned (*pool_list)(struct lv_driver *d, struct lv_pool_info *out,
-			      unsigned max);
+	/* Pools (pool.c; optional: without them lv_pool_set is
+	 * -EOPNOTSUPP).  prepare: start preparing one slot of flavor fl,
+	 * reported with lv__pool_made/ready/failed (within the call or
+	 * later); 0, or -errno if nothing was started.  discard: a ready
+	 * slot the pool no longer wants (already off its lists).  start()
+	 * claims its slot with lv__pool_claim. */
+	int  (*prepare)(struct lv_driver *d, struct lv_pool_flavor *fl, uint64_t mem,
+			uint32_t vcpus);
+	void (*discard)(struct lv_driver *d, struct lv_pool_slot *slot);
+	struct lv_pool_limits pool_limits;
 	/* A destroyed VM's console log: the driver may keep the file to
 	 * reuse its inode (NULL: the core unlinks it). */
 	void (*log_release)(struct lv_driver *d, const char *path);
@@ -89,6 +96,7 @@ struct lv_host {
 	struct lv_prefix **prefixes; /* prefix -> next number */
 	unsigned nprefix_buckets;
 	struct lv_net *net;          /* core/net.c */
+	struct lv_pool *pool;        /* core/pool.c, from the first lv_pool_set */
 };
 
 /* What lies under the hypervisor (platform.c): "" on bare metal, else
@@ -117,8 +125,6 @@ void lv__vm_failed(struct lv_vm *vm, int err, const char *reason);
 void lv__vm_released(struct lv_vm *vm);
 /* A restored VM has its control channel back (LV_EV_REATTACHED). */
 void lv__vm_reattached(struct lv_vm *vm);
-/* A pool ran empty or is back at its target (host pool_event callback). */
-void lv__pool_event(struct lv_host *h, uint64_t mem, uint32_t vcpus, bool empty);
 
 extern const struct lv_driver_ops lv_kvm_ops;
 extern const struct lv_driver_ops lv_xen_ops;   /* only with LV_HAVE_XEN */

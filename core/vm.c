@@ -350,6 +350,7 @@ void lv_host_close(struct lv_host *h)
 
 	if (!h)
 		return;
+	lv__pool_close(h);
 	h->ops->close(h->drv);
 	lv__net_close(h);
 	for (vm = h->first; vm; vm = next) {
@@ -398,8 +399,11 @@ unsigned lv_host_count(const struct lv_host *h, unsigned by_state[LV_ST_NR])
 
 void lv_host_tick(struct lv_host *h)
 {
+	int64_t now = lv_now_ns();
+
 	if (h->ops->tick)
-		h->ops->tick(h->drv, lv_now_ns());
+		h->ops->tick(h->drv, now);
+	lv__pool_tick(h, now);
 	lv__net_tick(h);
 }
 
@@ -701,24 +705,6 @@ void lv__vm_released(struct lv_vm *vm)
 	free(vm);
 }
 
-/* ---- pools (forwarded to the driver) */
-
-int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus, unsigned target)
-{
-	if (!h->ops->pool_set)
-		return -EOPNOTSUPP;
-	if (mem_bytes < (2u << 20) || mem_bytes > (1024u << 20) || (mem_bytes & ((2u << 20) - 1)))
-		return -EINVAL;
-	if (vcpus != 1 || target > 20000)
-		return -EINVAL;
-	return h->ops->pool_set(h->drv, mem_bytes, vcpus, target);
-}
-
-unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
-{
-	return h->ops->pool_list ? h->ops->pool_list(h->drv, out, max) : 0;
-}
-
 /* ---- stats and restarts */
 
 void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out)
@@ -733,12 +719,6 @@ void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out)
 void lv__vm_reattached(struct lv_vm *vm)
 {
 	emit(vm, LV_EV_REATTACHED);
-}
-
-void lv__pool_event(struct lv_host *h, uint64_t mem, uint32_t vcpus, bool empty)
-{
-	if (h->cfg.pool_event)
-		h->cfg.pool_event(h->cfg.cb_ctx, mem, vcpus, empty);
 }
 
 int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm **out)

@@ -1,9 +1,10 @@
 /*
  * kvm_driver.c - the KVM driver as the agent sees it: one shell process
  * per VM, created by the factory, driven over a SOCK_SEQPACKET control
- * channel (shell_msg.h).  It also owns the pools of pre-created shells,
- * one per flavor (memory, vCPUs): a spawn claims a prepared shell and
- * sends it EXEC, so the image-independent work is already done.
+ * channel (shell_msg.h).  A pooled shell is a slot of the core's pool
+ * (pool.c): prepared ahead by the factory (kvm_prepare), warmed up, with
+ * its console log made; a spawn claims one and sends it EXEC, so the
+ * image-independent work is already done.
  * After an agent restart it re-attaches to running shells through their
  * sockets in STATEDIR/shells (attach, restore_done), and it reads each
  * shell's stats page (stats).
@@ -20,6 +21,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -42,13 +44,10 @@
 #define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
 #define DESTROY_KILL_NS  (2ll * 1000000000)
 
-struct kvm_flavor;
-
 struct kvm_shell {
 	struct kvm_driver *d;
 	struct lv_vm *vm;             /* NULL while pooled */
-	struct kvm_flavor *fl;        /* pool it belongs to while pooled */
-	struct kvm_shell *pnext;      /* ready list of the pool */
+	struct lv_pool_slot slot;     /* the pool's while slot.fl is set */
 	struct kvm_shell *tnext;      /* timed list (kill deadlines) */
 	int fd;
 	int logfd;                    /* pooled: console log made ahead, or -1 */
@@ -62,24 +61,11 @@ struct kvm_shell {
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 };
 
-struct kvm_flavor {
-	struct kvm_flavor *next;
-	uint64_t mem;
-	uint32_t vcpus;
-	unsigned target, ready, preparing;
-	uint64_t hits, misses;
-	uint64_t refilled, rate_n0;   /* shells prepared for the pool */
-	int64_t rate_t0;
-	double rate;                  /* refills per second, last ~1 s */
-	bool empty;                   /* pool-empty reported, refill not yet */
-	struct kvm_shell *ready_head;
-};
-
 /* A request to the factory, queued until sent, then until answered. */
 struct kvm_req {
 	struct kvm_req *next;
 	struct lv_vm *vm;             /* a spawn that missed the pool */
-	struct kvm_flavor *fl;        /* or a refill */
+	struct lv_pool_flavor *fl;    /* or a refill */
 	uint64_t mem;
 	uint32_t vcpus;
 	int image_fd;                 /* dup'ed for a spawn */
@@ -92,9 +78,7 @@ struct kvm_driver {
 	struct kvm_req *unsent, *unsent_tail;  /* FIFO, spawns first */
 	struct kvm_req *unsent_last_spawn;     /* refills queue after it */
 	struct kvm_req *sent, *sent_tail;      /* FIFO, answered in order */
-	unsigned inflight, refills_inflight;
-	int64_t refill_after;          /* back off after factory failures */
-	struct kvm_flavor *flavors;
+	unsigned inflight;
 	struct kvm_shell *timed;
 	char console_dir[256];
 	uint32_t *free_logs;           /* .free-N.log files kept for reuse */
@@ -109,23 +93,6 @@ static void shell_cb(void *arg, int fd, uint32_t events);
 static void factory_cb(void *arg, int fd, uint32_t events);
 static void pump(struct kvm_driver *d);
 static void pool_log_drop(struct kvm_shell *s);
-
-static struct kvm_flavor *flavor_get(struct kvm_driver *d, uint64_t mem, uint32_t vcpus,
-				     bool create)
-{
-	struct kvm_flavor *f;
-
-	for (f = d->flavors; f; f = f->next)
-		if (f->mem == mem && f->vcpus == vcpus)
-			return f;
-	if (!create || !(f = calloc(1, sizeof(*f))))
-		return NULL;
-	f->mem = mem;
-	f->vcpus = vcpus;
-	f->next = d->flavors;
-	d->flavors = f;
-	return f;
-}
 
 /* ---- shells */
 
@@ -160,25 +127,6 @@ static void timed_del(struct kvm_shell *s)
 			break;
 		}
 	s->timed = false;
-}
-
-static void pool_unlink(struct kvm_shell *s)
-{
-	struct kvm_flavor *f = s->fl;
-
-	if (!f)
-		return;
-	if (s->prepared) {
-		for (struct kvm_shell **p = &f->ready_head; *p; p = &(*p)->pnext)
-			if (*p == s) {
-				*p = s->pnext;
-				break;
-			}
-		f->ready--;
-	} else {
-		f->preparing--;
-	}
-	s->fl = NULL;
 }
 
 static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t len)
@@ -228,7 +176,7 @@ static void shell_gone(struct kvm_shell *s)
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 	close(s->fd);
 	timed_del(s);
-	pool_unlink(s);
+	lv__pool_gone(d->h, &s->slot);
 	pool_log_drop(s);
 	if (vm) {
 		vm->drv = NULL;
@@ -448,22 +396,9 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 static void shell_prepared(struct kvm_shell *s)
 {
 	s->prepared = true;
-	if (s->fl && s->fl->ready >= s->fl->target) {
-		/* the pool shrank while it prepared: not needed */
-		s->fl->preparing--;
-		s->fl = NULL;
+	/* not kept: the pool shrank while it prepared */
+	if (s->slot.fl && !lv__pool_ready(s->d->h, s->slot.fl, &s->slot))
 		shell_send(s, KVM_MSG_DESTROY);
-	} else if (s->fl) {   /* pooled: now ready to be claimed */
-		s->fl->refilled++;
-		s->fl->preparing--;
-		s->fl->ready++;
-		s->pnext = s->fl->ready_head;
-		s->fl->ready_head = s;
-		if (s->fl->empty && s->fl->ready >= s->fl->target) {
-			s->fl->empty = false;
-			lv__pool_event(s->d->h, s->fl->mem, s->fl->vcpus, false);
-		}
-	}
 }
 
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
@@ -757,7 +692,7 @@ static void pump(struct kvm_driver *d)
 			if (rq->vm)
 				lv__vm_failed(rq->vm, (int)r, "the shell factory is gone");
 			if (rq->fl)
-				rq->fl->preparing--;
+				lv__pool_failed(d->h, rq->fl);
 			req_free(rq);
 			continue;
 		}
@@ -798,25 +733,22 @@ static void queue_req(struct kvm_driver *d, struct kvm_req *rq)
 	pump(d);
 }
 
-static void refill(struct kvm_driver *d)
+/* The pool's prepare: a background request to the factory (queued
+ * after every spawn); the shell joins the pool when it says PREPARED. */
+static int kvm_prepare(struct lv_driver *drv, struct lv_pool_flavor *fl, uint64_t mem,
+		       uint32_t vcpus)
 {
-	if (lv_now_ns() < d->refill_after)
-		return;
-	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
-		while (f->ready + f->preparing < f->target &&
-		       d->refills_inflight < REFILL_INFLIGHT) {
-			struct kvm_req *rq = calloc(1, sizeof(*rq));
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_req *rq = calloc(1, sizeof(*rq));
 
-			if (!rq)
-				return;
-			rq->fl = f;
-			rq->mem = f->mem;
-			rq->vcpus = f->vcpus;
-			rq->image_fd = -1;
-			f->preparing++;
-			d->refills_inflight++;
-			queue_req(d, rq);
-		}
+	if (!rq)
+		return -ENOMEM;
+	rq->fl = fl;
+	rq->mem = mem;
+	rq->vcpus = vcpus;
+	rq->image_fd = -1;
+	queue_req(d, rq);
+	return 0;
 }
 
 static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *rep, int fd)
@@ -829,8 +761,6 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 	if (!d->sent)
 		d->sent_tail = NULL;
 	d->inflight--;
-	if (rq->fl)
-		d->refills_inflight--;
 	if (!rc && fd < 0)
 		rc = -EBADMSG;
 	if (!rc) {
@@ -858,17 +788,13 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 			lv__vm_failed(rq->vm, rc, "cannot create a shell");
 			lv__vm_released(rq->vm);
 		}
-	} else if (rq->fl) {
-		if (rc)
-			rq->fl->preparing--;
-		else {
-			s->fl = rq->fl;   /* counted in preparing until PREPARED */
-			pool_log_create(s);
-		}
+	} else if (rq->fl && !rc) {
+		lv__pool_made(d->h, rq->fl, &s->slot);   /* preparing until PREPARED */
+		pool_log_create(s);
 	}
 	if (rc) {
 		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s", strerror(-rc));
-		d->refill_after = lv_now_ns() + 1000000000;   /* retry refills in 1 s */
+		lv__pool_failed(d->h, rq->fl);   /* refills retry in 1 s */
 	}
 	req_free(rq);
 }
@@ -899,7 +825,7 @@ static void factory_cb(void *arg, int fd, uint32_t events)
 		}
 		factory_reply(d, &rep, n > 0 ? sfd : -1);
 	}
-	refill(d);
+	lv__pool_refill(d->h);
 	pump(d);
 }
 
@@ -989,17 +915,6 @@ static void kvm_close(struct lv_driver *drv)
 		close(s->fd);
 		shell_free(s, false);
 	}
-	for (struct kvm_flavor *f = d->flavors, *fn; f; f = fn) {
-		fn = f->next;
-		for (struct kvm_shell *s = f->ready_head, *sn; s; s = sn) {
-			sn = s->pnext;
-			d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
-			close(s->fd);        /* a pooled shell exits on EOF */
-			pool_log_drop(s);
-			shell_free(s, true);
-		}
-		free(f);
-	}
 	for (struct kvm_req *rq = d->unsent, *n; rq; rq = n) {
 		n = rq->next;
 		req_free(rq);
@@ -1015,38 +930,37 @@ static void kvm_close(struct lv_driver *drv)
 	free(d);
 }
 
+#define SLOT_SHELL(p) ((struct kvm_shell *)((char *)(p) - offsetof(struct kvm_shell, slot)))
+
+/* A ready shell the pool no longer wants: it exits on EOF. */
+static void kvm_discard(struct lv_driver *drv, struct lv_pool_slot *slot)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct kvm_shell *s = SLOT_SHELL(slot);
+
+	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
+	close(s->fd);
+	pool_log_drop(s);
+	shell_free(s, true);
+}
+
 static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
-	struct kvm_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+	struct lv_pool_slot *slot = lv__pool_claim(d->h, vm->info.mem_bytes, vm->info.vcpus);
 	struct kvm_req *rq;
 
-	if (f && f->ready_head) {
-		struct kvm_shell *s = f->ready_head;
-		int rc;
+	if (slot) {
+		struct kvm_shell *s = SLOT_SHELL(slot);
+		int rc = shell_exec(s, vm, image_fd);
 
-		f->ready_head = s->pnext;
-		f->ready--;
-		f->hits++;
-		s->fl = NULL;
-		rc = shell_exec(s, vm, image_fd);
 		if (rc) {
 			shell_send(s, KVM_MSG_DESTROY);
 			return rc;
 		}
 		vm->info.pooled = true;
-		if (f->ready == 0 && f->target && !f->empty) {
-			f->empty = true;
-			lv__pool_event(d->h, f->mem, f->vcpus, true);
-		}
-		refill(d);
+		lv__pool_refill(d->h);
 		return 0;
-	}
-	if (f)
-		f->misses++;
-	if (f && f->target && !f->empty) {
-		f->empty = true;
-		lv__pool_event(d->h, f->mem, f->vcpus, true);
 	}
 	rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -1189,14 +1103,6 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 		d->sweep_logs = false;
 		sweep_logs(d);
 	}
-	refill(d);
-	for (struct kvm_flavor *f = d->flavors; f; f = f->next)
-		if (now - f->rate_t0 >= 1000000000) {
-			f->rate = f->rate_t0 ? (double)(f->refilled - f->rate_n0) * 1e9 /
-				(double)(now - f->rate_t0) : 0;
-			f->rate_t0 = now;
-			f->rate_n0 = f->refilled;
-		}
 	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
 		if (now < s->kill_at)
 			continue;
@@ -1220,41 +1126,6 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 			s->kill_at = now + DESTROY_KILL_NS;
 		}
 	}
-}
-
-static int kvm_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, unsigned target)
-{
-	struct kvm_driver *d = (struct kvm_driver *)drv;
-	struct kvm_flavor *f = flavor_get(d, mem, vcpus, true);
-
-	if (!f)
-		return -ENOMEM;
-	f->target = target;
-	while (f->ready > target && f->ready_head) {   /* shrink: drop ready shells */
-		struct kvm_shell *s = f->ready_head;
-
-		f->ready_head = s->pnext;
-		f->ready--;
-		s->fl = NULL;
-		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
-		close(s->fd);
-		pool_log_drop(s);
-		shell_free(s, true);
-	}
-	refill(d);
-	return 0;
-}
-
-static unsigned kvm_pool_list(struct lv_driver *drv, struct lv_pool_info *out, unsigned max)
-{
-	struct kvm_driver *d = (struct kvm_driver *)drv;
-	unsigned n = 0;
-
-	for (struct kvm_flavor *f = d->flavors; f; f = f->next, n++)
-		if (n < max)
-			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
-							f->preparing, f->hits, f->misses, f->rate };
-	return n;
 }
 
 /* ---- stats and restarts */
@@ -1411,8 +1282,9 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.console_input = kvm_console_input,
 	.destroy = kvm_destroy,
 	.tick = kvm_tick,
-	.pool_set = kvm_pool_set,
-	.pool_list = kvm_pool_list,
+	.prepare = kvm_prepare,
+	.discard = kvm_discard,
+	.pool_limits = { .max_inflight = REFILL_INFLIGHT },
 	.log_release = kvm_log_release,
 	.stats = kvm_stats,
 	.stats_console = true,

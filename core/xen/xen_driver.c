@@ -5,8 +5,9 @@
  * STATEDIR/console/NAME.log) and of their sysctl device (host_req and
  * guest_state on the device page), with one event channel per VM.  Domain
  * deaths come from VIRQ_DOM_EXC, or, when xenstored holds that VIRQ, from
- * a domain-state poll every tick.  Pools keep domains created, with memory
- * populated and the channel bound, per flavor.  With a xenstored
+ * a domain-state poll every tick.  A pooled domain is a slot of the
+ * core's pool (pool.c): created, with its memory populated and its
+ * channel bound, within a time budget per tick (xen_prepare).  With a xenstored
  * running, the domains get their names in XenStore off the spawn path
  * (xen_store.c), so live stats come from libxenstat in noxs mode too.  A
  * guest's reboot rebuilds the VM in a fresh domain (vm_rebuild).
@@ -16,6 +17,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@
 
 #define SHUTDOWN_FORCE_NS   (10ll * 1000000000)
 #define REFILL_BUDGET_NS    (20ll * 1000000)    /* per tick */
-#define REFILL_QUIET_NS     (50ll * 1000000)    /* no refill this soon after a spawn */
+#define REFILL_QUIET_NS     (50ll * 1000000)    /* no refill, names, samples this soon after a spawn */
 #define POLL_NS             (100ll * 1000000)
 #define INFO_BATCH          256u
 #define XENSTAT_NS          (400ll * 1000000)
@@ -85,19 +87,13 @@ struct xen_image {
 	unsigned refs;
 };
 
+/* A pooled domain: a slot of the core's pool. */
 struct xen_shell {
-	struct xen_shell *next;
+	struct lv_pool_slot slot;
 	struct xen_dom dom;
 };
 
-struct xen_flavor {
-	struct xen_flavor *next;
-	uint64_t mem;
-	uint32_t vcpus;
-	unsigned target, ready;
-	uint64_t hits, misses;
-	struct xen_shell *ready_head;
-};
+#define SLOT_SHELL(p) ((struct xen_shell *)((char *)(p) - offsetof(struct xen_shell, slot)))
 
 /* ---- maps: local port and domid -> VM */
 
@@ -525,65 +521,51 @@ static void fill_devpage(void *arg, struct lv_devpage *dp, const struct xen_dom 
 
 /* ---- pools */
 
-static struct xen_flavor *flavor_get(struct xen_driver *d, uint64_t mem, uint32_t vcpus,
-				     bool create)
+/* The pool's prepare, synchronous: a domain of mem bytes, its memory
+ * populated and its file written, ready before the call returns. */
+static int xen_prepare(struct lv_driver *drv, struct lv_pool_flavor *fl, uint64_t mem,
+		       uint32_t vcpus)
 {
-	struct xen_flavor *f;
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_shell *s = calloc(1, sizeof(*s));
+	int64_t t0 = lv_now_ns();
+	char err[160];
+	int rc;
 
-	for (f = d->flavors; f; f = f->next)
-		if (f->mem == mem && f->vcpus == vcpus)
-			return f;
-	if (!create || !(f = calloc(1, sizeof(*f))))
-		return NULL;
-	f->mem = mem;
-	f->vcpus = vcpus;
-	f->next = d->flavors;
-	d->flavors = f;
-	return f;
+	if (!s)
+		return -ENOMEM;
+	rc = xen_dom_create(d, mem, true, &s->dom, err, sizeof(err));
+	if (!rc && (rc = xen_dom_save(d, &s->dom, NULL))) {
+		snprintf(err, sizeof(err), "%.100s/%u: %s", d->dom_dir, s->dom.domid, strerror(-rc));
+		xen_dom_destroy(d, &s->dom);
+	}
+	if (rc) {
+		lv__log(d->h, LV_LOG_ERR, "xen: pool %lluM: %s", (unsigned long long)(mem >> 20), err);
+		free(s);
+		return rc;
+	}
+	lv__log(d->h, LV_LOG_DEBUG, "xen: pool %lluM: domain %u prepared in %.3f ms",
+		(unsigned long long)(mem >> 20), s->dom.domid, (double)(lv_now_ns() - t0) / 1e6);
+	if (d->names) {      /* a name, for libxenstat and xl list */
+		char name[32];
+
+		snprintf(name, sizeof(name), "lv-pool-%u", s->dom.domid);
+		xen_names_set(d, s->dom.domid, name);
+	}
+	if (!lv__pool_ready(d->h, fl, &s->slot)) {
+		xen_dom_destroy(d, &s->dom);
+		free(s);
+	}
+	return 0;
 }
 
-/* Refills run from the tick, in bounded slices, and not inside a burst of
- * spawns: the agent is single threaded, a refill would delay a request. */
-static void refill(struct xen_driver *d)
+/* A ready domain the pool no longer wants. */
+static void xen_discard(struct lv_driver *drv, struct lv_pool_slot *slot)
 {
-	int64_t now = lv_now_ns(), until = now + REFILL_BUDGET_NS;
+	struct xen_shell *s = SLOT_SHELL(slot);
 
-	if (now - d->last_spawn < REFILL_QUIET_NS)
-		return;
-	for (struct xen_flavor *f = d->flavors; f; f = f->next)
-		while (f->ready < f->target && lv_now_ns() < until) {
-			struct xen_shell *s = calloc(1, sizeof(*s));
-			char err[160];
-			int64_t t0 = lv_now_ns();
-			int rc;
-
-			if (!s)
-				return;
-			rc = xen_dom_create(d, f->mem, true, &s->dom, err, sizeof(err));
-			if (!rc && (rc = xen_dom_save(d, &s->dom, NULL))) {
-				snprintf(err, sizeof(err), "%.100s/%u: %s", d->dom_dir, s->dom.domid,
-					 strerror(-rc));
-				xen_dom_destroy(d, &s->dom);
-			}
-			lv__log(d->h, LV_LOG_DEBUG, "xen: pool %lluM: domain %u prepared in %.3f ms",
-				(unsigned long long)(f->mem >> 20), s->dom.domid,
-				(double)(lv_now_ns() - t0) / 1e6);
-			if (rc) {
-				lv__log(d->h, LV_LOG_ERR, "xen: pool %lluM: %s",
-					(unsigned long long)(f->mem >> 20), err);
-				free(s);
-				return;
-			}
-			if (d->names) {      /* a name, for libxenstat and xl list */
-				char name[32];
-
-				snprintf(name, sizeof(name), "lv-pool-%u", s->dom.domid);
-				xen_names_set(d, s->dom.domid, name);
-			}
-			s->next = f->ready_head;
-			f->ready_head = s;
-			f->ready++;
-		}
+	xen_dom_destroy((struct xen_driver *)drv, &s->dom);
+	free(s);
 }
 
 /* A domain for vm: a pooled one of its flavor if one is ready, else a
@@ -591,21 +573,16 @@ static void refill(struct xen_driver *d)
 static int dom_claim(struct xen_driver *d, struct lv_vm *vm, struct xen_dom *xd, bool *pooled,
 		     char *err, size_t errlen)
 {
-	struct xen_flavor *f = flavor_get(d, vm->info.mem_bytes, vm->info.vcpus, false);
+	struct lv_pool_slot *slot = lv__pool_claim(d->h, vm->info.mem_bytes, vm->info.vcpus);
 
-	*pooled = f && f->ready_head;
-	if (*pooled) {
-		struct xen_shell *s = f->ready_head;
+	*pooled = slot != NULL;
+	if (slot) {
+		struct xen_shell *s = SLOT_SHELL(slot);
 
-		f->ready_head = s->next;
-		f->ready--;
-		f->hits++;
 		*xd = s->dom;
 		free(s);
 		return 0;
 	}
-	if (f)
-		f->misses++;
 	return xen_dom_create(d, vm->info.mem_bytes, false, xd, err, errlen);
 }
 
@@ -720,7 +697,7 @@ static void vm_rebuild(struct xen_vm *xv)
 	 * the old domain; they keep what is the VM's (tap, address, MAC),
 	 * and vm_build binds them to the new domain. */
 	vm_detach(xv);
-	d->last_spawn = t0;          /* no pool refill in a burst of reboots */
+	d->last_spawn = t0;          /* no names or samples in a burst of reboots */
 	rc = dom_claim(d, vm, &xv->dom, &pooled, err, sizeof(err));
 	if (!rc)
 		rc = vm_build(xv, xv->img ? xv->img->fd : fd, false, err, sizeof(err));
@@ -909,47 +886,14 @@ static void xen_tick(struct lv_driver *drv, int64_t now)
 			vm_release(xv);
 		}
 	}
-	refill(d);
 	/* names (noxs, with a xenstored): written by the names thread,
-	 * handed over like refills when no burst of spawns is on (its
+	 * handed over like the pool's refills when no burst of spawns is on (its
 	 * writes, and xenstored's work, would compete with the spawns for
 	 * Dom0's CPUs), but not later than NAMES_AGE_NS after they were
 	 * queued */
 	xen_names_tick(d, now - d->last_spawn >= REFILL_QUIET_NS ||
 		       now - d->names_since >= NAMES_AGE_NS);
 	xenstat_work(d, now);        /* libxenstat: samples in, the next asked for */
-}
-
-static int xen_pool_set(struct lv_driver *drv, uint64_t mem, uint32_t vcpus, unsigned target)
-{
-	struct xen_driver *d = (struct xen_driver *)drv;
-	struct xen_flavor *f = flavor_get(d, mem, vcpus, true);
-
-	if (!f)
-		return -ENOMEM;
-	f->target = target;
-	while (f->ready > target && f->ready_head) {
-		struct xen_shell *s = f->ready_head;
-
-		f->ready_head = s->next;
-		f->ready--;
-		xen_dom_destroy(d, &s->dom);
-		free(s);
-	}
-	refill(d);
-	return 0;
-}
-
-static unsigned xen_pool_list(struct lv_driver *drv, struct lv_pool_info *out, unsigned max)
-{
-	struct xen_driver *d = (struct xen_driver *)drv;
-	unsigned n = 0;
-
-	for (struct xen_flavor *f = d->flavors; f; f = f->next, n++)
-		if (n < max)
-			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
-							0, f->hits, f->misses, 0 };
-	return n;
 }
 
 static void xen_close(struct lv_driver *drv)
@@ -966,16 +910,7 @@ static void xen_close(struct lv_driver *drv)
 		xen_net_free(xv->net);   /* the guest's NIC is down until the next agent */
 		vm_free(xv);
 	}
-	for (struct xen_flavor *f = d->flavors, *fn; f; f = fn) {
-		fn = f->next;
-		for (struct xen_shell *s = f->ready_head, *sn; s; s = sn) {
-			sn = s->next;
-			xen_dom_destroy(d, &s->dom);
-			free(s);
-		}
-		free(f);
-	}
-	xen_xst_stop(d);             /* the VMs' names stay, the pool's go */
+	xen_xst_stop(d);             /* the VMs' names stay, the pool's went */
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->evfd);
 	if (d->xs)
 		xen_store_close(d);
@@ -1093,15 +1028,27 @@ err:
 	return rc;
 }
 
+struct nameless {
+	const struct xen_driver *d;
+	unsigned n;
+};
+
+static void count_slot(void *arg, struct lv_pool_slot *slot)
+{
+	struct nameless *c = arg;
+
+	c->n += !c->d->named[SLOT_SHELL(slot)->dom.domid];
+}
+
 /* Domains of ours without a name in XenStore (pool shells in XenStore
  * mode, names not written yet or failed in noxs mode). */
 static unsigned count_nameless(struct xen_driver *d)
 {
-	unsigned n = 0;
+	struct nameless c = { d, 0 };
+	unsigned n;
 
-	for (struct xen_flavor *f = d->flavors; f; f = f->next)
-		for (struct xen_shell *s = f->ready_head; s; s = s->next)
-			n += !d->named[s->dom.domid];
+	lv__pool_walk(d->h, count_slot, &c);
+	n = c.n;
 	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
 		const struct xen_vm *xv = vm->drv;
 
@@ -1393,8 +1340,9 @@ const struct lv_driver_ops lv_xen_ops = {
 	.console_input = xen_console_input,
 	.destroy = xen_destroy,
 	.tick = xen_tick,
-	.pool_set = xen_pool_set,
-	.pool_list = xen_pool_list,
+	.prepare = xen_prepare,
+	.discard = xen_discard,
+	.pool_limits = { .budget_ns = REFILL_BUDGET_NS, .quiet_ns = REFILL_QUIET_NS },
 	.stats = xen_stats,
 	.attach = xen_attach,
 	.restore_done = xen_restore_done,

@@ -141,7 +141,6 @@ struct xen_driver {
 	struct xen_vm **by_port;    /* local port -> VM */
 	unsigned nports;
 	struct xen_vm **by_domid;   /* [XEN_MAX_DOMID] */
-	struct xen_flavor *flavors;
 	struct xen_vm *pending;     /* started, not yet reported */
 	struct xen_vm *timed;       /* shutdown deadlines */
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
@@ -171,7 +170,7 @@ struct xen_driver {
 	char dom_dir[256];          /* STATEDIR/xen: one file per domain */
 	int64_t next_poll;
 	int64_t last_scan;             /* when scan_domains last ran (guest-asked scans wait SCAN_MIN_NS) */
-	int64_t last_spawn;          /* refills wait for a quiet moment */
+	int64_t last_spawn;          /* names and samples wait for a quiet moment */
 };
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_lifecycle.c - the core's VM model and lifecycle against a fake
  * driver behind the ops table: naming, lookups, state transitions and
- * their events, destroy, pools forwarding, image validation errors.
+ * their events, destroy, spawns on pooled slots (prepare/discard; the
+ * pool's own accounting is test_pool.c's), image validation errors.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,14 +20,22 @@
 
 /* ---- the fake driver */
 static struct lv_vm *fake_vms[64];
-static int fake_n, fake_destroys, fake_pool_target;
+static int fake_n, fake_destroys, fake_slots;
 static int events[LV_EV_NR];
 static enum lv_event last_ev;
 
 static int f_open(struct lv_host *h, struct lv_driver **out) { *out = (void *)h; return 0; }
 static void f_close(struct lv_driver *d) {}
+/* A spawn on a ready slot of its flavor, or without one. */
 static int f_start(struct lv_driver *d, struct lv_vm *vm, int fd)
 {
+	struct lv_pool_slot *slot = lv__pool_claim(vm->host, vm->info.mem_bytes, vm->info.vcpus);
+
+	vm->info.pooled = slot != NULL;
+	if (slot) {
+		free(slot);
+		fake_slots--;
+	}
 	fake_vms[fake_n++] = vm;
 	return 0;
 }
@@ -39,16 +48,30 @@ static int f_destroy(struct lv_driver *d, struct lv_vm *vm)
 	lv__vm_released(vm);
 	return 0;
 }
-static int f_pool_set(struct lv_driver *d, uint64_t m, uint32_t v, unsigned t)
+/* Slots are prepared at once (d is the host: see f_open). */
+static int f_prepare(struct lv_driver *d, struct lv_pool_flavor *fl, uint64_t m, uint32_t v)
 {
-	fake_pool_target = (int)t;
+	struct lv_pool_slot *slot = calloc(1, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	fake_slots++;
+	if (!lv__pool_ready((struct lv_host *)d, fl, slot)) {
+		free(slot);
+		fake_slots--;
+	}
 	return 0;
+}
+static void f_discard(struct lv_driver *d, struct lv_pool_slot *slot)
+{
+	free(slot);
+	fake_slots--;
 }
 
 static const struct lv_driver_ops fake_ops = {
 	.name = "fake", .open = f_open, .close = f_close, .start = f_start,
 	.pause = f_pause, .unpause = f_unpause, .shutdown = f_shutdown,
-	.destroy = f_destroy, .pool_set = f_pool_set,
+	.destroy = f_destroy, .prepare = f_prepare, .discard = f_discard,
 };
 
 static void on_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
@@ -116,7 +139,7 @@ static int setup(void **state)
 	cfg.event = on_event;
 	assert_int_equal(lv_host_open(&cfg, &h), 0);
 	memset(events, 0, sizeof(events));
-	fake_n = fake_destroys = 0;
+	fake_n = fake_destroys = fake_slots = 0;
 	*state = h;
 	return 0;
 }
@@ -246,14 +269,23 @@ static void test_spawn_errors(void **state)
 	assert_int_equal(fake_n, 0);
 }
 
-static void test_pool_forwarding(void **state)
+static void test_pooled_spawns(void **state)
 {
 	struct lv_host *h = *state;
+	struct lv_pool_info pi;
 
-	assert_int_equal(lv_pool_set(h, 4u << 20, 1, 77), 0);
-	assert_int_equal(fake_pool_target, 77);
+	assert_int_equal(lv_pool_set(h, 4u << 20, 1, 2), 0);
+	assert_int_equal(fake_slots, 2);
+	assert_true(lv_vm_info(spawn(h, "noop", NULL))->pooled);
+	assert_true(lv_vm_info(spawn(h, "noop", NULL))->pooled);
+	assert_false(lv_vm_info(spawn(h, "noop", NULL))->pooled);
+	assert_int_equal(lv_pool_list(h, &pi, 1), 1);
+	assert_int_equal(pi.hits, 2);
+	assert_int_equal(pi.misses, 1);
 	assert_int_equal(lv_pool_set(h, 3u << 20, 1, 1), -EINVAL);
 	assert_int_equal(lv_pool_set(h, 4u << 20, 2, 1), -EINVAL);
+	lv_host_tick(h);                  /* refills the two claimed slots */
+	assert_int_equal(fake_slots, 2);
 }
 
 int main(void)
@@ -264,7 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_frees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_and_crashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_forwarding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pooled_spawns, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

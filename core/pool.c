@@ -1,0 +1,268 @@
+/*
+ * pool.c - the pools of prepared slots, one per flavor (memory, vCPUs),
+ * for every driver: the target, the ready slots, the slots being
+ * prepared, hits, misses, the refill rate, the pool-empty and refilled
+ * events, and the one refill policy (pool.h).  The driver prepares and
+ * discards slots (lv_driver_ops prepare, discard) and claims one in its
+ * start; everything counted is counted here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "lv_internal.h"
+#include "pool.h"
+
+#define BACKOFF_NS   1000000000ll   /* no refill this long after a failure */
+#define RATE_NS      1000000000ll   /* the refill rate's window */
+#define TARGET_MAX   20000u
+
+struct lv_pool_flavor {
+	struct lv_pool_flavor *next;
+	uint64_t mem;
+	uint32_t vcpus;
+	unsigned target, ready, preparing;
+	uint64_t hits, misses;
+	uint64_t refilled, rate_n0;   /* slots that joined the pool */
+	int64_t rate_t0;
+	double rate;                  /* slots per second, last ~1 s */
+	bool empty;                   /* pool-empty reported, refilled not yet */
+	struct lv_pool_slot *ready_head;
+};
+
+struct lv_pool {
+	struct lv_pool_flavor *flavors;
+	unsigned inflight;            /* prepares not answered yet */
+	int64_t last_claim;
+	int64_t refill_after;
+};
+
+static struct lv_pool_flavor *flavor_get(struct lv_pool *p, uint64_t mem, uint32_t vcpus,
+					 bool create)
+{
+	struct lv_pool_flavor *f;
+
+	for (f = p ? p->flavors : NULL; f; f = f->next)
+		if (f->mem == mem && f->vcpus == vcpus)
+			return f;
+	if (!p || !create || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->mem = mem;
+	f->vcpus = vcpus;
+	f->next = p->flavors;
+	p->flavors = f;
+	return f;
+}
+
+static void pool_event(struct lv_host *h, const struct lv_pool_flavor *f, bool empty)
+{
+	if (h->cfg.pool_event)
+		h->cfg.pool_event(h->cfg.cb_ctx, f->mem, f->vcpus, empty);
+}
+
+static void mark_empty(struct lv_host *h, struct lv_pool_flavor *f)
+{
+	if (f->ready == 0 && f->target && !f->empty) {
+		f->empty = true;
+		pool_event(h, f, true);
+	}
+}
+
+/* Take s off f's ready list; it is nobody's slot until someone keeps it. */
+static void ready_unlink(struct lv_pool_flavor *f, struct lv_pool_slot *s)
+{
+	for (struct lv_pool_slot **pp = &f->ready_head; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	f->ready--;
+	s->next = NULL;
+	s->fl = NULL;
+	s->ready = false;
+}
+
+struct lv_pool_slot *lv__pool_claim(struct lv_host *h, uint64_t mem, uint32_t vcpus)
+{
+	struct lv_pool_flavor *f = flavor_get(h->pool, mem, vcpus, false);
+	struct lv_pool_slot *s;
+
+	if (h->pool)
+		h->pool->last_claim = lv_now_ns();
+	if (!f)
+		return NULL;
+	s = f->ready_head;
+	if (s) {
+		ready_unlink(f, s);
+		f->hits++;
+	} else {
+		f->misses++;
+	}
+	mark_empty(h, f);
+	return s;
+}
+
+void lv__pool_made(struct lv_host *h, struct lv_pool_flavor *fl, struct lv_pool_slot *s)
+{
+	h->pool->inflight--;
+	s->fl = fl;
+	s->ready = false;
+}
+
+bool lv__pool_ready(struct lv_host *h, struct lv_pool_flavor *fl, struct lv_pool_slot *s)
+{
+	if (!s->fl)                   /* not reported made: answered now */
+		h->pool->inflight--;
+	fl->preparing--;
+	s->fl = NULL;
+	if (fl->ready >= fl->target)  /* the pool shrank while it prepared */
+		return false;
+	s->fl = fl;
+	s->ready = true;
+	s->next = fl->ready_head;
+	fl->ready_head = s;
+	fl->ready++;
+	fl->refilled++;
+	if (fl->empty && fl->ready >= fl->target) {
+		fl->empty = false;
+		pool_event(h, fl, false);
+	}
+	return true;
+}
+
+void lv__pool_failed(struct lv_host *h, struct lv_pool_flavor *fl)
+{
+	if (fl) {
+		h->pool->inflight--;
+		fl->preparing--;
+	}
+	if (h->pool)
+		h->pool->refill_after = lv_now_ns() + BACKOFF_NS;
+}
+
+void lv__pool_gone(struct lv_host *h, struct lv_pool_slot *s)
+{
+	if (!s->fl)
+		return;
+	if (s->ready) {
+		ready_unlink(s->fl, s);
+	} else {
+		s->fl->preparing--;
+		s->fl = NULL;
+	}
+}
+
+/* The policy's gate: not too soon after a claim or a failure. */
+static bool refill_allowed(const struct lv_host *h, int64_t now)
+{
+	const struct lv_pool *p = h->pool;
+
+	return p && h->ops->prepare && now >= p->refill_after &&
+	       now - p->last_claim >= h->ops->pool_limits.quiet_ns;
+}
+
+void lv__pool_refill(struct lv_host *h)
+{
+	const struct lv_pool_limits *lim = &h->ops->pool_limits;
+	int64_t now = lv_now_ns(), until = now + lim->budget_ns;
+	struct lv_pool *p = h->pool;
+
+	if (!refill_allowed(h, now))
+		return;
+	for (struct lv_pool_flavor *f = p->flavors; f; f = f->next)
+		while (f->ready + f->preparing < f->target) {
+			int rc;
+
+			now = lv_now_ns();   /* a failure reported within prepare() stops it too */
+			if ((lim->max_inflight && p->inflight >= lim->max_inflight) ||
+			    (lim->budget_ns && now >= until) || now < p->refill_after)
+				return;
+			f->preparing++;
+			p->inflight++;
+			rc = h->ops->prepare(h->drv, f, f->mem, f->vcpus);
+			if (rc) {
+				lv__pool_failed(h, f);
+				return;
+			}
+		}
+}
+
+void lv__pool_tick(struct lv_host *h, int64_t now)
+{
+	if (!h->pool)
+		return;
+	for (struct lv_pool_flavor *f = h->pool->flavors; f; f = f->next)
+		if (now - f->rate_t0 >= RATE_NS) {
+			f->rate = f->rate_t0 ? (double)(f->refilled - f->rate_n0) * 1e9 /
+				(double)(now - f->rate_t0) : 0;
+			f->rate_t0 = now;
+			f->rate_n0 = f->refilled;
+		}
+	lv__pool_refill(h);
+}
+
+void lv__pool_walk(struct lv_host *h, void (*fn)(void *arg, struct lv_pool_slot *s), void *arg)
+{
+	for (struct lv_pool_flavor *f = h->pool ? h->pool->flavors : NULL; f; f = f->next)
+		for (struct lv_pool_slot *s = f->ready_head, *n; s; s = n) {
+			n = s->next;
+			fn(arg, s);
+		}
+}
+
+/* Discard ready slots of f down to keep. */
+static void shrink(struct lv_host *h, struct lv_pool_flavor *f, unsigned keep)
+{
+	while (f->ready > keep && f->ready_head) {
+		struct lv_pool_slot *s = f->ready_head;
+
+		ready_unlink(f, s);
+		h->ops->discard(h->drv, s);
+	}
+}
+
+void lv__pool_close(struct lv_host *h)
+{
+	struct lv_pool *p = h->pool;
+
+	if (!p)
+		return;
+	for (struct lv_pool_flavor *f = p->flavors, *n; f; f = n) {
+		n = f->next;
+		shrink(h, f, 0);
+		free(f);
+	}
+	free(p);
+	h->pool = NULL;
+}
+
+int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus, unsigned target)
+{
+	struct lv_pool_flavor *f;
+
+	if (!h->ops->prepare || !h->ops->discard)
+		return -EOPNOTSUPP;
+	if (mem_bytes < (2u << 20) || mem_bytes > (1024u << 20) || (mem_bytes & ((2u << 20) - 1)))
+		return -EINVAL;
+	if (vcpus != 1 || target > TARGET_MAX)
+		return -EINVAL;
+	if (!h->pool && !(h->pool = calloc(1, sizeof(*h->pool))))
+		return -ENOMEM;
+	f = flavor_get(h->pool, mem_bytes, vcpus, true);
+	if (!f)
+		return -ENOMEM;
+	f->target = target;
+	shrink(h, f, target);
+	lv__pool_refill(h);
+	return 0;
+}
+
+unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (struct lv_pool_flavor *f = h->pool ? h->pool->flavors : NULL; f; f = f->next, n++)
+		if (n < max)
+			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
+							f->preparing, f->hits, f->misses, f->rate };
+	return n;
+}
