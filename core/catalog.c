@@ -216,8 +216,10 @@ static bool is_image_dir(const char *dir, const char *name)
 {
 	char path[1200];
 	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/%s/kernel", dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s/kernel", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
