@@ -21,7 +21,9 @@ need_dom0() {
 
 # start_agent [CONFIG-LINES]: pools and such, one per line
 start_agent() {
-	printf '%s\n' "${1:-pool 4M/1 = 8}" >"$T/lightvmd.conf"
+	# everything here is emulated (QEMU TCG), and slower still under
+	# ASan or a busy host: the boot limit is the testbed's, not a claim
+	printf '%s\nboot-timeout = 60000\n' "${1:-pool 4M/1 = 8}" >"$T/lightvmd.conf"
 	"$B/lightvmd" -f "$T/lightvmd.conf" -S "$SOCK" -D "$STATE" \
 		--driver xen -d >"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
