@@ -1,7 +1,8 @@
 /*
  * factory.c - the shell factory process (see factory.h) and the
  * SCM_RIGHTS message helpers shared by the driver, the factory and the
- * shells.
+ * shells.  The factory reaps its shells and removes their cgroups
+ * (cgroup.c).
  */
 #include <errno.h>
 #include <sched.h>
@@ -14,7 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
+#include "kvm/cgroup.h"
 #include "kvm/factory.h"
 #include "kvm/shell_jail.h"
 #include "kvm/shell_msg.h"
@@ -86,6 +89,22 @@ ssize_t kvm_recvmsg(int sock, void *buf, size_t len, int *fds, int *nfds)
 }
 
 static const char *factory_sock_dir;
+static char factory_cg[300];   /* the shells' cgroup subtree, "" if none */
+static sigset_t factory_mask;  /* as the factory started: the shells' */
+static sigset_t factory_wait;  /* the same with SIGCHLD open: pselect's */
+
+/* In a new shell, as root, before its VM exists: its own cgroup. */
+static void shell_cgroup(uint64_t mem_bytes)
+{
+	int rc;
+
+	if (!factory_cg[0])
+		return;
+	rc = kvm_cgroup_enter(factory_cg, mem_bytes);
+	if (rc)
+		dprintf(2, "lightvm-shell %d: no cgroup of its own in %s (no memory or pids limit): %s\n",
+			(int)getpid(), factory_cg, strerror(-rc));
+}
 
 static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_req *rq)
 {
@@ -109,7 +128,10 @@ static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_re
 
 		close(sock);
 		close(sv[0]);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &factory_mask, NULL);
 		setsid();            /* a terminal's ^C must not reach guests */
+		shell_cgroup(rq->mem_bytes);
 		kvm_shell_main(&a);
 	}
 	close(sv[1]);
@@ -123,13 +145,48 @@ static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_re
 	close(sv[0]);
 }
 
+static void on_sigchld(int sig)
+{
+	(void)sig;                       /* only interrupts pselect */
+}
+
+/* Reap the shells that ended and remove their cgroups. */
+static void reap(void)
+{
+	pid_t p;
+
+	while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
+		if (factory_cg[0])
+			kvm_cgroup_remove(factory_cg, p);
+}
+
+/* Once, as root: the shells' cgroup subtree, or one line saying why not. */
+static void factory_cgroups(void)
+{
+	char why[400];
+
+	if (kvm_cgroup_setup(factory_cg, sizeof(factory_cg), why, sizeof(why)) == 0) {
+		dprintf(2, "lightvm-factory: per-VM cgroups in %s (memory.max = guest memory + %llu MiB + 1/128, pids.max = %s)\n",
+			factory_cg, KVM_CG_OVERHEAD >> 20, KVM_CG_PIDS);
+		return;
+	}
+	factory_cg[0] = '\0';
+	dprintf(2, "lightvm-factory: no per-VM cgroups (no memory or pids limits for the shells): %s\n", why);
+}
+
 static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 {
-	struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
+	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
 	struct kvm_factory_req rq;
+	sigset_t chld;
 	ssize_t r;
 
-	sigaction(SIGCHLD, &sa, NULL);   /* shells are reaped by the kernel */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &factory_mask); /* open only in pselect */
+	factory_wait = factory_mask;
+	sigdelset(&factory_wait, SIGCHLD);
+	sigaction(SIGCHLD, &sa, NULL);   /* shells are reaped in reap() */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
@@ -138,13 +195,20 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	if (geteuid() == 0 && (r = kvm_jail_factory(factory_sock_dir)) < 0)
 		dprintf(2, "lightvm-factory: the shells' jail is incomplete (no empty network namespace or jail dir): %s\n",
 			strerror((int)-r));
+	if (geteuid() == 0)
+		factory_cgroups();
 	for (;;) {
 		fd_set rf;
+		int n;
 
 		FD_ZERO(&rf);
 		FD_SET(sock, &rf);
-		if (select(sock + 1, &rf, NULL, NULL, NULL) < 0 && errno != EINTR)
+		n = pselect(sock + 1, &rf, NULL, NULL, NULL, &factory_wait);
+		if (n < 0 && errno != EINTR)
 			_exit(1);
+		reap();
+		if (n <= 0)
+			continue;
 		r = kvm_recvmsg(sock, &rq, sizeof(rq), NULL, NULL);
 		if (r == 0)
 			_exit(0);
