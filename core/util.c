@@ -1,6 +1,7 @@
 /*
  * util.c - small pure helpers of the core: names of states, phases and
- * events, size and flavor parsing, selectors, the clock.
+ * events, size and flavor parsing, the flavor rules (memory and vCPUs:
+ * lv_flavor_normalize), selectors, the clock.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "lightvm.h"
+#include "lightvm_abi.h"
 #include "lv_internal.h"
 
 static const char *const state_names[LV_ST_NR] = {
@@ -112,6 +114,20 @@ int lv_size_parse(const char *s, uint64_t *out)
 		return -ERANGE;
 	*out = v * mul;
 	return 0;
+}
+
+int lv_flavor_normalize(uint64_t *mem_bytes, uint32_t *vcpus)
+{
+	uint64_t m = *mem_bytes ? *mem_bytes : LV_MEM_DEFAULT;
+
+	if (m <= LV_GUEST_MAX_MEM)   /* larger: out of range, and no overflow */
+		m = (m + LV_MEM_STEP - 1) & ~(uint64_t)(LV_MEM_STEP - 1);
+	*mem_bytes = m;
+	if (!*vcpus)
+		*vcpus = 1;
+	if (*vcpus != 1)
+		return -EINVAL;
+	return m < LV_GUEST_MIN_MEM || m > LV_GUEST_MAX_MEM ? -ERANGE : 0;
 }
 
 /* "4M/1" -> 4 MiB, 1 vCPU.  "4M" alone means one vCPU. */

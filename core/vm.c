@@ -431,11 +431,11 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	vm->host = h;
 	vm->info.state = LV_ST_PREPARED;
 	vm->info.pid = -1;
-	vm->info.mem_bytes = sp->mem_bytes ? sp->mem_bytes : (4u << 20);
-	/* guest memory is mapped with 2 MiB pages: round up */
-	vm->info.mem_bytes = (vm->info.mem_bytes + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
-	vm->info.vcpus = sp->vcpus ? sp->vcpus : 1;
-	if (vm->info.vcpus != 1) {
+	vm->info.mem_bytes = sp->mem_bytes;
+	vm->info.vcpus = sp->vcpus;
+	/* memory out of range (-ERANGE) is reported where the image is
+	 * opened, with its name (lv_image_open) */
+	if (lv_flavor_normalize(&vm->info.mem_bytes, &vm->info.vcpus) == -EINVAL) {
 		snprintf(err, errlen, "vcpus=%u: only 1 vCPU per VM is supported for now", vm->info.vcpus);
 		rc = -EINVAL;
 		goto fail;

@@ -238,6 +238,15 @@ int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max);
 /* "4M/1" <-> flavor */
 int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
+/* The flavor rules, owned by lv_flavor_normalize: memory 0 is
+ * LV_MEM_DEFAULT, rounded up to LV_MEM_STEP (guest memory is mapped with
+ * 2 MiB pages), within 2 MiB .. 1 GiB (lightvm_abi.h: LV_GUEST_MIN_MEM,
+ * LV_GUEST_MAX_MEM); vCPUs 0 is 1, and a VM has one vCPU.  Both values
+ * are normalized in place; returns 0, -EINVAL (vCPUs), or else -ERANGE
+ * (memory). */
+#define LV_MEM_DEFAULT (4u << 20)
+#define LV_MEM_STEP    (2u << 20)
+int lv_flavor_normalize(uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
 int lv_size_parse(const char *s, uint64_t *out) LV_WUR;
 
 int64_t lv_now_ns(void);

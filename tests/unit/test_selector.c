@@ -62,6 +62,36 @@ static void test_flavors(void **state)
 	assert_int_equal(lv_flavor_parse("/1", &m, &c), -EINVAL);
 }
 
+/* lv_flavor_normalize: the one owner of the memory and vCPU rules */
+static int norm(uint64_t m, uint32_t c, uint64_t *mo, uint32_t *co)
+{
+	int rc = lv_flavor_normalize(&m, &c);
+
+	*mo = m;
+	*co = c;
+	return rc;
+}
+
+static void test_flavor_rules(void **state)
+{
+	uint64_t m;
+	uint32_t c;
+
+	assert_int_equal(norm(0, 0, &m, &c), 0);                  /* defaults */
+	assert_int_equal(m, LV_MEM_DEFAULT);
+	assert_int_equal(c, 1);
+	assert_int_equal(norm(1, 1, &m, &c), 0);                  /* rounded up */
+	assert_int_equal(m, 2u << 20);
+	assert_int_equal(norm((4u << 20) + 1, 1, &m, &c), 0);
+	assert_int_equal(m, 6u << 20);
+	assert_int_equal(norm(1024u << 20, 1, &m, &c), 0);
+	assert_int_equal(norm((1024u << 20) + 1, 1, &m, &c), -ERANGE);
+	assert_int_equal(norm(UINT64_MAX, 1, &m, &c), -ERANGE);  /* no wrap */
+	assert_true(m == UINT64_MAX);
+	assert_int_equal(norm(0, 2, &m, &c), -EINVAL);
+	assert_int_equal(norm(8ull << 30, 4, &m, &c), -EINVAL);   /* vCPUs first */
+}
+
 static void test_states(void **state)
 {
 	for (int s = 0; s < LV_ST_NR; s++)
@@ -79,6 +109,7 @@ int main(void)
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_flavors),
+		cmocka_unit_test(test_flavor_rules),
 		cmocka_unit_test(test_states),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
