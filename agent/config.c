@@ -24,7 +24,7 @@ void config_init(struct agent_config *c)
 	c->admin_group = "lightvm-admin";
 	c->npools = 1;
 	snprintf(c->pools[0].flavor, sizeof(c->pools[0].flavor), "4M/1");
-	c->pools[0].mem = 4u << 20;
+	c->pools[0].mem = LV_MEM_DEFAULT;
 	c->pools[0].vcpus = 1;
 	c->pools[0].target = DEFAULT_POOL_TARGET;
 }
@@ -74,8 +74,7 @@ static int set_pool(struct agent_config *c, const char *flavor, const char *val,
 	unsigned long n;
 	unsigned i;
 
-	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus) || p.mem < (2u << 20) ||
-	    p.mem > (1024u << 20) || (p.mem & ((2u << 20) - 1)) || p.vcpus != 1) {
+	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus) || lv_flavor_check(p.mem, p.vcpus)) {
 		snprintf(err, errlen, "%s: bad pool flavor '%s' (like 4M/1: memory 2M..1G in 2M steps, 1 vCPU)",
 			 where, flavor);
 		return -EINVAL;

@@ -411,7 +411,8 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 {
 	char err[512], rd[512], cl[LV_SPAWN_CMDLINE_MAX + 1];
 	int64_t t0 = lv_now_ns();
-	uint64_t mem = sp->has_mem_bytes ? sp->mem_bytes : (4u << 20);
+	uint64_t mem = sp->has_mem_bytes ? sp->mem_bytes : 0;
+	uint32_t vcpus = sp->has_vcpus ? sp->vcpus : 0;
 	unsigned count = sp->count, limit = vm_limit(), have = lv_host_count(g_host, NULL);
 	bool wait = !sp->has_wait_ready || sp->wait_ready;
 	int64_t timeout_ns;
@@ -444,8 +445,14 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, EINVAL, "spawn: %s", err);
 		return;
 	}
-	fd = lv_image_open(g_host, sp->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
-			   err, sizeof(err));
+	/* the core's flavor rules (default, 2 MiB steps); memory out of
+	 * range is lv_image_open's error, which names the image */
+	if (lv_flavor_normalize(&mem, &vcpus) == -EINVAL) {
+		client_reply_err(c, seq, EINVAL, "spawn: vcpus=%u: only 1 vCPU per VM is supported for now",
+				 vcpus);
+		return;
+	}
+	fd = lv_image_open(g_host, sp->image, mem, err, sizeof(err));
 	if (fd < 0) {
 		client_reply_err(c, seq, -fd, "%s", err);
 		return;
@@ -478,7 +485,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	for (unsigned k = 0; k < count; k++) {
 		struct lv_spawn s = {
 			.image = sp->image, .prefix = sp->name_prefix, .name = sp->name, .mem_bytes = mem,
-			.vcpus = sp->has_vcpus ? sp->vcpus : 1, .t_request = t0, .image_fd = fd,
+			.vcpus = vcpus, .t_request = t0, .image_fd = fd,
 			.ramdisk = sp->ramdisk ? sp->ramdisk : *rd ? rd : NULL,
 			.cmdline = sp->cmdline ? sp->cmdline : *cl ? cl : NULL,
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,

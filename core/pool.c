@@ -237,14 +237,12 @@ void lv__pool_close(struct lv_host *h)
 
 int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus, unsigned target)
 {
-	uint64_t mem = mem_bytes;
-	uint32_t n = vcpus;
 	struct lv_pool_flavor *f;
 
 	if (!h->ops->prepare || !h->ops->discard)
 		return -EOPNOTSUPP;
 	/* a pool's flavor is one a spawn can have, exactly */
-	if (lv_flavor_normalize(&mem, &n) || mem != mem_bytes || n != vcpus || target > TARGET_MAX)
+	if (lv_flavor_check(mem_bytes, vcpus) || target > TARGET_MAX)
 		return -EINVAL;
 	if (!h->pool && !(h->pool = calloc(1, sizeof(*h->pool))))
 		return -ENOMEM;

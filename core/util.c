@@ -130,6 +130,14 @@ int lv_flavor_normalize(uint64_t *mem_bytes, uint32_t *vcpus)
 	return m < LV_GUEST_MIN_MEM || m > LV_GUEST_MAX_MEM ? -ERANGE : 0;
 }
 
+int lv_flavor_check(uint64_t mem_bytes, uint32_t vcpus)
+{
+	uint64_t m = mem_bytes;
+	uint32_t n = vcpus;
+
+	return lv_flavor_normalize(&m, &n) || m != mem_bytes || n != vcpus ? -EINVAL : 0;
+}
+
 /* "4M/1" -> 4 MiB, 1 vCPU.  "4M" alone means one vCPU. */
 int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
 {

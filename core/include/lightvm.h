@@ -247,6 +247,9 @@ int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
 #define LV_MEM_DEFAULT (4u << 20)
 #define LV_MEM_STEP    (2u << 20)
 int lv_flavor_normalize(uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
+/* 0 if the flavor is valid and normal already (no default, no rounding:
+ * what a pool's flavor must be), else -EINVAL. */
+int lv_flavor_check(uint64_t mem_bytes, uint32_t vcpus) LV_WUR;
 int lv_size_parse(const char *s, uint64_t *out) LV_WUR;
 
 int64_t lv_now_ns(void);

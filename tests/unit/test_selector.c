@@ -90,6 +90,12 @@ static void test_flavor_rules(void **state)
 	assert_true(m == UINT64_MAX);
 	assert_int_equal(norm(0, 2, &m, &c), -EINVAL);
 	assert_int_equal(norm(8ull << 30, 4, &m, &c), -EINVAL);   /* vCPUs first */
+	/* a pool's flavor: valid and normal already */
+	assert_int_equal(lv_flavor_check(4u << 20, 1), 0);
+	assert_int_equal(lv_flavor_check(3u << 20, 1), -EINVAL);
+	assert_int_equal(lv_flavor_check(0, 1), -EINVAL);
+	assert_int_equal(lv_flavor_check(4u << 20, 0), -EINVAL);
+	assert_int_equal(lv_flavor_check(2048u << 20, 1), -EINVAL);
 }
 
 static void test_states(void **state)
