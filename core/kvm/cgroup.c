@@ -192,7 +192,7 @@ int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen)
 	return 0;
 }
 
-uint64_t kvm_cgroup_mem_max(uint64_t mem_bytes)
+static uint64_t mem_max(uint64_t mem_bytes)
 {
 	/* KVM's rmaps, dirty bitmaps and shadow/nested page tables grow with
 	 * guest memory (about 1/256 of it: 1/128 leaves room); the rest (the shell's own pages,
@@ -209,7 +209,7 @@ int kvm_cgroup_enter(const char *base, uint64_t mem_bytes)
 		return -ENAMETOOLONG;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(v, sizeof(v), "%" PRIu64, kvm_cgroup_mem_max(mem_bytes));
+	snprintf(v, sizeof(v), "%" PRIu64, mem_max(mem_bytes));
 	rc = write_at(dir, "memory.max", v);
 	if (!rc)
 		rc = write_at(dir, "pids.max", KVM_CG_PIDS);
@@ -220,11 +220,36 @@ int kvm_cgroup_enter(const char *base, uint64_t mem_bytes)
 	return rc;
 }
 
-int kvm_cgroup_remove(const char *base, pid_t pid)
+static struct { pid_t pid; int tries; } pending[64];
+static int npending;
+
+static int cg_rmdir(const char *base, pid_t pid)
 {
 	char dir[512];
 
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/vm-%d", base, (int)pid) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+int kvm_cgroup_remove(const char *base, pid_t pid)
+{
+	int rc = cg_rmdir(base, pid);
+
+	if (rc == -EBUSY && npending < (int)(sizeof(pending) / sizeof(pending[0]))) {
+		pending[npending].pid = pid;
+		pending[npending++].tries = 0;
+	}
+	return rc;
+}
+
+int kvm_cgroup_retry(const char *base)
+{
+	int k = 0;
+
+	for (int i = 0; i < npending; i++)
+		if (cg_rmdir(base, pending[i].pid) == -EBUSY && ++pending[i].tries < KVM_CG_RETRIES)
+			pending[k++] = pending[i];
+	npending = k;
+	return npending;
 }

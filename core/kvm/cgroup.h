@@ -26,14 +26,20 @@
 int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen);
 
 /* In a new shell, before it creates its VM: make BASE/vm-PID with
- * memory.max = kvm_cgroup_mem_max(mem_bytes) and pids.max = KVM_CG_PIDS, and move the
- * calling process into it.  0 or -errno. */
+ * memory.max = mem_bytes + 1/128 + KVM_CG_OVERHEAD and pids.max =
+ * KVM_CG_PIDS, and move the calling process into it.  0 or -errno. */
 int kvm_cgroup_enter(const char *base, uint64_t mem_bytes);
 
-/* Remove BASE/vm-PID once that shell is gone.  0 or -errno. */
+/* Remove BASE/vm-PID once that shell is reaped.  KVM's per-VM worker
+ * may leave the cgroup a moment after the shell: then it is kept for
+ * kvm_cgroup_retry.  0, -EBUSY (retry pending) or -errno. */
 int kvm_cgroup_remove(const char *base, pid_t pid);
 
-/* memory.max for a VM of mem_bytes (exported for the test). */
-uint64_t kvm_cgroup_mem_max(uint64_t mem_bytes);
+/* Retry the removals pending; call again after KVM_CG_RETRY_MS while it
+ * returns nonzero (the number still pending).  One that stays busy for
+ * KVM_CG_RETRIES tries is left to the next agent start's sweep. */
+int kvm_cgroup_retry(const char *base);
+#define KVM_CG_RETRY_MS 20
+#define KVM_CG_RETRIES  250
 
 #endif

@@ -150,14 +150,16 @@ static void on_sigchld(int sig)
 	(void)sig;                       /* only interrupts pselect */
 }
 
-/* Reap the shells that ended and remove their cgroups. */
-static void reap(void)
+/* Reap the shells that ended and remove their cgroups; nonzero while
+ * some removal waits for a retry. */
+static int reap(void)
 {
 	pid_t p;
 
 	while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
 		if (factory_cg[0])
 			kvm_cgroup_remove(factory_cg, p);
+	return factory_cg[0] ? kvm_cgroup_retry(factory_cg) : 0;
 }
 
 /* Once, as root: the shells' cgroup subtree, or one line saying why not. */
@@ -197,16 +199,17 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 			strerror((int)-r));
 	if (geteuid() == 0)
 		factory_cgroups();
-	for (;;) {
+	for (int busy = 0;;) {
+		struct timespec retry = { 0, KVM_CG_RETRY_MS * 1000000L };
 		fd_set rf;
 		int n;
 
 		FD_ZERO(&rf);
 		FD_SET(sock, &rf);
-		n = pselect(sock + 1, &rf, NULL, NULL, NULL, &factory_wait);
+		n = pselect(sock + 1, &rf, NULL, NULL, busy ? &retry : NULL, &factory_wait);
 		if (n < 0 && errno != EINTR)
 			_exit(1);
-		reap();
+		busy = reap();
 		if (n <= 0)
 			continue;
 		r = kvm_recvmsg(sock, &rq, sizeof(rq), NULL, NULL);

@@ -39,8 +39,13 @@ for p in $pids; do
 	[ "$(stat -c %a "$d/memory.max")" = 644 ] || fail "$d/memory.max mode $(stat -c %a "$d/memory.max")"
 	[ "$(cat "$d/memory.current")" -gt 0 ] || fail "nothing charged to $d"
 done
-ok "3 shells: each in its own cgroup, memory.max $want, pids.max 2, root-owned"
+peak=$(cat "$d/memory.peak" 2>/dev/null || echo "?")
+ok "3 shells: each in its own cgroup, memory.max $want, pids.max 2, root-owned (peak use $peak for $mem of guest memory)"
 
+# 20 more: each shell's removal races KVM's worker leaving the cgroup
+$LVSH -c "spawn 20 noop" >/dev/null || fail "spawn 20 noop"
+pids=$($LVSH --json -c list | jq -r '.vms[].pid')
+[ "$(echo $pids | wc -w)" = 23 ] || fail "not 23 VMs: $pids"
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 $LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
 i=0
