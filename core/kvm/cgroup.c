@@ -155,7 +155,7 @@ int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen)
 {
 	const char *mnt = cg2_mount();
 	char path[256], own[512], ctl[512];
-	int rc;
+	int rc, in_leaf;
 
 	if (!mnt) {
 		snprintf(why, wlen, "no cgroup2 file system at /sys/fs/cgroup or /sys/fs/cgroup/unified");
@@ -165,7 +165,10 @@ int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen)
 		snprintf(why, wlen, "no cgroup v2 line in /proc/self/cgroup: %s", strerror(-rc));
 		return rc;
 	}
-	snprintf(own, sizeof(own), "%s%s", mnt, strcmp(path, "/") ? path : "");
+	in_leaf = strlen(path) > 6 && !strcmp(path + strlen(path) - 6, "/agent");
+	if (in_leaf)              /* an agent started from a former one's leaf */
+		path[strlen(path) - 6] = '\0';
+	snprintf(own, sizeof(own), "%s%s", mnt, path[0] && strcmp(path, "/") ? path : "");
 	if ((size_t)snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", own) >= sizeof(ctl) ||
 	    (rc = read_str(ctl, ctl, sizeof(ctl)))) {
 		snprintf(why, wlen, "cannot read %s/cgroup.controllers", own);
@@ -175,7 +178,7 @@ int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen)
 		snprintf(why, wlen, "the memory and pids controllers are not available in the cgroup v2 of %s (bound to cgroup v1?)", own);
 		return -EOPNOTSUPP;
 	}
-	if (strcmp(path, "/") && (rc = leave_for_leaf(own, why, wlen)))
+	if (path[0] && strcmp(path, "/") && !in_leaf && (rc = leave_for_leaf(own, why, wlen)))
 		return rc;
 	if ((rc = delegate(own, why, wlen)))
 		return rc;

@@ -65,5 +65,36 @@ start_agent
 $LVSH -c "spawn 1 noop" >/dev/null || fail "spawn after restart"
 [ -d "$base/vm-999999999" ] && { rmdir "$base/vm-999999999"; fail "the stale cgroup was not swept"; }
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
-ok "a stale cgroup swept at the agent's start"
 agent_alive
+ok "a stale cgroup swept at the agent's start"
+
+# an agent in a cgroup of its own (systemd with Delegate=yes): it moves to
+# the leaf "agent" (no internal processes) and the subtree is its sibling
+$LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
+stop_agent
+cg=/sys/fs/cgroup/lvtest$$
+mkdir "$cg" || fail "mkdir $cg"
+sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2/lightvmd" -S "$3" -D "$4" -d --stop-vms' \
+	sh "$cg" "$B" "$SOCK" "$STATE" >>"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+i=0
+while [ ! -S "$SOCK" ]; do
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "agent did not start in $cg"
+	sleep 0.05
+done
+$LVSH -c "spawn 1 noop" >/dev/null || fail "spawn in $cg"
+p=$($LVSH --json -c list | jq -r '.vms[0].pid')
+grep -qx "0::/lvtest$$/lightvm/vm-$p" /proc/"$p"/cgroup || fail "shell $p: $(cat /proc/"$p"/cgroup)"
+grep -qx "0::/lvtest$$/agent" /proc/"$AGENT_PID"/cgroup || fail "agent: $(cat /proc/"$AGENT_PID"/cgroup)"
+[ "$(cat "$cg/lightvm/vm-$p/pids.max")" = 2 ] || fail "pids.max in $cg"
+$LVSH -c "destroy all; pool set 4M/1 0" >/dev/null || fail "destroy all in $cg"
+agent_alive
+stop_agent
+i=0
+while [ -d "$cg" ]; do
+	for d in "$cg"/lightvm/vm-* "$cg/lightvm" "$cg/agent" "$cg"; do rmdir "$d" 2>/dev/null; done
+	[ -d "$cg" ] || break
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "cannot remove $cg: $(find "$cg" -name cgroup.procs -exec cat {} +)"
+	sleep 0.1
+done
+ok "an agent in its own cgroup: moved to its leaf 'agent', shells in the sibling subtree"
