@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -127,17 +129,30 @@ static int leave_for_leaf(const char *own, char *why, size_t wlen)
 	return rc;
 }
 
-static void sweep(const char *base)
+/* vm-PID of a live process stays: a shell (perhaps of another agent)
+ * between its mkdir and its move in is not yet in it. */
+static int alive(const char *name)
+{
+	char *end;
+	long pid = strtol(name + 3, &end, 10);
+
+	return pid > 0 && !*end && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int kvm_cgroup_sweep(const char *base)
 {
 	DIR *d = opendir(base);
 	struct dirent *e;
+	int busy = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "vm-", 3))
-			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR); /* EBUSY: a live shell */
+		if (!strncmp(e->d_name, "vm-", 3) &&
+		    (alive(e->d_name) || unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0))
+			busy++;
 	closedir(d);
+	return busy;
 }
 
 static int delegate(const char *dir, char *why, size_t wlen)
@@ -191,7 +206,7 @@ int kvm_cgroup_setup(char *base, size_t len, char *why, size_t wlen)
 	}
 	if ((rc = delegate(base, why, wlen)))
 		return rc;
-	sweep(base);
+	kvm_cgroup_sweep(base);
 	return 0;
 }
 

@@ -42,4 +42,9 @@ int kvm_cgroup_retry(const char *base);
 #define KVM_CG_RETRY_MS 20
 #define KVM_CG_RETRIES  250
 
+/* Remove the vm-* cgroups of processes gone (shells a former agent left
+ * and this one adopted); return how many stay. */
+int kvm_cgroup_sweep(const char *base);
+#define KVM_CG_SWEEP_S  5
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -92,6 +93,8 @@ static const char *factory_sock_dir;
 static char factory_cg[300];   /* the shells' cgroup subtree, "" if none */
 static sigset_t factory_mask;  /* as the factory started: the shells' */
 static sigset_t factory_wait;  /* the same with SIGCHLD open: pselect's */
+static int factory_nshells;    /* forked and not yet reaped */
+static int factory_foreign;    /* live cgroups of shells not ours (adopted) */
 
 /* In a new shell, as root, before its VM exists: its own cgroup. */
 static void shell_cgroup(uint64_t mem_bytes)
@@ -140,6 +143,7 @@ static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_re
 		kvm_sendmsg(sock, &rep, sizeof(rep), NULL, 0);
 	} else {
 		rep.pid = pid;
+		factory_nshells++;
 		kvm_sendmsg(sock, &rep, sizeof(rep), &sv[0], 1);
 	}
 	close(sv[0]);
@@ -156,10 +160,25 @@ static int reap(void)
 {
 	pid_t p;
 
-	while ((p = waitpid(-1, NULL, WNOHANG)) > 0)
+	while ((p = waitpid(-1, NULL, WNOHANG)) > 0) {
+		factory_nshells--;
 		if (factory_cg[0])
 			kvm_cgroup_remove(factory_cg, p);
+	}
 	return factory_cg[0] ? kvm_cgroup_retry(factory_cg) : 0;
+}
+
+/* The shells a former agent left are not our children: while some live,
+ * sweep for their cgroups every KVM_CG_SWEEP_S. */
+static void sweep_foreign(struct timespec *next)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (factory_foreign <= 0 || now.tv_sec < next->tv_sec)
+		return;
+	factory_foreign = kvm_cgroup_sweep(factory_cg) - factory_nshells;
+	next->tv_sec = now.tv_sec + KVM_CG_SWEEP_S;
 }
 
 /* Once, as root: the shells' cgroup subtree, or one line saying why not. */
@@ -170,6 +189,7 @@ static void factory_cgroups(void)
 	if (kvm_cgroup_setup(factory_cg, sizeof(factory_cg), why, sizeof(why)) == 0) {
 		dprintf(2, "lightvm-factory: per-VM cgroups in %s (memory.max = guest memory + %llu MiB + 1/128, pids.max = %s)\n",
 			factory_cg, KVM_CG_OVERHEAD >> 20, KVM_CG_PIDS);
+		factory_foreign = kvm_cgroup_sweep(factory_cg);
 		return;
 	}
 	factory_cg[0] = '\0';
@@ -180,6 +200,7 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 {
 	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
 	struct kvm_factory_req rq;
+	struct timespec next_sweep = { 0, 0 };
 	sigset_t chld;
 	ssize_t r;
 
@@ -206,10 +227,14 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 
 		FD_ZERO(&rf);
 		FD_SET(sock, &rf);
-		n = pselect(sock + 1, &rf, NULL, NULL, busy ? &retry : NULL, &factory_wait);
+		if (!busy && factory_foreign > 0)
+			retry = (struct timespec){ KVM_CG_SWEEP_S, 0 };
+		n = pselect(sock + 1, &rf, NULL, NULL, busy || factory_foreign > 0 ? &retry : NULL,
+			    &factory_wait);
 		if (n < 0 && errno != EINTR)
 			_exit(1);
 		busy = reap();
+		sweep_foreign(&next_sweep);
 		if (n <= 0)
 			continue;
 		r = kvm_recvmsg(sock, &rq, sizeof(rq), NULL, NULL);

@@ -68,6 +68,34 @@ $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 agent_alive
 ok "a stale cgroup swept at the agent's start"
 
+# shells a former agent left and this one adopted are not the factory's
+# children: their cgroups go by the factory's periodic sweep
+stop_agent
+"$B/lightvmd" -S "$SOCK" -D "$STATE" -d >>"$T/agent.log" 2>&1 &   # VMs stay at its stop
+AGENT_PID=$!
+i=0
+while [ ! -S "$SOCK" ]; do
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "agent did not start"
+	sleep 0.05
+done
+$LVSH -c "spawn 2 noop name=adopt" >/dev/null || fail "spawn 2 to adopt"
+apids=$($LVSH --json -c "list adopt-*" | jq -r '.vms[].pid')
+stop_agent
+start_agent
+[ "$(count_state running 'adopt-*')" = 2 ] || fail "the 2 VMs were not adopted: $($LVSH -c list)"
+for p in $apids; do [ -d "$base/vm-$p" ] || fail "adopted shell $p lost its cgroup"; done
+$LVSH -c "destroy all" >/dev/null || fail "destroy the adopted VMs"
+i=0
+while :; do
+	left=""
+	for p in $apids; do [ -d "$base/vm-$p" ] && left="$left $p"; done
+	[ -z "$left" ] && break
+	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "cgroups of adopted shells left:$left"
+	sleep 0.1
+done
+agent_alive
+ok "the cgroups of adopted shells are gone with them"
+
 # an agent in a cgroup of its own (systemd with Delegate=yes): it moves to
 # the leaf "agent" (no internal processes) and the subtree is its sibling
 $LVSH -c "pool set 4M/1 0" >/dev/null || fail "pool set 0"
