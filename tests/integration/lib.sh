@@ -42,6 +42,13 @@ start_agent() {
 		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
 		sleep 0.05
 	done
+	# the socket file exists from bind(), connections from listen()
+	until $LVSH -c host >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt $((200 * TS)) ] && fail "agent does not answer on its socket"
+		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
+		sleep 0.05
+	done
 }
 
 factory_pid() { pgrep -P "$AGENT_PID" -x lightvm-factory | head -n1; }
