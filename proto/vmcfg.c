@@ -617,26 +617,28 @@ static int set_choice(struct parser *P, const char *key, unsigned line,
 	return -1;
 }
 
-static int set_on_poweroff(struct parser *P, const char *key, unsigned line)
+/* on_poweroff, on_crash: the VM is kept ('preserve') or destroyed */
+static int set_keep(struct parser *P, const char *key, unsigned line,
+		    const char *what, int *destroy)
 {
 	static const char *const ok[] = { "preserve", "destroy", NULL };
+	char why[96];
 
-	if (set_choice(P, key, line, ok, "a VM that powers off is kept "
-		       "('preserve') or destroyed ('destroy')") < 0)
+	snprintf(why, sizeof(why), "%s is kept ('preserve') or destroyed ('destroy')", what);
+	if (set_choice(P, key, line, ok, why) < 0)
 		return -1;
-	P->c->destroy_on_poweroff = strcmp(P->v.a[0].text, "destroy") == 0;
+	*destroy = strcmp(P->v.a[0].text, "destroy") == 0;
 	return 0;
+}
+
+static int set_on_poweroff(struct parser *P, const char *key, unsigned line)
+{
+	return set_keep(P, key, line, "a VM that powers off", &P->c->destroy_on_poweroff);
 }
 
 static int set_on_crash(struct parser *P, const char *key, unsigned line)
 {
-	static const char *const ok[] = { "preserve", "destroy", NULL };
-
-	if (set_choice(P, key, line, ok, "a crashed VM is kept with its reason "
-		       "('preserve') or destroyed ('destroy')") < 0)
-		return -1;
-	P->c->destroy_on_crash = strcmp(P->v.a[0].text, "destroy") == 0;
-	return 0;
+	return set_keep(P, key, line, "a crashed VM", &P->c->destroy_on_crash);
 }
 
 static int set_on_reboot(struct parser *P, const char *key, unsigned line)
