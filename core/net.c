@@ -293,40 +293,43 @@ static int neigh(struct lv_net *n, uint16_t type, uint32_t ip, const uint8_t *ma
 	return nl_talk(n, &r);
 }
 
+/* Set one-byte IFLA_BRPORT_* flags (n of them: {type, value}) on a
+ * bridge port in one RTM_SETLINK.  0 or -errno. */
+static int brport_set(struct lv_net *n, int index, const uint8_t (*flags)[2], int nflags)
+{
+	struct nlreq r;
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = index };
+	struct rtattr *pi;
+
+	nl_start(n, &r, RTM_SETLINK, 0);
+	nl_put(&r, &ifi, sizeof(ifi));
+	pi = attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
+	for (int k = 0; k < nflags; k++)
+		attr(&r, flags[k][0], &flags[k][1], 1);
+	attr_end(&r, pi);
+	return nl_talk(n, &r);
+}
+
 /* Bridge port of a guest: no learning (the guest's MAC is a static FDB
  * entry) and no flooding of unknown unicast into it, so a guest never
  * sees, nor pays for, another guest's or a flooder's traffic. */
 static int brport_flags(struct lv_net *n, int index)
 {
-	struct nlreq r;
-	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = index };
-	struct rtattr *pi;
-	uint8_t off = 0;
+	static const uint8_t f[][2] = {
+		{ IFLA_BRPORT_LEARNING, 0 }, { IFLA_BRPORT_UNICAST_FLOOD, 0 },
+	};
 
-	nl_start(n, &r, RTM_SETLINK, 0);
-	nl_put(&r, &ifi, sizeof(ifi));
-	pi = attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
-	attr(&r, IFLA_BRPORT_LEARNING, &off, 1);
-	attr(&r, IFLA_BRPORT_UNICAST_FLOOD, &off, 1);
-	attr_end(&r, pi);
-	return nl_talk(n, &r);
+	return brport_set(n, index, f, 2);
 }
 
 /* Isolate a guest's port: guests reach the host (the bridge), not one
- * another.  0, or -errno (a kernel without IFLA_BRPORT_ISOLATED). */
+ * another.  0, or -errno (a kernel without IFLA_BRPORT_ISOLATED): a
+ * request of its own, so that old kernels keep the flags above. */
 static int brport_isolate(struct lv_net *n, int index)
 {
-	struct nlreq r;
-	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = index };
-	struct rtattr *pi;
-	uint8_t on = 1;
+	static const uint8_t f[][2] = { { IFLA_BRPORT_ISOLATED, 1 } };
 
-	nl_start(n, &r, RTM_SETLINK, 0);
-	nl_put(&r, &ifi, sizeof(ifi));
-	pi = attr(&r, IFLA_PROTINFO | NLA_F_NESTED, NULL, 0);
-	attr(&r, IFLA_BRPORT_ISOLATED, &on, 1);
-	attr_end(&r, pi);
-	return nl_talk(n, &r);
+	return brport_set(n, index, f, 1);
 }
 
 /* The guest's MAC lives behind its tap: a static FDB entry. */
