@@ -653,7 +653,14 @@ void records_restore(void)
 		int rc = lv_vm_restore(g_host, i, &vm);
 
 		snprintf(fname, sizeof(fname), "%s.vm", i->name);
-		if (rc == -ESRCH) {
+		if (rc == -EINPROGRESS) {
+			/* adopted with this record's image and address if
+			 * its shell reports in; the file is written anew */
+			alog(LV_LOG_INFO, "%s: half-created when the agent stopped (no shell recorded): waiting for its shell",
+			     i->name);
+			unlinkat(dir_fd, fname, 0);
+			dropped++;
+		} else if (rc == -ESRCH) {
 			alog(LV_LOG_INFO, "%s: half-created when the agent stopped (shell %d gone): cleaned up",
 			     i->name, i->pid);
 			unlinkat(dir_fd, fname, 0);

@@ -59,6 +59,9 @@ struct lv_driver_ops {
 	int  (*attach)(struct lv_driver *d, struct lv_vm *vm);
 	/* Optional.  Clean up what no restored VM claimed. */
 	void (*restore_done)(struct lv_driver *d);
+	/* A live guest whose record has no pid yet may report in after
+	 * restore_done (lv__vm_limbo_take): lv_vm_restore keeps the record */
+	bool adopts;
 };
 
 struct lv_vm {
@@ -97,6 +100,12 @@ struct lv_host {
 	unsigned nprefix_buckets;
 	struct lv_net *net;          /* core/net.c */
 	struct lv_pool *pool;        /* core/pool.c, from the first lv_pool_set */
+	/* records of half-created VMs with no shell in them (the agent
+	 * stopped between writing the record and the shell's pid): their
+	 * addresses stay reserved until limbo_until, for a shell that says
+	 * it runs that guest (lv__vm_limbo_take) */
+	struct lv_vm *limbo;         /* chained by next */
+	int64_t limbo_until;
 };
 
 /* What lies under the hypervisor (platform.c): "" on bare metal, else
@@ -116,6 +125,11 @@ int lv__open_regular(const char *path);
 void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void lv__vm_phase(struct lv_vm *vm, enum lv_phase ph, int64_t t);
+/* After a restart: the record of the half-created VM name with this id,
+ * if lv_vm_restore kept one (its address is released: the caller
+ * restores it under the shell's pid).  true with *info filled, or false. */
+bool lv__vm_limbo_take(struct lv_host *h, const char *name, uint32_t id,
+		       struct lv_vm_info *info);
 /* Change state (emits the matching event).  reason may be NULL. */
 void lv__vm_state(struct lv_vm *vm, enum lv_state st, const char *reason);
 /* Creation failed before the guest ran: state crashed, LV_EV_FAILED. */

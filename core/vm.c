@@ -44,6 +44,8 @@ void lv__log(struct lv_host *h, enum lv_log_level lvl, const char *fmt, ...)
 	h->cfg.log(h->cfg.cb_ctx, lvl, buf);
 }
 
+static void limbo_expire(struct lv_host *h, bool all);
+
 static void emit(struct lv_vm *vm, enum lv_event ev)
 {
 	struct lv_host *h = vm->host;
@@ -352,6 +354,7 @@ void lv_host_close(struct lv_host *h)
 		return;
 	lv__pool_close(h);
 	h->ops->close(h->drv);
+	limbo_expire(h, true);
 	lv__net_close(h);
 	for (vm = h->first; vm; vm = next) {
 		next = vm->next;
@@ -405,6 +408,7 @@ void lv_host_tick(struct lv_host *h)
 		h->ops->tick(h->drv, now);
 	lv__pool_tick(h, now);
 	lv__net_tick(h);
+	limbo_expire(h, false);
 }
 
 /* ---- VMs */
@@ -755,6 +759,13 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm
 		vm->info.pid = -1;
 		goto done;
 	}
+	if (vm->info.pid <= 0 && (st == LV_ST_PREPARED || st == LV_ST_BOOTING) &&
+	    h->ops->adopts) {
+		vm_remove(h, vm);   /* its shell may still say HELLO */
+		vm->next = h->limbo;
+		h->limbo = vm;
+		return -EINPROGRESS;
+	}
 	rc = vm->info.pid > 0 && h->ops->attach ? h->ops->attach(h->drv, vm) : -ESRCH;
 	if (rc == 0)
 		goto done;
@@ -778,8 +789,41 @@ done:
 	return 0;
 }
 
+bool lv__vm_limbo_take(struct lv_host *h, const char *name, uint32_t id,
+		       struct lv_vm_info *info)
+{
+	for (struct lv_vm **pp = &h->limbo, *vm; (vm = *pp); pp = &vm->next) {
+		if (vm->info.id != id || strcmp(vm->info.name, name))
+			continue;
+		*pp = vm->next;
+		*info = vm->info;
+		lv__net_vm_detach(vm);  /* lv_vm_restore reserves it again */
+		free(vm);
+		return true;
+	}
+	return false;
+}
+
+/* Limbo records whose shell did not come: their addresses go back. */
+static void limbo_expire(struct lv_host *h, bool all)
+{
+	if (!h->limbo || (!all && lv_now_ns() < h->limbo_until))
+		return;
+	for (struct lv_vm *vm = h->limbo, *next; vm; vm = next) {
+		next = vm->next;
+		if (!all)
+			lv__log(h, LV_LOG_INFO, "%s: half-created when the agent stopped, and no shell reported it: cleaned up",
+				vm->info.name);
+		lv__net_vm_detach(vm);
+		free(vm);
+	}
+	h->limbo = NULL;
+}
+
 void lv_host_restore_done(struct lv_host *h)
 {
+	/* a shell says HELLO within 5 s of restore_done or is killed */
+	h->limbo_until = lv_now_ns() + 10 * 1000000000ll;
 	lv__net_restore_done(h);
 	if (h->ops->restore_done)
 		h->ops->restore_done(h->drv);

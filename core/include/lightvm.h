@@ -197,7 +197,12 @@ void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out);
  * follows, or the VM ends crashed "died while the agent was down").
  * Returns -ESRCH, creating nothing, if the VM had not finished booting
  * and its process is gone (a half-created VM: the caller drops the
- * record).  *out (optional) gets the VM. */
+ * record), -EINPROGRESS (KVM) if it had not finished booting and no shell was
+ * recorded yet: the record is kept aside, its address reserved, for a
+ * shell that reports this guest within a few seconds of
+ * lv_host_restore_done (the driver adopts it with the record's image and
+ * address); the caller may remove the file, keeps the console log.
+ * *out (optional) gets the VM. */
 int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info,
 		  struct lv_vm **out) LV_WUR;
 /* After the last lv_vm_restore: the driver cleans up what no record

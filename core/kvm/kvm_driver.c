@@ -285,7 +285,9 @@ static bool hello_ok(const struct kvm_msg *m, const char *name)
 
 /* The shell of a VM with no record (torn, set aside, or never written)
  * says it runs a guest: adopt it under the name and id it gives, if both
- * are free, rather than destroy a live guest.  0 with s->vm set, or
+ * are free, rather than destroy a live guest.  When the record was
+ * written before the shell's pid was (lv_vm_restore kept it aside), the
+ * VM gets back its image and address from there.  0 with s->vm set, or
  * -errno (the caller destroys it). */
 static int shell_adopt(struct kvm_shell *s, const struct kvm_msg *m, const char *name)
 {
@@ -293,6 +295,7 @@ static int shell_adopt(struct kvm_shell *s, const struct kvm_msg *m, const char 
 	uint32_t st = m->kind & ~KVM_HS_READY_BIT;
 	struct lv_vm_info info;
 	struct lv_vm *vm;
+	bool recorded;
 	int rc;
 
 	if (st != KVM_HS_BOOTING && st != KVM_HS_RUNNING && st != KVM_HS_PAUSED)
@@ -301,13 +304,16 @@ static int shell_adopt(struct kvm_shell *s, const struct kvm_msg *m, const char 
 		return -EINVAL;              /* an older shell: memory unknown */
 	if (lv_vm_lookup(d->h, name) || lv_vm_by_id(d->h, m->id))
 		return -EEXIST;
-	memset(&info, 0, sizeof(info));
-	snprintf(info.name, sizeof(info.name), "%s", name);
-	info.id = m->id;
+	recorded = lv__vm_limbo_take(d->h, name, m->id, &info);
+	if (!recorded) {
+		memset(&info, 0, sizeof(info));
+		snprintf(info.name, sizeof(info.name), "%s", name);
+		info.id = m->id;
+		snprintf(info.image, sizeof(info.image), "unknown");
+		info.vcpus = 1;
+	}
 	info.state = LV_ST_BOOTING;
-	snprintf(info.image, sizeof(info.image), "unknown");
-	info.mem_bytes = (uint64_t)m->code;
-	info.vcpus = 1;
+	info.mem_bytes = (uint64_t)m->code;   /* what the guest has */
 	info.pid = s->pid;
 	snprintf(info.console_path, sizeof(info.console_path), "%s/%s.log", d->console_dir, name);
 	d->adopting = s;                 /* kvm_attach takes this channel */
@@ -315,8 +321,12 @@ static int shell_adopt(struct kvm_shell *s, const struct kvm_msg *m, const char 
 	d->adopting = NULL;
 	if (rc)
 		return rc;
-	lv__log(d->h, LV_LOG_WARN, "%s: shell %d has no record but runs a guest: adopted (image and address unknown)",
-		name, s->pid);
+	if (recorded)
+		lv__log(d->h, LV_LOG_INFO, "%s: shell %d runs the guest of its record (written before the shell's pid): re-attached",
+			name, s->pid);
+	else
+		lv__log(d->h, LV_LOG_WARN, "%s: shell %d has no record but runs a guest: adopted (image and address unknown)",
+			name, s->pid);
 	return 0;
 }
 
@@ -1290,4 +1300,5 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.stats_console = true,
 	.attach = kvm_attach,
 	.restore_done = kvm_restore_done,
+	.adopts = true,
 };

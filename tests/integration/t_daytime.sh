@@ -26,9 +26,11 @@ $IN ip link set lo up
 ns_agent() {
 	$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
-	i=0
-	while [ ! -S "$SOCK" ]; do
-		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "agent did not start"; sleep 0.05
+	i=0   # answers, not only bound (settled below needs its list)
+	until $LVSH -c host >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent does not answer"
+		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
+		sleep 0.05
 	done
 }
 ns_agent
@@ -65,7 +67,8 @@ check_unique() {  # $1: what
 	$LVSH --json -c list | jq -r '.vms[] | "\(.name) \(.ipv4)"' >"$T/named"
 	awk '{print $2}' "$T/named" >"$T/ips"
 	n=$(wc -l <"$T/ips")
-	[ "$(sort -u "$T/ips" | grep -c '^10\.77\.')" -eq "$n" ] || fail "$1: addresses are not unique or missing: $(sort "$T/ips" | uniq -d | head -3)"
+	[ "$(sort -u "$T/ips" | grep -c '^10\.77\.')" -eq "$n" ] ||
+		fail "$1: addresses are not unique or missing: $(grep -v '^10\.77\.' "$T/named" | head -3) $(sort "$T/ips" | uniq -d | head -3)"
 	grep -Fvxf "$T/named" "$T/before" | head -3 | grep . && fail "$1: restored VMs lost or changed their address"
 	$IN "$B/tests/lv-daytime" -d $((3 * TS)) -t $((30 * TS)) <"$T/ips" || fail "$1: TCP daytime"
 	cp "$T/named" "$T/before"

@@ -2,7 +2,8 @@
  * test_lifecycle.c - the core's VM model and lifecycle against a fake
  * driver behind the ops table: naming, lookups, state transitions and
  * their events, destroy, spawns on pooled slots (prepare/discard; the
- * pool's own accounting is test_pool.c's), image validation errors.
+ * pool's own accounting is test_pool.c's), image validation errors,
+ * restarts (records of half-created VMs kept for a shell that reports).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -72,6 +73,14 @@ static const struct lv_driver_ops fake_ops = {
 	.name = "fake", .open = f_open, .close = f_close, .start = f_start,
 	.pause = f_pause, .unpause = f_unpause, .shutdown = f_shutdown,
 	.destroy = f_destroy, .prepare = f_prepare, .discard = f_discard,
+};
+
+static int f_attach(struct lv_driver *d, struct lv_vm *vm) { return -ESRCH; }
+/* A driver whose live shells may report in after a restart. */
+static const struct lv_driver_ops adopt_ops = {
+	.name = "fake", .open = f_open, .close = f_close, .start = f_start,
+	.pause = f_pause, .unpause = f_unpause, .shutdown = f_shutdown,
+	.destroy = f_destroy, .attach = f_attach, .adopts = true,
 };
 
 static void on_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
@@ -288,6 +297,42 @@ static void test_pooled_spawns(void **state)
 	assert_int_equal(fake_slots, 2);
 }
 
+static struct lv_vm_info half_created(const char *name, uint32_t id)
+{
+	struct lv_vm_info i = { .id = id, .state = LV_ST_BOOTING, .pid = -1,
+				.mem_bytes = 4u << 20, .vcpus = 1 };
+
+	snprintf(i.name, sizeof(i.name), "%s", name);
+	snprintf(i.image, sizeof(i.image), "noop");
+	return i;
+}
+
+/* A record written before its shell's pid: dropped where the driver
+ * cannot adopt, else kept aside for the shell that reports that name
+ * and id (once), and freed by lv_host_close if none did. */
+static void test_restore_half_created(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm_info i = half_created("web-1", 7), got;
+	struct lv_vm *vm = NULL;
+
+	assert_int_equal(lv_vm_restore(h, &i, &vm), -ESRCH);
+	h->ops = &adopt_ops;
+	assert_int_equal(lv_vm_restore(h, &i, &vm), -EINPROGRESS);
+	i = half_created("web-2", 8);
+	assert_int_equal(lv_vm_restore(h, &i, &vm), -EINPROGRESS);
+	assert_null(lv_vm_lookup(h, "web-1"));
+	assert_int_equal(lv_host_count(h, NULL), 0);
+	lv_host_restore_done(h);
+	assert_false(lv__vm_limbo_take(h, "web-1", 8, &got));   /* name and id */
+	assert_false(lv__vm_limbo_take(h, "web-3", 7, &got));
+	assert_true(lv__vm_limbo_take(h, "web-1", 7, &got));
+	assert_string_equal(got.image, "noop");
+	assert_int_equal(got.mem_bytes, 4u << 20);
+	assert_false(lv__vm_limbo_take(h, "web-1", 7, &got));   /* once */
+	h->ops = &fake_ops;   /* web-2 stays for lv_host_close (ASan: no leak) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +342,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_and_crashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pooled_spawns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_half_created, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
