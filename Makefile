@@ -1,5 +1,5 @@
 # LightVM - one Makefile for everything.  `make` builds the agent, the
-# console, the guest images and the tests; `make check` runs unit tests;
+# lvsh, the guest images and the tests; `make check` runs unit tests;
 # `make asan` builds and runs the unit tests with ASan/UBSan.
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -30,7 +30,7 @@ CORE_SRC  += $(wildcard core/xen/*.c)
 endif
 PROTO_SRC := $(wildcard proto/*.c)
 AGENT_SRC := $(wildcard agent/*.c)
-LVSH_SRC  := $(wildcard console/*.c)
+LVSH_SRC  := $(wildcard lvsh/*.c)
 
 obj = $(patsubst %.S,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
@@ -39,7 +39,7 @@ PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
 LVSH_OBJ  := $(call obj,$(LVSH_SRC))
 # lvsh minus main(): unit tests link it to reach the command table
-LVSH_LIB_OBJ := $(filter-out $(B)/obj/console/main.o,$(LVSH_OBJ))
+LVSH_LIB_OBJ := $(filter-out $(B)/obj/lvsh/main.o,$(LVSH_OBJ))
 
 BINS := $(B)/lightvmd $(B)/lvsh
 
@@ -96,7 +96,7 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN)
 
-$(B)/lvsh: $(B)/obj/console/main.o $(B)/liblvsh.a $(B)/libproto.a
+$(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
 
 $(B)/guest/%.c.o: %.c guest/include/lightvm_abi.h
@@ -122,7 +122,7 @@ $(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld $(
 
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -Iconsole -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN) -ledit -lncursesw -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -Ilvsh -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN) -ledit -lncursesw -lcmocka
 
 $(B)/tests/%: tests/tools/%.c $(B)/liblightvm.a $(B)/libproto.a
 	@mkdir -p $(dir $@)

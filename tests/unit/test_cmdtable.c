@@ -1,5 +1,5 @@
 /*
- * test_cmdtable.c - lvsh's command table (console/cmds.c): prefix lookup,
+ * test_cmdtable.c - lvsh's command table (lvsh/cmds.c): prefix lookup,
  * option parsing, spawn's argument checks, the command language, and that
  * man/lvsh.1 documents every command and option in the table.
  */

@@ -549,7 +549,7 @@ static void run_action(struct lvsh *sh, struct top_model *m,
 			 "(%s)", actions[idx].done, affected, failed, first);
 	else if (failed)
 		snprintf(ui->status, sizeof(ui->status), "%s %u VMs, %u failed "
-			 "(last error: see `%s` in the shell)", actions[idx].done,
+			 "(run `lvsh %s` for the errors)", actions[idx].done,
 			 affected, failed, actions[idx].verb);
 	else
 		snprintf(ui->status, sizeof(ui->status), "%s %u VM%s",

@@ -2,7 +2,7 @@
  * cmds.c - the one command table, and everything driven by it: prefix
  * lookup, option parsing, usage errors, `help`, and the command language
  * (';' and newline separated commands, '#' comments, quoting) shared by
- * -c, -f, standard input and, later, the REPL.
+ * -c, -f, standard input and the REPL.
  */
 #include <ctype.h>
 #include <stdarg.h>

@@ -57,7 +57,7 @@ extern int lvsh_err_quiet;
  * the rest ("... and 990 more"), so the prompt stays in sight. */
 #define LVSH_REPL_MAX_FAILURES 8
 
-/* The interactive console (console/repl.c); returns an exit status. */
+/* The interactive prompt, the REPL (lvsh/repl.c); returns an exit status. */
 int lvsh_repl(struct lvsh *sh);
 
 #endif

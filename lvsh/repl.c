@@ -1,7 +1,7 @@
 /*
  * repl.c - the interactive console: a libedit prompt showing the host and
  * its VM count, history in ~/.lvsh_history, tab completion (complete.c),
- * and Ctrl-C that cancels the running command rather than the shell.
+ * and Ctrl-C that cancels the running command rather than lvsh.
  * Lines go through the same command language as -c and -f (cmds.c).
  */
 #include <errno.h>
