@@ -49,37 +49,52 @@ void client_ref(struct client *c);
 void client_unref(struct client *c);
 /* An EVENT frame (sequence 0) carrying n. */
 void client_notify(struct client *c, const Lightvm__Notify *n);
+/* A Notify frame whose body is already packed. */
+void client_notify_packed(struct client *c, const uint8_t *body, size_t len);
 /* Bytes queued for c and not yet sent. */
 size_t client_pending(const struct client *c);
 /* Hang up on c (logged with why). */
 void client_drop(struct client *c, const char *why);
 uid_t client_uid(const struct client *c);
 
-/* ---- handlers.c */
+/* ---- vmstate.c: the host, each VM's agent state, selection, protobuf */
 extern struct lv_host *g_host;
-/* A spawn's watchdog when its request names none (lightvmd.conf
- * watchdog = SEC, set by main.c); 0: none. */
-extern unsigned g_watchdog_s;
 
-/* Per-VM state of the agent (lv_vm_user), freed at LV_EV_DESTROYED. */
+/* Per-VM state of the agent (lv_vm_user), created on demand by vm_ext()
+ * and freed by vm_ext_release() at LV_EV_DESTROYED, after every owner
+ * saw the event (main.c's event fan-out).  Each part has one owner, the
+ * only file that reads or writes it. */
 struct waiter;
 struct vm_ext {
-	struct waiter *spawn_w, *act_w;   /* act_w: destroy, pause, unpause */
-	uint64_t cpu_prev;        /* stats.c: CPU sample for cpu_pct */
-	int64_t  t_prev;
-	double   cpu_pct;
-	bool     record_dirty;    /* records.c: in the dirty list */
-	bool     record_on_disk;  /* records.c: NAME.vm exists */
-	uint8_t  destroy_on;      /* autostart.c: VMCFG_DESTROY_* (config file) */
-	/* subs.c: this VM's VmInfo in stats frames, packed without
-	 * uptime_ns, and what it was packed from (re-packed on a change) */
-	uint8_t *pk;
-	uint32_t pk_len, pk_cap;
-	bool     pk_stale;        /* a VM event since */
-	struct lv_vm_stats pk_st;
-	double   pk_pct;
+	struct {                          /* waiters.c */
+		struct waiter *spawn_w;   /* spawn --wait */
+		struct waiter *act_w;     /* destroy, pause, unpause */
+	} wait;
+	struct {                          /* stats.c: CPU sample for cpu_pct */
+		uint64_t cpu_prev;
+		int64_t  t_prev;
+		double   cpu_pct;
+	} cpu;
+	struct {                          /* records.c */
+		bool dirty;               /* in the dirty list */
+		bool on_disk;             /* NAME.vm exists */
+	} rec;
+	uint8_t destroy_on;               /* autostart.c: VMCFG_DESTROY_* (config file) */
+	struct {                          /* subs.c: this VM's VmInfo in stats
+					   * frames, packed without uptime_ns,
+					   * and what it was packed from */
+		uint8_t *buf;
+		uint32_t len, cap;
+		bool     stale;           /* a VM event since */
+		struct lv_vm_stats st;
+		double   pct;
+	} pk;
 };
-struct vm_ext *vm_ext(struct lv_vm *vm);   /* created on demand; NULL if OOM */
+/* vm's agent state, created if need be; NULL if out of memory (every
+ * caller checks). */
+struct vm_ext *vm_ext(struct lv_vm *vm);
+/* Free vm's agent state (each owner released what its part holds). */
+void vm_ext_release(struct lv_vm *vm);
 
 /* A VmInfo and the storage it points into. */
 struct pbvm {
@@ -92,13 +107,53 @@ void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases);
 void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases);
 /* uptime_ns of vm at now; false if it has none. */
 bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out);
-/* A Notify frame whose body is already packed. */
-void client_notify_packed(struct client *c, const uint8_t *body, size_t len);
+/* Reply with the given VMs (NULL entries skipped), failures and an
+ * affected count (0: none); takes nothing. */
+void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
+	       bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected);
 /* The VMs matching sel (not being destroyed).  *out is malloc'ed. */
 unsigned select_vms(const char *sel, struct lv_vm ***out);
+
+/* ---- waiters.c: replies that wait for VM events */
+/* W_NOW: an action by names that replies once issued (shutdown, reboot) */
+enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE, W_NOW };
+struct waiter {
+	struct waiter *next;
+	struct client *c;
+	uint32_t seq;
+	enum wkind kind;
+	unsigned remaining;  /* VMs still awaited, + 1 guard while issuing */
+	unsigned n;
+	uint32_t *ids;       /* the VMs, for the reply */
+	int64_t deadline;
+	unsigned affected;
+	Lightvm__Failure **fails;
+	unsigned nfails;
+	bool strict;         /* by names: a VM that ends elsewhere is a failure */
+};
+/* A waiter for up to cap VMs, with its guard (drop it with
+ * waiter_done_one once the request is issued); NULL if out of memory. */
+struct waiter *waiter_new(struct client *c, uint32_t seq, enum wkind kind,
+			  unsigned cap, int64_t timeout_ns);
+/* Unlink and free w without replying. */
+void waiter_drop(struct waiter *w);
+/* One VM (or the guard) done; the last one replies and frees w. */
+void waiter_done_one(struct waiter *w);
+/* Add a failure for the reply (msg NULL or "": strerror(err)). */
+void waiter_fail(struct waiter *w, const char *name, int err, const char *msg);
+/* w waits for the action on this VM (a newer action supersedes an
+ * older one, whose waiter is told so). */
+void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id);
+/* Does an action of this kind change a VM in state st? */
+bool action_changes(enum wkind k, enum lv_state st);
+void waiters_vm_event(struct lv_vm *vm, enum lv_event ev);
+void waiters_tick(void);       /* deadlines */
+
+/* ---- handlers.c: one function per request */
+/* A spawn's watchdog when its request names none (lightvmd.conf
+ * watchdog = SEC, set by main.c); 0: none. */
+extern unsigned g_watchdog_s;
 void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq);
-void handlers_event(struct lv_vm *vm, enum lv_event ev);
-void handlers_tick(void);
 /* Destroy every VM and wait (bounded) until they are gone. */
 void handlers_destroy_all_sync(int timeout_ms);
 

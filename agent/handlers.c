@@ -1,8 +1,9 @@
 /*
  * handlers.c - one function per request type: validate, call the core,
- * convert the answer to protobuf at this edge.  Replies that depend on
- * VM events (spawn waiting for ready, destroy waiting for the shells to
- * go) park a waiter that VM events count down.
+ * reply (VMs converted by vmstate.c).  Replies that depend on VM events
+ * (spawn waiting for ready, destroy waiting for the shells to go) park a
+ * waiter (waiters.c) that VM events count down.  The request table at
+ * the end has one line per request.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,39 +20,6 @@
 #define SPAWN_MAX       100000u
 #define FD_RESERVE      64
 
-struct lv_host *g_host;
-
-/* W_NOW: an action by names that replies once issued (shutdown, reboot) */
-enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE, W_NOW };
-
-struct waiter {
-	struct waiter *next;
-	struct client *c;
-	uint32_t seq;
-	enum wkind kind;
-	unsigned remaining;
-	unsigned n;
-	uint32_t *ids;      /* the VMs, for the reply */
-	int64_t deadline;
-	unsigned affected;
-	Lightvm__Failure **fails;
-	unsigned nfails;
-	bool strict;        /* by names: a VM that ends elsewhere is a failure */
-};
-
-static struct waiter *waiters;
-
-struct vm_ext *vm_ext(struct lv_vm *vm)
-{
-	struct vm_ext *e = lv_vm_user(vm);
-
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		lv_vm_set_user(vm, e);
-	}
-	return e;
-}
-
 static unsigned vm_limit(void)
 {
 	struct rlimit rl;
@@ -59,350 +27,6 @@ static unsigned vm_limit(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
 		return 100000;
 	return rl.rlim_cur > FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 0;
-}
-
-/* ---- core -> protobuf */
-
-bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out)
-{
-	const struct lv_vm_info *i = lv_vm_info((struct lv_vm *)vm);
-	int64_t end = lv_state_is_final(i->state) && i->t_final ? i->t_final : now;
-
-	if (!i->t[LV_PH_STARTED])
-		return false;
-	*out = (uint64_t)(end > i->t[LV_PH_STARTED] ? end - i->t[LV_PH_STARTED] : 0);
-	return true;
-}
-
-void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
-{
-	pb_fill_vm_base(p, vm, phases);
-	p->m.has_uptime_ns = pb_uptime(vm, lv_now_ns(), &p->m.uptime_ns);
-	stats_fill_vm(&p->m, vm);
-}
-
-void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
-{
-	const struct lv_vm_info *i = lv_vm_info(vm);
-
-	lightvm__vm_info__init(&p->m);
-	p->m.name = (char *)i->name;
-	p->m.id = i->id;
-	p->m.state = (char *)lv_state_name(i->state);
-	p->m.image = (char *)i->image;
-	p->m.mem_bytes = i->mem_bytes;
-	p->m.vcpus = i->vcpus;
-	if (i->pid > 0) {
-		p->m.has_pid = true;
-		p->m.pid = i->pid;
-	}
-	if (i->reason[0])
-		p->m.reason = (char *)i->reason;
-	if (lv_state_is_final(i->state)) {
-		p->m.has_exit_code = true;
-		p->m.exit_code = i->exit_code;
-	}
-	p->m.has_pooled = true;
-	p->m.pooled = i->pooled;
-	if (i->ipv4) {
-		p->m.mac = (char *)i->mac_str;
-		p->m.ipv4 = (char *)i->ipv4_str;
-	}
-	if (i->t[LV_PH_READY] && i->t[LV_PH_READY] >= i->t[LV_PH_REQUEST]) {
-		p->m.has_spawn_ns = true;
-		p->m.spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);
-	}
-	if (phases) {
-		size_t n = 0;
-
-		for (int k = 0; k < LV_PH_NR; k++) {
-			if (!i->t[k])
-				continue;
-			lightvm__phase__init(&p->ph[n]);
-			p->ph[n].name = (char *)lv_phase_name((enum lv_phase)k);
-			p->ph[n].t_ns = i->t[k];
-			p->php[n] = &p->ph[n];
-			n++;
-		}
-		p->m.n_phases = n;
-		p->m.phases = p->php;
-	}
-}
-
-/* Reply with the given VMs (NULL entries skipped). */
-static void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
-		      bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected)
-{
-	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
-	struct pbvm *pb = calloc(n ? n : 1, sizeof(*pb));
-	Lightvm__VmInfo **pp = calloc(n ? n : 1, sizeof(*pp));
-	unsigned k = 0;
-
-	if (!pb || !pp) {
-		free(pb);
-		free(pp);
-		client_reply_err(c, seq, ENOMEM, "out of memory building the reply");
-		return;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!vms[i])
-			continue;
-		pb_fill_vm(&pb[k], vms[i], phases);
-		pp[k] = &pb[k].m;
-		k++;
-	}
-	r.n_vms = k;
-	r.vms = pp;
-	r.n_failures = nfails;
-	r.failures = fails;
-	if (affected) {
-		r.has_affected = true;
-		r.affected = affected;
-	}
-	client_reply(c, seq, &r);
-	free(pb);
-	free(pp);
-}
-
-/* ---- waiters */
-
-static void add_failure(struct waiter *w, const char *name, int err, const char *msg)
-{
-	Lightvm__Failure *f = calloc(1, sizeof(*f));
-	Lightvm__Failure **a = realloc(w->fails, (w->nfails + 1) * sizeof(*a));
-
-	if (!f || !a) {
-		free(f);
-		if (a)
-			w->fails = a;
-		return;
-	}
-	w->fails = a;
-	lightvm__failure__init(f);
-	f->name = strdup(name);
-	f->err = err;
-	f->message = strdup(msg && *msg ? msg : strerror(err));
-	w->fails[w->nfails++] = f;
-}
-
-/* Unlink and free w without replying. */
-static void waiter_drop(struct waiter *w)
-{
-	for (struct waiter **p = &waiters; *p; p = &(*p)->next)
-		if (*p == w) {
-			*p = w->next;
-			break;
-		}
-	/* forget the waiter in VMs that still point at it (timeouts) */
-	for (unsigned i = 0; i < w->n; i++) {
-		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[i]);
-		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
-
-		if (e && e->spawn_w == w)
-			e->spawn_w = NULL;
-		if (e && e->act_w == w)
-			e->act_w = NULL;
-	}
-	for (unsigned i = 0; i < w->nfails; i++) {
-		free(w->fails[i]->name);
-		free(w->fails[i]->message);
-		free(w->fails[i]);
-	}
-	free(w->fails);
-	client_unref(w->c);
-	free(w->ids);
-	free(w);
-}
-
-static void waiter_reply(struct waiter *w)
-{
-	if (!client_alive(w->c))
-		return;
-	if (w->kind == W_SPAWN) {
-		struct lv_vm **vms = calloc(w->n ? w->n : 1, sizeof(*vms));
-
-		if (!vms) {
-			client_reply_err(w->c, w->seq, ENOMEM, "out of memory building the reply");
-			return;
-		}
-		for (unsigned i = 0; i < w->n; i++)
-			vms[i] = lv_vm_by_id(g_host, w->ids[i]);
-		reply_vms(w->c, w->seq, vms, w->n, false, w->fails, w->nfails, 0);
-		free(vms);
-	} else {
-		Lightvm__Reply r = LIGHTVM__REPLY__INIT;
-
-		r.has_affected = true;
-		r.affected = w->affected;
-		r.n_failures = w->nfails;
-		r.failures = w->fails;
-		client_reply(w->c, w->seq, &r);
-	}
-}
-
-static void waiter_finish(struct waiter *w)
-{
-	waiter_reply(w);
-	waiter_drop(w);
-}
-
-static struct waiter *waiter_new(struct client *c, uint32_t seq, enum wkind kind,
-				 unsigned cap, int64_t timeout_ns)
-{
-	struct waiter *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return NULL;
-	w->ids = calloc(cap ? cap : 1, sizeof(*w->ids));
-	if (!w->ids) {
-		free(w);
-		return NULL;
-	}
-	w->c = c;
-	client_ref(c);
-	w->seq = seq;
-	w->kind = kind;
-	w->deadline = lv_now_ns() + timeout_ns;
-	w->remaining = 1;   /* guard, dropped when the request is fully issued */
-	w->next = waiters;
-	waiters = w;
-	return w;
-}
-
-static void waiter_done_one(struct waiter *w)
-{
-	if (w->remaining && --w->remaining == 0)
-		waiter_finish(w);
-}
-
-/* w waits for the action on this VM (name, id): a newer action
- * supersedes an older one, whose waiter is told so. */
-static void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id)
-{
-	if (e->act_w) {
-		add_failure(e->act_w, name, ECANCELED, "superseded by another action");
-		waiter_done_one(e->act_w);
-	}
-	e->act_w = w;
-	w->ids[w->n++] = id;
-	w->remaining++;
-}
-
-/* Does an action of this kind change a VM in state st (so a reply must
- * wait for it)? */
-static bool action_changes(enum wkind k, enum lv_state st)
-{
-	switch (k) {
-	case W_PAUSE: return st == LV_ST_RUNNING || st == LV_ST_BOOTING;
-	case W_UNPAUSE: return st == LV_ST_PAUSED;
-	case W_NOW: return false;
-	default: return true;
-	}
-}
-
-/* Is an action of this kind complete after event ev? */
-static bool action_done(enum wkind k, enum lv_event ev)
-{
-	if (ev == LV_EV_DESTROYED)
-		return true;
-	switch (k) {
-	case W_PAUSE:
-		return ev == LV_EV_PAUSED || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
-		       ev == LV_EV_FAILED;
-	case W_UNPAUSE:
-		return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED ||
-		       ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED || ev == LV_EV_FAILED;
-	default:
-		return false;
-	}
-}
-
-/* Did event ev bring a VM where an action of this kind sends it? */
-static bool action_reached(enum wkind k, enum lv_event ev)
-{
-	switch (k) {
-	case W_PAUSE: return ev == LV_EV_PAUSED;
-	case W_UNPAUSE: return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED;
-	default: return ev == LV_EV_DESTROYED;
-	}
-}
-
-void handlers_event(struct lv_vm *vm, enum lv_event ev)
-{
-	const struct lv_vm_info *i = lv_vm_info(vm);
-	struct vm_ext *e;
-
-	records_vm_event(vm, ev);
-	subs_vm_event(vm, ev);
-	e = lv_vm_user(vm);
-	switch (ev) {
-	case LV_EV_CRASHED:
-		alog(LV_LOG_INFO, "%s: crashed: %s", i->name, i->reason);
-		break;
-	case LV_EV_FAILED:
-		alog(LV_LOG_WARN, "%s: failed to start: %s", i->name, i->reason);
-		break;
-	default:
-		alog(LV_LOG_DEBUG, "%s: %s", i->name, lv_event_name(ev));
-	}
-	if (!e)
-		return;
-	if (e->destroy_on)
-		vmcfg_vm_event(vm, ev, e->destroy_on);
-	if (e->spawn_w && (ev == LV_EV_READY || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
-			   ev == LV_EV_FAILED || ev == LV_EV_DESTROYED)) {
-		struct waiter *w = e->spawn_w;
-
-		e->spawn_w = NULL;
-		if (ev == LV_EV_CRASHED || ev == LV_EV_FAILED)
-			add_failure(w, i->name, ev == LV_EV_FAILED && i->exit_code < 0 ?
-				    (int)-i->exit_code : EIO, i->reason);
-		else if (ev == LV_EV_DESTROYED)
-			add_failure(w, i->name, ECANCELED, "destroyed before it was ready");
-		waiter_done_one(w);
-	}
-	if (e->act_w && action_done(e->act_w->kind, ev)) {
-		struct waiter *w = e->act_w;
-
-		e->act_w = NULL;
-		if (w->strict && !action_reached(w->kind, ev))
-			add_failure(w, i->name, ev == LV_EV_DESTROYED ? ECANCELED : EIO,
-				    ev == LV_EV_DESTROYED ? "destroyed before it changed state" :
-				    *i->reason ? i->reason : lv_event_name(ev));
-		waiter_done_one(w);
-	}
-	e->pk_stale = true;   /* state, reason, pid...: re-pack its stats entry */
-	if (ev == LV_EV_DESTROYED) {
-		free(e->pk);
-		free(e);
-		lv_vm_set_user(vm, NULL);
-	}
-}
-
-void handlers_tick(void)
-{
-	int64_t now = lv_now_ns();
-
-	console_tick();
-	control_tick();   /* read and idle timeouts, accept back-off */
-	vmcfg_tick();     /* on_poweroff/on_crash = destroy */
-
-	for (struct waiter *w = waiters, *n; w; w = n) {
-		n = w->next;
-		if (now < w->deadline)
-			continue;
-		for (unsigned k = 0; k < w->n; k++) {
-			struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
-			struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
-
-			if (e && (e->spawn_w == w || e->act_w == w))
-				add_failure(w, lv_vm_info(vm)->name, ETIMEDOUT,
-					    w->kind == W_SPAWN ? "not ready before the timeout" :
-					    w->kind == W_DESTROY ? "not gone before the timeout" :
-					    "did not change state before the timeout");
-		}
-		waiter_finish(w);
-	}
 }
 
 /* ---- requests */
@@ -418,6 +42,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	int64_t timeout_ns;
 	struct waiter *w;
 	struct lv_vm **vms;
+	struct vm_ext *e;
 	int fd, rc;
 
 	if (count == 0 || count > SPAWN_MAX) {
@@ -502,7 +127,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 				client_reply_err(c, seq, -rc, "spawn: %s", err);
 				return;
 			}
-			add_failure(w, "-", -rc, err);
+			waiter_fail(w, "-", -rc, err);
 			break;
 		}
 		vms[k] = vm;
@@ -511,7 +136,11 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		w->ids[w->n++] = lv_vm_info(vm)->id;
 		if (lv_state_is_final(lv_vm_info(vm)->state))
 			continue;
-		vm_ext(vm)->spawn_w = w;
+		if (!(e = vm_ext(vm))) {
+			waiter_fail(w, lv_vm_info(vm)->name, ENOMEM, "out of memory: not waited for");
+			continue;
+		}
+		e->wait.spawn_w = w;
 		w->remaining++;
 	}
 	close(fd);
@@ -523,34 +152,6 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		waiter_done_one(w);   /* drop the guard */
 	}
 	free(vms);
-}
-
-/* Collect the VMs matching sel.  *out is malloc'ed (caller frees). */
-unsigned select_vms(const char *sel, struct lv_vm ***out)
-{
-	unsigned n = 0, cap = lv_host_count(g_host, NULL);
-	struct lv_vm **v;
-
-	*out = NULL;
-	if (sel && *sel && !lv_selector_is_pattern(sel)) {
-		struct lv_vm *vm = lv_vm_lookup(g_host, sel);
-
-		if (!vm || lv_vm_destroying(vm))
-			return 0;
-		*out = malloc(sizeof(**out));
-		if (!*out)
-			return 0;
-		(*out)[0] = vm;
-		return 1;
-	}
-	v = malloc((cap ? cap : 1) * sizeof(*v));
-	if (!v)
-		return 0;
-	for (struct lv_vm *vm = lv_vm_first(g_host); vm; vm = lv_vm_next(vm))
-		if (!lv_vm_destroying(vm) && lv_selector_match(sel, lv_vm_info(vm)->name) && n < cap)
-			v[n++] = vm;
-	*out = v;
-	return n;
 }
 
 static void do_list(struct client *c, uint32_t seq, const Lightvm__SelectReq *s, bool inspect)
@@ -638,15 +239,15 @@ static void do_action_names(struct client *c, uint32_t seq, const Lightvm__Actio
 		int rc;
 
 		if (!vm || lv_vm_destroying(vm)) {
-			add_failure(w, name, ENOENT, "no such VM");
+			waiter_fail(w, name, ENOENT, "no such VM");
 			continue;
 		}
 		e = vm_ext(vm);
 		if (!e) {
-			add_failure(w, name, ENOMEM, NULL);
+			waiter_fail(w, name, ENOMEM, NULL);
 			continue;
 		}
-		if (e->act_w == w)
+		if (e->wait.act_w == w)
 			continue;   /* named twice */
 		i = lv_vm_info(vm);
 		st = i->state;
@@ -657,17 +258,18 @@ static void do_action_names(struct client *c, uint32_t seq, const Lightvm__Actio
 		rc = apply(a->action, vm);   /* may free vm (destroy) */
 		if (rc) {
 			struct lv_vm *still = lv_vm_by_id(g_host, id);
+			struct vm_ext *se = still ? lv_vm_user(still) : NULL;
 			char msg[64];
 
-			if (still && lv_vm_user(still) && vm_ext(still)->act_w == w) {
-				vm_ext(still)->act_w = NULL;
+			if (se && se->wait.act_w == w) {
+				se->wait.act_w = NULL;
 				w->remaining--;
 			}
 			if (rc == -EINVAL)
 				snprintf(msg, sizeof(msg), "is %s", lv_state_name(st));
 			else
 				snprintf(msg, sizeof(msg), "%s", strerror(-rc));
-			add_failure(w, name, -rc, msg);
+			waiter_fail(w, name, -rc, msg);
 			continue;
 		}
 		done++;
@@ -729,14 +331,18 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		if (w && action_changes(w->kind, st)) {
 			struct vm_ext *e = vm_ext(v[k]);
 
-			act_wait(w, e, i->name, id);
+			if (e)
+				act_wait(w, e, i->name, id);
+			else
+				waiter_fail(w, i->name, ENOMEM, "out of memory: not waited for");
 		}
 		rc = apply(a->action, v[k]);   /* may free v[k] (destroy) */
 		if (rc) {
 			struct lv_vm *still = lv_vm_by_id(g_host, id);
+			struct vm_ext *se = still ? lv_vm_user(still) : NULL;
 
-			if (w && still && lv_vm_user(still) && vm_ext(still)->act_w == w) {
-				vm_ext(still)->act_w = NULL;
+			if (w && se && se->wait.act_w == w) {
+				se->wait.act_w = NULL;
 				w->remaining--;
 			}
 			if (!pattern) {

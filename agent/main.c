@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "autostart.h"
+#include "budget.h"
 #include "config.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
@@ -58,10 +59,37 @@ static void core_log(void *ctx, enum lv_log_level lvl, const char *msg)
 	alog(lvl, "%s", msg);
 }
 
+static void log_event(struct lv_vm *vm, enum lv_event ev)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+
+	switch (ev) {
+	case LV_EV_CRASHED:
+		alog(LV_LOG_INFO, "%s: crashed: %s", i->name, i->reason);
+		break;
+	case LV_EV_FAILED:
+		alog(LV_LOG_WARN, "%s: failed to start: %s", i->name, i->reason);
+		break;
+	default:
+		alog(LV_LOG_DEBUG, "%s: %s", i->name, lv_event_name(ev));
+	}
+}
+
+/* A VM event reaches every part that follows VMs, in this order; the
+ * VM's agent state goes last, once its owners let go of their parts. */
 static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 {
+	struct vm_ext *e = lv_vm_user(vm);
+
 	metrics_vm_event(vm, ev);
-	handlers_event(vm, ev);
+	records_vm_event(vm, ev);
+	subs_vm_event(vm, ev);
+	log_event(vm, ev);
+	if (e && e->destroy_on)
+		vmcfg_vm_event(vm, ev, e->destroy_on);
+	waiters_vm_event(vm, ev);
+	if (ev == LV_EV_DESTROYED)
+		vm_ext_release(vm);
 }
 
 static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, bool empty)
@@ -313,7 +341,10 @@ int main(int argc, char **argv)
 			break;
 		}
 		lv_host_tick(g_host);
-		handlers_tick();
+		console_tick();
+		control_tick();   /* read and idle timeouts, accept back-off */
+		vmcfg_tick();     /* on_poweroff/on_crash = destroy */
+		waiters_tick();
 		subs_tick();
 		metrics_tick();
 		notify_tick();

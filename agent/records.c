@@ -235,7 +235,7 @@ static void record_write(struct lv_vm *vm)
 		return;
 	len = (size_t)n <= RECORD_PAD ? RECORD_PAD : RECORD_MAX / 2;
 	memset(buf + n, '\n', len - (size_t)n);
-	if (e && !e->record_on_disk && spare_take(final) < 0)
+	if (e && !e->rec.on_disk && spare_take(final) < 0)
 		flags |= O_CREAT;
 	fd = openat(dir_fd, final, flags, 0640);
 	if (fd < 0 && errno == ENOENT)
@@ -244,7 +244,7 @@ static void record_write(struct lv_vm *vm)
 		alog(LV_LOG_ERR, "%s: writing its state record %s/%s: %s", i->name, vms_dir,
 		     final, strerror(errno));
 	} else if (e) {
-		e->record_on_disk = true;
+		e->rec.on_disk = true;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -254,7 +254,7 @@ static void mark_dirty(struct lv_vm *vm)
 {
 	struct vm_ext *e = vm_ext(vm);
 
-	if (!e || e->record_dirty)
+	if (!e || e->rec.dirty)
 		return;
 	if (ndirty == dirty_cap) {
 		size_t cap = dirty_cap ? dirty_cap * 2 : 256;
@@ -267,7 +267,7 @@ static void mark_dirty(struct lv_vm *vm)
 		dirty = p;
 		dirty_cap = cap;
 	}
-	e->record_dirty = true;
+	e->rec.dirty = true;
 	dirty[ndirty++] = lv_vm_info(vm)->id;
 }
 
@@ -297,7 +297,7 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 		     strerror(errno));
 out:
 	if (vm_ext(vm))
-		vm_ext(vm)->record_dirty = false;   /* the id in the list finds nothing */
+		vm_ext(vm)->rec.dirty = false;   /* the id in the list finds nothing */
 }
 
 void records_flush(void)
@@ -306,9 +306,9 @@ void records_flush(void)
 		struct lv_vm *vm = lv_vm_by_id(g_host, dirty[k]);
 		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
 
-		if (!vm || lv_vm_destroying(vm) || !e || !e->record_dirty)
+		if (!vm || lv_vm_destroying(vm) || !e || !e->rec.dirty)
 			continue;
-		e->record_dirty = false;
+		e->rec.dirty = false;
 		record_write(vm);
 	}
 	if (ndirty == 0)
@@ -674,7 +674,7 @@ void records_restore(void)
 			struct vm_ext *x = vm_ext(vm);
 
 			if (x)
-				x->record_on_disk = true;
+				x->rec.on_disk = true;
 			if (lv_state_is_final(lv_vm_info(vm)->state))
 				dead++;
 			else

@@ -27,22 +27,22 @@ void stats_sample(struct lv_vm *vm, int64_t now, struct lv_vm_stats *st, double 
 	if (!e)
 		return;
 	if (lv_state_is_final(i->state) || i->pid <= 0) {
-		e->cpu_pct = 0;
-	} else if (!e->t_prev) {
+		e->cpu.cpu_pct = 0;
+	} else if (!e->cpu.t_prev) {
 		/* first look: the average since the vCPU started */
 		int64_t up = i->t[LV_PH_STARTED] ? now - i->t[LV_PH_STARTED] : 0;
-		e->cpu_pct = up > 0 ? 100.0 * (double)st->cpu_ns / (double)up : 0;
-		e->cpu_prev = st->cpu_ns;
-		e->t_prev = now;
-	} else if (now - e->t_prev >= SAMPLE_NS) {
-		uint64_t d = st->cpu_ns > e->cpu_prev ? st->cpu_ns - e->cpu_prev : 0;
-		e->cpu_pct = 100.0 * (double)d / (double)(now - e->t_prev);
-		e->cpu_prev = st->cpu_ns;
-		e->t_prev = now;
+		e->cpu.cpu_pct = up > 0 ? 100.0 * (double)st->cpu_ns / (double)up : 0;
+		e->cpu.cpu_prev = st->cpu_ns;
+		e->cpu.t_prev = now;
+	} else if (now - e->cpu.t_prev >= SAMPLE_NS) {
+		uint64_t d = st->cpu_ns > e->cpu.cpu_prev ? st->cpu_ns - e->cpu.cpu_prev : 0;
+		e->cpu.cpu_pct = 100.0 * (double)d / (double)(now - e->cpu.t_prev);
+		e->cpu.cpu_prev = st->cpu_ns;
+		e->cpu.t_prev = now;
 	}
-	if (e->cpu_pct > 100.0 * i->vcpus + 5)   /* an estimate for a busy vCPU */
-		e->cpu_pct = 100.0 * i->vcpus;
-	*pct = e->cpu_pct;
+	if (e->cpu.cpu_pct > 100.0 * i->vcpus + 5)   /* an estimate for a busy vCPU */
+		e->cpu.cpu_pct = 100.0 * i->vcpus;
+	*pct = e->cpu.cpu_pct;
 }
 
 /* The counters into m (pct < 0: unknown). */

@@ -194,9 +194,17 @@ static void send_event(const char *kind, const char *vm, const char *detail)
 void subs_vm_event(struct lv_vm *vm, enum lv_event ev)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
+	struct vm_ext *e = lv_vm_user(vm);
 	char detail[320] = "";
 
 	waits_dirty = true;
+	if (e) {             /* state, reason, pid...: re-pack its stats entry */
+		e->pk.stale = true;
+		if (ev == LV_EV_DESTROYED) {
+			free(e->pk.buf);
+			e->pk.buf = NULL;
+		}
+	}
 	switch (ev) {
 	case LV_EV_SHUTOFF:
 		snprintf(detail, sizeof(detail), "%s (exit code %lld)", i->reason,
@@ -303,8 +311,8 @@ static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
 
 	stats_sample(vm, now, &st, &pct);
 	has_up = pb_uptime(vm, now, &up);
-	if (!e || !e->pk || e->pk_stale || pct != e->pk_pct ||
-	    memcmp(&st, &e->pk_st, sizeof(st))) {
+	if (!e || !e->pk.buf || e->pk.stale || pct != e->pk.pct ||
+	    memcmp(&st, &e->pk.st, sizeof(st))) {
 		pb_fill_vm_base(&pb, vm, false);
 		stats_put(&pb.m, &st, pct);
 		if (!e) {            /* no memory for the cache: as it is */
@@ -313,26 +321,26 @@ static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
 			return put_msg(off, 0x0a, &pb.m.base);
 		}
 		elen = lightvm__vm_info__get_packed_size(&pb.m);
-		if (elen > e->pk_cap) {
-			uint8_t *p = realloc(e->pk, elen);
+		if (elen > e->pk.cap) {
+			uint8_t *p = realloc(e->pk.buf, elen);
 
 			if (!p)
 				return false;
-			e->pk = p;
-			e->pk_cap = (uint32_t)elen;
+			e->pk.buf = p;
+			e->pk.cap = (uint32_t)elen;
 		}
-		e->pk_len = (uint32_t)lightvm__vm_info__pack(&pb.m, e->pk);
-		e->pk_st = st;
-		e->pk_pct = pct;
-		e->pk_stale = false;
+		e->pk.len = (uint32_t)lightvm__vm_info__pack(&pb.m, e->pk.buf);
+		e->pk.st = st;
+		e->pk.pct = pct;
+		e->pk.stale = false;
 	}
-	elen = e->pk_len + (has_up ? 1 + varint_len(up) : 0);
+	elen = e->pk.len + (has_up ? 1 + varint_len(up) : 0);
 	if (!sbuf_reserve(*off + 11 + elen))
 		return false;
 	sbuf[(*off)++] = 0x0a;                   /* Stats.vms, length-delimited */
 	*off += put_varint(sbuf + *off, elen);
-	memcpy(sbuf + *off, e->pk, e->pk_len);
-	*off += e->pk_len;
+	memcpy(sbuf + *off, e->pk.buf, e->pk.len);
+	*off += e->pk.len;
 	if (has_up) {
 		sbuf[(*off)++] = 0x50;           /* VmInfo.uptime_ns, varint */
 		*off += put_varint(sbuf + *off, up);

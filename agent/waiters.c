@@ -1,0 +1,228 @@
+/*
+ * waiters.c - replies that wait for VM events: a spawn that waits until
+ * its VMs are ready, a destroy until they are gone, a pause or unpause
+ * until they changed state.  A waiter counts down one per VM (and one
+ * guard while its request is being issued); VM events and deadlines
+ * count it down, the last one replies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+static struct waiter *waiters;
+
+void waiter_fail(struct waiter *w, const char *name, int err, const char *msg)
+{
+	Lightvm__Failure *f = calloc(1, sizeof(*f));
+	Lightvm__Failure **a = realloc(w->fails, (w->nfails + 1) * sizeof(*a));
+
+	if (!f || !a) {
+		free(f);
+		if (a)
+			w->fails = a;
+		return;
+	}
+	w->fails = a;
+	lightvm__failure__init(f);
+	f->name = strdup(name);
+	f->err = err;
+	f->message = strdup(msg && *msg ? msg : strerror(err));
+	w->fails[w->nfails++] = f;
+}
+
+/* Unlink and free w without replying. */
+void waiter_drop(struct waiter *w)
+{
+	for (struct waiter **p = &waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	/* forget the waiter in VMs that still point at it (timeouts) */
+	for (unsigned i = 0; i < w->n; i++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[i]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (e && e->wait.spawn_w == w)
+			e->wait.spawn_w = NULL;
+		if (e && e->wait.act_w == w)
+			e->wait.act_w = NULL;
+	}
+	for (unsigned i = 0; i < w->nfails; i++) {
+		free(w->fails[i]->name);
+		free(w->fails[i]->message);
+		free(w->fails[i]);
+	}
+	free(w->fails);
+	client_unref(w->c);
+	free(w->ids);
+	free(w);
+}
+
+static void waiter_reply(struct waiter *w)
+{
+	if (!client_alive(w->c))
+		return;
+	if (w->kind == W_SPAWN) {
+		struct lv_vm **vms = calloc(w->n ? w->n : 1, sizeof(*vms));
+
+		if (!vms) {
+			client_reply_err(w->c, w->seq, ENOMEM, "out of memory building the reply");
+			return;
+		}
+		for (unsigned i = 0; i < w->n; i++)
+			vms[i] = lv_vm_by_id(g_host, w->ids[i]);
+		reply_vms(w->c, w->seq, vms, w->n, false, w->fails, w->nfails, 0);
+		free(vms);
+	} else {
+		Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+
+		r.has_affected = true;
+		r.affected = w->affected;
+		r.n_failures = w->nfails;
+		r.failures = w->fails;
+		client_reply(w->c, w->seq, &r);
+	}
+}
+
+static void waiter_finish(struct waiter *w)
+{
+	waiter_reply(w);
+	waiter_drop(w);
+}
+
+struct waiter *waiter_new(struct client *c, uint32_t seq, enum wkind kind,
+				 unsigned cap, int64_t timeout_ns)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->ids = calloc(cap ? cap : 1, sizeof(*w->ids));
+	if (!w->ids) {
+		free(w);
+		return NULL;
+	}
+	w->c = c;
+	client_ref(c);
+	w->seq = seq;
+	w->kind = kind;
+	w->deadline = lv_now_ns() + timeout_ns;
+	w->remaining = 1;   /* guard, dropped when the request is fully issued */
+	w->next = waiters;
+	waiters = w;
+	return w;
+}
+
+void waiter_done_one(struct waiter *w)
+{
+	if (w->remaining && --w->remaining == 0)
+		waiter_finish(w);
+}
+
+/* w waits for the action on this VM (name, id): a newer action
+ * supersedes an older one, whose waiter is told so. */
+void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id)
+{
+	if (e->wait.act_w) {
+		waiter_fail(e->wait.act_w, name, ECANCELED, "superseded by another action");
+		waiter_done_one(e->wait.act_w);
+	}
+	e->wait.act_w = w;
+	w->ids[w->n++] = id;
+	w->remaining++;
+}
+
+/* Does an action of this kind change a VM in state st (so a reply must
+ * wait for it)? */
+bool action_changes(enum wkind k, enum lv_state st)
+{
+	switch (k) {
+	case W_PAUSE: return st == LV_ST_RUNNING || st == LV_ST_BOOTING;
+	case W_UNPAUSE: return st == LV_ST_PAUSED;
+	case W_NOW: return false;
+	default: return true;
+	}
+}
+
+/* Is an action of this kind complete after event ev? */
+static bool action_done(enum wkind k, enum lv_event ev)
+{
+	if (ev == LV_EV_DESTROYED)
+		return true;
+	switch (k) {
+	case W_PAUSE:
+		return ev == LV_EV_PAUSED || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
+		       ev == LV_EV_FAILED;
+	case W_UNPAUSE:
+		return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED ||
+		       ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED || ev == LV_EV_FAILED;
+	default:
+		return false;
+	}
+}
+
+/* Did event ev bring a VM where an action of this kind sends it? */
+static bool action_reached(enum wkind k, enum lv_event ev)
+{
+	switch (k) {
+	case W_PAUSE: return ev == LV_EV_PAUSED;
+	case W_UNPAUSE: return ev == LV_EV_UNPAUSED || ev == LV_EV_READY || ev == LV_EV_STARTED;
+	default: return ev == LV_EV_DESTROYED;
+	}
+}
+
+void waiters_vm_event(struct lv_vm *vm, enum lv_event ev)
+{
+	const struct lv_vm_info *i = lv_vm_info(vm);
+	struct vm_ext *e = lv_vm_user(vm);
+
+	if (!e)
+		return;
+	if (e->wait.spawn_w && (ev == LV_EV_READY || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
+				ev == LV_EV_FAILED || ev == LV_EV_DESTROYED)) {
+		struct waiter *w = e->wait.spawn_w;
+
+		e->wait.spawn_w = NULL;
+		if (ev == LV_EV_CRASHED || ev == LV_EV_FAILED)
+			waiter_fail(w, i->name, ev == LV_EV_FAILED && i->exit_code < 0 ?
+				    (int)-i->exit_code : EIO, i->reason);
+		else if (ev == LV_EV_DESTROYED)
+			waiter_fail(w, i->name, ECANCELED, "destroyed before it was ready");
+		waiter_done_one(w);
+	}
+	if (e->wait.act_w && action_done(e->wait.act_w->kind, ev)) {
+		struct waiter *w = e->wait.act_w;
+
+		e->wait.act_w = NULL;
+		if (w->strict && !action_reached(w->kind, ev))
+			waiter_fail(w, i->name, ev == LV_EV_DESTROYED ? ECANCELED : EIO,
+				    ev == LV_EV_DESTROYED ? "destroyed before it changed state" :
+				    *i->reason ? i->reason : lv_event_name(ev));
+		waiter_done_one(w);
+	}
+}
+
+void waiters_tick(void)
+{
+	int64_t now = lv_now_ns();
+
+	for (struct waiter *w = waiters, *n; w; w = n) {
+		n = w->next;
+		if (now < w->deadline)
+			continue;
+		for (unsigned k = 0; k < w->n; k++) {
+			struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+			struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+			if (e && (e->wait.spawn_w == w || e->wait.act_w == w))
+				waiter_fail(w, lv_vm_info(vm)->name, ETIMEDOUT,
+					    w->kind == W_SPAWN ? "not ready before the timeout" :
+					    w->kind == W_DESTROY ? "not gone before the timeout" :
+					    "did not change state before the timeout");
+		}
+		waiter_finish(w);
+	}
+}
