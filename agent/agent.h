@@ -115,8 +115,9 @@ void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
 unsigned select_vms(const char *sel, struct lv_vm ***out);
 
 /* ---- waiters.c: replies that wait for VM events */
-/* W_NOW: an action by names that replies once issued (shutdown, reboot) */
-enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE, W_NOW };
+/* W_NOW: an action by names that replies once issued (shutdown, reboot);
+ * W_STATE: WaitReq, VMs until a state */
+enum wkind { W_SPAWN, W_DESTROY, W_PAUSE, W_UNPAUSE, W_NOW, W_STATE };
 struct waiter {
 	struct waiter *next;
 	struct client *c;
@@ -130,6 +131,7 @@ struct waiter {
 	Lightvm__Failure **fails;
 	unsigned nfails;
 	bool strict;         /* by names: a VM that ends elsewhere is a failure */
+	enum lv_state target;   /* W_STATE */
 };
 /* A waiter for up to cap VMs, with its guard (drop it with
  * waiter_done_one once the request is issued); NULL if out of memory. */
@@ -146,8 +148,10 @@ void waiter_fail(struct waiter *w, const char *name, int err, const char *msg);
 void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id);
 /* Does an action of this kind change a VM in state st? */
 bool action_changes(enum wkind k, enum lv_state st);
+/* WaitReq: reply when the VMs are in a state (or cannot get there). */
+void wait_request(struct client *c, uint32_t seq, const Lightvm__WaitReq *r);
 void waiters_vm_event(struct lv_vm *vm, enum lv_event ev);
-void waiters_tick(void);       /* deadlines */
+void waiters_tick(void);       /* deadlines, state waiters */
 
 /* ---- handlers.c: one function per request */
 /* A spawn's watchdog when its request names none (lightvmd.conf
@@ -173,9 +177,8 @@ unsigned stats_pools(Lightvm__PoolInfo *pi, Lightvm__PoolInfo **pp, char (*names
 		     unsigned max);
 void stats_fill_host(Lightvm__HostInfo *hi);
 
-/* ---- subs.c: subscriptions (events, stats) and wait requests */
+/* ---- subs.c: subscriptions (events, stats) */
 void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq *r);
-void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r);
 void subs_vm_event(struct lv_vm *vm, enum lv_event ev);
 void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty);
 void subs_tick(void);          /* every loop iteration */

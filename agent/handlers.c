@@ -516,7 +516,7 @@ void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
 	case LIGHTVM__REQUEST__OP_HOST: do_host(c, seq); break;
 	case LIGHTVM__REQUEST__OP_CONSOLE: console_request(c, seq, rq->console); break;
 	case LIGHTVM__REQUEST__OP_SUBSCRIBE: subs_subscribe(c, seq, rq->subscribe); break;
-	case LIGHTVM__REQUEST__OP_WAIT: subs_wait(c, seq, rq->wait); break;
+	case LIGHTVM__REQUEST__OP_WAIT: wait_request(c, seq, rq->wait); break;
 	default:
 		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
 	}

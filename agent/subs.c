@@ -1,15 +1,12 @@
 /*
  * subs.c - what clients follow: subscriptions (lifecycle events in order
- * with a sequence number, and stats every interval) and wait requests.
+ * with a sequence number, and stats every interval).
  *
  * Stats are never queued: a subscriber whose previous frame is still
  * unsent skips this period and gets the latest values next time.  Events
  * are queued in order; a subscriber that lets more than EVENT_BACKLOG
  * bytes pile up is dropped (logged) rather than growing without bound.
- * Waits are re-evaluated once per loop iteration after VM events, not
- * per event, so a wait on 10,000 VMs costs O(N) per iteration.  Each
- * client may hold max-subscriptions subscriptions and max-waits waits
- * (budget.h), and a wait without a timeout ends at wait-timeout.
+ * Each client may hold max-subscriptions subscriptions (budget.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,20 +32,7 @@ struct sub {
 	int64_t next_due;
 };
 
-struct swait {
-	struct swait *next;
-	struct client *c;
-	uint32_t seq;
-	enum lv_state target;
-	char *selector;
-	int64_t deadline;        /* 0: none */
-	uint32_t *ids;
-	unsigned n;
-};
-
 static struct sub *subs;
-static struct swait *waits;
-static bool waits_dirty;
 static uint64_t event_seq;
 
 /*
@@ -197,7 +181,6 @@ void subs_vm_event(struct lv_vm *vm, enum lv_event ev)
 	struct vm_ext *e = lv_vm_user(vm);
 	char detail[320] = "";
 
-	waits_dirty = true;
 	if (e) {             /* state, reason, pid...: re-pack its stats entry */
 		e->pk.stale = true;
 		if (ev == LV_EV_DESTROYED) {
@@ -404,153 +387,6 @@ static void stats_tick(int64_t now)
 	}
 }
 
-/* ---- wait */
-
-static void wait_free(struct swait *w)
-{
-	client_budget_put(w->c, CB_WAIT);
-	client_unref(w->c);
-	free(w->selector);
-	free(w->ids);
-	free(w);
-}
-
-/* Reply if every VM is in the target state, or cannot reach it any more,
- * or time is up.  Returns true if w is done. */
-static bool wait_eval(struct swait *w, int64_t now)
-{
-	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
-	const char *tname = lv_state_name(w->target);
-	unsigned ok = 0, hopeless = 0, nf = 0;
-	Lightvm__Failure *f, **fp;
-	char msg[512];
-	size_t off;
-	bool timeout = w->deadline && now >= w->deadline;
-
-	for (unsigned k = 0; k < w->n; k++) {
-		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
-		enum lv_state st = vm ? lv_vm_info(vm)->state : LV_ST_NR;
-
-		if (st == w->target)
-			ok++;
-		else if (!vm || lv_vm_destroying(vm) || lv_state_is_final(st))
-			hopeless++;
-	}
-	if (!client_alive(w->c))
-		return true;
-	if (ok == w->n) {
-		r.has_affected = true;
-		r.affected = ok;
-		client_reply(w->c, w->seq, &r);
-		return true;
-	}
-	if (!timeout && ok + hopeless < w->n)
-		return false;
-	f = calloc(w->n - ok, sizeof(*f));
-	fp = calloc(w->n - ok, sizeof(*fp));
-	off = (size_t)snprintf(msg, sizeof(msg), "wait: %u of %u VMs %s %s%s:", w->n - ok, w->n,
-			       timeout ? "not" : "can no longer become", tname,
-			       timeout ? " before the timeout" : "");
-	for (unsigned k = 0; k < w->n && f && fp; k++) {
-		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
-		const char *name = vm ? lv_vm_info(vm)->name : "(destroyed)";
-		const char *now_st = !vm ? "destroyed" : lv_vm_destroying(vm) ? "destroying" :
-			lv_state_name(lv_vm_info(vm)->state);
-
-		if (vm && lv_vm_info(vm)->state == w->target)
-			continue;
-		lightvm__failure__init(&f[nf]);
-		f[nf].name = (char *)name;
-		f[nf].err = timeout ? ETIMEDOUT : ECANCELED;
-		f[nf].message = (char *)now_st;
-		fp[nf] = &f[nf];
-		nf++;
-		if (off < sizeof(msg) - 1)
-			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s (%s)",
-						nf > 1 ? "," : "", name, now_st);
-	}
-	if (off >= sizeof(msg) - 1)
-		strcpy(msg + sizeof(msg) - 5, "...");
-	r.has_err = true;
-	r.err = timeout ? ETIMEDOUT : ECANCELED;
-	r.message = msg;
-	r.n_failures = nf;
-	r.failures = fp;
-	client_reply(w->c, w->seq, &r);
-	free(f);
-	free(fp);
-	return true;
-}
-
-void subs_wait(struct client *c, uint32_t seq, const Lightvm__WaitReq *r)
-{
-	int st = lv_state_parse(r->state);
-	struct swait *w;
-	struct lv_vm **v;
-	unsigned n;
-
-	if (st < 0) {
-		client_reply_err(c, seq, EINVAL, "wait: unknown state '%s' (prepared, booting, running, paused, shutting-down, shutoff, crashed)",
-				 r->state);
-		return;
-	}
-	n = select_vms(r->selector, &v);
-	if (n == 0 && r->selector && *r->selector && !lv_selector_is_pattern(r->selector)) {
-		free(v);
-		client_reply_err(c, seq, ENOENT, "wait: no VM named '%s'", r->selector);
-		return;
-	}
-	if (client_budget_take(c, CB_WAIT, seq)) {
-		free(v);
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w || !(w->ids = calloc(n ? n : 1, sizeof(*w->ids)))) {
-		free(w);
-		free(v);
-		client_budget_put(c, CB_WAIT);
-		client_reply_err(c, seq, ENOMEM, "wait: out of memory");
-		return;
-	}
-	for (unsigned k = 0; k < n; k++)
-		w->ids[k] = lv_vm_info(v[k])->id;
-	free(v);
-	w->n = n;
-	w->c = c;
-	client_ref(c);
-	w->seq = seq;
-	w->target = (enum lv_state)st;
-	/* every wait ends: without a timeout, at wait-timeout */
-	w->deadline = lv_now_ns() + (int64_t)(r->has_timeout_ms && r->timeout_ms ? r->timeout_ms :
-					       g_limits.wait_timeout_ms) * 1000000;
-	if (wait_eval(w, lv_now_ns())) {
-		wait_free(w);
-		return;
-	}
-	w->next = waits;
-	waits = w;
-}
-
-static void waits_tick(int64_t now)
-{
-	static int64_t last;
-	bool all = waits_dirty || now - last >= 1000000000ll;
-
-	if (!waits)
-		return;
-	waits_dirty = false;
-	for (struct swait **p = &waits, *w; (w = *p);) {
-		if ((all || (w->deadline && now >= w->deadline)) && wait_eval(w, now)) {
-			*p = w->next;
-			wait_free(w);
-			continue;
-		}
-		p = &w->next;
-	}
-	if (all)
-		last = now;
-}
-
 void subs_tick(void)
 {
 	static int64_t host_t;
@@ -563,5 +399,4 @@ void subs_tick(void)
 	}
 
 	stats_tick(now);
-	waits_tick(now);
 }

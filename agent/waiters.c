@@ -1,17 +1,26 @@
 /*
- * waiters.c - replies that wait for VM events: a spawn that waits until
- * its VMs are ready, a destroy until they are gone, a pause or unpause
- * until they changed state.  A waiter counts down one per VM (and one
- * guard while its request is being issued); VM events and deadlines
- * count it down, the last one replies.
+ * waiters.c - replies that wait for VMs, one mechanism for all of them:
+ * a spawn that waits until its VMs are ready, a destroy until they are
+ * gone, a pause or unpause until they changed state, and WaitReq (any
+ * VMs until a state).  Every waiter has its client, its VMs by id and a
+ * deadline, and replies once.  Action and spawn waiters count down one
+ * per VM (and one guard while their request is being issued) as VM
+ * events arrive; state waiters (W_STATE) are re-evaluated once per loop
+ * iteration after VM events (and once a second), not per event, so a
+ * wait on 10,000 VMs costs O(N) per iteration.  A client may hold
+ * max-waits state waiters (budget.h); a wait without a timeout ends at
+ * wait-timeout.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "budget.h"
 
 static struct waiter *waiters;
+static bool states_dirty;       /* a VM event since the state waiters' last look */
 
 void waiter_fail(struct waiter *w, const char *name, int err, const char *msg)
 {
@@ -56,6 +65,8 @@ void waiter_drop(struct waiter *w)
 		free(w->fails[i]);
 	}
 	free(w->fails);
+	if (w->kind == W_STATE)
+		client_budget_put(w->c, CB_WAIT);
 	client_unref(w->c);
 	free(w->ids);
 	free(w);
@@ -179,6 +190,7 @@ void waiters_vm_event(struct lv_vm *vm, enum lv_event ev)
 	const struct lv_vm_info *i = lv_vm_info(vm);
 	struct vm_ext *e = lv_vm_user(vm);
 
+	states_dirty = true;
 	if (!e)
 		return;
 	if (e->wait.spawn_w && (ev == LV_EV_READY || ev == LV_EV_SHUTOFF || ev == LV_EV_CRASHED ||
@@ -205,24 +217,148 @@ void waiters_vm_event(struct lv_vm *vm, enum lv_event ev)
 	}
 }
 
+/* ---- W_STATE: WaitReq */
+
+/* Reply if every VM is in the target state, or cannot reach it any more,
+ * or time is up.  Returns true if w replied (or its client is gone). */
+static bool state_eval(struct waiter *w, int64_t now)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	const char *tname = lv_state_name(w->target);
+	unsigned ok = 0, hopeless = 0, nf = 0;
+	Lightvm__Failure *f, **fp;
+	char msg[512];
+	size_t off;
+	bool timeout = now >= w->deadline;
+
+	for (unsigned k = 0; k < w->n; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+		enum lv_state st = vm ? lv_vm_info(vm)->state : LV_ST_NR;
+
+		if (st == w->target)
+			ok++;
+		else if (!vm || lv_vm_destroying(vm) || lv_state_is_final(st))
+			hopeless++;
+	}
+	if (!client_alive(w->c))
+		return true;
+	if (ok == w->n) {
+		r.has_affected = true;
+		r.affected = ok;
+		client_reply(w->c, w->seq, &r);
+		return true;
+	}
+	if (!timeout && ok + hopeless < w->n)
+		return false;
+	f = calloc(w->n - ok, sizeof(*f));
+	fp = calloc(w->n - ok, sizeof(*fp));
+	off = (size_t)snprintf(msg, sizeof(msg), "wait: %u of %u VMs %s %s%s:", w->n - ok, w->n,
+			       timeout ? "not" : "can no longer become", tname,
+			       timeout ? " before the timeout" : "");
+	for (unsigned k = 0; k < w->n && f && fp; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+		const char *name = vm ? lv_vm_info(vm)->name : "(destroyed)";
+		const char *now_st = !vm ? "destroyed" : lv_vm_destroying(vm) ? "destroying" :
+			lv_state_name(lv_vm_info(vm)->state);
+
+		if (vm && lv_vm_info(vm)->state == w->target)
+			continue;
+		lightvm__failure__init(&f[nf]);
+		f[nf].name = (char *)name;
+		f[nf].err = timeout ? ETIMEDOUT : ECANCELED;
+		f[nf].message = (char *)now_st;
+		fp[nf] = &f[nf];
+		nf++;
+		if (off < sizeof(msg) - 1)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s (%s)",
+						nf > 1 ? "," : "", name, now_st);
+	}
+	if (off >= sizeof(msg) - 1)
+		strcpy(msg + sizeof(msg) - 5, "...");
+	r.has_err = true;
+	r.err = timeout ? ETIMEDOUT : ECANCELED;
+	r.message = msg;
+	r.n_failures = nf;
+	r.failures = fp;
+	client_reply(w->c, w->seq, &r);
+	free(f);
+	free(fp);
+	return true;
+}
+
+void wait_request(struct client *c, uint32_t seq, const Lightvm__WaitReq *r)
+{
+	int st = lv_state_parse(r->state);
+	struct waiter *w;
+	struct lv_vm **v;
+	unsigned n;
+
+	if (st < 0) {
+		client_reply_err(c, seq, EINVAL, "wait: unknown state '%s' (prepared, booting, running, paused, shutting-down, shutoff, crashed)",
+				 r->state);
+		return;
+	}
+	n = select_vms(r->selector, &v);
+	if (n == 0 && r->selector && *r->selector && !lv_selector_is_pattern(r->selector)) {
+		free(v);
+		client_reply_err(c, seq, ENOENT, "wait: no VM named '%s'", r->selector);
+		return;
+	}
+	if (client_budget_take(c, CB_WAIT, seq)) {
+		free(v);
+		return;
+	}
+	/* every wait ends: without a timeout, at wait-timeout */
+	w = waiter_new(c, seq, W_STATE, n, (int64_t)(r->has_timeout_ms && r->timeout_ms ?
+						     r->timeout_ms : g_limits.wait_timeout_ms) * 1000000);
+	if (!w) {
+		free(v);
+		client_budget_put(c, CB_WAIT);
+		client_reply_err(c, seq, ENOMEM, "wait: out of memory");
+		return;
+	}
+	for (unsigned k = 0; k < n; k++)
+		w->ids[k] = lv_vm_info(v[k])->id;
+	free(v);
+	w->n = n;
+	w->target = (enum lv_state)st;
+	if (state_eval(w, lv_now_ns()))
+		waiter_drop(w);
+}
+
+/* ---- deadlines and state waiters, once per loop iteration */
+
+static void deadline_passed(struct waiter *w)
+{
+	for (unsigned k = 0; k < w->n; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (e && (e->wait.spawn_w == w || e->wait.act_w == w))
+			waiter_fail(w, lv_vm_info(vm)->name, ETIMEDOUT,
+				    w->kind == W_SPAWN ? "not ready before the timeout" :
+				    w->kind == W_DESTROY ? "not gone before the timeout" :
+				    "did not change state before the timeout");
+	}
+	waiter_finish(w);
+}
+
 void waiters_tick(void)
 {
+	static int64_t last;
 	int64_t now = lv_now_ns();
+	bool all = states_dirty || now - last >= 1000000000ll;
 
+	states_dirty = false;
+	if (all)
+		last = now;
 	for (struct waiter *w = waiters, *n; w; w = n) {
 		n = w->next;
-		if (now < w->deadline)
-			continue;
-		for (unsigned k = 0; k < w->n; k++) {
-			struct lv_vm *vm = lv_vm_by_id(g_host, w->ids[k]);
-			struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
-
-			if (e && (e->wait.spawn_w == w || e->wait.act_w == w))
-				waiter_fail(w, lv_vm_info(vm)->name, ETIMEDOUT,
-					    w->kind == W_SPAWN ? "not ready before the timeout" :
-					    w->kind == W_DESTROY ? "not gone before the timeout" :
-					    "did not change state before the timeout");
+		if (w->kind == W_STATE) {
+			if ((all || now >= w->deadline) && state_eval(w, now))
+				waiter_drop(w);
+		} else if (now >= w->deadline) {
+			deadline_passed(w);
 		}
-		waiter_finish(w);
 	}
 }
