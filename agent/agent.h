@@ -96,21 +96,20 @@ struct vm_ext *vm_ext(struct lv_vm *vm);
 /* Free vm's agent state (each owner released what its part holds). */
 void vm_ext_release(struct lv_vm *vm);
 
+/* A spawn's watchdog when its request names none (lightvmd.conf
+ * watchdog = SEC, set by main.c); 0: none. */
+extern unsigned g_watchdog_s;
+
 /* A VmInfo and the storage it points into. */
 struct pbvm {
 	Lightvm__VmInfo m;
 	Lightvm__Phase ph[LV_PH_NR];
 	Lightvm__Phase *php[LV_PH_NR];
 };
-void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases);
 /* All but the live counters and uptime_ns (see pb_uptime). */
 void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases);
 /* uptime_ns of vm at now; false if it has none. */
 bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out);
-/* Reply with the given VMs (NULL entries skipped), failures and an
- * affected count (0: none); takes nothing. */
-void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
-	       bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected);
 /* The VMs matching sel (not being destroyed).  *out is malloc'ed. */
 unsigned select_vms(const char *sel, struct lv_vm ***out);
 
@@ -133,6 +132,10 @@ struct waiter {
 	bool strict;         /* by names: a VM that ends elsewhere is a failure */
 	enum lv_state target;   /* W_STATE */
 };
+/* Reply with the given VMs (NULL entries skipped), failures and an
+ * affected count (0: none); takes nothing. */
+void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
+	       bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected);
 /* A waiter for up to cap VMs, with its guard (drop it with
  * waiter_done_one once the request is issued); NULL if out of memory. */
 struct waiter *waiter_new(struct client *c, uint32_t seq, enum wkind kind,
@@ -154,9 +157,6 @@ void waiters_vm_event(struct lv_vm *vm, enum lv_event ev);
 void waiters_tick(void);       /* deadlines, state waiters */
 
 /* ---- handlers.c: one function per request */
-/* A spawn's watchdog when its request names none (lightvmd.conf
- * watchdog = SEC, set by main.c); 0: none. */
-extern unsigned g_watchdog_s;
 void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq);
 /* Destroy every VM and wait (bounded) until they are gone. */
 void handlers_destroy_all_sync(int timeout_ms);
@@ -166,6 +166,8 @@ void console_request(struct client *c, uint32_t seq, const Lightvm__ConsoleReq *
 void console_tick(void);       /* every loop tick */
 
 /* ---- stats.c: live counters, cheap to read */
+/* A VM's VmInfo with its live counters and uptime. */
+void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases);
 void stats_fill_vm(Lightvm__VmInfo *m, struct lv_vm *vm);
 /* The same in two steps: read the counters and update the CPU % sample
  * (pct -1: unknown), then put them into m. */

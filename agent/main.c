@@ -22,7 +22,6 @@
 #include "config.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
-unsigned g_watchdog_s;
 
 static void on_signal(int sig)
 {

@@ -209,3 +209,10 @@ void stats_fill_host(Lightvm__HostInfo *hi)
 	hi->n_pools = n;
 	hi->pools = pp;
 }
+
+void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
+{
+	pb_fill_vm_base(p, vm, phases);
+	p->m.has_uptime_ns = pb_uptime(vm, lv_now_ns(), &p->m.uptime_ns);
+	stats_fill_vm(&p->m, vm);
+}

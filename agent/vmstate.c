@@ -3,8 +3,7 @@
  * agent state (struct vm_ext, hung on lv_vm_user), selection by name or
  * pattern, and the conversion of VM records to protobuf at this edge.
  * Every other agent file reads VMs through here; this file calls no
- * other agent file but stats.c (live counters in a VmInfo) and
- * control.c (replies).
+ * other agent file (the leaf of the agent's tree).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "agent.h"
 
 struct lv_host *g_host;
+unsigned g_watchdog_s;
 
 struct vm_ext *vm_ext(struct lv_vm *vm)
 {
@@ -42,13 +42,6 @@ bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out)
 		return false;
 	*out = (uint64_t)(end > i->t[LV_PH_STARTED] ? end - i->t[LV_PH_STARTED] : 0);
 	return true;
-}
-
-void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)
-{
-	pb_fill_vm_base(p, vm, phases);
-	p->m.has_uptime_ns = pb_uptime(vm, lv_now_ns(), &p->m.uptime_ns);
-	stats_fill_vm(&p->m, vm);
 }
 
 void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
@@ -97,41 +90,6 @@ void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
 		p->m.n_phases = n;
 		p->m.phases = p->php;
 	}
-}
-
-/* Reply with the given VMs (NULL entries skipped). */
-void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
-		      bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected)
-{
-	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
-	struct pbvm *pb = calloc(n ? n : 1, sizeof(*pb));
-	Lightvm__VmInfo **pp = calloc(n ? n : 1, sizeof(*pp));
-	unsigned k = 0;
-
-	if (!pb || !pp) {
-		free(pb);
-		free(pp);
-		client_reply_err(c, seq, ENOMEM, "out of memory building the reply");
-		return;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!vms[i])
-			continue;
-		pb_fill_vm(&pb[k], vms[i], phases);
-		pp[k] = &pb[k].m;
-		k++;
-	}
-	r.n_vms = k;
-	r.vms = pp;
-	r.n_failures = nfails;
-	r.failures = fails;
-	if (affected) {
-		r.has_affected = true;
-		r.affected = affected;
-	}
-	client_reply(c, seq, &r);
-	free(pb);
-	free(pp);
 }
 
 /* Collect the VMs matching sel.  *out is malloc'ed (caller frees). */

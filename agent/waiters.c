@@ -22,6 +22,41 @@
 static struct waiter *waiters;
 static bool states_dirty;       /* a VM event since the state waiters' last look */
 
+/* Reply with the given VMs (NULL entries skipped). */
+void reply_vms(struct client *c, uint32_t seq, struct lv_vm **vms, unsigned n,
+		      bool phases, Lightvm__Failure **fails, unsigned nfails, unsigned affected)
+{
+	Lightvm__Reply r = LIGHTVM__REPLY__INIT;
+	struct pbvm *pb = calloc(n ? n : 1, sizeof(*pb));
+	Lightvm__VmInfo **pp = calloc(n ? n : 1, sizeof(*pp));
+	unsigned k = 0;
+
+	if (!pb || !pp) {
+		free(pb);
+		free(pp);
+		client_reply_err(c, seq, ENOMEM, "out of memory building the reply");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!vms[i])
+			continue;
+		pb_fill_vm(&pb[k], vms[i], phases);
+		pp[k] = &pb[k].m;
+		k++;
+	}
+	r.n_vms = k;
+	r.vms = pp;
+	r.n_failures = nfails;
+	r.failures = fails;
+	if (affected) {
+		r.has_affected = true;
+		r.affected = affected;
+	}
+	client_reply(c, seq, &r);
+	free(pb);
+	free(pp);
+}
+
 void waiter_fail(struct waiter *w, const char *name, int err, const char *msg)
 {
 	Lightvm__Failure *f = calloc(1, sizeof(*f));
