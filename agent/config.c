@@ -17,13 +17,13 @@
 void config_init(struct agent_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->socket = getenv("LIGHTVM_SOCKET") ? getenv("LIGHTVM_SOCKET") : LV_DEFAULT_SOCKET;
-	c->state_dir = LV_DEFAULT_STATE_DIR;
+	c->socket = getenv("LIGHTVM_SOCKET") ? getenv("LIGHTVM_SOCKET") : LV_PROTO_DEFAULT_SOCKET;
+	c->state_dir = LV_PROTO_DEFAULT_STATE_DIR;
 	c->driver = "auto";
 	c->group = "lightvm";
 	c->admin_group = "lightvm-admin";
 	c->npools = 1;
-	snprintf(c->pools[0].flavor, sizeof(c->pools[0].flavor), "4M/1");
+	snprintf(c->pools[0].flavor, sizeof(c->pools[0].flavor), "%uM/1", LV_MEM_DEFAULT >> 20);
 	c->pools[0].mem = LV_MEM_DEFAULT;
 	c->pools[0].vcpus = 1;
 	c->pools[0].target = DEFAULT_POOL_TARGET;
@@ -75,14 +75,15 @@ static int set_pool(struct agent_config *c, const char *flavor, const char *val,
 	unsigned i;
 
 	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus) || lv_flavor_check(p.mem, p.vcpus)) {
-		snprintf(err, errlen, "%s: bad pool flavor '%s' (like 4M/1: memory 2M..1G in 2M steps, 1 vCPU)",
-			 where, flavor);
+		snprintf(err, errlen, "%s: bad pool flavor '%s' (MEM or MEM/VCPUS: %s)",
+			 where, flavor, lv_proto_pool_rule());
 		return -EINVAL;
 	}
 	errno = 0;
 	n = strtoul(val, &end, 10);
-	if (errno || *end || !isdigit((unsigned char)*val) || n > 20000) {
-		snprintf(err, errlen, "%s: bad pool size '%s' (0 .. 20000)", where, val);
+	if (errno || *end || !isdigit((unsigned char)*val) || n > LV_PROTO_POOL_TARGET_MAX) {
+		snprintf(err, errlen, "%s: bad pool size '%s' (0 .. %u)", where, val,
+			 LV_PROTO_POOL_TARGET_MAX);
 		return -EINVAL;
 	}
 	snprintf(p.flavor, sizeof(p.flavor), "%s", flavor);
@@ -221,7 +222,7 @@ static int load(struct agent_config *c, const char *path, bool required, bool po
 int config_load(struct agent_config *c, const char *path, char *err, size_t errlen)
 {
 	const char *sock = c->socket, *dir = c->state_dir, *drv = c->driver;
-	bool sock_set = c->cli_socket || strcmp(sock, LV_DEFAULT_SOCKET) != 0;
+	bool sock_set = c->cli_socket || strcmp(sock, LV_PROTO_DEFAULT_SOCKET) != 0;
 	bool dir_set = c->cli_state_dir;
 	bool drv_set = c->cli_driver;
 	int rc = load(c, path ? path : LV_DEFAULT_CONFIG, path != NULL, false, err, errlen);

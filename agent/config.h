@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LV_DEFAULT_SOCKET    "/run/lightvm/lightvmd.sock"
-#define LV_DEFAULT_STATE_DIR "/var/lib/lightvm"
+#include "lv_limits.h"           /* proto/: default socket and state directory */
+
 #define LV_DEFAULT_CONFIG    "/etc/lightvm/lightvmd.conf"
 #define LV_MAX_POOLS         16
 #define LV_MAX_IMAGE_DIRS    16

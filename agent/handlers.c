@@ -16,8 +16,12 @@
 #include "agent.h"
 #include "autostart.h"
 #include "budget.h"
+#include "lv_limits.h"
 
-#define SPAWN_MAX       100000u
+/* the protocol's limits are the core's rules */
+_Static_assert(LV_MEM_DEFAULT == LV_PROTO_MEM_DEFAULT, "default memory: core and protocol differ");
+_Static_assert(LV_MEM_STEP == LV_PROTO_MEM_STEP, "memory step: core and protocol differ");
+
 #define FD_RESERVE      64
 
 static unsigned vm_limit(void)
@@ -45,8 +49,9 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	struct vm_ext *e;
 	int fd, rc;
 
-	if (count == 0 || count > SPAWN_MAX) {
-		client_reply_err(c, seq, EINVAL, "spawn: count %u out of range (1 .. %u)", count, SPAWN_MAX);
+	if (count == 0 || count > LV_PROTO_SPAWN_MAX) {
+		client_reply_err(c, seq, EINVAL, "spawn: count %u out of range (1 .. %u)", count,
+				 LV_PROTO_SPAWN_MAX);
 		return;
 	}
 	if (have + count > limit) {
@@ -70,11 +75,10 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, EINVAL, "spawn: %s", err);
 		return;
 	}
-	/* the core's flavor rules (default, 2 MiB steps); memory out of
+	/* the core's flavor rules (default, rounding); memory out of
 	 * range is lv_image_open's error, which names the image */
 	if (lv_flavor_normalize(&mem, &vcpus) == -EINVAL) {
-		client_reply_err(c, seq, EINVAL, "spawn: vcpus=%u: only 1 vCPU per VM is supported for now",
-				 vcpus);
+		client_reply_err(c, seq, EINVAL, "spawn: vcpus=%u: %s", vcpus, lv_proto_flavor_rule());
 		return;
 	}
 	fd = lv_image_open(g_host, sp->image, mem, err, sizeof(err));
@@ -431,14 +435,19 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 			return;
 		}
 		if (lv_flavor_parse(p->flavor, &mem, &vcpus)) {
-			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (like 4M/1)", p->flavor);
+			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (MEM or MEM/VCPUS: %s)",
+					 p->flavor, lv_proto_pool_rule());
 			return;
 		}
 		rc = lv_pool_set(g_host, mem, vcpus, p->target);
 		if (rc) {
-			client_reply_err(c, seq, -rc, "pool: cannot set %s to %u: %s%s", p->flavor, p->target,
-					 strerror(-rc), rc == -EINVAL ?
-					 " (memory 2M..1G in 2M steps, 1 vCPU, target <= 20000)" : "");
+			if (rc == -EINVAL)
+				client_reply_err(c, seq, EINVAL, "pool: cannot set %s to %u (%s; target 0 .. %u)",
+						 p->flavor, p->target, lv_proto_pool_rule(),
+						 LV_PROTO_POOL_TARGET_MAX);
+			else
+				client_reply_err(c, seq, -rc, "pool: cannot set %s to %u: %s", p->flavor,
+						 p->target, strerror(-rc));
 			return;
 		}
 		alog(LV_LOG_INFO, "pool %s: target %u", p->flavor, p->target);

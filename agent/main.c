@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"                        [::1]:PORT or /path); overrides metrics= in config\n"
 		"  -d, --debug           debug logging\n"
 		"  -h, --help            this help\n",
-		LV_DEFAULT_SOCKET, LV_DEFAULT_STATE_DIR, LV_DEFAULT_CONFIG);
+		LV_PROTO_DEFAULT_SOCKET, LV_PROTO_DEFAULT_STATE_DIR, LV_DEFAULT_CONFIG);
 }
 
 static void core_log(void *ctx, enum lv_log_level lvl, const char *msg)

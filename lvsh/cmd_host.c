@@ -8,6 +8,7 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "json.h"
+#include "lv_limits.h"
 
 /* Index of HostInfo.by_state, as in proto/lightvm.proto. */
 static const char *const state_names[] = {
@@ -87,14 +88,22 @@ static int cmd_pool(struct lvsh *sh, const struct lvsh_cmd *cmd,
 	if (a->argc != 0) {
 		if (a->argc != 3 || strcmp(a->argv[0], "set") != 0)
 			return lvsh_usage(cmd);
+		char why[160];
+
 		if (lvsh_parse_flavor(a->argv[1], &mem, &vcpus) < 0) {
-			lvsh_err(cmd->name, "%s: not a flavor like 4M/1",
-				 a->argv[1]);
+			lvsh_err(cmd->name, "%s: not a flavor MEM or MEM/VCPUS "
+				 "(%s)", a->argv[1], lv_proto_pool_rule());
 			return LVSH_EXIT_USAGE;
 		}
-		if (lvsh_parse_u32(a->argv[2], 0, 100000, &pr.target) < 0) {
-			lvsh_err(cmd->name, "%s: target must be 0 to 100000",
-				 a->argv[2]);
+		if (lv_proto_pool_flavor_check(mem, vcpus, why,
+					       sizeof(why)) < 0) {
+			lvsh_err(cmd->name, "%s: %s", a->argv[1], why);
+			return LVSH_EXIT_USAGE;
+		}
+		if (lvsh_parse_u32(a->argv[2], 0, LV_PROTO_POOL_TARGET_MAX,
+				   &pr.target) < 0) {
+			lvsh_err(cmd->name, "%s: target must be 0 to %u",
+				 a->argv[2], LV_PROTO_POOL_TARGET_MAX);
 			return LVSH_EXIT_USAGE;
 		}
 		pr.flavor = a->argv[1];

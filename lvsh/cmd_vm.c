@@ -9,9 +9,8 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "json.h"
+#include "lv_limits.h"
 
-#define SPAWN_MAX_COUNT   100000u
-#define SPAWN_MAX_VCPUS   1024u
 #define SPAWN_MAX_TIMEOUT (24u * 3600u * 1000u)	/* ms */
 
 enum { SPAWN_MEM, SPAWN_VCPUS, SPAWN_NAME, SPAWN_TIMEOUT, SPAWN_RAMDISK,
@@ -20,9 +19,11 @@ enum { SPAWN_MEM, SPAWN_VCPUS, SPAWN_NAME, SPAWN_TIMEOUT, SPAWN_RAMDISK,
 
 static const struct lvsh_opt spawn_opts[] = {
 	[SPAWN_MEM]     = { "mem", LVSH_OPT_KV, "SIZE",
-			    "guest memory: bytes, or with K, M, G (default 4M)" },
+			    "guest memory: bytes, or with K, M, G (default "
+			    LV_PROTO_STR(LV_PROTO_MEM_DEFAULT_MIB) "M)" },
 	[SPAWN_VCPUS]   = { "vcpus", LVSH_OPT_KV, "N",
-			    "virtual CPUs (default 1)" },
+			    "virtual CPUs (default 1, at most "
+			    LV_PROTO_STR(LV_PROTO_VCPUS_MAX_N) ")" },
 	[SPAWN_NAME]    = { "name", LVSH_OPT_KV, "PREFIX",
 			    "name VMs PREFIX-1, PREFIX-2, ... (default: image name)" },
 	[SPAWN_TIMEOUT] = { "timeout", LVSH_OPT_KV, "SEC",
@@ -59,9 +60,9 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 	const char *const *o = a->opt;
 
 	lightvm__spawn_req__init(req);
-	if (lvsh_parse_u32(a->argv[0], 1, SPAWN_MAX_COUNT, &req->count) < 0) {
+	if (lvsh_parse_u32(a->argv[0], 1, LV_PROTO_SPAWN_MAX, &req->count) < 0) {
 		snprintf(err, errlen, "N must be a number from 1 to %u, not '%s'",
-			 SPAWN_MAX_COUNT, a->argv[0]);
+			 LV_PROTO_SPAWN_MAX, a->argv[0]);
 		return -1;
 	}
 	req->image = a->argv[1];
@@ -78,13 +79,23 @@ int lvsh_spawn_parse(const struct lvsh_args *a, Lightvm__SpawnReq *req,
 		req->has_mem_bytes = 1;
 	}
 	if (o[SPAWN_VCPUS] != NULL) {
-		if (lvsh_parse_u32(o[SPAWN_VCPUS], 1, SPAWN_MAX_VCPUS,
+		if (lvsh_parse_u32(o[SPAWN_VCPUS], 1, UINT32_MAX,
 				   &req->vcpus) < 0) {
-			snprintf(err, errlen, "vcpus=%s: must be 1 to %u",
-				 o[SPAWN_VCPUS], SPAWN_MAX_VCPUS);
+			snprintf(err, errlen, "vcpus=%s: not a number of vCPUs "
+				 "(%s)", o[SPAWN_VCPUS], lv_proto_flavor_rule());
 			return -1;
 		}
 		req->has_vcpus = 1;
+	}
+	if (req->has_mem_bytes || req->has_vcpus) {	/* the protocol's rule */
+		char why[128];
+
+		if (lv_proto_spawn_flavor_check(req->mem_bytes, req->vcpus,
+						why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s (%s)", why,
+				 lv_proto_flavor_rule());
+			return -1;
+		}
 	}
 	if (text_opt(o[SPAWN_NAME], "name", &req->name_prefix, err, errlen) < 0)
 		return -1;

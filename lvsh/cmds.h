@@ -3,7 +3,7 @@
  *
  * Each command group (cmd_vm.c, cmd_host.c, cmds.c itself) exports one
  * const struct lvsh_cmd per command; cmds.c collects them in the one table
- * that feeds dispatch, `help`, usage errors, the man-page test and (later)
+ * that feeds dispatch, `help`, usage errors, the man-page test and
  * completion.  Options are declared in the entry and parsed here, so a
  * handler only sees validated words.
  */

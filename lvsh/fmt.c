@@ -75,8 +75,10 @@ int lvsh_parse_flavor(const char *s, uint64_t *mem, uint32_t *vcpus)
 	char buf[32];
 	size_t n;
 
-	if (slash == NULL)
-		return -1;
+	if (slash == NULL) {	/* "4M": one vCPU, as the agent reads it */
+		*vcpus = 1;
+		return lvsh_parse_size(s, mem);
+	}
 	n = (size_t)(slash - s);
 	if (n == 0 || n >= sizeof(buf))
 		return -1;
@@ -84,7 +86,7 @@ int lvsh_parse_flavor(const char *s, uint64_t *mem, uint32_t *vcpus)
 	buf[n] = '\0';
 	if (lvsh_parse_size(buf, mem) < 0)
 		return -1;
-	return lvsh_parse_u32(slash + 1, 1, 1024, vcpus);
+	return lvsh_parse_u32(slash + 1, 1, UINT32_MAX, vcpus);
 }
 
 void lvsh_fmt_size(char *buf, size_t n, uint64_t b)

@@ -20,7 +20,8 @@ int lvsh_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
  * 1 .. max_ms.  Returns 0 or -1. */
 int lvsh_parse_secs(const char *s, uint32_t max_ms, uint32_t *out_ms);
 
-/* "FLAVOR" is SIZE/VCPUS, e.g. "4M/1".  Returns 0 or -1. */
+/* "FLAVOR" is SIZE or SIZE/VCPUS, e.g. "4M/1" or "4M" (one vCPU); the
+ * syntax only (the rule: lv_proto_pool_flavor_check).  Returns 0 or -1. */
 int lvsh_parse_flavor(const char *s, uint64_t *mem, uint32_t *vcpus);
 
 void lvsh_fmt_size(char *buf, size_t n, uint64_t bytes);	/* 4M, 1.5G */

@@ -1,7 +1,7 @@
 /*
  * lvsh.h - the console's shared state and conventions.
  *
- * One struct lvsh lives for the whole run (script or, later, REPL).  Every
+ * One struct lvsh lives for the whole run (script or REPL).  Every
  * command returns one of the LVSH_EXIT_* values, which are also the
  * program's exit statuses (see man/lvsh.1, EXIT STATUS).
  */
@@ -12,8 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lv_limits.h"	/* proto/: the default socket */
+
 #define LVSH_VERSION        "0.1.0"
-#define LVSH_DEFAULT_SOCKET "/run/lightvm/lightvmd.sock"
+#define LVSH_DEFAULT_SOCKET LV_PROTO_DEFAULT_SOCKET
 
 enum lvsh_exit {
 	LVSH_EXIT_OK      = 0,	/* success */

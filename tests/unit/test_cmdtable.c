@@ -120,14 +120,14 @@ static void test_spawn_options(void **state)
 	Lightvm__SpawnReq r;
 	char err[256];
 
-	assert_int_equal(parse_spawn("3 /img/hello mem=512K vcpus=2 name=web "
+	assert_int_equal(parse_spawn("3 /img/hello mem=512K vcpus=1 name=web "
 				     "timeout=1.5 --nowait", &r, err,
 				     sizeof(err)), 0);
 	assert_int_equal(r.count, 3);
 	assert_string_equal(r.image, "/img/hello");
 	assert_true(r.has_mem_bytes);
 	assert_int_equal(r.mem_bytes, 512 * 1024);
-	assert_int_equal(r.vcpus, 2);
+	assert_int_equal(r.vcpus, 1);
 	assert_string_equal(r.name_prefix, "web");
 	assert_int_equal(r.timeout_ms, 1500);
 	assert_false(r.wait_ready);
@@ -143,6 +143,12 @@ static void test_spawn_options(void **state)
 	assert_int_equal(parse_spawn("1 noop mem=4m", &r, err,
 				     sizeof(err)), 0);
 	assert_int_equal(r.mem_bytes, 4u << 20);
+	/* the protocol's rule (lv_limits.h): one vCPU, at most 1G */
+	assert_int_equal(parse_spawn("1 noop vcpus=2", &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "1 vCPU"));
+	assert_int_equal(parse_spawn("1 noop mem=2G", &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most 1G"));
+	assert_int_equal(parse_spawn("1 noop mem=1G", &r, err, sizeof(err)), 0);
 }
 
 static void test_spawn_bad(void **state)
@@ -192,7 +198,8 @@ static void test_sizes(void **state)
 	assert_int_equal(lvsh_parse_flavor("4M/1", &v, &u), 0);
 	assert_int_equal(v, 4u << 20);
 	assert_int_equal(u, 1);
-	assert_int_equal(lvsh_parse_flavor("4M", &v, &u), -1);
+	assert_int_equal(lvsh_parse_flavor("4M", &v, &u), 0);   /* as lightvmd.conf */
+	assert_int_equal(u, 1);
 	assert_int_equal(lvsh_parse_flavor("/1", &v, &u), -1);
 	assert_int_equal(lvsh_parse_flavor("4M/0", &v, &u), -1);
 	lvsh_fmt_size(buf, sizeof(buf), 4u << 20);
