@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "budget.h"
+#include "stats_enc.h"
 
 #define MIN_INTERVAL_MS 100
 #define EVENT_BACKLOG   (8u << 20)
@@ -89,8 +90,11 @@ void subs_init(const char *state_dir)
 	event_seq = seq_mark = v;
 }
 
+static struct stats_enc enc;      /* stats frames' body (below) */
+
 void subs_close(void)
 {
+	stats_enc_free(&enc);
 	if (seq_fd < 0)
 		return;
 	seq_store(event_seq);
@@ -222,67 +226,12 @@ void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty)
  * or state changed (an idle VM's never do), and uptime_ns, which always
  * changes, is appended to the cached bytes (protobuf fields may come in
  * any order).  At 10,000 idle VMs a frame is then mostly memcpy, where
- * protobuf-c's generic packer cost more than everything else. */
-#define PK_PREFIX 11               /* Notify.stats tag + length varint */
-
-static uint8_t *sbuf;              /* the frame body, kept between frames */
-static size_t scap;
-
-static bool sbuf_reserve(size_t need)
-{
-	size_t cap = scap ? scap : 65536;
-	uint8_t *p;
-
-	if (need <= scap)
-		return true;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(sbuf, cap);
-	if (!p)
-		return false;
-	sbuf = p;
-	scap = cap;
-	return true;
-}
-
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/* tag + length + msg at sbuf + *off; false if out of memory */
-static bool put_msg(size_t *off, uint8_t tag, const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-
-	if (!sbuf_reserve(*off + 11 + len))
-		return false;
-	sbuf[(*off)++] = tag;
-	*off += put_varint(sbuf + *off, len);
-	*off += protobuf_c_message_pack(m, sbuf + *off);
-	return true;
-}
+ * protobuf-c's generic packer cost more than everything else.  The
+ * wire format of the frame is proto/stats_enc.c's; enc (above) is the
+ * frame body, kept between frames. */
 
 /* vm's entry, re-packed if it changed; false if out of memory. */
-static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
+static bool put_vm(struct lv_vm *vm, int64_t now)
 {
 	struct vm_ext *e = vm_ext(vm);
 	struct lv_vm_stats st;
@@ -301,7 +250,7 @@ static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
 		if (!e) {            /* no memory for the cache: as it is */
 			pb.m.has_uptime_ns = has_up;
 			pb.m.uptime_ns = up;
-			return put_msg(off, 0x0a, &pb.m.base);
+			return stats_enc_vm(&enc, &pb.m);
 		}
 		elen = lightvm__vm_info__get_packed_size(&pb.m);
 		if (elen > e->pk.cap) {
@@ -317,18 +266,7 @@ static bool put_vm(size_t *off, struct lv_vm *vm, int64_t now)
 		e->pk.pct = pct;
 		e->pk.stale = false;
 	}
-	elen = e->pk.len + (has_up ? 1 + varint_len(up) : 0);
-	if (!sbuf_reserve(*off + 11 + elen))
-		return false;
-	sbuf[(*off)++] = 0x0a;                   /* Stats.vms, length-delimited */
-	*off += put_varint(sbuf + *off, elen);
-	memcpy(sbuf + *off, e->pk.buf, e->pk.len);
-	*off += e->pk.len;
-	if (has_up) {
-		sbuf[(*off)++] = 0x50;           /* VmInfo.uptime_ns, varint */
-		*off += put_varint(sbuf + *off, up);
-	}
-	return true;
+	return stats_enc_vm_packed(&enc, e->pk.buf, e->pk.len, has_up, up);
 }
 
 static void send_stats(struct sub *s)
@@ -338,11 +276,13 @@ static void send_stats(struct sub *s)
 	uint32_t bys[LV_ST_NR];
 	struct lv_vm **v;
 	int64_t now = lv_now_ns();
-	size_t off = PK_PREFIX, start, slen;
+	const uint8_t *body;
+	size_t len;
 
+	stats_enc_begin(&enc);
 	cnt = select_vms(s->selector, &v);
 	for (unsigned k = 0; k < cnt; k++)
-		if (!put_vm(&off, v[k], now)) {
+		if (!put_vm(v[k], now)) {
 			free(v);
 			return;      /* try again next period */
 		}
@@ -355,14 +295,10 @@ static void send_stats(struct sub *s)
 	hi.n_by_state = LV_ST_NR;
 	hi.by_state = bys;
 	stats_fill_host(&hi);
-	if (!put_msg(&off, 0x12, &hi.base))      /* Stats.host */
+	if (!stats_enc_host(&enc, &hi))
 		return;
-	/* Notify.stats (field 2, length-delimited) in front of it */
-	slen = off - PK_PREFIX;
-	start = PK_PREFIX - 1 - varint_len(slen);
-	sbuf[start] = 0x12;
-	put_varint(sbuf + start + 1, slen);
-	client_notify_packed(s->c, sbuf + start, off - start);
+	body = stats_enc_finish(&enc, &len);
+	client_notify_packed(s->c, body, len);
 }
 
 static void stats_tick(int64_t now)
