@@ -1,6 +1,6 @@
 /*
- * elf.c - ELF64 guest image parser/validator (see elf.h).  Pure: no I/O,
- * no allocation.  Every field read from the image is untrusted; every sum
+ * elf.c - ELF64 guest image parser/validator and its notes (see elf.h).
+ * Pure: no I/O, no allocation.  Every field read from the image is untrusted; every sum
  * is overflow-checked.  Headers are copied out with memcpy (the buffer need
  * not be aligned).  The system <elf.h> is shadowed by core/elf.h, so the
  * few ELF definitions needed live here.
@@ -19,6 +19,7 @@
 #define ET_EXEC     2
 #define EM_X86_64   62
 #define PT_LOAD     1
+#define PT_NOTE     4
 
 struct ehdr64 {
 	uint8_t  ident[EI_NIDENT];
@@ -227,4 +228,70 @@ int lv_elf_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 	if (!rc)
 		*out = in;
 	return rc;
+}
+
+int lv_elf_note_segs(const uint8_t *buf, size_t len, uint64_t file_size,
+		     struct lv_elf_note_seg *out, unsigned max,
+		     char *err, size_t errlen)
+{
+	struct ehdr64 eh;
+	unsigned n = 0;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!buf || (!out && max))
+		return fail(-EINVAL, err, errlen, "no image data");
+	if (len > file_size)
+		return fail(-EINVAL, err, errlen,
+			    "%zu header bytes but the file has only %llu", len,
+			    (unsigned long long)file_size);
+	rc = check_ident(buf, len, err, errlen);
+	if (rc)
+		return rc;
+	memcpy(&eh, buf, sizeof(eh));
+	rc = check_ehdr(&eh, len, err, errlen);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < eh.phnum; i++) {
+		struct phdr64 ph;
+
+		memcpy(&ph, buf + eh.phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.type != PT_NOTE || ph.filesz == 0)
+			continue;
+		if (ph.offset + ph.filesz < ph.offset || ph.offset + ph.filesz > file_size)
+			return fail(-EINVAL, err, errlen,
+				    "note segment %u [0x%llx,+0x%llx) beyond the end of the file (%llu bytes)",
+				    i, (unsigned long long)ph.offset, (unsigned long long)ph.filesz,
+				    (unsigned long long)file_size);
+		if (n == max)
+			return fail(-EINVAL, err, errlen, "more than %u note segments", max);
+		out[n++] = (struct lv_elf_note_seg){ .off = ph.offset, .size = ph.filesz };
+	}
+	return (int)n;
+}
+
+int lv_elf_note_find(const uint8_t *p, size_t len, const char *name, uint32_t type)
+{
+	size_t nlen = strlen(name) + 1;
+
+	while (len > 0) {
+		uint32_t nsz, dsz, t;
+		size_t nal, dal;
+
+		if (len < 12)
+			return -EINVAL;          /* a note header cut short */
+		memcpy(&nsz, p, 4);
+		memcpy(&dsz, p + 4, 4);
+		memcpy(&t, p + 8, 4);
+		nal = ((size_t)nsz + 3) & ~(size_t)3;   /* size_t: no overflow from 32 bits */
+		dal = ((size_t)dsz + 3) & ~(size_t)3;
+		if (nal > len - 12 || dal > len - 12 - nal)
+			return -EINVAL;
+		if (nsz == nlen && memcmp(p + 12, name, nlen) == 0 && t == type)
+			return 1;
+		p += 12 + nal + dal;
+		len -= 12 + nal + dal;
+	}
+	return 0;
 }

@@ -14,12 +14,14 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "elf.h"
 #include "lv_internal.h"
 #include "lightvm_abi.h"
 #include "net.h"
@@ -840,56 +842,28 @@ bool lv__tx_police_allow(struct lv_tx_police *p, const uint8_t *f, size_t len)
 	return true;
 }
 
-/* ---- the ELF note */
+/* ---- the ELF note: core/elf.c reads the headers and the notes */
 
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-static bool notes_have(const uint8_t *p, size_t len)
-{
-	static const char name[] = LV_NOTE_NAME;
-
-	while (len >= 12) {
-		uint32_t nsz = rd32(p), dsz = rd32(p + 4), type = rd32(p + 8);
-		size_t nal = ((size_t)nsz + 3) & ~(size_t)3, dal = ((size_t)dsz + 3) & ~(size_t)3;
-
-		if (nal > len - 12 || dal > len - 12 - nal)
-			return false;
-		if (nsz == sizeof(name) && memcmp(p + 12, name, sizeof(name)) == 0 &&
-		    type == LV_NOTE_NET)
-			return true;
-		p += 12 + nal + dal;
-		len -= 12 + nal + dal;
-	}
-	return false;
-}
+#define NOTE_READ_MAX 4096   /* bytes of one note segment looked at */
 
 bool lv__image_wants_net(int fd)
 {
-	uint8_t hdr[4096], notes[512];
-	uint64_t phoff;
-	uint16_t phnum;
+	struct lv_elf_note_seg seg[LV_ELF_MAX_NOTE_SEG];
+	uint8_t hdr[4096], notes[NOTE_READ_MAX];
 	ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
+	struct stat st;
+	char err[160];
+	int n;
 
-	if (got < 64)
+	if (got <= 0 || fstat(fd, &st) || st.st_size < got)
 		return false;
-	phoff = rd64(hdr + 32);
-	memcpy(&phnum, hdr + 56, 2);
-	for (uint16_t i = 0; i < phnum; i++) {
-		const uint8_t *ph = hdr + phoff + (uint64_t)i * 56;
-		uint64_t off, sz;
-		ssize_t m;
+	n = lv_elf_note_segs(hdr, (size_t)got, (uint64_t)st.st_size, seg, LV_ELF_MAX_NOTE_SEG,
+			     err, sizeof(err));
+	for (int i = 0; i < n; i++) {
+		size_t want = seg[i].size < sizeof(notes) ? (size_t)seg[i].size : sizeof(notes);
+		ssize_t m = pread(fd, notes, want, (off_t)seg[i].off);
 
-		if (phoff > (uint64_t)got || (uint64_t)got - phoff < (uint64_t)(i + 1) * 56)
-			return false;
-		if (rd32(ph) != 4 /* PT_NOTE */)
-			continue;
-		off = rd64(ph + 8);
-		sz = rd64(ph + 32);
-		if (sz > sizeof(notes))
-			sz = sizeof(notes);
-		m = pread(fd, notes, (size_t)sz, (off_t)off);
-		if (m > 0 && notes_have(notes, (size_t)m))
+		if (m > 0 && lv_elf_note_find(notes, (size_t)m, LV_NOTE_NAME, LV_NOTE_NET) == 1)
 			return true;
 	}
 	return false;

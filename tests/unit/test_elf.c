@@ -1,5 +1,7 @@
 /* test_elf.c - core/elf.c: the guest ELF parser accepts a good image and
- * rejects each kind of bad one with the right errno and message. */
+ * rejects each kind of bad one with the right errno and message; the
+ * note reader (lv_elf_note_segs, lv_elf_note_find) finds the LightVM NIC
+ * note and survives hostile note segments and notes. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +223,125 @@ static void test_len_beyond_file(void **st)
 	assert_int_equal(strlen(err), 4);
 }
 
+/* ---- notes */
+
+static struct lv_elf_note_seg nseg[LV_ELF_MAX_NOTE_SEG];
+
+/* good() plus a PT_NOTE (program header 1) at file offset 0x800 */
+static void with_note(uint64_t size)
+{
+	good();
+	*phdr(1) = (struct ph){ .type = 4, .flags = 4, .offset = 0x800, .filesz = size, .align = 4 };
+}
+
+static int segs(void)
+{
+	return lv_elf_note_segs(img, sizeof(img), FSIZE, nseg, LV_ELF_MAX_NOTE_SEG, err, sizeof(err));
+}
+
+/* a note at p: namesz, descsz, type, name (padded), desc (padded); with
+ * hostile sizes (name and desc over 128 bytes) only the header */
+static size_t put_note(uint8_t *p, uint32_t nsz, uint32_t dsz, uint32_t type, const char *name)
+{
+	size_t nal = ((size_t)nsz + 3) & ~(size_t)3, dal = ((size_t)dsz + 3) & ~(size_t)3;
+
+	memcpy(p, &nsz, 4);
+	memcpy(p + 4, &dsz, 4);
+	memcpy(p + 8, &type, 4);
+	if (nal + dal > 128)
+		return 12;
+	memset(p + 12, 0, nal + dal);
+	if (name)
+		memcpy(p + 12, name, strlen(name) + 1 < nsz ? strlen(name) + 1 : nsz);
+	return 12 + nal + dal;
+}
+
+static void test_note_segs(void **st)
+{
+	with_note(0x20);
+	assert_int_equal(segs(), 1);
+	assert_int_equal(nseg[0].off, 0x800);
+	assert_int_equal(nseg[0].size, 0x20);
+	good();                                   /* none */
+	assert_int_equal(segs(), 0);
+	with_note(0);                             /* empty: skipped */
+	assert_int_equal(segs(), 0);
+	/* the headers are checked as for loading */
+	with_note(0x20);
+	img[1] = 'X';
+	assert_int_equal(segs(), -ENOEXEC);
+	with_note(0x20);
+	ehdr()->phoff = 4090;
+	assert_int_equal(segs(), -EINVAL);
+}
+
+static void test_note_segs_hostile(void **st)
+{
+	with_note(FSIZE);                          /* beyond the end of the file */
+	assert_int_equal(segs(), -EINVAL);
+	assert_non_null(strstr(err, "beyond the end of the file"));
+	with_note(0x20);
+	phdr(1)->offset = UINT64_MAX - 4;          /* offset + size overflows */
+	assert_int_equal(segs(), -EINVAL);
+	with_note(UINT64_MAX);
+	assert_int_equal(segs(), -EINVAL);
+	/* more note segments than the caller takes */
+	good();
+	ehdr()->phnum = 20;
+	for (unsigned i = 3; i < 20; i++)
+		*phdr(i) = (struct ph){ .type = 4, .offset = 0x800, .filesz = 12 };
+	assert_int_equal(lv_elf_note_segs(img, sizeof(img), FSIZE, nseg, 4, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "more than 4 note segments"));
+	/* header bytes claimed beyond the file */
+	with_note(0x20);
+	assert_int_equal(lv_elf_note_segs(img, sizeof(img), 100, nseg, 4, err, sizeof(err)), -EINVAL);
+}
+
+static void test_note_find(void **st)
+{
+	uint8_t a[256];
+	size_t n = 0;
+
+	n += put_note(a + n, 4, 16, 3, "GNU");               /* another vendor's note */
+	n += put_note(a + n, 8, 4, 2, "LightVM");            /* ours, another type */
+	assert_int_equal(lv_elf_note_find(a, n, "LightVM", 1), 0);
+	n += put_note(a + n, 8, 0, 1, "LightVM");            /* the NIC note */
+	assert_int_equal(lv_elf_note_find(a, n, "LightVM", 1), 1);
+	assert_int_equal(lv_elf_note_find(a, n, "LightVM", 2), 1);
+	assert_int_equal(lv_elf_note_find(a, n, "Light", 1), 0);
+	assert_int_equal(lv_elf_note_find(a, 0, "LightVM", 1), 0);
+	/* the name is compared with its NUL: no prefix, no longer name */
+	n = put_note(a, 7, 0, 1, "LightVM");
+	assert_int_equal(lv_elf_note_find(a, n, "LightVM", 1), 0);
+	n = put_note(a, 9, 0, 1, "LightVMX");
+	assert_int_equal(lv_elf_note_find(a, n, "LightVM", 1), 0);
+}
+
+static void test_note_find_hostile(void **st)
+{
+	uint8_t a[256];
+	size_t n;
+
+	/* sizes that run past the area, up to the largest 32-bit values */
+	n = put_note(a, 8, 4, 1, "LightVM");
+	assert_int_equal(lv_elf_note_find(a, n - 1, "LightVM", 1), -EINVAL);
+	put_note(a, 0xffffffffu, 0, 1, NULL);
+	assert_int_equal(lv_elf_note_find(a, 64, "LightVM", 1), -EINVAL);
+	put_note(a, 8, 0xffffffffu, 1, "LightVM");
+	assert_int_equal(lv_elf_note_find(a, 64, "LightVM", 2), -EINVAL);
+	put_note(a, 0xfffffffdu, 0xfffffffdu, 1, NULL);
+	assert_int_equal(lv_elf_note_find(a, sizeof(a), "LightVM", 1), -EINVAL);
+	/* a header cut short after a good note */
+	n = put_note(a, 4, 0, 3, "GNU");
+	assert_int_equal(lv_elf_note_find(a, n + 5, "LightVM", 1), -EINVAL);
+	/* a matching note after a hostile one is not reached */
+	n = put_note(a, 200, 0, 9, NULL);
+	assert_int_equal(lv_elf_note_find(a, 100, "LightVM", 1), -EINVAL);
+	/* zero-sized notes advance by their header and end */
+	memset(a, 0, sizeof(a));
+	assert_int_equal(lv_elf_note_find(a, 240, "LightVM", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +360,10 @@ int main(void)
 		cmocka_unit_test(test_no_load),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_len_beyond_file),
+		cmocka_unit_test(test_note_segs),
+		cmocka_unit_test(test_note_segs_hostile),
+		cmocka_unit_test(test_note_find),
+		cmocka_unit_test(test_note_find_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
