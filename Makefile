@@ -8,7 +8,7 @@ B       := build
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
+override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # ---- the Xen driver: built when the libxen headers are there (libxen-dev)
@@ -34,6 +34,32 @@ LVSH_SRC  := $(wildcard lvsh/*.c)
 
 obj = $(patsubst %.S,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
+# ---- the boundaries between the parts, as include paths: a part sees only
+# the headers it may use, so crossing a boundary is a compile error.
+#   core:  its own headers and the guest ABI; never proto, protobuf, ncurses
+#          or libedit (poison headers with #error stand in front of them)
+#   proto: its own headers and the generated code; never the core
+#   agent: the core's public header (lightvm.h) and proto; not the core's
+#          internals
+#   lvsh:  proto only; never the core
+#   guest: freestanding, its own headers and the compiler's (no libc, no
+#          host header: -nostdinc)
+POISON    := $(B)/poison
+POISONED  := curses.h ncurses.h ncursesw/curses.h ncursesw/ncurses.h histedit.h \
+	editline/readline.h protobuf-c/protobuf-c.h lightvm.pb-c.h frame.h vmcfg.h lv_limits.h
+CORE_INC  := -I$(POISON) -Icore/include -Icore -Iguest/include
+PROTO_INC := -Iproto -I$(B)/gen
+AGENT_INC := -Icore/include -Iproto -I$(B)/gen
+LVSH_INC  := -Iproto -I$(B)/gen
+# tests and tools reach inside every part
+ALL_INC   := -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
+
+$(B)/obj/core/%.o:  INC := $(CORE_INC)
+$(B)/obj/proto/%.o: INC := $(PROTO_INC)
+$(B)/obj/gen/%.o:   INC := $(PROTO_INC)
+$(B)/obj/agent/%.o: INC := $(AGENT_INC)
+$(B)/obj/lvsh/%.o:  INC := $(LVSH_INC)
+
 CORE_OBJ  := $(call obj,$(CORE_SRC))
 PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
 AGENT_OBJ := $(call obj,$(AGENT_SRC))
@@ -46,7 +72,8 @@ BINS := $(B)/lightvmd $(B)/lvsh
 # ---- guest images
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-stack-protector \
 	-fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
-	-fcf-protection=none -Iguest/include -Iguest/rt -Iguest/net
+	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
+	-Iguest/include -Iguest/rt -Iguest/net
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
 GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
@@ -76,11 +103,21 @@ $(PROTO_C) $(PROTO_H): proto/lightvm.proto
 
 $(B)/obj/gen/lightvm.pb-c.o: $(PROTO_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-error -c -o $@ $<
+	$(CC) $(CFLAGS) $(INC) -Wno-error -c -o $@ $<
 
-$(B)/obj/%.o: %.c $(PROTO_H)
+$(POISON)/%.h:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo '#error "$*.h: not for this part of LightVM (Makefile: the boundaries)"' >$@
+
+# Only the parts that may use the generated protocol header wait for it
+# (order-only: after the first build the .d files name who includes it);
+# the core never does.
+$(call obj,$(PROTO_SRC) $(AGENT_SRC) $(LVSH_SRC)): | $(PROTO_H)
+$(CORE_OBJ): | $(addprefix $(POISON)/,$(POISONED))
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC) -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.S
 	@mkdir -p $(dir $@)
@@ -120,13 +157,27 @@ $(B)/images-xen/%: $(B)/guest/guest/apps/%.c.o $(XEN_RT_OBJ) guest/xen/xen.ld $(
 	$(CC) $(GUEST_CFLAGS) -nostdlib -static -no-pie -Wl,-T,guest/xen/xen.ld -Wl,--build-id=none \
 		-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -o $@ $(filter %.o,$^) $(B)/guest/libnet-xen.a
 
+# Unit tests link what they test: the core (and the protocol, for the
+# agent files some compile in) by default; the protocol alone or lvsh
+# where that is all they test.
+UNIT_CORE  := $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
+UNIT_PROTO := $(B)/libproto.a $(LDLIBS_PB)
+UNIT_LVSH  := $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) -ledit -lncursesw
+UNIT_LIBS = $(UNIT_CORE)
+$(B)/tests/test_abi:       UNIT_LIBS =
+$(B)/tests/test_frame:     UNIT_LIBS = $(UNIT_PROTO)
+$(B)/tests/test_stats_enc: UNIT_LIBS = $(UNIT_PROTO)
+$(B)/tests/test_vmcfg:     UNIT_LIBS = $(UNIT_LVSH)
+$(B)/tests/test_cmdtable:  UNIT_LIBS = $(UNIT_LVSH)
+$(B)/tests/test_limits:    UNIT_LIBS = $(B)/liblvsh.a $(UNIT_CORE)
+
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -Ilvsh -o $@ $< $(B)/liblightvm.a $(B)/liblvsh.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN) -ledit -lncursesw -lcmocka
+	$(CC) $(CFLAGS) $(ALL_INC) -Itests/unit -Ilvsh -o $@ $< $(UNIT_LIBS) -lcmocka
 
 $(B)/tests/%: tests/tools/%.c $(B)/liblightvm.a $(B)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
+	$(CC) $(CFLAGS) $(ALL_INC) -o $@ $< $(B)/liblightvm.a $(B)/libproto.a $(LDLIBS_PB) $(LDLIBS_XEN)
 
 # ---- fuzz targets (libFuzzer: clang from Debian).  `make fuzz` builds
 # them against the plain libraries of $(B); `make fuzz-run` runs each for
