@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kvm/sockmsg.h"   /* its messages go through kvm_sendmsg/kvm_recvmsg */
+
 struct kvm_factory_req {
 	uint32_t magic;      /* KVM_FACTORY_MAGIC */
 	uint32_t vcpus;
@@ -38,10 +40,5 @@ struct kvm_factory_rep {
 int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 	__attribute__((warn_unused_result));
 
-/* Send/receive a message with up to nfds descriptors (SCM_RIGHTS).
- * Return bytes, or -errno; recv returns 0 on EOF.  Received fds are
- * O_CLOEXEC; *nfds is updated to the number received. */
-ssize_t kvm_sendmsg(int sock, const void *buf, size_t len, const int *fds, int nfds);
-ssize_t kvm_recvmsg(int sock, void *buf, size_t len, int *fds, int *nfds);
 
 #endif
