@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "lv_internal.h"
-#include "net.h"
+#include "hostnet.h"
 #include "kvm/vmsetup.h"
 
 const struct lv_driver_ops *lv_test_ops;

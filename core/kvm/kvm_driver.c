@@ -36,7 +36,7 @@
 #include <sys/un.h>
 
 #include "lv_internal.h"
-#include "net.h"
+#include "hostnet.h"
 #include "kvm/factory.h"
 #include "kvm/shell_msg.h"
 

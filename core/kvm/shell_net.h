@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "net.h"
+#include "hostnet.h"
 
 struct kvm_shell;
 struct kvm_msg;

@@ -1,7 +1,7 @@
 /*
  * xen_net.c - the agent as netif backend of a Xen guest's NIC
  * (lightvm_abi.h, "Network device (Xen PV)"): a tap on the host bridge
- * per VM (core/net.c), the guest's tx and rx rings mapped with
+ * per VM (core/hostnet.c), the guest's tx and rx rings mapped with
  * libxengnttab once the guest says "connected" on its device page, frame
  * data moved with grant copies (no buffer is ever mapped), the VM's one
  * event channel in both directions.  The tap belongs to the VM, not to
@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 
 #include "xen/xen_drv.h"
-#include "net.h"
+#include "hostnet.h"
 #include <xengnttab.h>
 #include <xen/grant_table.h>
 #include <xen/io/netif.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_police.c - libFuzzer target: a guest's tx frame through the NIC
- * policing (core/net.c, lv__tx_police_allow) on both drivers' path.  No
+ * policing (core/hostnet.c, lv__tx_police_allow) on both drivers' path.  No
  * crash, no read past the frame, and nothing leaves that does not carry
  * the VM's MAC and, as ARP sender or IPv4 source, its address.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/net.c"   /* instrumented: the fuzzer sees its branches */
+#include "../../core/hostnet.c"   /* instrumented: the fuzzer sees its branches */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /*
- * test_net_police.c - a guest NIC's tx policing (core/net.c,
+ * test_net_police.c - a guest NIC's tx policing (core/hostnet.c,
  * lv__tx_police_*): only ARP and IPv4 frames leave, from the VM's own
  * MAC and IPv4 address; a guest cannot claim another address, answer
  * for the gateway, tag a VLAN, or send frames too short to check.
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "lv_internal.h"
-#include "net.h"
+#include "hostnet.h"
 
 static const uint8_t mac[6] = { 0x02, 0x4c, 0x56, 0x00, 0x00, 0x02 };
 static const uint8_t other[6] = { 0x02, 0x4c, 0x56, 0x00, 0x00, 0x03 };

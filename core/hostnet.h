@@ -1,13 +1,13 @@
 /*
- * net.h - private to the core: host networking for guests with a NIC.
+ * hostnet.h - private to the core: host networking for guests with a NIC.
  * One bridge per host (created on first use, with the host's address on
  * the configured subnet), one tap per VM attached to it, and a unique
  * IPv4 address and MAC per VM.  All over rtnetlink and TUNSETIFF: no
  * `ip` subprocesses, no scripts.  Taps are non-persistent: the shell holds
  * the only fd, so a tap vanishes with its VM.
  */
-#ifndef LV_NET_H
-#define LV_NET_H
+#ifndef LV_HOSTNET_H
+#define LV_HOSTNET_H
 
 #include <stdbool.h>
 #include <stdint.h>

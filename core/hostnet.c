@@ -1,5 +1,5 @@
 /*
- * net.c - host networking for guests with a NIC (see net.h): the bridge,
+ * hostnet.c - host networking for guests with a NIC (see hostnet.h): the bridge,
  * the taps, the address and MAC of each VM, and the ELF note by which an
  * image asks for a NIC.  Talks to the kernel over one rtnetlink socket;
  * every request is acked and its error reported.
@@ -24,7 +24,7 @@
 #include "elf.h"
 #include "lv_internal.h"
 #include "lightvm_abi.h"
-#include "net.h"
+#include "hostnet.h"
 
 #define TAP_POOL   16           /* taps kept ready once networking is used */
 #define TAP_NAME   "lvt%d"
