@@ -192,6 +192,24 @@ static int collect_segs(const uint8_t *buf, const struct ehdr64 *eh, uint64_t fi
 	return 0;
 }
 
+/* The checks both readers make: the file's first len bytes hold a valid
+ * ELF header and program headers (copied to *eh). */
+static int read_headers(const uint8_t *buf, size_t len, uint64_t file_size, struct ehdr64 *eh,
+			char *err, size_t errlen)
+{
+	int rc;
+
+	if (len > file_size)
+		return fail(-EINVAL, err, errlen,
+			    "%zu header bytes but the file has only %llu", len,
+			    (unsigned long long)file_size);
+	rc = check_ident(buf, len, err, errlen);
+	if (rc)
+		return rc;
+	memcpy(eh, buf, sizeof(*eh));
+	return check_ehdr(eh, len, err, errlen);
+}
+
 int lv_elf_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 		 uint64_t lo, uint64_t hi, struct lv_elf_info *out,
 		 char *err, size_t errlen)
@@ -204,19 +222,11 @@ int lv_elf_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 		err[0] = '\0';
 	if (!buf || !out)
 		return fail(-EINVAL, err, errlen, "no image data");
-	if (len > file_size)
-		return fail(-EINVAL, err, errlen,
-			    "%zu header bytes but the file has only %llu", len,
-			    (unsigned long long)file_size);
 	if (lo >= hi)
 		return fail(-E2BIG, err, errlen,
 			    "no room for an image in guest memory [0x%llx,0x%llx)",
 			    (unsigned long long)lo, (unsigned long long)hi);
-	rc = check_ident(buf, len, err, errlen);
-	if (rc)
-		return rc;
-	memcpy(&eh, buf, sizeof(eh));
-	rc = check_ehdr(&eh, len, err, errlen);
+	rc = read_headers(buf, len, file_size, &eh, err, errlen);
 	if (rc)
 		return rc;
 	in.entry = eh.entry;
@@ -242,15 +252,7 @@ int lv_elf_note_segs(const uint8_t *buf, size_t len, uint64_t file_size,
 		err[0] = '\0';
 	if (!buf || (!out && max))
 		return fail(-EINVAL, err, errlen, "no image data");
-	if (len > file_size)
-		return fail(-EINVAL, err, errlen,
-			    "%zu header bytes but the file has only %llu", len,
-			    (unsigned long long)file_size);
-	rc = check_ident(buf, len, err, errlen);
-	if (rc)
-		return rc;
-	memcpy(&eh, buf, sizeof(eh));
-	rc = check_ehdr(&eh, len, err, errlen);
+	rc = read_headers(buf, len, file_size, &eh, err, errlen);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < eh.phnum; i++) {
