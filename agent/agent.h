@@ -154,6 +154,13 @@ bool action_changes(enum wkind k, enum lv_state st);
 /* WaitReq: reply when the VMs are in a state (or cannot get there). */
 void wait_request(struct client *c, uint32_t seq, const Lightvm__WaitReq *r);
 void waiters_vm_event(struct lv_vm *vm, enum lv_event ev);
+
+/* ---- snapshot_req.c: save, restore, clone (issue 14) */
+void snapreq_save(struct client *c, uint32_t seq, const Lightvm__SaveReq *rq);
+void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *rq);
+void snapreq_clone(struct client *c, uint32_t seq, const Lightvm__CloneReq *rq);
+void snapreq_vm_event(struct lv_vm *vm, enum lv_event ev);
+void snapreq_tick(void);       /* deadlines */
 void waiters_tick(void);       /* deadlines, state waiters */
 
 /* ---- handlers.c: one function per request */

@@ -526,6 +526,9 @@ void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
 	case LIGHTVM__REQUEST__OP_CONSOLE: console_request(c, seq, rq->console); break;
 	case LIGHTVM__REQUEST__OP_SUBSCRIBE: subs_subscribe(c, seq, rq->subscribe); break;
 	case LIGHTVM__REQUEST__OP_WAIT: wait_request(c, seq, rq->wait); break;
+	case LIGHTVM__REQUEST__OP_SAVE: snapreq_save(c, seq, rq->save); break;
+	case LIGHTVM__REQUEST__OP_RESTORE: snapreq_restore(c, seq, rq->restore); break;
+	case LIGHTVM__REQUEST__OP_CLONE: snapreq_clone(c, seq, rq->clone); break;
 	default:
 		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
 	}

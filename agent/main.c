@@ -87,6 +87,7 @@ static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 	if (e && e->destroy_on)
 		vmcfg_vm_event(vm, ev, e->destroy_on);
 	waiters_vm_event(vm, ev);
+	snapreq_vm_event(vm, ev);
 	if (ev == LV_EV_DESTROYED)
 		vm_ext_release(vm);
 }
@@ -344,6 +345,7 @@ int main(int argc, char **argv)
 		control_tick();   /* read and idle timeouts, accept back-off */
 		vmcfg_tick();     /* on_poweroff/on_crash = destroy */
 		waiters_tick();
+		snapreq_tick();
 		subs_tick();
 		metrics_tick();
 		notify_tick();

@@ -75,6 +75,7 @@ void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
 		p->m.has_spawn_ns = true;
 		p->m.spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);
 	}
+	p->m.has_restored = p->m.restored = i->restored;   /* snapshot_req.c */
 	if (phases) {
 		size_t n = 0;
 

@@ -59,6 +59,10 @@ struct lv_driver_ops {
 	int  (*attach)(struct lv_driver *d, struct lv_vm *vm);
 	/* Optional.  Clean up what no restored VM claimed. */
 	void (*restore_done)(struct lv_driver *d);
+	/* Optional.  Save vm into fd (dup it to keep it); report with
+	 * lv__vm_save_paused and lv__vm_save_done.  start() of a VM with
+	 * from_snapshot set gets the snapshot as its image. */
+	int  (*save)(struct lv_driver *d, struct lv_vm *vm, int fd, bool keep);
 	/* A live guest whose record has no pid yet may report in after
 	 * restore_done (lv__vm_limbo_take): lv_vm_restore keeps the record */
 	bool adopts;
@@ -76,6 +80,10 @@ struct lv_vm {
 	uint32_t watchdog_s;         /* lv_spawn's, for a driver that starts later */
 	bool destroying;
 	bool released;
+	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
+	enum lv_state save_from;     /* the state a save returns to */
+	int save_err;
+	char save_msg[LV_REASON_MAX];
 	int64_t t_destroy;
 	int64_t t_shutdown;
 };
@@ -137,6 +145,11 @@ void lv__vm_failed(struct lv_vm *vm, int err, const char *reason);
 /* The driver holds nothing for vm any more.  If a destroy was asked, the
  * VM record is freed (after LV_EV_DESTROYED). */
 void lv__vm_released(struct lv_vm *vm);
+/* A save: the guest is held and its state taken (phase time t). */
+void lv__vm_save_paused(struct lv_vm *vm, int64_t t);
+/* A save ended: 0 (keep: the guest runs on; else the VM is saved and
+ * the driver stops it), or -errno with msg. */
+void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, bool keep);
 /* A restored VM has its control channel back (LV_EV_REATTACHED). */
 void lv__vm_reattached(struct lv_vm *vm);
 

@@ -27,6 +27,8 @@ static const char *const state_names[LV_ST_NR] = {
 	[LV_ST_SHUTTING_DOWN] = "shutting-down",
 	[LV_ST_SHUTOFF] = "shutoff",
 	[LV_ST_CRASHED] = "crashed",
+	[LV_ST_SAVING] = "saving",
+	[LV_ST_SAVED] = "saved",
 };
 
 static const char *const phase_names[LV_PH_NR] = {
@@ -49,6 +51,9 @@ static const char *const event_names[LV_EV_NR] = {
 	[LV_EV_FAILED] = "failed",
 	[LV_EV_DESTROYED] = "destroyed",
 	[LV_EV_REATTACHED] = "reattached",
+	[LV_EV_SAVING] = "saving",
+	[LV_EV_SAVED] = "saved",
+	[LV_EV_SAVE_FAILED] = "save-failed",
 };
 
 const char *lv_state_name(enum lv_state st)

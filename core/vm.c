@@ -413,6 +413,27 @@ void lv_host_tick(struct lv_host *h)
 
 /* ---- VMs */
 
+/* A restore's NIC: the snapshot's address if asked and free, else a new
+ * one.  true on failure (*rc, err set). */
+static bool snapshot_net(struct lv_vm *vm, const struct lv_spawn *sp, char *err, size_t errlen,
+			 int *rc)
+{
+	*rc = 0;
+	if (!sp->snapshot->net)
+		return false;
+	if (sp->keep_addr && sp->snapshot->ipv4) {
+		vm->info.ipv4 = sp->snapshot->ipv4;
+		memcpy(vm->info.mac, sp->snapshot->mac, sizeof(vm->info.mac));
+		if (lv__net_vm_restore(vm) == 0 && vm->info.ipv4)
+			return false;
+		vm->info.ipv4 = 0;       /* taken or outside the subnet: a new one */
+		memset(vm->info.mac, 0, sizeof(vm->info.mac));
+		vm->info.mac_str[0] = vm->info.ipv4_str[0] = 0;
+	}
+	*rc = lv__net_vm_attach(vm, err, errlen);
+	return *rc != 0;
+}
+
 int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		struct lv_vm **out, char *err, size_t errlen)
 {
@@ -429,14 +450,19 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		snprintf(err, errlen, "no image given");
 		return -EINVAL;
 	}
+	if (sp->snapshot && (sp->image_fd < 0 || !h->ops->save)) {
+		snprintf(err, errlen, "the %s driver cannot restore snapshots", h->ops->name);
+		return -EOPNOTSUPP;
+	}
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
 	vm->host = h;
 	vm->info.state = LV_ST_PREPARED;
 	vm->info.pid = -1;
-	vm->info.mem_bytes = sp->mem_bytes;
+	vm->info.mem_bytes = sp->snapshot ? sp->snapshot->mem_bytes : sp->mem_bytes;
 	vm->info.vcpus = sp->vcpus;
+	vm->from_snapshot = vm->info.restored = sp->snapshot != NULL;
 	/* memory out of range (-ERANGE) is reported where the image is
 	 * opened, with its name (lv_image_open) */
 	if (lv_flavor_normalize(&vm->info.mem_bytes, &vm->info.vcpus) == -EINVAL) {
@@ -486,11 +512,9 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 			goto fail;
 		}
 	}
-	if (lv__image_wants_net(fd)) {
-		rc = lv__net_vm_attach(vm, err, errlen);
-		if (rc)
-			goto fail;
-	}
+	if (sp->snapshot ? snapshot_net(vm, sp, err, errlen, &rc) :
+	    lv__image_wants_net(fd) && (rc = lv__net_vm_attach(vm, err, errlen)) != 0)
+		goto fail;
 	vm->info.id = h->next_id++;
 	rc = vm_insert(h, vm);
 	if (rc)
@@ -585,6 +609,57 @@ int lv_vm_destroy(struct lv_vm *vm)
 	return rc;
 }
 
+int lv_vm_save(struct lv_vm *vm, int fd, bool keep)
+{
+	int rc;
+
+	if (vm->info.state == LV_ST_SAVING)
+		return -EBUSY;
+	if (vm->info.state != LV_ST_RUNNING)
+		return -EINVAL;
+	if (vm->destroying)
+		return -ESRCH;
+	if (!vm->host->ops->save)
+		return -EOPNOTSUPP;
+	memset(vm->info.t_save, 0, sizeof(vm->info.t_save));
+	vm->info.t_save[0] = lv_now_ns();
+	vm->save_err = 0;
+	vm->save_msg[0] = 0;
+	rc = vm->host->ops->save(vm->host->drv, vm, fd, keep);
+	if (rc)
+		return rc;
+	vm->save_from = vm->info.state;
+	lv__vm_state(vm, LV_ST_SAVING, NULL);
+	return 0;
+}
+
+int lv_vm_save_error(const struct lv_vm *vm, const char **msg)
+{
+	if (msg)
+		*msg = vm->save_msg;
+	return vm->save_err;
+}
+
+void lv__vm_save_paused(struct lv_vm *vm, int64_t t)
+{
+	vm->info.t_save[1] = t;
+}
+
+void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, bool keep)
+{
+	vm->info.t_save[2] = lv_now_ns();
+	vm->save_err = err;
+	snprintf(vm->save_msg, sizeof(vm->save_msg), "%s", msg && *msg ? msg : err ? strerror(-err) : "");
+	if (vm->info.state != LV_ST_SAVING)
+		return;        /* it ended (crashed, destroyed) meanwhile */
+	if (!err && !keep) {
+		lv__vm_state(vm, LV_ST_SAVED, "saved");
+		return;
+	}
+	lv__vm_state(vm, vm->save_from, NULL);
+	emit(vm, err ? LV_EV_SAVE_FAILED : LV_EV_SAVED);
+}
+
 bool lv_vm_destroying(const struct lv_vm *vm)
 {
 	return vm->destroying;
@@ -647,8 +722,13 @@ static enum lv_event event_for(enum lv_state from, enum lv_state to)
 {
 	switch (to) {
 	case LV_ST_BOOTING: return LV_EV_STARTED;
-	case LV_ST_RUNNING: return from == LV_ST_PAUSED ? LV_EV_UNPAUSED : LV_EV_READY;
+	case LV_ST_RUNNING:
+		if (from == LV_ST_SAVING)
+			return LV_EV_NR;     /* lv__vm_save_done says saved or save-failed */
+		return from == LV_ST_PAUSED ? LV_EV_UNPAUSED : LV_EV_READY;
 	case LV_ST_PAUSED: return LV_EV_PAUSED;
+	case LV_ST_SAVING: return LV_EV_SAVING;
+	case LV_ST_SAVED: return LV_EV_SAVED;
 	case LV_ST_SHUTOFF: return LV_EV_SHUTOFF;
 	case LV_ST_CRASHED: return LV_EV_CRASHED;
 	default: return LV_EV_NR;

@@ -154,6 +154,8 @@ static void json_vm(struct json *j, const Lightvm__VmInfo *vm)
 		json_ku64(j, "uptime_ns", vm->uptime_ns);
 	if (vm->has_pooled)
 		json_kbool(j, "pooled", vm->pooled);
+	if (vm->has_restored && vm->restored)
+		json_kbool(j, "restored", 1);
 	if (vm->ipv4 != NULL)
 		json_kstr(j, "ipv4", vm->ipv4);
 	if (vm->mac != NULL)
@@ -297,6 +299,8 @@ static void print_vm(FILE *out, const Lightvm__VmInfo *vm)
 		fprintf(out, "console_bytes: %llu\n",
 			(unsigned long long)vm->console_bytes);
 	fprintf(out, "pooled: %s\n", vm->has_pooled && vm->pooled ? "yes" : "no");
+	if (vm->has_restored && vm->restored)
+		fprintf(out, "restored: yes (from a snapshot)\n");
 	if (vm->ipv4 != NULL)
 		fprintf(out, "ipv4: %s\nmac: %s\n", vm->ipv4, vm->mac ? vm->mac : "-");
 	if (vm->has_spawn_ns) {

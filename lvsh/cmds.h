@@ -94,6 +94,8 @@ extern const struct lvsh_cmd lvsh_cmd_spawn, lvsh_cmd_list, lvsh_cmd_inspect,
 extern const struct lvsh_cmd lvsh_cmd_stats, lvsh_cmd_events, lvsh_cmd_wait;
 /* cmd_create.c */
 extern const struct lvsh_cmd lvsh_cmd_create;
+/* cmd_snapshot.c */
+extern const struct lvsh_cmd lvsh_cmd_save, lvsh_cmd_restore, lvsh_cmd_clone;
 
 /* ---- argument parsers shared with the tests */
 struct Lightvm__SpawnReq;

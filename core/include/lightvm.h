@@ -30,6 +30,8 @@ enum lv_state {
 	LV_ST_SHUTTING_DOWN,
 	LV_ST_SHUTOFF,
 	LV_ST_CRASHED,
+	LV_ST_SAVING,       /* a save holds the guest paused (lv_vm_save) */
+	LV_ST_SAVED,        /* saved and stopped (final; lvsh save without --keep) */
 	LV_ST_NR
 };
 const char *lv_state_name(enum lv_state st);
@@ -37,7 +39,7 @@ const char *lv_state_name(enum lv_state st);
 int lv_state_parse(const char *s);
 static inline bool lv_state_is_final(enum lv_state st)
 {
-	return st == LV_ST_SHUTOFF || st == LV_ST_CRASHED;
+	return st == LV_ST_SHUTOFF || st == LV_ST_CRASHED || st == LV_ST_SAVED;
 }
 
 /* Flight recorder phases (CLOCK_MONOTONIC ns, 0 = not reached). */
@@ -70,6 +72,10 @@ struct lv_vm_info {
 	uint8_t  mac[6];         /* the guest's NIC, if it has one */
 	uint32_t ipv4;           /* network byte order; 0: no NIC */
 	char     mac_str[18], ipv4_str[16]; /* the same as text ("" if none) */
+	/* the last save's flight recorder (CLOCK_MONOTONIC ns, 0: not
+	 * reached): request, guest paused and state taken, file written */
+	int64_t  t_save[3];
+	bool     restored;       /* started from a snapshot (restore, clone) */
 };
 
 enum lv_event {
@@ -83,6 +89,9 @@ enum lv_event {
 	LV_EV_FAILED,      /* could not be created/started (reason); final */
 	LV_EV_DESTROYED,   /* about to be freed: last event for this VM */
 	LV_EV_REATTACHED,  /* a restarted agent has its control channel back */
+	LV_EV_SAVING,      /* a save started: the guest is held */
+	LV_EV_SAVED,       /* the snapshot is written (state running or saved) */
+	LV_EV_SAVE_FAILED, /* the save failed (reason in lv_vm_save_error) */
 	LV_EV_NR
 };
 const char *lv_event_name(enum lv_event ev);
@@ -145,6 +154,12 @@ struct lv_spawn {
 	/* KVM: crash the guest after this many seconds without a hypercall
 	 * (<= LV_WATCHDOG_MAX); 0: no watchdog, a busy guest runs on */
 	uint32_t watchdog_s;
+	/* A restore: image_fd is a snapshot from lv_snapshot_open and this
+	 * its description (memory, NIC come from it); NULL: an image.
+	 * keep_addr: try the snapshot's address first (restore; a clone
+	 * gets a new one) */
+	const struct lv_snapshot_desc *snapshot;
+	bool keep_addr;
 };
 #define LV_WATCHDOG_MAX 86400u
 #define LV_SPAWN_CMDLINE_MAX 900u
@@ -208,6 +223,34 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info,
 /* After the last lv_vm_restore: the driver cleans up what no record
  * claims (shells of half-created VMs, stale sockets). */
 void lv_host_restore_done(struct lv_host *h);
+
+/* Snapshots (KVM; snapshot.h has the format).  Save vm (running) into
+ * fd (an empty regular file opened for writing, borrowed: the driver
+ * keeps a dup until the save ends): LV_EV_SAVING, then LV_EV_SAVED (vm
+ * running again with keep, else final in LV_ST_SAVED) or
+ * LV_EV_SAVE_FAILED (vm back to running; lv_vm_save_error says why).
+ * -EINVAL if vm is not running, -EBUSY if a save is under way,
+ * -EOPNOTSUPP without driver support. */
+int lv_vm_save(struct lv_vm *vm, int fd, bool keep) LV_WUR;
+/* The last save's error (0) and its message ("" if none). */
+int lv_vm_save_error(const struct lv_vm *vm, const char **msg);
+
+/* What a snapshot says about the VM in it. */
+struct lv_snapshot_desc {
+	uint64_t mem_bytes;
+	bool     net;            /* it has a NIC */
+	uint8_t  mac[6];
+	uint32_t ipv4;           /* network byte order; its address at the save */
+	char     name[LV_VM_NAME_MAX];
+	char     image[256];
+	uint64_t file_bytes;     /* the file's size (sparse: less on disk) */
+	uint64_t pages;          /* guest pages it holds */
+};
+/* Open a snapshot file (a path from an admin: a regular file, opened as
+ * lv__open_regular does) and check all of it, memory included.  Returns
+ * the fd (the caller closes it) with *d filled, or -errno and err. */
+int lv_snapshot_open(struct lv_host *h, const char *path, struct lv_snapshot_desc *d,
+		     char *err, size_t errlen) LV_WUR;
 
 /* Image catalog: resolve a name (or a path containing '/') and open it
  * validated as a guest ELF.  Returns an fd (caller closes) or -errno with

@@ -39,6 +39,7 @@
 #include "hostnet.h"
 #include "kvm/factory.h"
 #include "kvm/shell_msg.h"
+#include "kvm/snapshot_drv.h"
 
 #define FACTORY_INFLIGHT 32     /* requests sent to the factory at once */
 #define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
@@ -59,6 +60,8 @@ struct kvm_shell {
 	bool bad;                     /* broke the protocol: being killed */
 	int64_t kill_at;
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
+	bool saving, save_keep;       /* SAVE sent, SAVED not heard (snapshot_drv.c) */
+	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
 
 /* A request to the factory, queued until sent, then until answered. */
@@ -167,6 +170,18 @@ out:
 	close(fd);   /* the mapping keeps the page: no fd per VM */
 }
 
+/* A save of s's VM ends (the files closed; the core told). */
+static void save_end(struct kvm_shell *s, int rc, const char *why, bool keep)
+{
+	if (!s->saving)
+		return;
+	s->saving = false;
+	close(s->save_fd);
+	close(s->save_state);
+	if (s->vm)
+		lv__vm_save_done(s->vm, rc, why, keep);
+}
+
 /* The shell is gone (EOF): free it and tell the core. */
 static void shell_gone(struct kvm_shell *s)
 {
@@ -176,6 +191,7 @@ static void shell_gone(struct kvm_shell *s)
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 	close(s->fd);
 	timed_del(s);
+	save_end(s, -ESRCH, "the shell died during the save", true);
 	lv__pool_gone(d->h, &s->slot);
 	pool_log_drop(s);
 	if (vm) {
@@ -411,6 +427,33 @@ static void shell_prepared(struct kvm_shell *s)
 		shell_send(s, KVM_MSG_DESTROY);
 }
 
+/* SAVED: the shell holds its guest; write the file, then let it run on
+ * (keep, or a failure) or stop it. */
+static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	char err[LV_REASON_MAX] = "";
+	bool keep = s->save_keep;
+	int rc;
+
+	if (!s->saving || !s->vm || m->code > 0 || m->code < -4095) {
+		shell_violation(s, "SAVED without a SAVE, or a bad code");
+		return;
+	}
+	if (m->code < 0) {
+		shell_text(err, m->text, sizeof(err) < sizeof(m->text) ? sizeof(err) : sizeof(m->text));
+		save_end(s, (int)m->code, err, true);
+		return;
+	}
+	lv__vm_save_paused(s->vm, lv_now_ns());
+	rc = kvm_snap_write_from(s->pid, s->save_state, s->save_fd, &s->vm->info, err, sizeof(err));
+	if (rc)
+		keep = true;           /* the guest runs on */
+	shell_send(s, keep ? KVM_MSG_UNPAUSE : KVM_MSG_DESTROY);
+	if (!keep)
+		timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
+	save_end(s, rc, err, keep);
+}
+
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
@@ -428,6 +471,10 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	if (m->type == KVM_MSG_EXIT) {
 		shell_exit_msg(s, m);
+		return;
+	}
+	if (m->type == KVM_MSG_SAVED) {
+		shell_saved(s, m);
 		return;
 	}
 	if (m->type < KVM_MSG_STARTED || m->type > KVM_MSG_UNPAUSED) {
@@ -637,6 +684,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	m.id = vm->info.id;
 	m.boot_timeout_ms = d->h->cfg.boot_timeout_ms;
 	m.watchdog_s = vm->watchdog_s;
+	m.kind = vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0;
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	fds[0] = image_fd;
 	fds[1] = logfd;
@@ -1026,6 +1074,38 @@ static int kvm_console_input(struct lv_driver *d, struct lv_vm *vm, const void *
 	return 0;
 }
 
+static int kvm_save(struct lv_driver *drv, struct lv_vm *vm, int fd, bool keep)
+{
+	struct kvm_shell *s = SHELL_OF(vm);
+	struct kvm_msg m = { .type = KVM_MSG_SAVE };
+	int st, out;
+	ssize_t r;
+
+	if (!s || s->exited || s->bad)
+		return -ESRCH;
+	if (s->saving)
+		return -EBUSY;
+	st = kvm_snap_state_fd(vm->info.mem_bytes);
+	if (st < 0)
+		return st;
+	out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (out < 0) {
+		close(st);
+		return -errno;
+	}
+	r = kvm_sendmsg(s->fd, &m, sizeof(m), &st, 1);
+	if (r < 0) {
+		close(st);
+		close(out);
+		return (int)r;
+	}
+	s->saving = true;
+	s->save_keep = keep;
+	s->save_fd = out;
+	s->save_state = st;
+	return 0;
+}
+
 static int kvm_shutdown(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
@@ -1301,4 +1381,5 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.attach = kvm_attach,
 	.restore_done = kvm_restore_done,
 	.adopts = true,
+	.save = kvm_save,
 };

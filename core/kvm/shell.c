@@ -491,6 +491,8 @@ static int64_t ctl_one(struct kvm_shell *s, int flags)
 	if (s->ctl_fd < 0)
 		return -1;
 	n = recv_msg(s->ctl_fd, &m, fds, 2, &nfds, flags);
+	if (n == (ssize_t)sizeof(m) && m.type == KVM_MSG_SAVE)   /* snapshot_shell.c */
+		kvm_snap_shell_save(s, nfds == 1 ? fds[0] : -1);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (n == -EAGAIN || n == -EINTR || n == -EBADMSG)
@@ -669,6 +671,7 @@ static void wait_exec(struct kvm_shell *s)
 	s->boot_timeout_ms = m.boot_timeout_ms;
 	s->spin_ns = (int64_t)m.watchdog_s * 1000000000ll;
 	s->id = m.id;
+	s->restore = m.kind == KVM_EXEC_SNAPSHOT;
 }
 
 /* ---- load */
@@ -744,6 +747,8 @@ static void devpage_exec(struct kvm_shell *s)
 {
 	struct lv_devpage *dp = (struct lv_devpage *)(s->vm.mem + LV_GPA_DEVPAGE);
 
+	if (s->restore)          /* snapshot_shell.c has written it */
+		return;
 	memcpy(dp->name, s->name, sizeof(dp->name));
 	dp->wall_ns = s->wall_ns;
 	dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
@@ -754,7 +759,8 @@ static void devpage_exec(struct kvm_shell *s)
 static void start(struct kvm_shell *s)
 {
 	char err[KVM_MSG_TEXT];
-	int rc = kvm_shell_load(s, err, sizeof(err));
+	int rc = s->restore ? kvm_snap_shell_restore(s, err, sizeof(err)) :
+		 kvm_shell_load(s, err, sizeof(err));
 
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);

@@ -48,6 +48,9 @@ struct kvm_shell {
 	int statm_fd;           /* /proc/self/statm, opened before dropping privileges */
 	struct kvm_stats_page *stats;  /* mapped stats_fd, or a private dummy */
 	int64_t stats_t;        /* when cpu_ns was last refreshed */
+	bool restore;           /* EXEC of a snapshot (snapshot_shell.c) */
+	bool in_idle;           /* inside LV_HC_IDLE (a save notes it) */
+	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 };
 
 int64_t kvm_now(clockid_t c);
@@ -68,6 +71,11 @@ void kvm_shell_stats_mark(struct kvm_shell *s, bool idle, int64_t now);
 void kvm_shell_accept(struct kvm_shell *s);
 /* Load the image into guest memory and reset the vCPU to its entry. */
 int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen);
+
+/* snapshot_shell.c: KVM_MSG_SAVE (fd: the agent's memfd; the guest is
+ * held on success), and the restore that replaces kvm_shell_load. */
+void kvm_snap_shell_save(struct kvm_shell *s, int fd);
+int kvm_snap_shell_restore(struct kvm_shell *s, char *err, size_t errlen);
 
 /* shell_run.c */
 void kvm_shell_run(struct kvm_shell *s) __attribute__((noreturn));

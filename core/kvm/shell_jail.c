@@ -58,7 +58,7 @@ static const int allowed[] = {
 	SYS_close, SYS_fstat, SYS_newfstatat, SYS_lseek, SYS_fcntl,
 	SYS_poll, SYS_ppoll, SYS_accept4, SYS_accept, SYS_recvmsg, SYS_sendmsg,
 	SYS_recvfrom, SYS_sendto,
-	SYS_mmap, SYS_munmap, SYS_mprotect, SYS_madvise, SYS_brk,
+	SYS_mmap, SYS_munmap, SYS_mprotect, SYS_madvise, SYS_brk, SYS_mincore,
 	SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_sigaltstack,
 	SYS_restart_syscall, SYS_timer_settime, SYS_timer_gettime,
 	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_futex,

@@ -40,6 +40,10 @@ enum kvm_msg_type {
 				 * guest with LV_WAKE_CONSOLE */
 	KVM_MSG_EXIT_ACK = 8,  /* the EXIT was heard: the shell may go (else,
 				* on EOF, it waits for the next agent) */
+	KVM_MSG_SAVE     = 9,  /* fd: a memfd for struct kvm_snap_state
+				* (snapshot.h); the shell holds the guest and
+				* answers SAVED, then waits for UNPAUSE
+				* (the guest runs on) or DESTROY */
 	/* shell -> agent */
 	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
 	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED] */
@@ -50,7 +54,12 @@ enum kvm_msg_type {
 	KVM_MSG_HELLO    = 38, /* on a re-attached channel: name, id, t[],
 				* kind = enum kvm_hello_state, code = guest
 				* memory bytes; fd: stats page */
+	KVM_MSG_SAVED    = 39, /* code 0: the state is in the SAVE memfd and
+				* the guest is held; or -errno, text = why */
 };
+
+/* EXEC's kind: the image fd is a snapshot (snapshot.h) to map, not an ELF */
+#define KVM_EXEC_SNAPSHOT 1u
 
 enum kvm_hello_state {
 	KVM_HS_PREPARED = 0,   /* no guest yet */

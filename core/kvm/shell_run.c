@@ -88,6 +88,7 @@ static int64_t hc_idle(struct kvm_shell *s, uint64_t timeout_ns)
 	if (!forever)
 		deadline = timeout_ns > (uint64_t)(INT64_MAX - now) ? INT64_MAX : now + (int64_t)timeout_ns;
 	kvm_shell_stats_mark(s, true, now);
+	s->in_idle = true;      /* a save inside notes it (snapshot_shell.c) */
 	for (;;) {
 		struct pollfd pfd[3] = { { .fd = s->ctl_fd, .events = POLLIN },
 					 { .fd = s->listen_fd, .events = POLLIN },
@@ -104,8 +105,13 @@ static int64_t hc_idle(struct kvm_shell *s, uint64_t timeout_ns)
 			s->console_wake = false;
 			wake |= LV_WAKE_CONSOLE;
 		}
+		if (s->restore_wake) {
+			s->restore_wake = false;
+			wake |= LV_WAKE_RESTORED;
+		}
 		ms = wake ? 0 : poll_ms(timeout_ns, deadline, forever);
 		if (ms == 0) {
+			s->in_idle = false;
 			s->last_hcall = kvm_now(CLOCK_MONOTONIC);  /* idle is not spinning */
 			kvm_shell_stats_mark(s, false, s->last_hcall);
 			return wake;

@@ -101,6 +101,11 @@ enum lv_hc {
 #define LV_WAKE_SYSCTL   0x1u  /* sysctl.host_req changed */
 #define LV_WAKE_CONSOLE  0x2u  /* console input arrived */
 #define LV_WAKE_NET      0x4u  /* frames in the network rx ring */
+#define LV_WAKE_RESTORED 0x8u  /* this guest was restored from a snapshot
+                                * (or is a clone): its name, MAC and IPv4
+                                * on the device page may be new, its
+                                * connections are gone; devpage.restored
+                                * counts restores */
 
 struct lv_hcall {
 	uint64_t nr;
@@ -194,7 +199,9 @@ struct lv_devpage {
 	uint64_t tsc_khz;      /* guest TSC frequency, 0 if unknown */
 	uint64_t boot_tsc;     /* guest TSC when the vCPU was started */
 	uint64_t wall_ns;      /* host wall clock (UTC ns) at boot_tsc */
-	uint64_t reserved[4];
+	uint32_t restored;     /* host writes: +1 at each restore (KVM) */
+	uint32_t reserved0;
+	uint64_t reserved[3];
 	struct lv_dev devs[LV_MAX_DEVS];
 };
 

@@ -345,10 +345,30 @@ static void eth_input(const uint8_t *f, uint32_t len)
 
 /* ---- the loop */
 
+/* Restored from a snapshot or cloned (lv_restore_hook): the device
+ * page may carry a new MAC and address; ARP entries and connections
+ * belong to the saved guest. */
+static void net_restored(void)
+{
+	volatile struct lv_dev *d = lv_find_dev(LV_DEV_NET);
+
+	if (d) {
+		for (unsigned i = 0; i < 6; i++)
+			net_dev.mac[i] = d->u.net.mac[i];
+		net_dev.ip = d->u.net.ipv4;
+		net_dev.mask = d->u.net.netmask;
+		net_dev.gw = d->u.net.gateway;
+	}
+	memset(arp, 0, sizeof(arp));
+	ip_id = (uint16_t)lv_rdtsc();
+	tcp_restored();
+}
+
 int net_init(void)
 {
 	if (lv_netdev_open(&net_dev))
 		return -1;
+	lv_restore_hook = net_restored;
 	ip_id = (uint16_t)lv_rdtsc();
 	return 0;
 }

@@ -54,6 +54,7 @@ void ip_send(uint32_t dst, uint8_t proto, uint32_t l4len);
 void tcp_input(uint32_t src, uint32_t dst, const uint8_t *seg, uint32_t len);
 void tcp_timers(uint64_t now);
 uint64_t tcp_deadline(void);   /* 0: none */
+void tcp_restored(void);        /* restored from a snapshot: connections gone */
 
 static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t get32(const uint8_t *p)

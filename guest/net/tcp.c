@@ -67,6 +67,18 @@ static struct tcp_conn conns[TCP_CONNS];
 static uint64_t secret, rst_t;
 static int rst_tok = RST_RATE;
 
+/* Restored from a snapshot (or a clone): every connection belonged to
+ * the saved guest's peers and address; drop them silently (the host's
+ * tap is new) and draw a new ISN secret, so clones do not share it.
+ * Listeners stay. */
+void tcp_restored(void)
+{
+	memset(conns, 0, sizeof(conns));
+	secret = lv_rdtsc() * 0x9e3779b97f4a7c15ull | 1;
+	rst_t = 0;
+	rst_tok = RST_RATE;
+}
+
 static int lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static int le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 

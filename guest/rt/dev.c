@@ -7,6 +7,7 @@
 #include "rt.h"
 
 volatile struct lv_devpage *lv_dp;
+void (*lv_restore_hook)(void);   /* rt.h; set by the network stack */
 
 volatile struct lv_dev *lv_find_dev(uint16_t type)
 {

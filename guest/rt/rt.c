@@ -57,8 +57,17 @@ void lv_ready(void)
 uint32_t lv_idle(uint64_t timeout_ns)
 {
 	int64_t r = lv_hcall(LV_HC_IDLE, timeout_ns, 0);
+	uint32_t w = r < 0 ? 0 : (uint32_t)r;
+	volatile struct lv_dev *sys;
 
-	return r < 0 ? 0 : (uint32_t)r;
+	if (w & LV_WAKE_RESTORED) {
+		if (lv_restore_hook)
+			lv_restore_hook();
+		sys = lv_find_dev(LV_DEV_SYSCTL);
+		if (sys && sys->u.sysctl.guest_state == LV_GST_READY)
+			lv_hcall(LV_HC_READY, 0, 0);   /* to the new shell */
+	}
+	return w;
 }
 
 void lv_poweroff(int code)

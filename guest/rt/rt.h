@@ -52,6 +52,10 @@ static inline int64_t lv_hcall(uint64_t nr, uint64_t a0, uint64_t a1)
 /* Power and life cycle */
 void lv_ready(void);                      /* tell the host we are up */
 uint32_t lv_idle(uint64_t timeout_ns);    /* LV_WAKE_* mask, 0 on timeout */
+/* Called by lv_idle when the host says this guest was restored from a
+ * snapshot (LV_WAKE_RESTORED): new name, MAC, address on the device
+ * page; lv_idle then signals ready again. */
+extern void (*lv_restore_hook)(void);
 void lv_poweroff(int code) LV_NORETURN;
 void lv_reboot(void) LV_NORETURN;
 void lv_serve_forever(void) LV_NORETURN;  /* idle; honour sysctl requests */
