@@ -20,25 +20,13 @@
 
 #include "lv_internal.h"
 #include "../../agent/records.c"
+#include "../../agent/vmstate.c"   /* g_host, vm_ext: the leaf of the agent */
 
 /* ---- what records.c takes from the rest of the agent */
-struct lv_host *g_host;
-
 void alog(enum lv_log_level lvl, const char *fmt, ...)
 {
 	(void)lvl;
 	(void)fmt;
-}
-
-struct vm_ext *vm_ext(struct lv_vm *vm)
-{
-	struct vm_ext *e = lv_vm_user(vm);
-
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		lv_vm_set_user(vm, e);
-	}
-	return e;
 }
 
 /* ---- a host with a fake driver (no attach: live VMs are "gone") */
