@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "lightvm_abi.h"
@@ -193,8 +194,8 @@ static uint64_t meta_sum(const uint8_t *buf, uint64_t mem_off)
 	return lv_snap_sum(sum, buf + sizeof(struct lv_snap_hdr), mem_off - sizeof(struct lv_snap_hdr));
 }
 
-int lv_snap_parse(const uint8_t *buf, size_t len, uint64_t file_size,
-		  struct lv_snap *s, char *err, size_t errlen)
+static int parse(const uint8_t *buf, size_t len, uint64_t file_size,
+		 struct lv_snap *s, bool pages, char *err, size_t errlen)
 {
 	struct lv_snap_hdr h;
 	uint64_t sum, npg;
@@ -218,22 +219,37 @@ int lv_snap_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 	if (rc)
 		return rc;
 	npg = h.mem_size / LV_SNAP_PAGE;
-	s->pages = malloc(h.npages ? h.npages * 4 : 4);
-	if (!s->pages)
-		return fail(err, errlen, -ENOMEM, "snapshot page list: out of memory");
-	memcpy(s->pages, buf + LV_SNAP_LIST_OFF, h.npages * 4);
-	for (uint64_t i = 0; i < h.npages; i++)
-		if (s->pages[i] >= npg || (i && s->pages[i] <= s->pages[i - 1])) {
-			uint32_t pg = s->pages[i];
+	for (uint64_t i = 0; i < h.npages; i++) {
+		uint32_t pg, prev = 0;
 
-			free(s->pages);
-			s->pages = NULL;
+		memcpy(&pg, buf + LV_SNAP_LIST_OFF + i * 4, 4);
+		if (i)
+			memcpy(&prev, buf + LV_SNAP_LIST_OFF + (i - 1) * 4, 4);
+		if (pg >= npg || (i && pg <= prev))
 			return fail(err, errlen, -EINVAL,
 				    "snapshot page list entry %llu (page %u) out of order or range",
 				    (unsigned long long)i, pg);
-		}
+	}
+	if (pages) {
+		s->pages = malloc(h.npages ? h.npages * 4 : 4);
+		if (!s->pages)
+			return fail(err, errlen, -ENOMEM, "snapshot page list: out of memory");
+		memcpy(s->pages, buf + LV_SNAP_LIST_OFF, h.npages * 4);
+	}
 	s->hdr = h;
 	return 0;
+}
+
+int lv_snap_parse(const uint8_t *buf, size_t len, uint64_t file_size,
+		  struct lv_snap *s, char *err, size_t errlen)
+{
+	return parse(buf, len, file_size, s, true, err, errlen);
+}
+
+int lv_snap_parse_head(const uint8_t *buf, size_t len, uint64_t file_size,
+		       struct lv_snap *s, char *err, size_t errlen)
+{
+	return parse(buf, len, file_size, s, false, err, errlen);
 }
 
 void lv_snap_free(struct lv_snap *s)
@@ -381,6 +397,35 @@ int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size
 		rc = verify_mem(fd, s, err, errlen);
 	if (rc)
 		lv_snap_free(s);
+	return rc;
+}
+
+int lv_snap_load_head(int fd, struct lv_snap *s, char *err, size_t errlen)
+{
+	uint8_t first[sizeof(struct lv_snap_hdr)];
+	struct stat st;
+	uint64_t need;
+	void *meta;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return fail(err, errlen, -EINVAL, "snapshot is not a regular file");
+	if ((uint64_t)st.st_size < sizeof(first))
+		return fail(err, errlen, -EINVAL, "snapshot file too short (%lld bytes)",
+			    (long long)st.st_size);
+	rc = pread_all(fd, first, sizeof(first), 0);
+	if (rc)
+		return fail(err, errlen, rc, "reading the snapshot: %s", strerror(-rc));
+	need = lv_snap_meta_len(first, sizeof(first));
+	if (!need || need > (uint64_t)st.st_size)
+		return parse(first, sizeof(first), (uint64_t)st.st_size, s, false, err, errlen);
+	/* read from the page cache through a mapping: nothing to allocate */
+	meta = mmap(NULL, need, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (meta == MAP_FAILED)
+		return fail(err, errlen, -errno, "mapping the snapshot: %s", strerror(errno));
+	rc = parse(meta, need, (uint64_t)st.st_size, s, false, err, errlen);
+	munmap(meta, need);
 	return rc;
 }
 

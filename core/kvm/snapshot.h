@@ -101,6 +101,9 @@ uint64_t lv_snap_sum(uint64_t seed, const void *p, size_t n);
  * ABI), -EBADMSG (checksum), -ENOMEM. */
 int lv_snap_parse(const uint8_t *buf, size_t len, uint64_t file_size,
 		  struct lv_snap *s, char *err, size_t errlen);
+/* The same checks without the page list (s->pages stays NULL). */
+int lv_snap_parse_head(const uint8_t *buf, size_t len, uint64_t file_size,
+		       struct lv_snap *s, char *err, size_t errlen);
 /* How many bytes of the file lv_snap_parse needs, from the header in buf
  * (at least sizeof(struct lv_snap_hdr) bytes); 0 if the header is not
  * one (lv_snap_parse then says why). */
@@ -112,6 +115,9 @@ uint64_t lv_snap_meta_len(const uint8_t *buf, size_t len);
  * lv_snap_parse; -EIO for a short read) with err. */
 int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem, char *err, size_t errlen);
 void lv_snap_free(struct lv_snap *s);
+/* What a restoring shell checks again: lv_snap_load without the memory
+ * and without allocating (the metadata is read through a mapping). */
+int lv_snap_load_head(int fd, struct lv_snap *s, char *err, size_t errlen);
 
 /* Write a snapshot to fd (an empty regular file).  hdr: every field but
  * magic, version, sizes, offsets, npages and sums (filled here); touched:

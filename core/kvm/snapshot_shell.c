@@ -211,7 +211,7 @@ int kvm_snap_shell_restore(struct kvm_shell *s, char *err, size_t errlen)
 	struct kvm_regs r;
 	struct kvm_fpu f;
 	void *p;
-	int rc = lv_snap_load(s->img_fd, &snap, false, err, errlen);
+	int rc = lv_snap_load_head(s->img_fd, &snap, err, errlen);
 
 	if (rc)
 		return rc;

@@ -359,7 +359,9 @@ static void net_restored(void)
 		net_dev.mask = d->u.net.netmask;
 		net_dev.gw = d->u.net.gateway;
 	}
-	memset(arp, 0, sizeof(arp));
+	for (unsigned i = 0; i < ARP_SLOTS; i++)
+		if (arp[i].valid || arp[i].asked)   /* untouched slots stay shared */
+			arp[i] = (struct arp_entry){ 0 };
 	ip_id = (uint16_t)lv_rdtsc();
 	tcp_restored();
 }

@@ -73,7 +73,11 @@ static int rst_tok = RST_RATE;
  * Listeners stay. */
 void tcp_restored(void)
 {
-	memset(conns, 0, sizeof(conns));
+	/* only the slots in use are written: a clone's pages stay shared
+	 * with its snapshot (copy-on-write) as far as it can */
+	for (unsigned i = 0; i < TCP_CONNS; i++)
+		if (conns[i].state != CLOSED)
+			conns[i].state = CLOSED;
 	secret = lv_rdtsc() * 0x9e3779b97f4a7c15ull | 1;
 	rst_t = 0;
 	rst_tok = RST_RATE;

@@ -34,16 +34,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		lv_snap_free(&s);
 	}
+	if (lv_snap_parse_head(data, size, fsize, &s, err, sizeof(err)) == 0 && s.pages)
+		abort();
 	if (fsize > (8u << 20) || fsize < size)
 		fsize = size;
 	fd = memfd_create("fuzz-snap", MFD_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (ftruncate(fd, (off_t)fsize) == 0 && pwrite(fd, data, size, 0) == (ssize_t)size &&
-	    lv_snap_load(fd, &s, true, err, sizeof(err)) == 0) {
-		if (s.hdr.file_size != fsize)
+	if (ftruncate(fd, (off_t)fsize) == 0 && pwrite(fd, data, size, 0) == (ssize_t)size) {
+		if (lv_snap_load(fd, &s, true, err, sizeof(err)) == 0) {
+			if (s.hdr.file_size != fsize)
+				abort();
+			lv_snap_free(&s);
+		}
+		if (lv_snap_load_head(fd, &s, err, sizeof(err)) == 0 && s.hdr.file_size != fsize)
 			abort();
-		lv_snap_free(&s);
 	}
 	close(fd);
 	return 0;
