@@ -241,8 +241,8 @@ static int cmd_clone(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct l
 }
 
 const struct lvsh_cmd lvsh_cmd_save = {
-	.name = "save", .usage = "SELECTOR PATH [--keep] [timeout=SEC]",
-	.help = "save VMs into snapshot files (a pattern: into the directory PATH)",
+	.name = "save", .usage = "SELECTOR FILE [--keep] [timeout=SEC]",
+	.help = "save VMs into snapshot files (a pattern: into the directory FILE)",
 	.fn = cmd_save, .min_args = 2, .max_args = 2, .opts = save_opts,
 };
 
