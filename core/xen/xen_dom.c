@@ -236,6 +236,8 @@ int xen_dom_save(struct xen_driver *d, const struct xen_dom *xd, const struct xe
 	if (b) {
 		put_str(f, "ramdisk", b->ramdisk);
 		put_str(f, "cmdline", b->cmdline);
+		if (b->vif_xs)
+			fputs("vif xenstore\n", f);
 	}
 	if (fclose(f) || rename(tmp, path)) {
 		int rc = -errno;
@@ -256,8 +258,10 @@ int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd, struc
 	FILE *f;
 	int n, rc = -EINVAL;
 
-	if (b)
+	if (b) {
 		b->ramdisk = b->cmdline = NULL;
+		b->vif_xs = false;
+	}
 	dom_path(d, domid, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
@@ -290,6 +294,9 @@ int xen_dom_load(struct xen_driver *d, uint32_t domid, struct xen_dom *xd, struc
 	while (b && getline(&line, &cap, f) > 0) {
 		char **dst = strncmp(line, "ramdisk ", 8) == 0 ? &b->ramdisk :
 			     strncmp(line, "cmdline ", 8) == 0 ? &b->cmdline : NULL;
+
+		if (strcmp(line, "vif xenstore\n") == 0)
+			b->vif_xs = true;
 
 		if (dst && !*dst && !(*dst = get_str(line + 8)))
 			rc = -ENOMEM;
@@ -367,7 +374,7 @@ int xen_dom_build(struct xen_driver *d, struct xen_dom *xd, int image_fd,
 {
 	struct xc_dom_image *dom = NULL;
 	const char *step = "xc_dom_allocate";
-	char cmdline[96 + LV_SPAWN_CMDLINE_MAX];
+	char cmdline[176 + LV_SPAWN_CMDLINE_MAX];   /* ours, ip= (a stock NIC), the spawn's */
 	void *image, *page;
 	size_t len = 0;
 	int64_t t00 = lv_now_ns(), t[4] = { 0 };

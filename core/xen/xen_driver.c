@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "xen/xen_drv.h"
+#include "hostnet.h"
 #include <xen/io/console.h>
 #include <xen/sched.h>
 #include "lightvm_abi.h"
@@ -121,6 +122,13 @@ static int port_set(struct xen_driver *d, int port, struct xen_vm *xv)
 static struct xen_vm *port_get(struct xen_driver *d, int port)
 {
 	return port >= 0 && (unsigned)port < d->nports ? d->by_port[port] : NULL;
+}
+
+int xen_vm_port(struct xen_driver *d, struct lv_vm *vm, int port, bool on)
+{
+	if (!on)
+		return port_get(d, port) == vm->drv ? port_set(d, port, NULL) : 0;
+	return port_set(d, port, vm->drv);
 }
 
 /* ---- console */
@@ -493,6 +501,22 @@ static void evtchn_cb(void *arg, int fd, uint32_t events)
 		d->next_poll = d->last_scan + SCAN_MIN_NS;   /* asked again soon: the tick scans */
 }
 
+/* Stock netfronts' reports from the vif thread (XenStore mode). */
+static void vif_cb(void *arg, int fd, uint32_t events)
+{
+	struct xen_driver *d = arg;
+	unsigned n;
+	struct xen_netfront *r = xen_vifw_take(d, &n);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct xen_vm *xv = r[i].domid < XEN_MAX_DOMID ? d->by_domid[r[i].domid] : NULL;
+
+		if (xv && xv->net)
+			xen_net_front(xv->net, &r[i]);   /* may crash the VM: xv gone */
+	}
+	free(r);
+}
+
 /* ---- the device page */
 
 static void fill_devpage(void *arg, struct lv_devpage *dp, const struct xen_dom *xd)
@@ -606,8 +630,22 @@ static int vm_build(struct xen_vm *xv, int image_fd, bool first, char *err, size
 	vm->info.pid = (int)xv->dom.domid;
 	d->by_domid[xv->dom.domid] = xv;
 	port_set(d, xv->dom.local_port, xv);
-	rc = xen_dom_build(d, &xv->dom, image_fd, xv->boot.ramdisk, xv->boot.cmdline,
-			   fill_devpage, vm, err, errlen);
+	if (xen_net_xs(xv->net)) {   /* a stock guest's address: ip= (scripts/tinyx's init) */
+		uint32_t mask, gw;
+		char extra[LV_SPAWN_CMDLINE_MAX + 80];
+		const uint8_t *a = (const uint8_t *)&vm->info.ipv4, *m = (const uint8_t *)&mask,
+			      *g = (const uint8_t *)&gw;
+
+		lv__net_guest_config(d->h, &mask, &gw);
+		snprintf(extra, sizeof(extra), "ip=%u.%u.%u.%u::%u.%u.%u.%u:%u.%u.%u.%u::eth0:off%s%s",
+			 a[0], a[1], a[2], a[3], g[0], g[1], g[2], g[3], m[0], m[1], m[2], m[3],
+			 xv->boot.cmdline ? " " : "", xv->boot.cmdline ? xv->boot.cmdline : "");
+		rc = xen_dom_build(d, &xv->dom, image_fd, xv->boot.ramdisk, extra,
+				   fill_devpage, vm, err, errlen);
+	} else {
+		rc = xen_dom_build(d, &xv->dom, image_fd, xv->boot.ramdisk, xv->boot.cmdline,
+				   fill_devpage, vm, err, errlen);
+	}
 	if (rc)
 		return rc;
 	if (first)
@@ -628,7 +666,8 @@ static int vm_build(struct xen_vm *xv, int image_fd, bool first, char *err, size
 		xv->logfd = open_console_log(d, vm);
 		console_log_opened(xv);
 	}
-	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name, err, errlen)))
+	if (xv->dom.store && (rc = xen_store_add(d, &xv->dom, vm->info.name,
+						 xen_net_xs(xv->net) ? vm->info.mac : NULL, err, errlen)))
 		return rc;
 	if (d->names)                /* noxs: written by the names thread */
 		xen_names_set(d, xv->dom.domid, vm->info.name);
@@ -717,6 +756,56 @@ fail:
 
 /* ---- ops */
 
+/* Is the image one of LightVM's own guests (Xen ELF note GUEST_OS =
+ * "LightVM", guest/xen/notes.S)?  Anything else -- Linux as an ELF or a
+ * bzImage -- is a stock PV guest.  Bounded reads of the program headers
+ * and of at most 4 KiB of each note segment. */
+static bool image_is_ours(int fd)
+{
+	uint8_t h[64], ph[56], notes[4096];
+	uint64_t phoff;
+	uint16_t phnum;
+
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, "\177ELF", 4) || h[4] != 2)
+		return false;
+	memcpy(&phoff, h + 32, 8);
+	memcpy(&phnum, h + 56, 2);
+	for (unsigned i = 0; i < phnum && i < 64; i++) {
+		uint32_t type;
+		uint64_t off, sz;
+		ssize_t n;
+
+		if (phoff > (1ull << 30) ||
+		    pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * 56)) != (ssize_t)sizeof(ph))
+			return false;
+		memcpy(&type, ph, 4);
+		memcpy(&off, ph + 8, 8);
+		memcpy(&sz, ph + 32, 8);
+		if (type != 4 || off > (1ull << 30))
+			continue;
+		n = pread(fd, notes, sz < sizeof(notes) ? (size_t)sz : sizeof(notes), (off_t)off);
+		for (size_t at = 0; n > 0 && at + 12 <= (size_t)n;) {
+			uint32_t nsz, dsz, nt;
+			size_t desc, next;
+
+			memcpy(&nsz, notes + at, 4);
+			memcpy(&dsz, notes + at + 4, 4);
+			memcpy(&nt, notes + at + 8, 4);
+			if (nsz > sizeof(notes) || dsz > sizeof(notes))
+				break;
+			desc = at + 12 + ((nsz + 3u) & ~3u);
+			next = desc + ((dsz + 3u) & ~3u);
+			if (next > (size_t)n)
+				break;
+			if (nt == 6 && nsz == 4 && memcmp(notes + at + 12, "Xen", 4) == 0 &&
+			    dsz >= 8 && memcmp(notes + desc, "LightVM", 8) == 0)
+				return true;
+			at = next;
+		}
+	}
+	return false;
+}
+
 static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
@@ -738,7 +827,26 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		free(xv);
 		return -ENOMEM;
 	}
-	if (vm->info.ipv4 && !(xv->net = xen_net_new(d, vm, err, sizeof(err)))) {
+	/* In XenStore mode a stock guest (Linux: no LightVM note) gets a
+	 * NIC, its netfront served through XenStore; ours ask for one with
+	 * their net note (the core gave them an address) and connect on
+	 * the device page. */
+	if (d->xs && d->vw && !vm->info.ipv4 && !image_is_ours(image_fd) &&
+	    (rc = lv__net_vm_attach(vm, err, sizeof(err))) && rc != -ENOTSUP) {
+		lv__log(d->h, LV_LOG_ERR, "%s: NIC: %s", vm->info.name, err);
+		xen_boot_free(&xv->boot);
+		free(xv);
+		return rc;   /* (-ENOTSUP: no networking configured, no NIC) */
+	}
+	xv->boot.vif_xs = vm->info.ipv4 && d->xs && !image_is_ours(image_fd);
+	if (xv->boot.vif_xs && !d->vw) {
+		lv__log(d->h, LV_LOG_ERR, "%s: NIC: no vif thread (see the agent's start): stock guests get no NIC",
+			vm->info.name);
+		xen_boot_free(&xv->boot);
+		free(xv);
+		return -ENODEV;
+	}
+	if (vm->info.ipv4 && !(xv->net = xen_net_new(d, vm, xv->boot.vif_xs, err, sizeof(err)))) {
 		lv__log(d->h, LV_LOG_ERR, "%s: NIC: %s", vm->info.name, err);
 		xen_boot_free(&xv->boot);
 		free(xv);
@@ -911,6 +1019,9 @@ static void xen_close(struct lv_driver *drv)
 		vm_free(xv);
 	}
 	xen_xst_stop(d);             /* the VMs' names stay, the pool's went */
+	if (d->vw)
+		d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, xen_vifw_fd(d));
+	xen_vifw_stop(d);
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->evfd);
 	if (d->xs)
 		xen_store_close(d);
@@ -1007,6 +1118,17 @@ static int xen_open(struct lv_host *h, struct lv_driver **out)
 	rc = h->cfg.loop.watch(h->cfg.loop.ctx, d->evfd, evtchn_cb, d);
 	if (rc)
 		goto err;
+	/* stock guests' NICs: the netif handshake through XenStore */
+	if (d->xs && d->xgt) {
+		rc = xen_vifw_start(d);
+		if (!rc && (rc = h->cfg.loop.watch(h->cfg.loop.ctx, xen_vifw_fd(d), vif_cb, d)))
+			xen_vifw_stop(d);
+		if (rc)
+			lv__log(h, LV_LOG_WARN, "xen: no vif thread (%s): stock guests get no NIC",
+				strerror(-rc));
+		else
+			lv__log(h, LV_LOG_INFO, "xen: stock guests' NICs: netif backend through XenStore (vif thread)");
+	}
 	*out = (struct lv_driver *)d;
 	return 0;
 err:
@@ -1271,7 +1393,10 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 	if (vm->info.ipv4) {        /* a new tap; the guest's rings are mapped again */
 		char err[160];
 
-		xv->net = xen_net_new(d, vm, err, sizeof(err));
+		xv->net = xv->boot.vif_xs && !d->vw ? NULL :
+			  xen_net_new(d, vm, xv->boot.vif_xs, err, sizeof(err));
+		if (!xv->net && xv->boot.vif_xs && !d->vw)
+			snprintf(err, sizeof(err), "no vif thread");
 		if (!xv->net)
 			lv__log(d->h, LV_LOG_WARN, "%s: NIC not re-attached: %s", vm->info.name, err);
 		xen_net_bind(xv->net, xv->dom.domid, port, xv->dp);

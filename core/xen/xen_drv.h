@@ -39,6 +39,7 @@ struct xen_dom {
 struct xen_driver;
 struct xs_handle;
 struct xen_xst;
+struct xen_vifw;
 struct xen_name_op;
 struct xen_image;
 struct xen_dom_ref;
@@ -65,14 +66,16 @@ void xen_dom_destroy(struct xen_driver *d, struct xen_dom *xd);
 struct xen_boot {
 	char *ramdisk;              /* a path, or NULL */
 	char *cmdline;              /* extra kernel arguments, or NULL */
+	bool vif_xs;                /* its NIC is a stock netfront (XenStore) */
 };
 void xen_boot_free(struct xen_boot *b);
 
 /* XenStore mode (xen_store.c) */
 int xen_store_open(struct xen_driver *d);
 void xen_store_close(struct xen_driver *d);
+/* mac: the VM's stock NIC (the vif entries, frontend and backend), or NULL */
 int xen_store_add(struct xen_driver *d, const struct xen_dom *xd, const char *name,
-		  char *err, size_t errlen);
+		  const uint8_t *mac, char *err, size_t errlen);
 void xen_store_remove(struct xen_driver *d, uint32_t domid);
 
 /* The XenStore threads (xen_store.c): in noxs mode, when a xenstored
@@ -112,7 +115,9 @@ int xen_dom_check(struct xen_driver *d, const struct xen_dom *xd, uint32_t *flag
 /* The network backend (xen_net.c): one per VM with a NIC, lives as long
  * as the VM (its tap), bound to the VM's current domain. */
 struct xen_net;
-struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, char *err, size_t errlen);
+/* xs: a stock netfront (XenStore handshake), else LightVM's device page */
+struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, bool xs, char *err, size_t errlen);
+bool xen_net_xs(const struct xen_net *n);
 /* Append the NIC's entry to a device page being built. */
 void xen_net_devpage(const struct xen_net *n, struct lv_devpage *dp, uint32_t guest_port);
 /* The domain now behind the NIC, with its mapped device page. */
@@ -125,6 +130,47 @@ int xen_net_event(struct xen_net *n);
 void xen_net_unbind(struct xen_net *n);
 void xen_net_free(struct xen_net *n);           /* unbind, close the tap */
 void xen_net_stats(const struct xen_net *n, struct lv_vm_stats *out);
+
+/* What a stock netfront wrote under /local/domain/DOMID/device/vif/0, as
+ * the XenStore thread read it after a change of its state: strings, not
+ * trusted, checked by xen_netfront_parse on the agent's loop. */
+#define XEN_NF_KEYS 5           /* state, tx-ring-ref, rx-ring-ref, event-channel, request-rx-copy */
+#define XEN_NF_MAX_GREF ((1u << 24) - 1)
+#define XEN_NF_MAX_PORT 1023u   /* the domain's max_evtchn_port in XenStore mode */
+struct xen_netfront {
+	uint32_t domid;
+	unsigned gen;               /* the watch's (xen_net's) generation */
+	unsigned have;              /* bit i: key i exists */
+	unsigned toolong;           /* bit i: key i's value did not fit val[i] */
+	bool unoffered;             /* event-channel-tx or multi-queue-num-queues written */
+	char val[XEN_NF_KEYS][16];
+};
+struct xen_netfront_vals {
+	int state;                  /* XenbusState, -1: no state node */
+	uint32_t tx_ref, rx_ref, evtchn;
+	bool rx_copy, have_rings, unoffered;
+};
+/* 0, or -EINVAL with err naming the key and its value. */
+int xen_netfront_parse(const struct xen_netfront *f, struct xen_netfront_vals *v,
+		       char *err, size_t errlen);
+/* A report of the frontend's: connect, disconnect, move the backend's
+ * state.  0, or -EPROTO: the VM has been crashed (n is gone). */
+int xen_net_front(struct xen_net *n, const struct xen_netfront *f);
+
+/* The vif thread (xen_store.c, XenStore mode): watches each stock
+ * frontend's state, reads what it wrote, writes the backend's state; the
+ * agent's loop hands it work and takes its reports, never waiting for
+ * xenstored. */
+int xen_vifw_start(struct xen_driver *d);               /* 0 or -errno */
+void xen_vifw_stop(struct xen_driver *d);
+void xen_vifw_watch(struct xen_driver *d, uint32_t domid, unsigned gen, bool on);
+void xen_vifw_state(struct xen_driver *d, uint32_t domid, unsigned gen, int state);
+/* The reports so far (to free), *n of them. */
+struct xen_netfront *xen_vifw_take(struct xen_driver *d, unsigned *n);
+int xen_vifw_fd(struct xen_driver *d);                  /* readable: reports */
+/* Events on port (bound by a backend) go to vm's backends (on), or no
+ * longer (off).  0 or -ENOMEM. */
+int xen_vm_port(struct xen_driver *d, struct lv_vm *vm, int port, bool on);
 
 /* End vm crashed with why (a guest broke a device protocol) and release
  * its domain and backends. */
@@ -146,6 +192,7 @@ struct xen_driver {
 	xc_domaininfo_t *info;      /* scratch for xc_domain_getinfolist */
 	struct xs_handle *xs;       /* XenStore mode (LIGHTVM_XEN_MODE=xenstore) */
 	struct xen_xst *xt;         /* the XenStore threads, or NULL (no xenstored) */
+	struct xen_vifw *vw;        /* the vif thread (XenStore mode with gntdev), or NULL */
 	bool names;                 /* noxs mode with a xenstored: domains get names */
 	struct xen_name_op *names_q;    /* names and removals not handed over yet */
 	unsigned names_n, names_cap;

@@ -1,19 +1,23 @@
 /*
- * xen_net.c - the agent as netif backend of a Xen guest's NIC
- * (lightvm_abi.h, "Network device (Xen PV)"): a tap on the host bridge
- * per VM (core/hostnet.c), the guest's tx and rx rings mapped with
- * libxengnttab once the guest says "connected" on its device page, frame
- * data moved with grant copies (no buffer is ever mapped), the VM's one
- * event channel in both directions.  The tap belongs to the VM, not to
- * the domain: it outlives a reboot (new domain, new rings).
+ * xen_net.c - the agent as netif backend of a Xen guest's NIC: a tap on
+ * the host bridge per VM (core/hostnet.c), the guest's tx and rx rings
+ * mapped with libxengnttab once the guest connects, frame data moved with
+ * grant copies (no buffer is ever mapped).  Two handshakes, one data
+ * path: LightVM's own guests (lightvm_abi.h, "Network device (Xen PV)")
+ * say "connected" on their device page and share the VM's one event
+ * channel; stock PV guests (Linux's xen-netfront, XenStore mode) go
+ * through the standard XenStore handshake (below, "XenStore"), with a
+ * channel of their own.  The tap belongs to the VM, not to the domain: it
+ * outlives a reboot (new domain, new rings).
  *
  * Everything the guest writes is read once and checked: ring indexes
- * (io/ring.h overflow rule), request sizes and offsets, flags (no
- * fragments or extra info are offered).  A violation ends the VM crashed
- * with the reason; a grant that does not copy is answered with an error
- * status and counted.  Tx is policed like on KVM (lv__tx_police): own
- * source MAC, rate limits.  A frame that finds no posted rx buffer is
- * dropped, as a full NIC would.
+ * (io/ring.h overflow rule), request sizes and offsets, flags (no extra
+ * info is offered; a stock frontend's frame may span up to 18 requests,
+ * NETTXF_more_data), the XenStore values.  A violation ends the VM
+ * crashed with the reason; a grant that does not copy is answered with
+ * an error status and counted.  Tx is policed like on KVM
+ * (lv__tx_police): own source MAC, rate limits.  A frame that finds no
+ * posted rx buffer is dropped, as a full NIC would.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -28,8 +32,13 @@
 #include <xengnttab.h>
 #include <xen/grant_table.h>
 #include <xen/io/netif.h>
+#include <xen/io/xenbus.h>
 
 #define BATCH       64u                 /* frames per grant-copy call */
+#define MAX_SLOTS   XEN_NETIF_NR_SLOTS_MIN  /* requests per tx frame (18, as netback) */
+#define BATCH_SLOTS (BATCH * 4u)        /* requests per batch; a frame starts if MAX_SLOTS fit */
+#define FRONT_BURST 64                  /* frontend state reports per VM: a burst of 64, */
+#define FRONT_RATE  16                  /* then 16 a second */
 #define RX_ROUNDS   4u                  /* batches per tap wake-up */
 #define TX_ROUNDS   8u                  /* batches per event */
 
@@ -40,10 +49,16 @@ struct xen_net {
 	struct xen_driver *d;
 	struct lv_vm *vm;
 	int tap;
+	bool xs;                          /* a stock netfront: the XenStore handshake */
 	/* the current domain (0: none) and its rings */
 	uint32_t domid;
-	int local_port;
-	volatile struct lv_dev *dev;      /* our entry on the mapped device page */
+	int local_port;                   /* where we notify: the VM's one channel (device
+					   * page), or the frontend's, bound by us (XenStore) */
+	volatile struct lv_dev *dev;      /* device page: our entry on the mapped page */
+	unsigned gen;                     /* XenStore: the watch on this domain's frontend */
+	int bstate;                       /* XenStore: the backend state written last */
+	int64_t front_t;                  /* XenStore: the frontend's report budget, */
+	int64_t front_tok;                /* tokens (ns) left at front_t */
 	void *rings;                      /* tx page, rx page (mapped grants) */
 	netif_tx_back_ring_t tx;
 	netif_rx_back_ring_t rx;
@@ -51,10 +66,18 @@ struct xen_net {
 	uint64_t rx_pkts, rx_bytes, rx_drop, tx_pkts, tx_bytes, tx_drop, copy_err;
 };
 
-/* scratch for one batch (the agent is single threaded) */
+/* scratch for one batch (the agent's loop is single threaded) */
+struct tx_frame {
+	unsigned slot, nslots;       /* its requests in txq[] */
+	unsigned seg, nseg;          /* its grant copies in segs[] */
+	uint16_t len;
+	bool csum, big;              /* NETTXF_csum_blank; larger than our MTU */
+};
 static uint8_t frames[BATCH][2048];
-static xengnttab_grant_copy_segment_t segs[BATCH];
+static xengnttab_grant_copy_segment_t segs[BATCH_SLOTS];
 static union { netif_tx_request_t tx; netif_rx_request_t rx; } reqs[BATCH];
+static netif_tx_request_t txq[BATCH_SLOTS];
+static struct tx_frame fr[BATCH];
 
 static void fault(struct xen_net *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fault(struct xen_net *n, const char *fmt, ...)
@@ -143,68 +166,176 @@ static void tap_cb(void *arg, int fd, uint32_t events)
 
 /* ---- guest -> host: the tx ring */
 
+/* NETTXF_csum_blank (Linux's CHECKSUM_PARTIAL): the guest left the TCP
+ * or UDP checksum of an IPv4 packet to the backend.  Filled in here from
+ * the headers (the pseudo-header sum the guest may have put there is not
+ * trusted); false for anything else (no checksum to fill: dropped). */
+static bool csum_fill(uint8_t *f, unsigned len)
+{
+	const uint8_t *ip = f + 14;
+	unsigned ihl, tot, l4, at;
+	uint8_t *p;
+	uint32_t s;
+
+	if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || (ip[0] >> 4) != 4)
+		return false;
+	ihl = (ip[0] & 0xfu) * 4;
+	tot = (unsigned)ip[2] << 8 | ip[3];
+	if (ihl < 20 || tot < ihl || 14 + tot > len || (ip[6] & 0x3f) || ip[7])
+		return false;              /* a fragment has no checksum of its own */
+	l4 = tot - ihl;
+	p = f + 14 + ihl;
+	if (ip[9] == 6 && l4 >= 20)
+		at = 16;
+	else if (ip[9] == 17 && l4 >= 8)
+		at = 6;
+	else
+		return false;
+	p[at] = p[at + 1] = 0;
+	s = (uint32_t)ip[9] + l4;
+	for (unsigned i = 12; i < 20; i += 2)
+		s += (uint32_t)ip[i] << 8 | ip[i + 1];
+	for (unsigned i = 0; i < l4; i += 2)
+		s += (uint32_t)p[i] << 8 | (i + 1 < l4 ? p[i + 1] : 0);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	s = ~s & 0xffff;
+	if (ip[9] == 17 && !s)
+		s = 0xffff;
+	p[at] = (uint8_t)(s >> 8);
+	p[at + 1] = (uint8_t)s;
+	return true;
+}
+
+/* Take one frame's requests off the tx ring into q[]: the first request
+ * and those its NETTXF_more_data flags chain to (stock netfront only;
+ * the first carries the frame's size, the others their own).  Returns
+ * the number of requests, 0 if the chain is not all posted yet (nothing
+ * taken), -EPROTO if the guest broke the protocol (it has been crashed). */
+static int tx_chain(struct xen_net *n, RING_IDX prod, netif_tx_request_t *q)
+{
+	RING_IDX avail = prod - n->tx.req_cons;
+	unsigned m = 0, rest = 0;
+
+	do {
+		if (m == avail)
+			return 0;
+		if (m == MAX_SLOTS) {
+			fault(n, "net: a tx frame of more than %u requests", MAX_SLOTS);
+			return -EPROTO;
+		}
+		RING_COPY_REQUEST(&n->tx, n->tx.req_cons + m, &q[m]);
+		if ((q[m].flags & NETTXF_extra_info) || (!n->xs && (q[m].flags & NETTXF_more_data))) {
+			fault(n, "net: tx request %u has %s (flags 0x%x): not offered", q[m].id,
+			      q[m].flags & NETTXF_extra_info ? "extra info" : "fragments", q[m].flags);
+			return -EPROTO;
+		}
+		if (q[m].offset + (unsigned)q[m].size > XC_PAGE_SIZE) {
+			fault(n, "net: bad tx request %u: %u bytes at offset %u (past its page)",
+			      q[m].id, q[m].size, q[m].offset);
+			return -EPROTO;
+		}
+		if (m)
+			rest += q[m].size;
+	} while (q[m++].flags & NETTXF_more_data);
+	if (rest > q[0].size || q[0].size < LV_NET_FRAME_MIN) {
+		fault(n, "net: bad tx request %u: a frame of %u bytes in %u requests carrying %u more "
+		      "(frames are %u..%u bytes)", q[0].id, q[0].size, m, rest, LV_NET_FRAME_MIN,
+		      LV_NET_FRAME_MAX);
+		return -EPROTO;
+	}
+	if (!n->xs && q[0].size > LV_NET_FRAME_MAX) {
+		fault(n, "net: bad tx request %u: %u bytes at offset %u (frames are %u..%u bytes inside one page)",
+		      q[0].id, q[0].size, q[0].offset, LV_NET_FRAME_MIN, LV_NET_FRAME_MAX);
+		return -EPROTO;
+	}
+	n->tx.req_cons += m;
+	return (int)m;
+}
+
 static int tx_run(struct xen_net *n)
 {
 	bool notify = false;
 
 	for (unsigned round = 0; round < TX_ROUNDS; round++) {
 		RING_IDX prod = __atomic_load_n(&n->tx.sring->req_prod, __ATOMIC_ACQUIRE);
-		unsigned k = 0;
+		unsigned k = 0, ns = 0, nseg = 0;
 		int more = 0, notify_now = 0;
 
 		if (RING_REQUEST_PROD_OVERFLOW(&n->tx, prod)) {
 			fault(n, "net: tx ring corrupt (req_prod %u, backend at %u)", prod, n->tx.rsp_prod_pvt);
 			return -EPROTO;
 		}
-		while (n->tx.req_cons != prod && k < BATCH) {
-			netif_tx_request_t *q = &reqs[k].tx;
+		while (n->tx.req_cons != prod && k < BATCH && ns + MAX_SLOTS <= BATCH_SLOTS) {
+			netif_tx_request_t *q = &txq[ns];
+			int m = tx_chain(n, prod, q);
+			unsigned off = 0, rest = 0;
 
-			RING_COPY_REQUEST(&n->tx, n->tx.req_cons, q);
-			n->tx.req_cons++;
-			if (q->flags & (NETTXF_more_data | NETTXF_extra_info)) {
-				fault(n, "net: tx request %u has fragments or extra info (flags 0x%x): not offered",
-				      q->id, q->flags);
-				return -EPROTO;
+			if (m < 0)
+				return m;
+			if (!m)
+				break;                /* the rest of the chain comes later */
+			for (int i = 1; i < m; i++)
+				rest += q[i].size;
+			fr[k] = (struct tx_frame){ .slot = ns, .nslots = (unsigned)m, .seg = nseg,
+						   .len = q[0].size, .csum = (q[0].flags & NETTXF_csum_blank) != 0,
+						   .big = q[0].size > LV_NET_FRAME_MAX };
+			for (int i = 0; i < m && !fr[k].big; i++) {
+				unsigned len = i ? q[i].size : q[0].size - rest;
+
+				if (!len)
+					continue;
+				segs[nseg++] = (xengnttab_grant_copy_segment_t){
+					.source.foreign = { .ref = q[i].gref, .offset = q[i].offset,
+							    .domid = (uint16_t)n->domid },
+					.dest.virt = frames[k] + off, .len = (uint16_t)len,
+					.flags = GNTCOPY_source_gref };
+				off += len;
 			}
-			if (q->size < LV_NET_FRAME_MIN || q->size > LV_NET_FRAME_MAX ||
-			    q->offset + (unsigned)q->size > XC_PAGE_SIZE) {
-				fault(n, "net: bad tx request %u: %u bytes at offset %u (frames are %u..%u bytes inside one page)",
-				      q->id, q->size, q->offset, LV_NET_FRAME_MIN, LV_NET_FRAME_MAX);
-				return -EPROTO;
-			}
-			segs[k] = (xengnttab_grant_copy_segment_t){
-				.source.foreign = { .ref = q->gref, .offset = q->offset, .domid = (uint16_t)n->domid },
-				.dest.virt = frames[k], .len = q->size, .flags = GNTCOPY_source_gref };
+			fr[k].nseg = nseg - fr[k].seg;
+			ns += (unsigned)m;
 			k++;
 		}
 		if (!k) {
 			RING_FINAL_CHECK_FOR_REQUESTS(&n->tx, more);
+			if (more && n->tx.req_cons != prod)
+				break;                /* a chain not all posted: its last part notifies */
 			if (more)
 				continue;
 			break;
 		}
-		if (xengnttab_grant_copy(n->d->xgt, k, segs))
-			for (unsigned i = 0; i < k; i++)
+		if (nseg && xengnttab_grant_copy(n->d->xgt, nseg, segs))
+			for (unsigned i = 0; i < nseg; i++)
 				segs[i].status = GNTST_general_error;
 		lv__tx_police_refill(&n->police);
 		for (unsigned i = 0; i < k; i++) {
-			netif_tx_response_t *rsp = RING_GET_RESPONSE(&n->tx, n->tx.rsp_prod_pvt);
 			int16_t st = NETIF_RSP_OKAY;
+			bool copied = true;
 
-			if (segs[i].status != GNTST_okay) {
+			for (unsigned j = 0; j < fr[i].nseg; j++)
+				copied &= segs[fr[i].seg + j].status == GNTST_okay;
+			if (fr[i].big) {             /* a guest MTU above ours */
+				st = NETIF_RSP_ERROR;
+				n->tx_drop++;
+			} else if (!copied) {
 				st = NETIF_RSP_ERROR;
 				n->copy_err++;
-			} else if (!lv__tx_police_allow(&n->police, frames[i], segs[i].len) ||
-				   write(n->tap, frames[i], segs[i].len) != segs[i].len) {
+			} else if ((fr[i].csum && !csum_fill(frames[i], fr[i].len)) ||
+				   !lv__tx_police_allow(&n->police, frames[i], fr[i].len) ||
+				   write(n->tap, frames[i], fr[i].len) != fr[i].len) {
 				st = NETIF_RSP_DROPPED;
 				n->tx_drop++;
 			} else {
 				n->tx_pkts++;
-				n->tx_bytes += segs[i].len;
+				n->tx_bytes += fr[i].len;
 			}
-			rsp->id = reqs[i].tx.id;
-			rsp->status = st;
-			n->tx.rsp_prod_pvt++;
+			for (unsigned j = 0; j < fr[i].nslots; j++) {
+				netif_tx_response_t *rsp = RING_GET_RESPONSE(&n->tx, n->tx.rsp_prod_pvt);
+
+				rsp->id = txq[fr[i].slot + j].id;
+				rsp->status = st;
+				n->tx.rsp_prod_pvt++;
+			}
 		}
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&n->tx, notify_now);
 		notify |= notify_now;
@@ -216,9 +347,9 @@ static int tx_run(struct xen_net *n)
 
 /* ---- the connection */
 
-static int connect_rings(struct xen_net *n)
+static int connect_rings(struct xen_net *n, uint32_t tx_ref, uint32_t rx_ref)
 {
-	uint32_t refs[2] = { n->dev->u.net.tx_ref, n->dev->u.net.rx_ref };
+	uint32_t refs[2] = { tx_ref, rx_ref };
 	netif_tx_sring_t *txs;
 	netif_rx_sring_t *rxs;
 
@@ -235,27 +366,188 @@ static int connect_rings(struct xen_net *n)
 	 * for one a restarted agent finds running */
 	BACK_RING_ATTACH(&n->tx, txs, txs->rsp_prod, XC_PAGE_SIZE);
 	BACK_RING_ATTACH(&n->rx, rxs, rxs->rsp_prod, XC_PAGE_SIZE);
-	lv__log(n->d->h, LV_LOG_DEBUG, "%s: net: connected (domain %u, rings %u/%u)",
-		n->vm->info.name, n->domid, refs[0], refs[1]);
+	lv__log(n->d->h, LV_LOG_DEBUG, "%s: net: connected (domain %u, rings %u/%u%s)",
+		n->vm->info.name, n->domid, refs[0], refs[1], n->xs ? ", XenStore" : "");
 	return 0;
 }
 
 int xen_net_event(struct xen_net *n)
 {
-	if (!n || !n->dev)
+	if (!n)
 		return 0;
 	if (!n->rings) {
-		if (__atomic_load_n(&n->dev->u.net.state, __ATOMIC_ACQUIRE) != LV_XNET_CONNECTED)
+		if (n->xs || !n->dev ||
+		    __atomic_load_n(&n->dev->u.net.state, __ATOMIC_ACQUIRE) != LV_XNET_CONNECTED)
 			return 0;
-		if (connect_rings(n))
+		if (connect_rings(n, n->dev->u.net.tx_ref, n->dev->u.net.rx_ref))
 			return -EPROTO;
 	}
 	return tx_run(n);
 }
 
+/* ---- XenStore: a stock netfront (Linux's xen-netfront)
+ *
+ * The entries are written with the domain's (xen_store_add): the
+ * frontend's device/vif/0 (backend, backend-id, handle, mac, state) and
+ * our backend directory, already in InitWait with what we offer:
+ * feature-rx-copy (the only receive mode), feature-sg (tx frames in
+ * several requests: Linux needs them anyway, a frame's head may cross a
+ * page), nothing else (no GSO, no split channels, no queues, no
+ * multicast control).  The XenStore thread (xen_store.c) watches the
+ * frontend's state and reads what it wrote; here, on the agent's loop,
+ * those strings are checked and the rings mapped, the frontend's
+ * channel bound, the backend state moved on (written by the thread). */
+
+/* A decimal number of at most 10 digits, <= max. */
+static int parse_u32(const char *v, uint32_t max, uint32_t *out)
+{
+	uint64_t x = 0;
+	unsigned i;
+
+	for (i = 0; v[i]; i++) {
+		if (v[i] < '0' || v[i] > '9' || i >= 10)
+			return -EINVAL;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (!i || x > max)
+		return -EINVAL;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+int xen_netfront_parse(const struct xen_netfront *f, struct xen_netfront_vals *v,
+		       char *err, size_t errlen)
+{
+	static const char *const key[XEN_NF_KEYS] = {
+		"state", "tx-ring-ref", "rx-ring-ref", "event-channel", "request-rx-copy" };
+	static const uint32_t max[XEN_NF_KEYS] = {
+		XenbusStateReconfigured, XEN_NF_MAX_GREF, XEN_NF_MAX_GREF, XEN_NF_MAX_PORT, 1 };
+	uint32_t x[XEN_NF_KEYS] = { 0 };
+
+	memset(v, 0, sizeof(*v));
+	for (unsigned i = 0; i < XEN_NF_KEYS; i++) {
+		if (!(f->have & (1u << i)))
+			continue;
+		if ((f->toolong & (1u << i)) || memchr(f->val[i], 0, sizeof(f->val[i])) == NULL ||
+		    parse_u32(f->val[i], max[i], &x[i])) {
+			char shown[sizeof(f->val[0]) + 1];
+			unsigned j;
+
+			for (j = 0; j < sizeof(f->val[i]) && f->val[i][j]; j++)
+				shown[j] = f->val[i][j] >= 0x20 && f->val[i][j] < 0x7f ? f->val[i][j] : '?';
+			shown[j] = 0;
+			snprintf(err, errlen, "%s '%s%s' is not a number up to %u", key[i], shown,
+				 (f->toolong & (1u << i)) ? "..." : "", max[i]);
+			return -EINVAL;
+		}
+	}
+	v->state = f->have & 1u ? (int)x[0] : -1;
+	v->tx_ref = x[1];
+	v->rx_ref = x[2];
+	v->evtchn = x[3];
+	v->rx_copy = x[4] == 1;
+	v->have_rings = (f->have & 0xeu) == 0xeu;
+	v->unoffered = f->unoffered;
+	return 0;
+}
+
+static void set_state(struct xen_net *n, int state)
+{
+	n->bstate = state;
+	xen_vifw_state(n->d, n->domid, n->gen, state);
+}
+
+/* The frontend's rings and channel go (it closes, starts over, or the
+ * domain goes). */
+static void disconnect(struct xen_net *n)
+{
+	if (n->rings)
+		xengnttab_unmap(n->d->xgt, n->rings, 2);
+	n->rings = NULL;
+	if (n->xs && n->local_port >= 0) {
+		xen_vm_port(n->d, n->vm, n->local_port, false);
+		xenevtchn_unbind(n->d->xce, (evtchn_port_t)n->local_port);
+		n->local_port = -1;
+	}
+}
+
+int xen_net_front(struct xen_net *n, const struct xen_netfront *f)
+{
+	struct xen_netfront_vals v;
+	int64_t now = lv_now_ns();
+	char why[160];
+	int port;
+
+	if (!n || !n->xs || !n->domid || f->domid != n->domid || f->gen != n->gen)
+		return 0;                     /* an old domain's, or an old watch's */
+	/* a token bucket of reports (each a few XenStore reads for the
+	 * vif thread): FRONT_BURST, refilled at FRONT_RATE a second */
+	n->front_tok += (now - n->front_t) * FRONT_RATE;
+	if (n->front_tok > FRONT_BURST * 1000000000ll)
+		n->front_tok = FRONT_BURST * 1000000000ll;
+	n->front_t = now;
+	n->front_tok -= 1000000000ll;
+	if (n->front_tok < 0) {
+		fault(n, "netfront: more than %d state changes at over %d a second", FRONT_BURST, FRONT_RATE);
+		return -EPROTO;
+	}
+	if (xen_netfront_parse(f, &v, why, sizeof(why))) {
+		fault(n, "netfront: device/vif/0/%s", why);
+		return -EPROTO;
+	}
+	switch (v.state) {
+	case XenbusStateInitialising:        /* a (new) driver starts */
+		disconnect(n);
+		if (n->bstate != XenbusStateInitWait)
+			set_state(n, XenbusStateInitWait);
+		return 0;
+	case XenbusStateInitialised:
+	case XenbusStateConnected:
+		if (n->rings)
+			return 0;
+		if (!v.have_rings) {
+			fault(n, "netfront: state %d without tx-ring-ref, rx-ring-ref and event-channel",
+			      v.state);
+			return -EPROTO;
+		}
+		if (!v.rx_copy || v.unoffered) {
+			fault(n, "netfront: %s", !v.rx_copy ? "no request-rx-copy (the only receive mode offered)" :
+			      "split event channels or several queues: not offered");
+			return -EPROTO;
+		}
+		port = xenevtchn_bind_interdomain(n->d->xce, n->domid, v.evtchn);
+		if (port < 0) {
+			fault(n, "netfront: cannot bind its event channel %u: %s", v.evtchn, strerror(errno));
+			return -EPROTO;
+		}
+		n->local_port = port;
+		if (xen_vm_port(n->d, n->vm, port, true)) {
+			fault(n, "netfront: out of memory for event channel %d", port);
+			return -EPROTO;
+		}
+		if (connect_rings(n, v.tx_ref, v.rx_ref))
+			return -EPROTO;
+		set_state(n, XenbusStateConnected);
+		return tx_run(n);
+	case XenbusStateClosing:
+	case XenbusStateClosed:
+		disconnect(n);
+		if (n->bstate != XenbusStateClosed)
+			set_state(n, XenbusStateClosed);
+		return 0;
+	default:        /* unknown (gone), InitWait, Reconfiguring: nothing offered leads there */
+		return 0;
+	}
+}
+
+bool xen_net_xs(const struct xen_net *n)
+{
+	return n && n->xs;
+}
+
 /* ---- life */
 
-struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, char *err, size_t errlen)
+struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, bool xs, char *err, size_t errlen)
 {
 	struct xen_net *n;
 	int rc;
@@ -271,6 +563,7 @@ struct xen_net *xen_net_new(struct xen_driver *d, struct lv_vm *vm, char *err, s
 	}
 	n->d = d;
 	n->vm = vm;
+	n->xs = xs;
 	n->local_port = -1;
 	n->tap = lv__net_tap(d->h, vm->info.mac);
 	if (n->tap < 0) {
@@ -293,7 +586,7 @@ void xen_net_devpage(const struct xen_net *n, struct lv_devpage *dp, uint32_t gu
 {
 	struct lv_dev *e;
 
-	if (!n || dp->ndevs >= LV_MAX_DEVS)
+	if (!n || n->xs || dp->ndevs >= LV_MAX_DEVS)
 		return;
 	e = &dp->devs[dp->ndevs++];
 	*e = (struct lv_dev){ .type = LV_DEV_NET, .flags = LV_DEVF_XEN };
@@ -312,6 +605,14 @@ void xen_net_bind(struct xen_net *n, uint32_t domid, int local_port, struct lv_d
 		return;
 	xen_net_unbind(n);
 	n->domid = domid;
+	if (n->xs) {          /* the frontend's channel comes with its handshake */
+		n->gen++;
+		n->bstate = XenbusStateInitWait;   /* as xen_store_add writes it */
+		n->front_t = lv_now_ns();
+		n->front_tok = FRONT_BURST * 1000000000ll;
+		xen_vifw_watch(n->d, domid, n->gen, true);
+		return;
+	}
 	n->local_port = local_port;
 	/* the entry this driver wrote (the guest may scribble on the rest) */
 	for (unsigned i = 0; i < LV_MAX_DEVS && dp; i++)
@@ -325,9 +626,9 @@ void xen_net_unbind(struct xen_net *n)
 {
 	if (!n)
 		return;
-	if (n->rings)
-		xengnttab_unmap(n->d->xgt, n->rings, 2);
-	n->rings = NULL;
+	disconnect(n);
+	if (n->xs && n->domid)
+		xen_vifw_watch(n->d, n->domid, n->gen, false);
 	n->dev = NULL;
 	n->domid = 0;
 	n->local_port = -1;

@@ -15,12 +15,15 @@
  * samples (both modes).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include <xenstat.h>
 #include <xenstore.h>
 
@@ -48,8 +51,43 @@ static bool put(struct xs_handle *xs, xs_transaction_t t, const char *dom, const
 	       xs_set_permissions(xs, t, path, perms, nperms);
 }
 
+/* A stock NIC's entries (Linux's xenbus and netfront read these): the
+ * frontend's directory, the guest's to write (state, ring refs, channel),
+ * and the backend's, ours, readable by the guest, in InitWait already
+ * with what xen_net.c offers. */
+static bool put_vif(struct xs_handle *xs, xs_transaction_t t, const struct xen_dom *xd,
+		    const uint8_t *mac)
+{
+	struct xs_permissions fe[2] = { { xd->domid, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	struct xs_permissions be[2] = { { 0, XS_PERM_NONE }, { xd->domid, XS_PERM_READ } };
+	char f[80], b[80], id[16], m[24];
+
+	snprintf(f, sizeof(f), "/local/domain/%u/device/vif/0", xd->domid);
+	snprintf(b, sizeof(b), "/local/domain/0/backend/vif/%u/0", xd->domid);
+	snprintf(id, sizeof(id), "%u", xd->domid);
+	snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+	return put(xs, t, f, "", "", fe, 2) &&
+	       put(xs, t, f, "backend", b, fe, 2) &&
+	       put(xs, t, f, "backend-id", "0", fe, 2) &&
+	       put(xs, t, f, "handle", "0", fe, 2) &&
+	       put(xs, t, f, "mac", m, fe, 2) &&
+	       put(xs, t, f, "state", "1", fe, 2) &&
+	       put(xs, t, b, "", "", be, 2) &&
+	       put(xs, t, b, "frontend", f, be, 2) &&
+	       put(xs, t, b, "frontend-id", id, be, 2) &&
+	       put(xs, t, b, "online", "1", be, 2) &&
+	       put(xs, t, b, "handle", "0", be, 2) &&
+	       put(xs, t, b, "mac", m, be, 2) &&
+	       put(xs, t, b, "type", "vif", be, 2) &&
+	       put(xs, t, b, "feature-rx-copy", "1", be, 2) &&
+	       put(xs, t, b, "feature-rx-flip", "0", be, 2) &&
+	       put(xs, t, b, "feature-sg", "1", be, 2) &&
+	       put(xs, t, b, "state", "2", be, 2);
+}
+
 int xen_store_add(struct xen_driver *d, const struct xen_dom *xd, const char *name,
-		  char *err, size_t errlen)
+		  const uint8_t *mac, char *err, size_t errlen)
 {
 	struct xs_permissions ro[2] = { { 0, XS_PERM_NONE }, { xd->domid, XS_PERM_READ } };
 	struct xs_permissions rw[1] = { { xd->domid, XS_PERM_NONE } };
@@ -79,7 +117,8 @@ int xen_store_add(struct xen_driver *d, const struct xen_dom *xd, const char *na
 		     put(d->xs, t, dom, "control", "", ro, 2) &&
 		     put(d->xs, t, dom, "control/shutdown", "", rw, 1) &&
 		     put(d->xs, t, dom, "data", "", rw, 1) &&
-		     put(d->xs, t, dom, "device", "", ro, 2);
+		     put(d->xs, t, dom, "device", "", ro, 2) &&
+		     (!mac || put_vif(d->xs, t, xd, mac));
 		if (!ok) {
 			xs_transaction_end(d->xs, t, true);
 			break;
@@ -111,6 +150,8 @@ void xen_store_remove(struct xen_driver *d, uint32_t domid)
 		d->named[domid] = 0;
 	snprintf(dom, sizeof(dom), "/local/domain/%u", domid);
 	xs_rm(d->xs, XBT_NULL, dom);
+	snprintf(dom, sizeof(dom), "/local/domain/0/backend/vif/%u", domid);
+	xs_rm(d->xs, XBT_NULL, dom);   /* a stock NIC's backend, if it had one */
 }
 
 /* ---- the XenStore threads: names (noxs mode) and libxenstat samples
@@ -503,4 +544,310 @@ void xen_xst_stop(struct xen_driver *d)
 	free(d->names_q);
 	d->names_q = NULL;
 	d->names_n = d->names_cap = 0;
+}
+
+/* ---- the vif thread (XenStore mode): stock netfronts' handshakes
+ *
+ * One watch per stock NIC, on its frontend's state node (token
+ * "lv-vif:DOMID:GEN").  When it fires the thread reads what the frontend
+ * wrote (xen_netfront: bounded strings, nothing interpreted) and reports
+ * it through an eventfd the agent's loop watches; the loop checks the
+ * values and connects (xen_net_front).  Backend states are written here,
+ * in the order they were asked for, and only while the backend's
+ * directory exists (a destroyed domain's is not brought back).  The
+ * thread never logs and never touches the driver's VMs. */
+
+enum { VIF_WATCH, VIF_UNWATCH, VIF_STATE };
+
+struct vif_op {
+	int what;
+	uint32_t domid;
+	unsigned gen;
+	int state;
+};
+
+struct xen_vifw {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	bool stop;
+	struct xs_handle *xs;           /* the thread's */
+	int wake;                       /* eventfd: work queued */
+	int ready;                      /* eventfd: reports (the agent's loop watches it) */
+	struct vif_op *ops;             /* queued by the loop */
+	unsigned nops, capops;
+	struct xen_netfront *rep;       /* reports, not taken yet */
+	unsigned nrep, caprep;
+	uint64_t dropped;               /* reports lost to a full queue (then read again) */
+};
+
+#define VIF_REPORTS_MAX 4096u       /* reports not taken yet; more wait for the next change */
+
+static void poke(int fd)                /* an eventfd's counter full: it is readable anyway */
+{
+	uint64_t one = 1;
+	ssize_t r = write(fd, &one, sizeof(one));
+
+	(void)r;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof(v));
+
+	(void)r;
+}
+
+static void vif_path(char *buf, size_t len, uint32_t domid, const char *key)
+{
+	snprintf(buf, len, "/local/domain/%u/device/vif/0/%s", domid, key);
+}
+
+static void vif_read(struct xs_handle *xs, struct xen_netfront *f)
+{
+	static const char *const key[XEN_NF_KEYS] = {
+		"state", "tx-ring-ref", "rx-ring-ref", "event-channel", "request-rx-copy" };
+	static const char *const unoffered[] = { "event-channel-tx", "multi-queue-num-queues" };
+	char path[96];
+
+	for (unsigned i = 0; i < XEN_NF_KEYS; i++) {
+		unsigned len = 0;
+		char *v;
+
+		vif_path(path, sizeof(path), f->domid, key[i]);
+		v = xs_read(xs, XBT_NULL, path, &len);
+		if (!v)
+			continue;
+		f->have |= 1u << i;
+		if (len >= sizeof(f->val[i]) || memchr(v, 0, len))
+			f->toolong |= 1u << i;
+		else
+			memcpy(f->val[i], v, len);   /* val[i] is zeroed: terminated */
+		free(v);
+		if (i == 0 && strcmp(f->val[0], "3") && strcmp(f->val[0], "4"))
+			return;                 /* the rest matters only to connect */
+	}
+	for (unsigned i = 0; i < sizeof(unoffered) / sizeof(unoffered[0]); i++) {
+		unsigned len;
+		char *v;
+
+		vif_path(path, sizeof(path), f->domid, unoffered[i]);
+		v = xs_read(xs, XBT_NULL, path, &len);
+		f->unoffered |= v != NULL;
+		free(v);
+	}
+}
+
+static void vif_state(struct xs_handle *xs, uint32_t domid, int state)
+{
+	char path[96], v[8];
+
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/0/state", domid);
+	snprintf(v, sizeof(v), "%d", state);
+	for (int tries = 0; tries < 8; tries++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+		unsigned len;
+		char *old;
+
+		if (t == XBT_NULL)
+			return;
+		old = xs_read(xs, t, path, &len);
+		if (!old) {             /* the domain is gone */
+			xs_transaction_end(xs, t, true);
+			return;
+		}
+		free(old);
+		if (!xs_write(xs, t, path, v, (unsigned)strlen(v))) {
+			xs_transaction_end(xs, t, true);
+			return;
+		}
+		if (xs_transaction_end(xs, t, false) || errno != EAGAIN)
+			return;
+	}
+}
+
+static void vif_op_run(struct xen_vifw *w, const struct vif_op *op)
+{
+	char path[96], token[48];
+
+	vif_path(path, sizeof(path), op->domid, "state");
+	snprintf(token, sizeof(token), "lv-vif:%u:%u", op->domid, op->gen);
+	switch (op->what) {
+	case VIF_WATCH:     /* it fires once at once: the state as it is */
+		xs_watch(w->xs, path, token);
+		break;
+	case VIF_UNWATCH:
+		xs_unwatch(w->xs, path, token);
+		break;
+	case VIF_STATE:
+		vif_state(w->xs, op->domid, op->state);
+		break;
+	}
+}
+
+static void vif_report(struct xen_vifw *w, uint32_t domid, unsigned gen)
+{
+	struct xen_netfront f = { .domid = domid, .gen = gen };
+
+	vif_read(w->xs, &f);
+	pthread_mutex_lock(&w->mu);
+	if (w->nrep < VIF_REPORTS_MAX &&
+	    grow((void **)&w->rep, &w->caprep, w->nrep + 1, sizeof(*w->rep)))
+		w->rep[w->nrep++] = f;
+	else
+		w->dropped++;
+	pthread_mutex_unlock(&w->mu);
+	poke(w->ready);
+}
+
+static void *vif_main(void *arg)
+{
+	struct xen_vifw *w = arg;
+	struct pollfd p[2] = { { .fd = w->wake, .events = POLLIN },
+			       { .fd = xs_fileno(w->xs), .events = POLLIN } };
+
+	for (;;) {
+		struct vif_op *ops;
+		unsigned n;
+		bool stop;
+		char **ev;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			drain(w->wake);
+		pthread_mutex_lock(&w->mu);
+		ops = w->ops;
+		n = w->nops;
+		stop = w->stop;
+		w->ops = NULL;
+		w->nops = w->capops = 0;
+		pthread_mutex_unlock(&w->mu);
+		for (unsigned i = 0; i < n; i++)
+			vif_op_run(w, &ops[i]);
+		free(ops);
+		if (stop)
+			break;
+		while ((ev = xs_check_watch(w->xs))) {
+			unsigned domid, gen;
+			char end;
+
+			if (sscanf(ev[XS_WATCH_TOKEN], "lv-vif:%u:%u%c", &domid, &gen, &end) == 2 &&
+			    domid && domid < XEN_MAX_DOMID)
+				vif_report(w, domid, gen);
+			free(ev);
+		}
+	}
+	return NULL;
+}
+
+int xen_vifw_start(struct xen_driver *d)
+{
+	struct xen_vifw *w = calloc(1, sizeof(*w));
+	sigset_t all, old;
+	int rc = -ENOMEM;
+
+	if (!w)
+		return rc;
+	w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->ready = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	errno = 0;
+	w->xs = xs_open(0);
+	if (w->wake < 0 || w->ready < 0 || !w->xs || xs_fileno(w->xs) < 0) {
+		rc = errno ? -errno : -EIO;
+		goto fail;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	sigfillset(&all);                 /* signals stay the loop's */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = -pthread_create(&w->tid, NULL, vif_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		pthread_mutex_destroy(&w->mu);
+		goto fail;
+	}
+	d->vw = w;
+	return 0;
+fail:
+	if (w->xs)
+		xs_close(w->xs);
+	if (w->wake >= 0)
+		close(w->wake);
+	if (w->ready >= 0)
+		close(w->ready);
+	free(w);
+	return rc;
+}
+
+int xen_vifw_fd(struct xen_driver *d)
+{
+	return d->vw ? d->vw->ready : -1;
+}
+
+static void vif_queue(struct xen_driver *d, const struct vif_op *op)
+{
+	struct xen_vifw *w = d->vw;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (grow((void **)&w->ops, &w->capops, w->nops + 1, sizeof(*op)))
+		w->ops[w->nops++] = *op;
+	pthread_mutex_unlock(&w->mu);
+	poke(w->wake);
+}
+
+void xen_vifw_watch(struct xen_driver *d, uint32_t domid, unsigned gen, bool on)
+{
+	vif_queue(d, &(struct vif_op){ on ? VIF_WATCH : VIF_UNWATCH, domid, gen, 0 });
+}
+
+void xen_vifw_state(struct xen_driver *d, uint32_t domid, unsigned gen, int state)
+{
+	vif_queue(d, &(struct vif_op){ VIF_STATE, domid, gen, state });
+}
+
+struct xen_netfront *xen_vifw_take(struct xen_driver *d, unsigned *n)
+{
+	struct xen_vifw *w = d->vw;
+	struct xen_netfront *r;
+
+	*n = 0;
+	if (!w)
+		return NULL;
+	drain(w->ready);
+	pthread_mutex_lock(&w->mu);
+	r = w->rep;
+	*n = w->nrep;
+	w->rep = NULL;
+	w->nrep = w->caprep = 0;
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+void xen_vifw_stop(struct xen_driver *d)
+{
+	struct xen_vifw *w = d->vw;
+	struct timespec until;
+
+	if (!w)
+		return;
+	d->vw = NULL;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_mutex_unlock(&w->mu);
+	poke(w->wake);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_timedjoin_np(w->tid, NULL, &until)) {
+		lv__log(d->h, LV_LOG_WARN, "xen: the vif thread did not end within 5 s (xenstored stuck?)");
+		return;                 /* left behind: the agent is ending */
+	}
+	xs_close(w->xs);
+	close(w->wake);
+	close(w->ready);
+	pthread_mutex_destroy(&w->mu);
+	free(w->ops);
+	free(w->rep);
+	free(w);
 }

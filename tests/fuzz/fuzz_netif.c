@@ -6,6 +6,10 @@
  * fake guest page) and answers rx requests with frames from a socket
  * standing in for the tap.  A bad request must end in the VM's fault
  * (caught here); no copy may reach past a page, no read past the rings.
+ * The first byte picks the handshake: LightVM's device page (one request
+ * per frame) or a stock netfront's (XenStore: chains of requests,
+ * checksums to fill); the bytes after the rings are what a netfront
+ * wrote in XenStore (xen_netfront_parse must refuse or bound them).
  */
 #include <setjmp.h>
 #include <stdint.h>
@@ -14,7 +18,10 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#define xen_vm_fault fuzz_vm_fault   /* the real one is in xen_driver.c */
+#define xen_vm_fault fuzz_vm_fault   /* the real ones are in xen_driver.c, */
+#define xen_vm_port fuzz_vm_port
+#define xen_vifw_state fuzz_vifw_state   /* xen_store.c */
+#define xen_vifw_watch fuzz_vifw_watch
 #include "../../core/xen/xen_net.c"
 
 static jmp_buf faulted;
@@ -53,6 +60,46 @@ int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
 	return 0;
 }
 
+/* the driver's and the vif thread's side, not under test here */
+void fuzz_vifw_state(struct xen_driver *d, uint32_t domid, unsigned gen, int state)
+{
+}
+
+void fuzz_vifw_watch(struct xen_driver *d, uint32_t domid, unsigned gen, bool on)
+{
+}
+
+int fuzz_vm_port(struct xen_driver *d, struct lv_vm *vm, int port, bool on)
+{
+	return 0;
+}
+
+/* XenStore values as a netfront may write them: any bytes */
+static void front_values(const uint8_t *data, size_t size)
+{
+	struct xen_netfront f = { .domid = 1 };
+	struct xen_netfront_vals v;
+	char err[160] = "";
+
+	if (!size)
+		return;
+	f.have = data[0] & 0x1f;
+	f.toolong = size > 1 ? data[1] & 0x1f : 0;
+	f.unoffered = size > 2 && (data[2] & 1);
+	for (unsigned i = 0; i < XEN_NF_KEYS; i++) {
+		size_t off = 3 + i * sizeof(f.val[i]);
+
+		if (off < size)
+			memcpy(f.val[i], data + off, size - off < sizeof(f.val[i]) ? size - off : sizeof(f.val[i]));
+	}
+	if (xen_netfront_parse(&f, &v, err, sizeof(err)) == 0 &&
+	    (v.state > XenbusStateReconfigured || v.evtchn > XEN_NF_MAX_PORT ||
+	     v.tx_ref > XEN_NF_MAX_GREF || v.rx_ref > XEN_NF_MAX_GREF))
+		abort();            /* a value past its bound got through */
+	else if (strnlen(err, sizeof(err)) == sizeof(err))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -69,11 +116,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!pages)
 		pages = aligned_alloc(XC_PAGE_SIZE, 2 * XC_PAGE_SIZE);
 	memset(pages, 0, 2 * XC_PAGE_SIZE);
-	memcpy(pages, data, size < 2 * XC_PAGE_SIZE ? size : 2 * XC_PAGE_SIZE);
+	if (size > 2 * XC_PAGE_SIZE + 1)
+		front_values(data + 2 * XC_PAGE_SIZE + 1, size - 2 * XC_PAGE_SIZE - 1);
+	memcpy(pages, data + (size > 0), size > 2 * XC_PAGE_SIZE ? 2 * XC_PAGE_SIZE : size - (size > 0));
 	memset(guest_page, 0x5a, sizeof(guest_page));
 	memcpy(guest_page, mac, 6);
 	n = calloc(1, sizeof(*n));   /* a fault "frees" it: kept here */
 	n->d = &d;
+	n->xs = size > 0 && (data[0] & 1);
 	n->tap = sv[0];
 	n->domid = 1;
 	n->rings = pages;
