@@ -20,7 +20,7 @@
 /* Index of HostInfo.by_state, as in proto/lightvm.proto. */
 static const char *const state_names[] = {
 	"prepared", "booting", "running", "paused", "shutting-down",
-	"shutoff", "crashed",
+	"shutoff", "crashed", "saving", "saved",
 };
 
 /* Subscribe on a new connection.  Returns an LVSH_EXIT_* value; *fd is
@@ -103,7 +103,7 @@ static void host_text(struct lvsh *sh, const Lightvm__HostInfo *h)
 	fprintf(sh->out, "host: cpu %.1f%% of %u cores, mem %s available of %s; agent cpu %.2f%%, rss %s\n",
 		h->host_cpu_pct, h->ncpus, ma, mt, h->agent_cpu_pct, ar);
 	fprintf(sh->out, "vms: %u", h->vms);
-	for (size_t i = 0; i < h->n_by_state && i < 7; i++) {
+	for (size_t i = 0; i < h->n_by_state && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
 		if (!h->by_state[i])
 			continue;
 		fprintf(sh->out, "%s%s %u", sep, state_names[i], h->by_state[i]);

@@ -36,11 +36,11 @@ const struct top_column top_columns[TC_NR] = {
 /* State names as shown (the table's column is 8 wide). */
 static const char *const state_short[TOP_ST_NR + 1] = {
 	"prepared", "booting", "running", "paused", "stopping", "shutoff",
-	"crashed", "?",
+	"crashed", "saving", "saved", "?",
 };
 /* One letter per state for the tiles. */
 static const char state_letter[TOP_ST_NR + 1] = {
-	'.', 'b', 'R', 'P', 's', 'o', 'X', '?',
+	'.', 'b', 'R', 'P', 's', 'o', 'X', 'v', 'S', '?',
 };
 
 #define HEADER_LINES 4		/* host, host stats, filter+summary, titles */
@@ -62,7 +62,7 @@ static bool use_color;
 
 static const short state_color[TOP_ST_NR + 1] = {
 	COLOR_CYAN, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_MAGENTA,
-	COLOR_WHITE, COLOR_RED, COLOR_WHITE,
+	COLOR_WHITE, COLOR_RED, COLOR_BLUE, COLOR_BLUE, COLOR_WHITE,
 };
 
 static const short heat_color[5] = {

@@ -51,6 +51,7 @@ $LVSH -c "clone noop-1 3" >"$T/out" || fail "clone noop-1 3: $(cat "$T/out")"
 ls "$STATE/snapshots" 2>/dev/null | grep -q . && fail "a clone's snapshot file was left behind"
 $LVSH -c "save noop-1 $S/noop3.lvsnap" >/dev/null || fail "save noop-1"
 [ "$(info noop-1 state)" = saved ] || fail "noop-1 is not saved after save: $(info noop-1 state)"
+$LVSH -c host | grep -q "saved 1" || fail "lvsh host does not count the saved VM: $($LVSH -c host | grep vms)"
 $LVSH -c "shutdown noop-r" >/dev/null
 ok "noop: save --keep, restore, clone 3, save (saved)"
 
