@@ -3,17 +3,21 @@
  * protocol and measures, in the same process and interleaved so that both
  * see the same machine, VM spawn latency next to the baselines:
  *
- *   lv-bench -S SOCK [-t TINY] [-q QEMUCMD] [-p POOLWAIT] MAX STEP
+ *   lv-bench -S SOCK [-t TINY] [-q QEMUCMD] [-x NAME=CMD]... [-p POOLWAIT]
+ *            MAX STEP
  *
  * grows the number of running noop VMs from 0 to MAX, one spawn request
- * at a time.  For every VM it prints "lightvm,RUNNING,NS,POOLED" where NS
- * is the VM's flight-recorder spawn latency (request received -> guest
- * ready) and RUNNING the number of VMs already running.  Each spawn is
- * paired with one fork+exec of TINY ("fork,RUNNING,NS": fork -> first
- * byte read from the child).  Every STEP VMs, QEMUCMD (a shell command
- * that boots a VM and exits once it is ready) is timed 3 times
- * ("qemu,RUNNING,NS"), and with -p the tool waits until the 4M/1 pool has
- * at least POOLWAIT ready shells before the next step.
+ * at a time.  For every VM it prints "lightvm,RUNNING,NS,POOLED,CLIENT_NS"
+ * where NS is the VM's flight-recorder spawn latency (the agent's clock:
+ * request received -> guest ready), CLIENT_NS the client's clock (request
+ * written -> "ready" reply read, this process) and RUNNING the number of
+ * VMs already running.  Each spawn is paired with one fork+exec of TINY
+ * ("fork,RUNNING,NS": fork -> first byte read from the child).  Every STEP
+ * VMs, QEMUCMD (a shell command that boots a VM and exits once it is
+ * ready) is timed 3 times ("qemu,RUNNING,NS"), as is each -x command (up
+ * to 4; "NAME,RUNNING,NS": a container runtime running TINY, say), whole
+ * processes started with system(3); with -p the tool waits until the 4M/1
+ * pool has at least POOLWAIT ready shells before the next step.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,19 +84,22 @@ static void spawn_one(unsigned running)
 	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
 	Lightvm__SpawnReq sp = LIGHTVM__SPAWN_REQ__INIT;
 	Lightvm__Reply *r;
+	long long t0;
 
 	sp.count = 1;
 	sp.image = (char *)"noop";
 	rq.op_case = LIGHTVM__REQUEST__OP_SPAWN;
 	rq.spawn = &sp;
+	t0 = now();
 	r = call(&rq);
+	t0 = now() - t0;
 	if (r->n_vms != 1 || !r->vms[0]->has_spawn_ns || r->n_failures) {
 		fprintf(stderr, "lv-bench: spawn failed at %u VMs: %s\n", running,
 			r->n_failures ? r->failures[0]->message : "no ready time");
 		exit(1);
 	}
-	printf("lightvm,%u,%llu,%d\n", running, (unsigned long long)r->vms[0]->spawn_ns,
-	       r->vms[0]->pooled ? 1 : 0);
+	printf("lightvm,%u,%llu,%d,%lld\n", running, (unsigned long long)r->vms[0]->spawn_ns,
+	       r->vms[0]->pooled ? 1 : 0, t0);
 	lightvm__reply__free_unpacked(r, NULL);
 }
 
@@ -141,36 +148,51 @@ static void fork_one(const char *tiny, unsigned running)
 	printf("fork,%u,%lld\n", running, t1 - t0);
 }
 
-static void qemu_one(const char *cmd, unsigned running)
+/* A baseline that is a whole process (QEMU, a container runtime). */
+static void cmd_one(const char *name, const char *cmd, unsigned running)
 {
 	long long t0 = now();
 	int rc = system(cmd);
 
 	if (rc != 0) {
-		fprintf(stderr, "lv-bench: qemu command failed (%d): %s\n", rc, cmd);
+		fprintf(stderr, "lv-bench: %s command failed (%d): %s\n", name, rc, cmd);
 		return;
 	}
-	printf("qemu,%u,%lld\n", running, now() - t0);
+	printf("%s,%u,%lld\n", name, running, now() - t0);
 }
+
+#define MAX_X 4
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL, *tiny = NULL, *qemu = NULL;
+	const char *path = NULL, *tiny = NULL, *xname[MAX_X + 1] = { "qemu" }, *xcmd[MAX_X + 1];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	unsigned max, step, poolwait = 0;
+	unsigned max, step, poolwait = 0, nx = 1;
+	char *eq;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "S:t:q:p:")) != -1) {
+	xcmd[0] = NULL;
+	while ((opt = getopt(argc, argv, "S:t:q:x:p:")) != -1) {
 		switch (opt) {
 		case 'S': path = optarg; break;
 		case 't': tiny = optarg; break;
-		case 'q': qemu = optarg; break;
+		case 'q': xcmd[0] = optarg; break;
+		case 'x':
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || nx > MAX_X || memchr(optarg, ',', (size_t)(eq - optarg))) {
+				fprintf(stderr, "lv-bench: -x NAME=CMD (a name without ',', at most %d)\n", MAX_X);
+				return 2;
+			}
+			*eq = 0;
+			xname[nx] = optarg;
+			xcmd[nx++] = eq + 1;
+			break;
 		case 'p': poolwait = (unsigned)atoi(optarg); break;
 		default: return 2;
 		}
 	}
 	if (!path || argc - optind != 2) {
-		fprintf(stderr, "usage: lv-bench -S SOCK [-t TINY] [-q QEMUCMD] [-p POOLWAIT] MAX STEP\n");
+		fprintf(stderr, "usage: lv-bench -S SOCK [-t TINY] [-q QEMUCMD] [-x NAME=CMD]... [-p POOLWAIT] MAX STEP\n");
 		return 2;
 	}
 	max = (unsigned)atoi(argv[optind]);
@@ -191,8 +213,9 @@ int main(int argc, char **argv)
 				while (pool_ready() < poolwait && now() < end)
 					usleep(20000);
 			}
-			for (int k = 0; qemu && k < 3; k++)
-				qemu_one(qemu, running);
+			for (unsigned x = 0; x < nx; x++)
+				for (int k = 0; xcmd[x] && k < 3; k++)
+					cmd_one(xname[x], xcmd[x], running);
 		}
 		if (tiny)
 			fork_one(tiny, running);
