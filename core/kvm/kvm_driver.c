@@ -44,6 +44,7 @@
 #define FACTORY_INFLIGHT 32     /* requests sent to the factory at once */
 #define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
 #define DESTROY_KILL_NS  (2ll * 1000000000)
+#define SAVE_ANSWER_NS   (10ll * 1000000000)   /* a shell answers SAVE in ~1 ms */
 
 struct kvm_shell {
 	struct kvm_driver *d;
@@ -444,13 +445,16 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 		save_end(s, (int)m->code, err, true);
 		return;
 	}
+	timed_del(s);              /* it answered (kvm_save's deadline) */
 	lv__vm_save_paused(s->vm, lv_now_ns());
 	rc = kvm_snap_write_from(s->pid, s->save_state, s->save_fd, &s->vm->info, err, sizeof(err));
 	if (rc)
 		keep = true;           /* the guest runs on */
 	shell_send(s, keep ? KVM_MSG_UNPAUSE : KVM_MSG_DESTROY);
-	if (!keep)
+	if (!keep) {               /* killed if it does not exit (kvm_tick) */
+		s->forced_off = true;
 		timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
+	}
 	save_end(s, rc, err, keep);
 }
 
@@ -1103,6 +1107,7 @@ static int kvm_save(struct lv_driver *drv, struct lv_vm *vm, int fd, bool keep)
 	s->save_keep = keep;
 	s->save_fd = out;
 	s->save_state = st;
+	timed_add(s, lv_now_ns() + SAVE_ANSWER_NS);   /* kvm_tick: no answer */
 	return 0;
 }
 
@@ -1203,6 +1208,8 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 				s->vm->info.name);
 			shell_send(s, KVM_MSG_DESTROY);
 			s->kill_at = now + DESTROY_KILL_NS;
+		} else if (s->saving && !s->bad) {
+			shell_violation(s, "no answer to SAVE");
 		} else if (s->attaching || s->orphan) {
 			lv__log(d->h, LV_LOG_WARN, "%s: shell %d does not answer after the restart; killing it",
 				s->vm ? s->vm->info.name : "(no record)", s->pid);
