@@ -14,7 +14,7 @@
 /* Largest body per operation (Request's oneof field number), and whether
  * a read-only client may ask for it at all (pool set and console input
  * are told apart by acl_check after unpacking, within these sizes). */
-#define OP_MAX 13
+#define OP_MAX 14
 static const struct { uint32_t max; bool admin; } op_limits[OP_MAX + 1] = {
 	[1] = { 64u << 10, true },     /* spawn */
 	[2] = { 64u << 10, false },    /* list */
@@ -29,6 +29,7 @@ static const struct { uint32_t max; bool admin; } op_limits[OP_MAX + 1] = {
 	[11] = { 8192, true },         /* save */
 	[12] = { 8192, true },         /* restore */
 	[13] = { 4096, true },         /* clone */
+	[14] = { 8192, true },         /* migrate */
 };
 
 uint32_t admit_op_max(unsigned op)

@@ -161,6 +161,10 @@ void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *
 void snapreq_clone(struct client *c, uint32_t seq, const Lightvm__CloneReq *rq);
 void snapreq_vm_event(struct lv_vm *vm, enum lv_event ev);
 void snapreq_tick(void);       /* deadlines */
+/* ---- migrate.c: lvsh migrate (issue 14) */
+void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *rq);
+void migrate_vm_event(struct lv_vm *vm, enum lv_event ev);
+void migrate_tick(void);       /* journal recovery, retries */
 void waiters_tick(void);       /* deadlines, state waiters */
 
 /* ---- handlers.c: one function per request */

@@ -529,6 +529,7 @@ void handle_request(struct client *c, uint32_t seq, const Lightvm__Request *rq)
 	case LIGHTVM__REQUEST__OP_SAVE: snapreq_save(c, seq, rq->save); break;
 	case LIGHTVM__REQUEST__OP_RESTORE: snapreq_restore(c, seq, rq->restore); break;
 	case LIGHTVM__REQUEST__OP_CLONE: snapreq_clone(c, seq, rq->clone); break;
+	case LIGHTVM__REQUEST__OP_MIGRATE: migrate_request(c, seq, rq->migrate); break;
 	default:
 		client_reply_err(c, seq, EOPNOTSUPP, "unknown request");
 	}

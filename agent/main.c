@@ -88,6 +88,7 @@ static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 		vmcfg_vm_event(vm, ev, e->destroy_on);
 	waiters_vm_event(vm, ev);
 	snapreq_vm_event(vm, ev);
+	migrate_vm_event(vm, ev);
 	if (ev == LV_EV_DESTROYED)
 		vm_ext_release(vm);
 }
@@ -346,6 +347,7 @@ int main(int argc, char **argv)
 		vmcfg_tick();     /* on_poweroff/on_crash = destroy */
 		waiters_tick();
 		snapreq_tick();
+		migrate_tick();
 		subs_tick();
 		metrics_tick();
 		notify_tick();

@@ -406,7 +406,7 @@ void snapreq_save(struct client *c, uint32_t seq, const Lightvm__SaveReq *rq)
  * replies.  prefix/name as in lv_spawn. */
 static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct lv_snapshot_desc *d,
 			  unsigned count, const char *name, const char *prefix, bool keep_addr,
-			  bool wait, uint32_t timeout_ms, const char *what)
+			  bool hold, bool wait, uint32_t timeout_ms, const char *what)
 {
 	int64_t t0 = lv_now_ns(), timeout_ns;
 	char err[512];
@@ -432,7 +432,7 @@ static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct l
 	for (unsigned k = 0; k < count; k++) {
 		struct lv_spawn s = {
 			.image = d->image, .name = name, .prefix = prefix, .t_request = t0,
-			.image_fd = fd, .snapshot = d, .keep_addr = keep_addr,
+			.image_fd = fd, .snapshot = d, .keep_addr = keep_addr, .hold = hold,
 			.watchdog_s = g_watchdog_s,
 		};
 		struct lv_vm *vm;
@@ -488,7 +488,8 @@ void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *
 	}
 	if (!name && !lv_vm_lookup(g_host, d.name))
 		name = d.name;          /* its own name, if free */
-	restore_spawn(c, seq, fd, &d, 1, name, NULL, true, !rq->has_wait_ready || rq->wait_ready,
+	restore_spawn(c, seq, fd, &d, 1, name, NULL, true, rq->has_hold && rq->hold,
+		      (!rq->has_wait_ready || rq->wait_ready) && !(rq->has_hold && rq->hold),
 		      rq->has_timeout_ms ? rq->timeout_ms : 0, "restore");
 	close(fd);
 }
@@ -505,8 +506,8 @@ static void clone_go(struct snapreq *r, const char *path)
 		client_reply_err(r->c, r->seq, -fd, "clone: %s", err);
 		return;
 	}
-	restore_spawn(r->c, r->seq, fd, &d, r->count, NULL, r->prefix, false, r->wait, r->timeout_ms,
-		      "clone");
+	restore_spawn(r->c, r->seq, fd, &d, r->count, NULL, r->prefix, false, false, r->wait,
+		      r->timeout_ms, "clone");
 	close(fd);
 }
 

@@ -62,7 +62,7 @@ struct lv_driver_ops {
 	/* Optional.  Save vm into fd (dup it to keep it); report with
 	 * lv__vm_save_paused and lv__vm_save_done.  start() of a VM with
 	 * from_snapshot set gets the snapshot as its image. */
-	int  (*save)(struct lv_driver *d, struct lv_vm *vm, int fd, bool keep);
+	int  (*save)(struct lv_driver *d, struct lv_vm *vm, int fd, int mode);
 	/* A live guest whose record has no pid yet may report in after
 	 * restore_done (lv__vm_limbo_take): lv_vm_restore keeps the record */
 	bool adopts;
@@ -81,6 +81,8 @@ struct lv_vm {
 	bool destroying;
 	bool released;
 	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
+	bool hold_start;             /* ... and held until unpaused (lv_spawn.hold) */
+	bool held;                   /* saved by lv_vm_save_hold, still held */
 	enum lv_state save_from;     /* the state a save returns to */
 	int save_err;
 	char save_msg[LV_REASON_MAX];
@@ -149,7 +151,9 @@ void lv__vm_released(struct lv_vm *vm);
 void lv__vm_save_paused(struct lv_vm *vm, int64_t t);
 /* A save ended: 0 (keep: the guest runs on; else the VM is saved and
  * the driver stops it), or -errno with msg. */
-void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, bool keep);
+void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, int mode);
+/* lv_driver_ops.save's mode */
+enum { LV_SAVE_STOP = 0, LV_SAVE_KEEP = 1, LV_SAVE_HOLD = 2 };
 /* A restored VM has its control channel back (LV_EV_REATTACHED). */
 void lv__vm_reattached(struct lv_vm *vm);
 

@@ -463,6 +463,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	vm->info.mem_bytes = sp->snapshot ? sp->snapshot->mem_bytes : sp->mem_bytes;
 	vm->info.vcpus = sp->vcpus;
 	vm->from_snapshot = vm->info.restored = sp->snapshot != NULL;
+	vm->hold_start = sp->snapshot && sp->hold;
 	/* memory out of range (-ERANGE) is reported where the image is
 	 * opened, with its name (lv_image_open) */
 	if (lv_flavor_normalize(&vm->info.mem_bytes, &vm->info.vcpus) == -EINVAL) {
@@ -609,7 +610,7 @@ int lv_vm_destroy(struct lv_vm *vm)
 	return rc;
 }
 
-int lv_vm_save(struct lv_vm *vm, int fd, bool keep)
+static int save(struct lv_vm *vm, int fd, int mode)
 {
 	int rc;
 
@@ -625,11 +626,35 @@ int lv_vm_save(struct lv_vm *vm, int fd, bool keep)
 	vm->info.t_save[0] = lv_now_ns();
 	vm->save_err = 0;
 	vm->save_msg[0] = 0;
-	rc = vm->host->ops->save(vm->host->drv, vm, fd, keep);
+	rc = vm->host->ops->save(vm->host->drv, vm, fd, mode);
 	if (rc)
 		return rc;
 	vm->save_from = vm->info.state;
 	lv__vm_state(vm, LV_ST_SAVING, NULL);
+	return 0;
+}
+
+int lv_vm_save(struct lv_vm *vm, int fd, bool keep)
+{
+	return save(vm, fd, keep ? LV_SAVE_KEEP : LV_SAVE_STOP);
+}
+
+int lv_vm_save_hold(struct lv_vm *vm, int fd)
+{
+	return save(vm, fd, LV_SAVE_HOLD);
+}
+
+int lv_vm_hold_release(struct lv_vm *vm)
+{
+	int rc;
+
+	if (!vm->held || vm->info.state != LV_ST_SAVING || vm->destroying)
+		return -EINVAL;
+	rc = act(vm, vm->host->ops->unpause);
+	if (rc)
+		return rc;
+	vm->held = false;
+	lv__vm_state(vm, vm->save_from, NULL);
 	return 0;
 }
 
@@ -645,13 +670,20 @@ void lv__vm_save_paused(struct lv_vm *vm, int64_t t)
 	vm->info.t_save[1] = t;
 }
 
-void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, bool keep)
+void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, int mode)
 {
+	bool keep = mode == LV_SAVE_KEEP;
+
 	vm->info.t_save[2] = lv_now_ns();
 	vm->save_err = err;
 	snprintf(vm->save_msg, sizeof(vm->save_msg), "%s", msg && *msg ? msg : err ? strerror(-err) : "");
 	if (vm->info.state != LV_ST_SAVING)
 		return;        /* it ended (crashed, destroyed) meanwhile */
+	if (!err && mode == LV_SAVE_HOLD) {   /* held for a migration */
+		vm->held = true;
+		emit(vm, LV_EV_SAVED);
+		return;
+	}
 	if (!err && !keep) {
 		lv__vm_state(vm, LV_ST_SAVED, "saved");
 		return;

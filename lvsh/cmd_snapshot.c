@@ -240,6 +240,45 @@ static int cmd_clone(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct l
 	return finish(sh, cmd->name, r, "cloned", r->n_vms <= 1);
 }
 
+/* ---- migrate VM DEST [timeout=SEC] */
+
+static const struct lvsh_opt migrate_opts[] = {
+	{ "timeout", LVSH_OPT_KV, "SEC", "time limit per step at the destination (default 10)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct lvsh_args *a)
+{
+	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
+	Lightvm__MigrateReq mg = LIGHTVM__MIGRATE_REQ__INIT;
+	char dest[PATH_MAX];
+	Lightvm__Reply *r;
+	uint32_t ms = 0;
+	int rc;
+
+	if (abs_path(cmd->name, a->argv[1], dest, sizeof(dest)) ||
+	    opt_timeout(cmd->name, a->opt[0], &ms))
+		return LVSH_EXIT_USAGE;
+	mg.name = a->argv[0];
+	mg.dest = dest;
+	mg.has_timeout_ms = ms != 0;
+	mg.timeout_ms = ms;
+	req.op_case = LIGHTVM__REQUEST__OP_MIGRATE;
+	req.migrate = &mg;
+	rc = lvsh_call(sh, cmd->name, &req, &r);
+	if (rc != LVSH_EXIT_OK)
+		return rc;
+	if (!sh->json)
+		fprintf(sh->out, "migrated %s to %s\n", a->argv[0], dest);
+	return finish(sh, cmd->name, r, "migrated", false);
+}
+
+const struct lvsh_cmd lvsh_cmd_migrate = {
+	.name = "migrate", .usage = "VM SOCKET [timeout=SEC]",
+	.help = "move a running VM to the agent listening on SOCKET",
+	.fn = cmd_migrate, .min_args = 2, .max_args = 2, .opts = migrate_opts,
+};
+
 const struct lvsh_cmd lvsh_cmd_save = {
 	.name = "save", .usage = "SELECTOR FILE [--keep] [timeout=SEC]",
 	.help = "save VMs into snapshot files (a pattern: into the directory FILE)",

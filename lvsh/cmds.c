@@ -25,6 +25,7 @@ const struct lvsh_cmd *const lvsh_cmds[] = {
 	&lvsh_cmd_save,
 	&lvsh_cmd_restore,
 	&lvsh_cmd_clone,
+	&lvsh_cmd_migrate,
 	&lvsh_cmd_log,
 	&lvsh_cmd_console,
 	&lvsh_cmd_top,

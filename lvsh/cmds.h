@@ -95,7 +95,8 @@ extern const struct lvsh_cmd lvsh_cmd_stats, lvsh_cmd_events, lvsh_cmd_wait;
 /* cmd_create.c */
 extern const struct lvsh_cmd lvsh_cmd_create;
 /* cmd_snapshot.c */
-extern const struct lvsh_cmd lvsh_cmd_save, lvsh_cmd_restore, lvsh_cmd_clone;
+extern const struct lvsh_cmd lvsh_cmd_save, lvsh_cmd_restore, lvsh_cmd_clone,
+	lvsh_cmd_migrate;
 
 /* ---- argument parsers shared with the tests */
 struct Lightvm__SpawnReq;

@@ -160,6 +160,9 @@ struct lv_spawn {
 	 * gets a new one) */
 	const struct lv_snapshot_desc *snapshot;
 	bool keep_addr;
+	/* a restore for a migration: the guest is mapped and loaded but
+	 * held (state paused) until lv_vm_unpause */
+	bool hold;
 };
 #define LV_WATCHDOG_MAX 86400u
 #define LV_SPAWN_CMDLINE_MAX 900u
@@ -232,6 +235,13 @@ void lv_host_restore_done(struct lv_host *h);
  * -EINVAL if vm is not running, -EBUSY if a save is under way,
  * -EOPNOTSUPP without driver support. */
 int lv_vm_save(struct lv_vm *vm, int fd, bool keep) LV_WUR;
+/* A save for a migration: as lv_vm_save, but the guest stays held
+ * (state saving) after LV_EV_SAVED, until lv_vm_hold_release resumes it
+ * or lv_vm_destroy ends it. */
+int lv_vm_save_hold(struct lv_vm *vm, int fd) LV_WUR;
+/* Resume a guest held by lv_vm_save_hold (state running again);
+ * -EINVAL if it is not held. */
+int lv_vm_hold_release(struct lv_vm *vm) LV_WUR;
 /* The last save's error (0) and its message ("" if none). */
 int lv_vm_save_error(const struct lv_vm *vm, const char **msg);
 

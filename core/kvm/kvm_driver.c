@@ -61,7 +61,8 @@ struct kvm_shell {
 	bool bad;                     /* broke the protocol: being killed */
 	int64_t kill_at;
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
-	bool saving, save_keep;       /* SAVE sent, SAVED not heard (snapshot_drv.c) */
+	bool saving;                  /* SAVE sent, SAVED not heard (snapshot_drv.c) */
+	int save_mode;                /* LV_SAVE_* */
 	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
 
@@ -172,7 +173,7 @@ out:
 }
 
 /* A save of s's VM ends (the files closed; the core told). */
-static void save_end(struct kvm_shell *s, int rc, const char *why, bool keep)
+static void save_end(struct kvm_shell *s, int rc, const char *why, int mode)
 {
 	if (!s->saving)
 		return;
@@ -180,7 +181,7 @@ static void save_end(struct kvm_shell *s, int rc, const char *why, bool keep)
 	close(s->save_fd);
 	close(s->save_state);
 	if (s->vm)
-		lv__vm_save_done(s->vm, rc, why, keep);
+		lv__vm_save_done(s->vm, rc, why, mode);
 }
 
 /* The shell is gone (EOF): free it and tell the core. */
@@ -192,7 +193,7 @@ static void shell_gone(struct kvm_shell *s)
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, s->fd);
 	close(s->fd);
 	timed_del(s);
-	save_end(s, -ESRCH, "the shell died during the save", true);
+	save_end(s, -ESRCH, "the shell died during the save", LV_SAVE_KEEP);
 	lv__pool_gone(d->h, &s->slot);
 	pool_log_drop(s);
 	if (vm) {
@@ -433,7 +434,7 @@ static void shell_prepared(struct kvm_shell *s)
 static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	char err[LV_REASON_MAX] = "";
-	bool keep = s->save_keep;
+	int mode = s->save_mode;
 	int rc;
 
 	if (!s->saving || !s->vm || m->code > 0 || m->code < -4095) {
@@ -442,20 +443,22 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	if (m->code < 0) {
 		shell_text(err, m->text, sizeof(err) < sizeof(m->text) ? sizeof(err) : sizeof(m->text));
-		save_end(s, (int)m->code, err, true);
+		save_end(s, (int)m->code, err, LV_SAVE_KEEP);
 		return;
 	}
 	timed_del(s);              /* it answered (kvm_save's deadline) */
 	lv__vm_save_paused(s->vm, lv_now_ns());
 	rc = kvm_snap_write_from(s->pid, s->save_state, s->save_fd, &s->vm->info, err, sizeof(err));
 	if (rc)
-		keep = true;           /* the guest runs on */
-	shell_send(s, keep ? KVM_MSG_UNPAUSE : KVM_MSG_DESTROY);
-	if (!keep) {               /* killed if it does not exit (kvm_tick) */
+		mode = LV_SAVE_KEEP;   /* the guest runs on */
+	if (mode == LV_SAVE_KEEP)
+		shell_send(s, KVM_MSG_UNPAUSE);
+	if (mode == LV_SAVE_STOP) {   /* killed if it does not exit (kvm_tick) */
+		shell_send(s, KVM_MSG_DESTROY);
 		s->forced_off = true;
 		timed_add(s, lv_now_ns() + DESTROY_KILL_NS);
 	}
-	save_end(s, rc, err, keep);
+	save_end(s, rc, err, mode);   /* LV_SAVE_HOLD: held until told */
 }
 
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
@@ -688,7 +691,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	m.id = vm->info.id;
 	m.boot_timeout_ms = d->h->cfg.boot_timeout_ms;
 	m.watchdog_s = vm->watchdog_s;
-	m.kind = vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0;
+	m.kind = (vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0) | (vm->hold_start ? KVM_EXEC_HOLD : 0);
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	fds[0] = image_fd;
 	fds[1] = logfd;
@@ -1078,7 +1081,7 @@ static int kvm_console_input(struct lv_driver *d, struct lv_vm *vm, const void *
 	return 0;
 }
 
-static int kvm_save(struct lv_driver *drv, struct lv_vm *vm, int fd, bool keep)
+static int kvm_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
 {
 	struct kvm_shell *s = SHELL_OF(vm);
 	struct kvm_msg m = { .type = KVM_MSG_SAVE };
@@ -1104,7 +1107,7 @@ static int kvm_save(struct lv_driver *drv, struct lv_vm *vm, int fd, bool keep)
 		return (int)r;
 	}
 	s->saving = true;
-	s->save_keep = keep;
+	s->save_mode = mode;
 	s->save_fd = out;
 	s->save_state = st;
 	timed_add(s, lv_now_ns() + SAVE_ANSWER_NS);   /* kvm_tick: no answer */

@@ -671,7 +671,8 @@ static void wait_exec(struct kvm_shell *s)
 	s->boot_timeout_ms = m.boot_timeout_ms;
 	s->spin_ns = (int64_t)m.watchdog_s * 1000000000ll;
 	s->id = m.id;
-	s->restore = m.kind == KVM_EXEC_SNAPSHOT;
+	s->restore = (m.kind & KVM_EXEC_SNAPSHOT) != 0;
+	s->hold = s->restore && (m.kind & KVM_EXEC_HOLD);
 }
 
 /* ---- load */
@@ -777,6 +778,11 @@ static void start(struct kvm_shell *s)
 	if (s->boot_timeout_ms)
 		s->boot_deadline = s->t[KVM_T_STARTED] + (int64_t)s->boot_timeout_ms * 1000000ll;
 	kvm_shell_send(s, KVM_MSG_STARTED);
+	if (s->hold) {              /* a migration's restore: held until UNPAUSE */
+		s->paused = true;
+		kvm_shell_send(s, KVM_MSG_PAUSED);
+		wait_unpause(s);
+	}
 }
 
 void kvm_shell_main(const struct kvm_shell_args *a)

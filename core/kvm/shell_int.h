@@ -49,6 +49,7 @@ struct kvm_shell {
 	struct kvm_stats_page *stats;  /* mapped stats_fd, or a private dummy */
 	int64_t stats_t;        /* when cpu_ns was last refreshed */
 	bool restore;           /* EXEC of a snapshot (snapshot_shell.c) */
+	bool hold;              /* ... held (paused) once loaded: a migration */
 	bool in_idle;           /* inside LV_HC_IDLE (a save notes it) */
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 };

@@ -60,6 +60,7 @@ enum kvm_msg_type {
 
 /* EXEC's kind: the image fd is a snapshot (snapshot.h) to map, not an ELF */
 #define KVM_EXEC_SNAPSHOT 1u
+#define KVM_EXEC_HOLD     2u   /* with SNAPSHOT: PAUSED once loaded, until UNPAUSE */
 
 enum kvm_hello_state {
 	KVM_HS_PREPARED = 0,   /* no guest yet */

@@ -1,0 +1,524 @@
+/*
+ * migrate.c - `lvsh migrate VM DEST` (issue 14): a VM moves to another
+ * agent on this machine (DEST: its control socket), in four steps, each
+ * recorded in a journal STATEDIR/migrate/NAME before the next starts:
+ *   1 held      the VM is saved into STATEDIR/snapshots and held here
+ *               (lv_vm_save_hold: not running, state saving);
+ *   2 prepared  the destination restored it held (RestoreReq.hold) and
+ *               says it is paused there (WaitReq paused);
+ *   3 moved     the VM here is destroyed;
+ *   4 done      the destination let it run (ActionReq unpause): journal
+ *               and file removed.
+ * A failure before step 3 resumes the VM here (and destroys a held copy
+ * at the destination); after step 3 the destination holds the only copy
+ * and the unpause is retried every second until it answers.  An agent
+ * killed midway finds its journals at its first tick and does the same
+ * (step 1 or 2: resume here, destroy there; step 3: unpause there), so a
+ * VM is never lost and never runs in two places.  The destination is
+ * asked synchronously, with a time limit per request (default 10 s):
+ * the agent's loop waits for those few milliseconds.
+ * LIGHTVMD_MIGRATE_STALL_MS (tests only) pauses after each step so that
+ * a test can kill either agent there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <libgen.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "agent.h"
+#include "frame.h"
+
+#define STEP_TIMEOUT_MS 10000u
+
+struct mig {
+	struct mig *next;
+	struct client *c;           /* NULL: recovered from a journal */
+	uint32_t seq, id;
+	char name[LV_VM_NAME_MAX];
+	char dest[108];
+	char file[PATH_MAX];
+	int step;                   /* 1..3 as above; -1: resume here pending */
+	uint32_t timeout_ms;
+	int64_t retry_at;
+	int64_t give_up;            /* resume pending: until then */
+};
+
+static struct mig *migs;
+static bool recovered;
+
+static void dir_of(char *out, size_t len, const char *sub)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", records_dir());
+	snprintf(out, len, "%s/%s", dirname(tmp), sub);
+}
+
+static void journal_path(const struct mig *m, char *out, size_t len)
+{
+	char dir[PATH_MAX];
+
+	dir_of(dir, sizeof(dir), "migrate");
+	if ((size_t)snprintf(out, len, "%s/%.63s", dir, m->name) >= len)
+		out[0] = 0;
+}
+
+/* The journal: one small file per migration, replaced atomically. */
+static int journal_write(struct mig *m, int step)
+{
+	char path[PATH_MAX + 8], tmp[PATH_MAX + 16], dir[PATH_MAX];
+	FILE *f;
+
+	m->step = step;
+	dir_of(dir, sizeof(dir), "migrate");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	journal_path(m, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "step %d\ndest %s\nfile %s\n", step, m->dest, m->file);
+	if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+static void journal_remove(struct mig *m)
+{
+	char path[PATH_MAX + 8];
+
+	journal_path(m, path, sizeof(path));
+	unlink(path);
+}
+
+static void stall(int step)
+{
+	const char *s = getenv("LIGHTVMD_MIGRATE_STALL_MS");
+
+	alog(LV_LOG_INFO, "migrate: step %d done", step);
+	if (s && atoi(s) > 0)
+		usleep((useconds_t)atoi(s) * 1000u);
+}
+
+/* ---- the destination, one request at a time */
+
+static int dest_call(const struct mig *m, Lightvm__Request *rq, Lightvm__Reply **out,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint32_t ms = m->timeout_ms ? m->timeout_ms : STEP_TIMEOUT_MS;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct lv_frame_hdr hdr;
+	size_t len = lightvm__request__get_packed_size(rq);
+	uint8_t *buf = malloc(len ? len : 1), *body = NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
+
+	*out = NULL;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", m->dest);
+	if (!buf || fd < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "destination %s: %s", m->dest, strerror(errno));
+		goto out;
+	}
+	lightvm__request__pack(rq, buf);
+	rc = lv_frame_write(fd, LV_FRAME_REQUEST, 1, buf, (uint32_t)len);
+	while (!rc) {               /* skip any event frame */
+		rc = lv_frame_read(fd, &hdr, &body);
+		if (rc)
+			break;
+		if (hdr.type == LV_FRAME_REPLY) {
+			*out = lightvm__reply__unpack(NULL, hdr.len, body);
+			free(body);
+			rc = *out ? 0 : -EBADMSG;
+			break;
+		}
+		free(body);
+	}
+	if (rc && !*err)
+		snprintf(err, errlen, "destination %s: %s", m->dest, strerror(-rc));
+	if (!rc && (*out)->has_err && (*out)->err) {
+		rc = -(*out)->err;
+		snprintf(err, errlen, "destination: %s", (*out)->message ? (*out)->message : strerror(-rc));
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+static int dest_restore(struct mig *m, char *err, size_t errlen)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__RestoreReq rs = LIGHTVM__RESTORE_REQ__INIT;
+	Lightvm__WaitReq w = LIGHTVM__WAIT_REQ__INIT;
+	Lightvm__Reply *r;
+	int rc;
+
+	rs.path = m->file;
+	rs.name = m->name;
+	rs.has_hold = rs.hold = true;
+	rs.has_wait_ready = true;
+	rs.wait_ready = false;
+	rq.op_case = LIGHTVM__REQUEST__OP_RESTORE;
+	rq.restore = &rs;
+	rc = dest_call(m, &rq, &r, err, errlen);
+	if (r)
+		lightvm__reply__free_unpacked(r, NULL);
+	if (rc)
+		return rc;
+	/* loaded and held there, not merely requested */
+	w.selector = m->name;
+	w.state = "paused";
+	w.has_timeout_ms = true;
+	w.timeout_ms = m->timeout_ms ? m->timeout_ms : STEP_TIMEOUT_MS;
+	rq.op_case = LIGHTVM__REQUEST__OP_WAIT;
+	rq.wait = &w;
+	rc = dest_call(m, &rq, &r, err, errlen);
+	if (r)
+		lightvm__reply__free_unpacked(r, NULL);
+	return rc;
+}
+
+static int dest_action(struct mig *m, Lightvm__Action a, char *err, size_t errlen)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__ActionReq ac = LIGHTVM__ACTION_REQ__INIT;
+	char *names[1] = { m->name };
+	Lightvm__Reply *r;
+	int rc;
+
+	ac.action = a;
+	ac.selector = "";
+	ac.n_names = 1;
+	ac.names = names;
+	rq.op_case = LIGHTVM__REQUEST__OP_ACTION;
+	rq.action = &ac;
+	rc = dest_call(m, &rq, &r, err, errlen);
+	if (!rc && r && r->n_failures) {
+		rc = -(r->failures[0]->err ? r->failures[0]->err : EIO);
+		snprintf(err, errlen, "destination: %s: %s", r->failures[0]->name,
+			 r->failures[0]->message);
+	}
+	if (r)
+		lightvm__reply__free_unpacked(r, NULL);
+	return rc;
+}
+
+/* ---- the steps */
+
+static void mig_free(struct mig *m)
+{
+	for (struct mig **p = &migs; *p; p = &(*p)->next)
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	if (m->c)
+		client_unref(m->c);
+	free(m);
+}
+
+static void reply(struct mig *m, int err, const char *msg)
+{
+	struct lv_vm *vm;
+
+	if (!m->c || !client_alive(m->c))
+		return;
+	if (err) {
+		client_reply_err(m->c, m->seq, err, "migrate: %s: %s", m->name, msg);
+		return;
+	}
+	vm = lv_vm_lookup(g_host, m->name);   /* gone here: an empty list */
+	reply_vms(m->c, m->seq, vm ? &vm : NULL, vm ? 1 : 0, false, NULL, 0, 1);
+}
+
+/* Resume the VM here: held by this agent, or paused (a former agent
+ * held it; the shell says paused once re-attached).  true when done
+ * (or nothing is left to resume). */
+static bool resume_here(struct mig *m)
+{
+	struct lv_vm *vm = lv_vm_lookup(g_host, m->name);
+	enum lv_state st;
+
+	if (!vm || lv_vm_destroying(vm))
+		return true;
+	if (lv_vm_hold_release(vm) == 0)
+		return true;
+	st = lv_vm_info(vm)->state;
+	if (st == LV_ST_PAUSED)
+		return lv_vm_unpause(vm) == 0;
+	return st != LV_ST_SAVING && st != LV_ST_PREPARED;   /* re-attaching: wait */
+}
+
+/* Before step 3: the VM runs on here; a held copy there goes. */
+static void undo(struct mig *m, int err, const char *why)
+{
+	char e2[256] = "";
+
+	if (m->step >= 2 && dest_action(m, LIGHTVM__ACTION__DESTROY, e2, sizeof(e2)))
+		alog(LV_LOG_WARN, "migrate: %s: a held copy at %s may stay (paused): %s",
+		     m->name, m->dest, e2);
+	alog(LV_LOG_WARN, "migrate: %s to %s failed (%s): it runs here", m->name, m->dest, why);
+	unlink(m->file);
+	journal_remove(m);
+	reply(m, -err, why);
+	if (m->c) {
+		client_unref(m->c);
+		m->c = NULL;
+	}
+	m->step = -1;
+	m->give_up = lv_now_ns() + 15000000000ll;
+	if (resume_here(m))
+		mig_free(m);
+}
+
+/* Step 4, retried until the destination answers. */
+static void commit(struct mig *m)
+{
+	char err[256] = "";
+	int rc = dest_action(m, LIGHTVM__ACTION__UNPAUSE, err, sizeof(err));
+
+	if (rc && rc != -EINVAL) {   /* EINVAL: running there already */
+		if (!m->retry_at)
+			alog(LV_LOG_WARN, "migrate: %s: the destination did not start it yet (%s): retrying",
+			     m->name, err);
+		m->retry_at = lv_now_ns() + 1000000000ll;
+		if (m->c && client_alive(m->c)) {
+			client_reply_err(m->c, m->seq, -rc, "migrate: %s: moved to %s, which has not started it yet (%s); this agent retries",
+					 m->name, m->dest, err);
+			client_unref(m->c);
+			m->c = NULL;
+		}
+		return;
+	}
+	alog(LV_LOG_INFO, "migrate: %s: runs at %s", m->name, m->dest);
+	unlink(m->file);
+	journal_remove(m);
+	reply(m, 0, NULL);
+	mig_free(m);
+}
+
+/* The VM is saved and held here (step 1): the rest. */
+static void go_on(struct mig *m)
+{
+	struct lv_vm *vm = lv_vm_lookup(g_host, m->name);
+	char err[256] = "";
+	int rc;
+
+	if (journal_write(m, 1)) {
+		undo(m, -EIO, "cannot write the migration journal");
+		return;
+	}
+	stall(1);
+	rc = dest_restore(m, err, sizeof(err));
+	if (rc) {
+		m->step = 2;          /* a copy may exist there: destroy it */
+		undo(m, rc, err);
+		return;
+	}
+	if (journal_write(m, 2)) {
+		undo(m, -EIO, "cannot write the migration journal");
+		return;
+	}
+	stall(2);
+	vm = lv_vm_lookup(g_host, m->name);
+	if (!vm || lv_vm_destroy(vm)) {
+		undo(m, -ESRCH, "the VM went away here");
+		return;
+	}
+	journal_write(m, 3);      /* if this fails, the destination holds it: go on */
+	stall(3);
+	commit(m);
+}
+
+void migrate_vm_event(struct lv_vm *vm, enum lv_event ev)
+{
+	const struct lv_vm_info *in = lv_vm_info(vm);
+
+	for (struct mig *m = migs, *next; m; m = next) {
+		next = m->next;
+		if (m->id != in->id || m->step != 0 || !m->c)
+			continue;
+		if (ev == LV_EV_SAVED && in->state == LV_ST_SAVING) {
+			go_on(m);
+		} else if (ev == LV_EV_SAVE_FAILED || lv_state_is_final(in->state) ||
+			   ev == LV_EV_DESTROYED) {
+			const char *msg = NULL;
+
+			lv_vm_save_error(vm, &msg);
+			unlink(m->file);
+			reply(m, EIO, msg && *msg ? msg : "the save failed");
+			mig_free(m);
+		}
+	}
+}
+
+void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *rq)
+{
+	struct lv_vm *vm = lv_vm_lookup(g_host, rq->name);
+	char dir[PATH_MAX];
+	struct stat st;
+	struct mig *m;
+	int fd, rc;
+
+	if (!vm || lv_vm_destroying(vm)) {
+		client_reply_err(c, seq, ESRCH, "migrate: no VM '%s'", rq->name);
+		return;
+	}
+	if (lv_vm_info(vm)->state != LV_ST_RUNNING) {
+		client_reply_err(c, seq, EINVAL, "migrate: %s is %s, not running", rq->name,
+				 lv_state_name(lv_vm_info(vm)->state));
+		return;
+	}
+	if (rq->dest[0] != '/' || strlen(rq->dest) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    stat(rq->dest, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		client_reply_err(c, seq, EINVAL, "migrate: '%s': not the absolute path of an agent's socket",
+				 rq->dest);
+		return;
+	}
+	for (m = migs; m; m = m->next)
+		if (!strcmp(m->name, rq->name)) {
+			client_reply_err(c, seq, EBUSY, "migrate: %s is being migrated", rq->name);
+			return;
+		}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		client_reply_err(c, seq, ENOMEM, "migrate: out of memory");
+		return;
+	}
+	m->c = c;
+	client_ref(c);
+	m->seq = seq;
+	m->id = lv_vm_info(vm)->id;
+	m->timeout_ms = rq->has_timeout_ms ? rq->timeout_ms : 0;
+	snprintf(m->name, sizeof(m->name), "%s", rq->name);
+	snprintf(m->dest, sizeof(m->dest), "%s", rq->dest);
+	dir_of(dir, sizeof(dir), "snapshots");
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (size_t)snprintf(m->file, sizeof(m->file), "%s/migrate-%s.lvsnap", dir, m->name) >= sizeof(m->file)) {
+		client_reply_err(c, seq, EIO, "migrate: %s: cannot use %s", rq->name, dir);
+		client_unref(c);
+		free(m);
+		return;
+	}
+	unlink(m->file);          /* a former attempt's */
+	fd = open(m->file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	rc = fd < 0 ? -errno : lv_vm_save_hold(vm, fd);
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		unlink(m->file);
+		client_reply_err(c, seq, -rc, "migrate: %s: cannot save it: %s", rq->name, strerror(-rc));
+		client_unref(c);
+		free(m);
+		return;
+	}
+	m->next = migs;
+	migs = m;
+	alog(LV_LOG_INFO, "migrate: %s to %s", m->name, m->dest);
+}
+
+/* ---- a former agent's journals */
+
+static bool name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static void recover_one(const char *dir, const char *name)
+{
+	char path[PATH_MAX * 2], line[PATH_MAX + 16];
+	struct mig *m = calloc(1, sizeof(*m));
+	FILE *f;
+
+	if (!m)
+		return;
+	if (strlen(name) >= sizeof(m->name)) {
+		free(m);
+		return;
+	}
+	memcpy(m->name, name, strlen(name) + 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	m->step = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "step ", 5))
+			m->step = atoi(line + 5);
+		else if (!strncmp(line, "dest ", 5) && strlen(line + 5) < sizeof(m->dest))
+			memcpy(m->dest, line + 5, strlen(line + 5) + 1);
+		else if (!strncmp(line, "file ", 5) && strlen(line + 5) < sizeof(m->file))
+			memcpy(m->file, line + 5, strlen(line + 5) + 1);
+	}
+	if (f)
+		fclose(f);
+	if (m->step < 1 || m->step > 3 || !*m->dest || !*m->file || !name_ok(m->name)) {
+		alog(LV_LOG_WARN, "migrate: journal %s is not valid: removed", path);
+		unlink(path);
+		free(m);
+		return;
+	}
+	m->next = migs;
+	migs = m;
+	alog(LV_LOG_WARN, "migrate: %s: a former agent stopped at step %d of its move to %s: %s",
+	     m->name, m->step, m->dest, m->step < 3 ? "resuming it here" : "starting it there");
+	if (m->step < 3)
+		undo(m, -EINTR, "the agent was stopped during the migration");
+	else
+		commit(m);
+}
+
+void migrate_tick(void)
+{
+	int64_t now = lv_now_ns();
+
+	if (!recovered) {
+		char dir[PATH_MAX];
+		DIR *d;
+		struct dirent *e;
+
+		recovered = true;
+		dir_of(dir, sizeof(dir), "migrate");
+		d = opendir(dir);
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.' && !strstr(e->d_name, ".tmp"))
+				recover_one(dir, e->d_name);
+		if (d)
+			closedir(d);
+	}
+	for (struct mig *m = migs, *next; m; m = next) {
+		next = m->next;
+		if (m->step == 3 && m->retry_at && now >= m->retry_at) {
+			commit(m);
+		} else if (m->step == -1 && (resume_here(m) || now > m->give_up)) {
+			if (now > m->give_up)
+				alog(LV_LOG_WARN, "migrate: %s: could not resume it here (it stays as it is)",
+				     m->name);
+			mig_free(m);
+		}
+	}
+}

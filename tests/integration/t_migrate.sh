@@ -1,0 +1,138 @@
+#!/bin/sh
+# t_migrate.sh - lvsh migrate between two agents on this machine, each
+# in its own network namespace (its own lvbr0, same subnet) and state
+# directory: a daytime VM keeps its address and answers at the
+# destination.  Then each side is killed (-9) after each step of a
+# migration (LIGHTVMD_MIGRATE_STALL_MS holds the source after each step)
+# and, once the killed agent is back, the VM runs in exactly one place:
+# at the source if the source had not destroyed its copy, else at the
+# destination; never in both, never nowhere.
+. tests/integration/lib.sh
+need_kvm
+[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+command -v ip >/dev/null || skip "no ip (iproute2)"
+command -v jq >/dev/null || skip "no jq"
+NA=lvmiga$$ NB=lvmigb$$
+ip netns add "$NA" 2>/dev/null || skip "cannot create a network namespace (root needed)"
+ip netns add "$NB" || fail "second namespace"
+SA=$T/a.sock SB=$T/b.sock
+LA="$B/lvsh -S $SA --no-autostart"
+LB="$B/lvsh -S $SB --no-autostart"
+APID= BPID=
+stop_all() {
+	$LA -c "destroy all" >/dev/null 2>&1; $LB -c "destroy all" >/dev/null 2>&1
+	[ -n "$APID" ] && kill "$APID" 2>/dev/null; [ -n "$BPID" ] && kill "$BPID" 2>/dev/null
+	sleep 1
+}
+trap 'rc=$?; stop_all; ip netns del $NA 2>/dev/null; ip netns del $NB 2>/dev/null; cat "$T"/a.log "$T"/b.log >>"$T/agent.log" 2>/dev/null; cleanup $rc' EXIT
+ip netns exec "$NA" ip link set lo up
+ip netns exec "$NB" ip link set lo up
+
+# start_a [ENV...]: the source agent (no --stop-vms: it is killed on purpose)
+start_a() {
+	rm -f "$SA"
+	env "$@" ip netns exec "$NA" "$B/lightvmd" -S "$SA" -D "$T/sa" -d >>"$T/a.log" 2>&1 &
+	APID=$!
+	i=0; until $LA -c host >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent A does not answer"; sleep 0.05; done
+}
+start_b() {
+	rm -f "$SB"
+	ip netns exec "$NB" "$B/lightvmd" -S "$SB" -D "$T/sb" -d >>"$T/b.log" 2>&1 &
+	BPID=$!
+	i=0; until $LB -c host >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent B does not answer"; sleep 0.05; done
+}
+kill_a() { kill -9 "$APID"; wait "$APID" 2>/dev/null; APID=; }
+kill_b() { kill -9 "$BPID"; wait "$BPID" 2>/dev/null; BPID=; }
+state() { $1 --json -c "list $2" 2>/dev/null | jq -r '.vms[0].state // "none"'; }
+daytime_in() { ip netns exec "$1" "$B/tests/lv-daytime" -d $((3 * TS)) -t $((20 * TS)) "$2"; }
+# wait_log FILE TEXT: until the agent log has TEXT (a migration step)
+wait_log() {
+	i=0; until grep -q "$2" "$1"; do
+		i=$((i + 1)); [ $i -gt $((300 * TS)) ] && fail "never saw '$2' in $1"; sleep 0.02; done
+}
+# settle NAME: until it is running in one place (or times out), then check
+# it runs in exactly one: echo a or b
+where() {
+	i=0
+	while :; do
+		a=$(state "$LA" "$1"); b=$(state "$LB" "$1")
+		[ "$a" = running ] && [ "$b" = running ] && fail "$1 runs in both places"
+		if [ "$a" = running ] || [ "$b" = running ]; then
+			tsleep 0.5   # and stays so
+			a=$(state "$LA" "$1"); b=$(state "$LB" "$1")
+			[ "$a" = running ] && [ "$b" = running ] && fail "$1 runs in both places"
+			[ "$a" = running ] && { echo a; return; }
+			[ "$b" = running ] && { echo b; return; }
+		fi
+		i=$((i + 1)); [ $i -gt $((150 * TS)) ] && fail "$1 runs nowhere (A: $a, B: $b)"
+		sleep 0.1
+	done
+}
+
+start_a
+start_b
+
+# ---- a migration that works
+$LA -c "spawn 1 daytime --wait name=m0" >/dev/null || fail "spawn at A"
+ip=$($LA --json -c "inspect m0-1" | jq -r '.vms[0].ipv4')
+daytime_in "$NA" "$ip" || fail "m0-1 does not answer at A"
+$LA -c "migrate m0-1 $SB" >"$T/out" 2>&1 || fail "migrate: $(cat "$T/out")"
+[ "$(state "$LA" m0-1)" = none ] || fail "m0-1 is still at A: $(state "$LA" m0-1)"
+[ "$(state "$LB" m0-1)" = running ] || fail "m0-1 does not run at B: $(state "$LB" m0-1)"
+[ "$($LB --json -c "inspect m0-1" | jq -r '.vms[0].ipv4')" = "$ip" ] || fail "m0-1 changed its address"
+daytime_in "$NB" "$ip" || fail "m0-1 does not answer at B on $ip"
+ls "$T/sa/migrate" 2>/dev/null | grep -q . && fail "a journal was left at A"
+ls "$T/sa/snapshots" 2>/dev/null | grep -q . && fail "a snapshot was left at A"
+ok "migrate daytime A -> B: answers at B on $ip, gone from A"
+
+# ---- a destination that is not there: runs on at A
+$LA -c "spawn 1 daytime --wait name=m1" >/dev/null
+$LA -c "migrate m1-1 $T/nothing.sock" >/dev/null 2>&1 && fail "migrate to nothing"
+: >"$T/plain"
+$LA -c "migrate m1-1 $T/plain" >/dev/null 2>&1 && fail "migrate to a plain file"
+[ "$(state "$LA" m1-1)" = running ] || fail "m1-1 does not run at A after refused migrations"
+ok "no destination: refused, the VM runs on"
+
+# ---- kills: SIDE STEP EXPECT
+n=2
+for k in "b 1 a" "b 2 b" "a 1 a" "a 2 a" "a 3 b"; do
+	set -- $k
+	side=$1 step=$2 expect=$3
+	kill_a
+	start_a LIGHTVMD_MIGRATE_STALL_MS=$((1500 * TS))
+	name=mk$n; n=$((n + 1))
+	$LA -c "spawn 1 daytime --wait name=$name" >/dev/null || fail "spawn $name"
+	vm=$name-1
+	ip=$($LA --json -c "inspect $vm" | jq -r '.vms[0].ipv4')
+	before=$(grep -c "migrate: step $step done" "$T/a.log")
+	$LA -c "migrate $vm $SB" >/dev/null 2>&1 &
+	MIG=$!
+	i=0; while [ "$(grep -c "migrate: step $step done" "$T/a.log")" -le "$before" ]; do
+		i=$((i + 1)); [ $i -gt $((300 * TS)) ] && fail "step $step never came"; sleep 0.02; done
+	if [ "$side" = a ]; then
+		kill_a; wait $MIG 2>/dev/null
+		start_a
+	else
+		kill_b
+		# before the restore: B comes back only once A gave up on it
+		[ "$step" = 1 ] && wait_log "$T/a.log" "migrate: $vm to .* failed"
+		wait $MIG 2>/dev/null
+		start_b
+	fi
+	got=$(where "$vm")
+	[ "$got" = "$expect" ] || fail "killed $side after step $step: $vm runs at $got, expected $expect"
+	if [ "$got" = a ]; then
+		ns=$NA
+		i=0; until [ "$(state "$LB" "$vm")" = none ]; do   # no held copy left at B
+			i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "killed $side after step $step: a copy at B stays: $(state "$LB" "$vm")"
+			sleep 0.1; done
+	else
+		ns=$NB
+		case $(state "$LA" "$vm") in none|crashed) ;; *) fail "killed $side after step $step: A still has $vm: $(state "$LA" "$vm")";; esac
+	fi
+	daytime_in "$ns" "$ip" || fail "killed $side after step $step: $vm does not answer at $got on $ip"
+	ok "agent $side killed after step $step: $vm runs at $got only, answers on $ip"
+done
+kill -0 "$APID" && kill -0 "$BPID" || fail "an agent died"
