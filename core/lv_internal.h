@@ -123,6 +123,8 @@ struct lv_host {
  * Xen domain whose own signature is not nesting.  Returns buf. */
 const char *lv__platform_outer(char *buf, size_t len, int self_is_xen);
 
+/* Is the open image a Linux kernel with the PVH entry note (catalog.c)? */
+bool lv__image_is_linux(int fd);
 /* Only letters, digits, '-', '_' and '.' (VM names, image names). */
 bool lv__name_chars_ok(const char *s);
 /* Open an admin-given path (image, ramdisk) for reading, only if it is a

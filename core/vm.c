@@ -434,6 +434,13 @@ static bool snapshot_net(struct lv_vm *vm, const struct lv_spawn *sp, char *err,
 	return *rc != 0;
 }
 
+/* A unikernel asks for a NIC with its ELF note; on KVM a Linux kernel
+ * always gets one (virtio-net, core/kvm/virtio_net.c). */
+static bool image_wants_net(struct lv_host *h, int fd)
+{
+	return lv__image_wants_net(fd) || (strcmp(h->ops->name, "kvm") == 0 && lv__image_is_linux(fd));
+}
+
 int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		struct lv_vm **out, char *err, size_t errlen)
 {
@@ -513,8 +520,14 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 			goto fail;
 		}
 	}
+	if ((sp->ramdisk || sp->cmdline) && strcmp(h->ops->name, "kvm") == 0 && !lv__image_is_linux(fd)) {
+		snprintf(err, errlen, "%s is for Linux kernels (and the Xen driver): %s is a LightVM unikernel",
+			 sp->ramdisk ? "ramdisk=" : "cmdline=", sp->image);
+		rc = -EINVAL;
+		goto fail;
+	}
 	if (sp->snapshot ? snapshot_net(vm, sp, err, errlen, &rc) :
-	    lv__image_wants_net(fd) && (rc = lv__net_vm_attach(vm, err, errlen)) != 0)
+	    image_wants_net(h, fd) && (rc = lv__net_vm_attach(vm, err, errlen)) != 0)
 		goto fail;
 	vm->info.id = h->next_id++;
 	rc = vm_insert(h, vm);

@@ -58,6 +58,7 @@ static void factory_fork_shell(int sock, int kvm_fd, const struct kvm_factory_re
 			.kvm_fd = kvm_fd, .ctl_fd = sv[1],
 			.mem_bytes = rq->mem_bytes, .vcpus = rq->vcpus,
 			.background = (rq->flags & KVM_FACTORY_BACKGROUND) != 0,
+			.linux_guest = (rq->flags & KVM_FACTORY_LINUX) != 0,
 			.sock_dir = factory_sock_dir,
 		};
 

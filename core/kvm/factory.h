@@ -26,6 +26,7 @@ struct kvm_factory_req {
 };
 
 #define KVM_FACTORY_BACKGROUND 0x1u  /* a pool refill, not a spawn */
+#define KVM_FACTORY_LINUX      0x2u  /* a shell for a Linux guest */
 
 struct kvm_factory_rep {
 	int32_t err;         /* 0 or -errno */

@@ -74,7 +74,18 @@ struct kvm_req {
 	uint64_t mem;
 	uint32_t vcpus;
 	int image_fd;                 /* dup'ed for a spawn */
+	struct kvm_boot *boot;        /* a Linux guest's, or NULL */
 };
+
+/* A Linux guest's boot arguments, from lv_spawn, until its EXEC. */
+struct kvm_boot {
+	int ramdisk_fd;               /* -1: none */
+	char cmdline[KVM_MSG_CMDLINE_MAX + 1];
+};
+
+/* A Linux boot is slower than a unikernel's (and emulated ring 0 on PVM
+ * or in a TCG testbed much slower): at least this long to be ready. */
+#define LINUX_BOOT_TIMEOUT_MS 120000u
 
 struct kvm_driver {
 	struct lv_host *h;
@@ -673,13 +684,14 @@ static int net_exec(struct kvm_driver *d, struct lv_vm *vm, struct kvm_msg *m)
 	return tap;
 }
 
-/* Hand vm to shell s and send EXEC. */
-static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
+/* Hand vm to shell s and send EXEC (boot: a Linux guest's arguments). */
+static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
+		      const struct kvm_boot *boot)
 {
 	struct kvm_driver *d = s->d;
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
-	int fds[3], logfd, nfds = 2;
+	int fds[4], logfd, nfds = 2, tap = -1;
 	bool rename_pool_log = false;
 	ssize_t r;
 
@@ -696,17 +708,30 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 	fds[0] = image_fd;
 	fds[1] = logfd;
 	if (vm->info.ipv4) {
-		fds[2] = net_exec(d, vm, &m);
-		if (fds[2] < 0) {
+		tap = fds[2] = net_exec(d, vm, &m);
+		if (tap < 0) {
 			close(logfd);
-			return fds[2];
+			return tap;
 		}
 		nfds = 3;
 	}
+	if (boot) {
+		m.boot = KVM_BOOT_LINUX;
+		m.cmdline_len = (uint32_t)strlen(boot->cmdline);
+		if (m.boot_timeout_ms && m.boot_timeout_ms < LINUX_BOOT_TIMEOUT_MS)
+			m.boot_timeout_ms = LINUX_BOOT_TIMEOUT_MS;
+		if (boot->ramdisk_fd >= 0) {
+			m.boot |= KVM_BOOT_INITRD;
+			fds[nfds++] = boot->ramdisk_fd;
+		}
+	}
 	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, nfds);
+	/* the command line: the next packet, read right after EXEC */
+	if (r >= 0 && m.cmdline_len)
+		r = kvm_sendmsg(s->fd, boot->cmdline, m.cmdline_len, NULL, 0);
 	close(logfd);
-	if (nfds == 3)
-		close(fds[2]);
+	if (tap >= 0)
+		close(tap);
 	if (rename_pool_log) {   /* the file gets its name off the critical path */
 		char old[512];
 
@@ -728,10 +753,18 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd)
 
 /* ---- factory */
 
+static void boot_free(struct kvm_boot *b)
+{
+	if (b && b->ramdisk_fd >= 0)
+		close(b->ramdisk_fd);
+	free(b);
+}
+
 static void req_free(struct kvm_req *rq)
 {
 	if (rq->image_fd >= 0)
 		close(rq->image_fd);
+	boot_free(rq->boot);
 	free(rq);
 }
 
@@ -741,7 +774,8 @@ static void pump(struct kvm_driver *d)
 		struct kvm_req *rq = d->unsent;
 		struct kvm_factory_req fr = { .magic = KVM_FACTORY_MAGIC,
 					      .vcpus = rq->vcpus, .mem_bytes = rq->mem,
-					      .flags = rq->fl ? KVM_FACTORY_BACKGROUND : 0 };
+					      .flags = (rq->fl ? KVM_FACTORY_BACKGROUND : 0) |
+						       (rq->boot ? KVM_FACTORY_LINUX : 0) };
 		ssize_t r = kvm_sendmsg(d->fac_fd, &fr, sizeof(fr), NULL, 0);
 
 		if (r == -EAGAIN)
@@ -846,7 +880,7 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 			lv__vm_released(rq->vm);
 	} else if (rq->vm) {
 		if (!rc)
-			rc = shell_exec(s, rq->vm, rq->image_fd);
+			rc = shell_exec(s, rq->vm, rq->image_fd, rq->boot);
 		if (rc) {
 			if (s)
 				shell_send(s, KVM_MSG_DESTROY);
@@ -1009,15 +1043,62 @@ static void kvm_discard(struct lv_driver *drv, struct lv_pool_slot *slot)
 	shell_free(s, true);
 }
 
+/* A Linux kernel's ramdisk and command line, from the spawn; a
+ * unikernel takes neither (-EINVAL). */
+static int boot_args(struct kvm_driver *d, struct lv_vm *vm, int image_fd, struct kvm_boot **out)
+{
+	const struct lv_spawn *sp = vm->spawn;
+	struct kvm_boot *b;
+
+	*out = NULL;
+	if (!lv__image_is_linux(image_fd)) {
+		if (sp && (sp->ramdisk || sp->cmdline)) {
+			lv__log(d->h, LV_LOG_ERR, "%s: ramdisk= and cmdline= are for Linux kernels; %s is a unikernel",
+				vm->info.name, vm->info.image);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->ramdisk_fd = -1;
+	if (sp && sp->cmdline && strlen(sp->cmdline) > KVM_MSG_CMDLINE_MAX) {
+		free(b);
+		return -E2BIG;
+	}
+	if (sp && sp->cmdline)
+		snprintf(b->cmdline, sizeof(b->cmdline), "%s", sp->cmdline);
+	if (sp && sp->ramdisk) {
+		b->ramdisk_fd = lv__open_regular(sp->ramdisk);
+		if (b->ramdisk_fd < 0) {
+			int rc = b->ramdisk_fd;
+
+			lv__log(d->h, LV_LOG_ERR, "%s: ramdisk %s: %s", vm->info.name, sp->ramdisk, strerror(-rc));
+			free(b);
+			return rc;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
 static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
-	struct lv_pool_slot *slot = lv__pool_claim(d->h, vm->info.mem_bytes, vm->info.vcpus);
+	struct lv_pool_slot *slot;
 	struct kvm_req *rq;
+	struct kvm_boot *boot;
+	int brc = boot_args(d, vm, image_fd, &boot);
 
+	if (brc)
+		return brc;
+	/* pooled shells are prepared for unikernels; a Linux guest's shell
+	 * (IRQ chip, PIT) is made for it */
+	slot = boot ? NULL : lv__pool_claim(d->h, vm->info.mem_bytes, vm->info.vcpus);
 	if (slot) {
 		struct kvm_shell *s = SLOT_SHELL(slot);
-		int rc = shell_exec(s, vm, image_fd);
+		int rc = shell_exec(s, vm, image_fd, NULL);
 
 		if (rc) {
 			shell_send(s, KVM_MSG_DESTROY);
@@ -1028,14 +1109,17 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		return 0;
 	}
 	rq = calloc(1, sizeof(*rq));
-	if (!rq)
+	if (!rq) {
+		boot_free(boot);
 		return -ENOMEM;
+	}
 	rq->vm = vm;
 	rq->mem = vm->info.mem_bytes;
 	rq->vcpus = vm->info.vcpus;
+	rq->boot = boot;
 	rq->image_fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
 	if (rq->image_fd < 0) {
-		free(rq);
+		req_free(rq);
 		return -errno;
 	}
 	queue_req(d, rq);
@@ -1372,6 +1456,7 @@ static void kvm_restore_done(struct lv_driver *drv)
 const struct lv_driver_ops lv_kvm_ops = {
 	.name = "kvm",
 	.watchdog = true,
+	.boot_args = true,   /* Linux guests (kvm_start refuses them for unikernels) */
 	.open = kvm_open,
 	.close = kvm_close,
 	.start = kvm_start,

@@ -365,6 +365,10 @@ void kvm_shell_watchdog(struct kvm_shell *s)
 
 	if (s->armed && s->armed <= now)
 		s->armed = 0;   /* fired (or about to) */
+	if (s->boot_deadline && now >= s->boot_deadline && s->linux_guest)
+		kvm_shell_crash(s, "no ready line on the console within %u ms (Linux; %s, rip 0x%llx)",
+				s->boot_timeout_ms, s->lx.entered ? "kernel entered" : "no exit yet",
+				(unsigned long long)kvm_linux_rip(s));
 	if (s->boot_deadline && now >= s->boot_deadline)
 		kvm_shell_crash(s, "no ready signal within %u ms", s->boot_timeout_ms);
 	if (s->spin_ns && now - s->last_hcall >= s->spin_ns)
@@ -373,6 +377,14 @@ void kvm_shell_watchdog(struct kvm_shell *s)
 	want = s->spin_ns ? s->last_hcall + s->spin_ns : 0;
 	if (s->boot_deadline && (!want || s->boot_deadline < want))
 		want = s->boot_deadline;
+	if (s->linux_guest && s->lx.uart.out_len) {   /* a prompt reaches the log */
+		int64_t f = s->lx.uart.out_since + KVM_UART_FLUSH_NS;
+
+		if (now >= f)
+			kvm_uart_flush(s);
+		else if (!want || f < want)
+			want = f;
+	}
 	/* A timer that fires early is harmless (we re-arm); one that would
 	 * fire late is not. */
 	if (want && (!s->armed || s->armed > want))
@@ -466,12 +478,25 @@ static uint32_t handle_ctl(struct kvm_shell *s, const struct kvm_msg *m)
 		kvm_shell_send(s, KVM_MSG_UNPAUSED);
 		return 0;
 	case KVM_MSG_POWEROFF:
+		if (s->linux_guest && s->started) {   /* no ACPI button to press (linux.h) */
+			kvm_uart_flush(s);
+			kvm_shell_exit(s, KVM_XK_POWEROFF, 0, "Linux guest stopped by the host (no ACPI power button)");
+		}
 		power_request(s, LV_REQ_POWEROFF);
 		return LV_WAKE_SYSCTL;
 	case KVM_MSG_REBOOT:
+		if (s->linux_guest && s->started) {   /* a reset, as the button does */
+			kvm_linux_reboot(s, "host request");
+			return 0;
+		}
 		power_request(s, LV_REQ_REBOOT);
 		return LV_WAKE_SYSCTL;
 	case KVM_MSG_CONSOLE_IN:
+		if (s->linux_guest) {
+			kvm_uart_input(s, m->text, m->code > 0 && (uint64_t)m->code <= sizeof(m->text) ?
+				       (size_t)m->code : 0);
+			return 0;
+		}
 		console_in(s, m);
 		return LV_WAKE_CONSOLE;
 	case KVM_MSG_DESTROY:
@@ -605,13 +630,21 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 	char err[KVM_MSG_TEXT];
 	int rc;
 
-	rc = kvm_vm_create(&s->vm, a->kvm_fd, a->mem_bytes, a->vcpus, err, sizeof(err));
+	s->linux_guest = a->linux_guest;
+	rc = kvm_vm_create_kind(&s->vm, a->kvm_fd, a->mem_bytes, a->vcpus, a->linux_guest, err, sizeof(err));
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);
 	kvm_sig_run = s->vm.run;
-	devpage_init(s);
-	prefault(&s->vm);
-	warm_up(&s->vm);
+	if (a->linux_guest) {
+		rc = kvm_linux_save_reset(s);
+		if (rc)
+			kvm_shell_exit(s, KVM_XK_ERROR, rc, "Linux guest: saving the reset state: %s",
+				       strerror(-rc));
+	} else {
+		devpage_init(s);
+		prefault(&s->vm);
+		warm_up(&s->vm);
+	}
 	rc = setup_signals(s);
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
@@ -636,14 +669,45 @@ static void exec_bad(struct kvm_shell *s, int *fds, int nfds, const char *why)
 	kvm_shell_exit(s, KVM_XK_ERROR, -EINVAL, "bad EXEC message: %s", why);
 }
 
+/* The rest of a Linux EXEC: the ramdisk fd, the command line packet. */
+static void exec_linux(struct kvm_shell *s, const struct kvm_msg *m, int *fds, int nfds)
+{
+	char *c = s->lx.user_cmdline;
+	const char *mk;
+	ssize_t n = 0;
+
+	s->lx.initrd_fd = (m->boot & KVM_BOOT_INITRD) ? fds[nfds - 1] : -1;
+	if (m->cmdline_len) {
+		do
+			n = recv(s->ctl_fd, c, KVM_LINUX_CMDLINE_USER, MSG_TRUNC);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)m->cmdline_len)
+			exec_bad(s, fds, nfds, "command line packet missing or of the wrong length");
+	}
+	c[n] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+			exec_bad(s, fds, nfds, "command line: a control character");
+	/* lv.ready=WORD: the console line that means ready (linux.h) */
+	mk = strstr(c, "lv.ready=");
+	if (mk && (mk == c || mk[-1] == ' ')) {
+		size_t k = strcspn(mk + 9, " ");
+
+		if (k >= sizeof(s->lx.marker))
+			k = sizeof(s->lx.marker) - 1;
+		memcpy(s->lx.marker, mk + 9, k);
+		s->lx.marker[k] = 0;
+	}
+}
+
 static void wait_exec(struct kvm_shell *s)
 {
 	struct kvm_msg m;
-	int fds[3], nfds;
+	int fds[4], nfds, want;
 	ssize_t n;
 
 	for (;;) {
-		n = recv_msg(s->ctl_fd, &m, fds, 3, &nfds, 0);
+		n = recv_msg(s->ctl_fd, &m, fds, 4, &nfds, 0);
 		if (n == -EINTR || n == -EAGAIN)
 			continue;
 		if (n == 0)
@@ -658,13 +722,30 @@ static void wait_exec(struct kvm_shell *s)
 			kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed before start");
 	}
 	s->t[KVM_T_CLAIMED] = kvm_now(CLOCK_MONOTONIC);
-	if (nfds != 2 && nfds != 3)
-		exec_bad(s, fds, nfds, "expected 2 or 3 fds (image, console log, tap)");
+	want = 2 + (m.net_ipv4 != 0) + ((m.boot & KVM_BOOT_INITRD) != 0);
+	if (nfds != want)
+		exec_bad(s, fds, nfds, "wrong number of fds (image, console log, [tap], [ramdisk])");
 	if (!memchr(m.name, '\0', sizeof(m.name)))
 		exec_bad(s, fds, nfds, "name not NUL terminated");
+	if ((m.boot & ~(KVM_BOOT_LINUX | KVM_BOOT_INITRD)) ||
+	    ((m.boot & KVM_BOOT_INITRD) && !(m.boot & KVM_BOOT_LINUX)) ||
+	    (m.cmdline_len && !(m.boot & KVM_BOOT_LINUX)) || m.cmdline_len > KVM_MSG_CMDLINE_MAX)
+		exec_bad(s, fds, nfds, "bad boot flags or command line length");
+	if (!(m.boot & KVM_BOOT_LINUX) != !s->linux_guest)
+		exec_bad(s, fds, nfds, s->linux_guest ? "a unikernel for a shell prepared for Linux" :
+			 "a Linux kernel for a shell prepared for a unikernel");
+	if (s->linux_guest)
+		exec_linux(s, &m, fds, nfds);
 	s->img_fd = fds[0];
 	s->log_fd = fds[1];
-	kvm_net_setup(s, nfds > 2 ? fds[2] : -1, &m);
+	if (s->linux_guest) {
+		s->lx.vnet.ipv4 = m.net_ipv4;
+		s->lx.vnet.netmask = m.net_netmask;
+		s->lx.vnet.gateway = m.net_gateway;
+		kvm_vnet_setup(s, m.net_ipv4 ? fds[2] : -1, &m);
+	} else {
+		kvm_net_setup(s, nfds > 2 ? fds[2] : -1, &m);
+	}
 	memcpy(s->name, m.name, sizeof(s->name) < sizeof(m.name) ? sizeof(s->name) : sizeof(m.name));
 	s->name[sizeof(s->name) - 1] = '\0';
 	s->wall_ns = m.wall_ns;
@@ -723,7 +804,11 @@ static int parse_image(struct kvm_shell *s, char *err, size_t errlen)
 
 int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 {
-	int rc = parse_image(s, err, errlen);
+	int rc;
+
+	if (s->linux_guest)
+		return kvm_linux_load(s, err, errlen);
+	rc = parse_image(s, err, errlen);
 
 	for (unsigned i = 0; !rc && i < s->elf.nseg; i++) {
 		const struct lv_elf_seg *g = &s->elf.seg[i];
@@ -766,7 +851,8 @@ static void start(struct kvm_shell *s)
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "%s", err);
 	s->t[KVM_T_LOADED] = kvm_now(CLOCK_MONOTONIC);
-	devpage_exec(s);
+	if (!s->linux_guest)
+		devpage_exec(s);
 	s->t[KVM_T_DEVICES] = kvm_now(CLOCK_MONOTONIC);
 	rc = ctl_async(s);
 	if (rc)
@@ -794,6 +880,7 @@ void kvm_shell_main(const struct kvm_shell_args *a)
 				.stats = &stats_dummy };
 	s.vm.vm_fd = s.vm.vcpu_fd = -1;
 	s.net.fd = -1;
+	s.lx.initrd_fd = -1;
 	prctl(PR_SET_NAME, "lightvm-shell");
 	prepare(&s, a);
 	wait_exec(&s);

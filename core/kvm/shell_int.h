@@ -16,6 +16,7 @@
 #include "kvm/shell_msg.h"
 #include "kvm/vmsetup.h"
 #include "kvm/shell_net.h"
+#include "kvm/linux.h"
 
 #define KVM_LOG_CAP       (1u << 20)             /* console log bytes per VM */
 #define KVM_STACK_RESERVE (64u << 10)            /* top of memory kept for the stack */
@@ -52,6 +53,8 @@ struct kvm_shell {
 	bool hold;              /* ... held (paused) once loaded: a migration */
 	bool in_idle;           /* inside LV_HC_IDLE (a save notes it) */
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
+	bool linux_guest;       /* prepared for Linux (linux.h) */
+	struct kvm_linux lx;    /* its devices and boot arguments */
 };
 
 int64_t kvm_now(clockid_t c);
@@ -61,6 +64,8 @@ void kvm_shell_exit(struct kvm_shell *s, uint32_t kind, int64_t code,
 		    const char *fmt, ...) __attribute__((noreturn, format(printf, 4, 5)));
 #define kvm_shell_crash(s, ...) kvm_shell_exit((s), KVM_XK_CRASH, 0, __VA_ARGS__)
 
+/* Append guest console output to the log (capped at KVM_LOG_CAP). */
+void kvm_shell_log_write(struct kvm_shell *s, const char *p, uint32_t n);
 /* Control: serve every pending message without blocking.  Returns a
  * LV_WAKE_* mask for an idle guest.  Blocks while paused. */
 uint32_t kvm_shell_serve_ctl(struct kvm_shell *s);

@@ -29,7 +29,10 @@
 enum kvm_msg_type {
 	/* agent -> shell */
 	KVM_MSG_EXEC     = 1,  /* fds: image (O_RDONLY), console log (append),
-				* [tap (O_NONBLOCK): the VM has a NIC, net_* set] */
+				* [tap (O_NONBLOCK): the VM has a NIC, net_* set],
+				* [ramdisk: boot has KVM_BOOT_INITRD]; with
+				* cmdline_len > 0 one more packet follows: the
+				* command line (cmdline_len bytes, no NUL) */
 	KVM_MSG_PAUSE    = 2,
 	KVM_MSG_UNPAUSE  = 3,
 	KVM_MSG_POWEROFF = 4,  /* ask the guest (sysctl host_req) */
@@ -127,7 +130,15 @@ struct kvm_msg {
 	uint8_t  net_mac[6];    /* EXEC with a tap: the NIC (lightvm_abi.h) */
 	uint16_t net_mtu;
 	uint32_t net_ipv4, net_netmask, net_gateway; /* network byte order */
+	uint32_t boot;          /* EXEC: KVM_BOOT_* */
+	uint32_t cmdline_len;   /* EXEC: <= KVM_MSG_CMDLINE_MAX */
 };
+
+/* EXEC's boot: a Linux kernel (PVH entry; the shell must have been
+ * prepared with kvm_shell_args.linux), with a ramdisk fd. */
+#define KVM_BOOT_LINUX  0x1u
+#define KVM_BOOT_INITRD 0x2u
+#define KVM_MSG_CMDLINE_MAX 1024u
 
 /* What the factory hands a new shell. */
 struct kvm_shell_args {
@@ -136,6 +147,7 @@ struct kvm_shell_args {
 	uint64_t mem_bytes;     /* LV_GUEST_MIN_MEM .. LV_GUEST_MAX_MEM, 2 MiB multiple */
 	uint32_t vcpus;         /* 1 for now */
 	bool     background;    /* pool refill: prepare at SCHED_IDLE */
+	bool     linux_guest;         /* for a Linux guest: IRQ chip, PIT, CPUID */
 	const char *sock_dir;   /* listen on SOCK_DIR/PID.sock (NULL: no) */
 };
 

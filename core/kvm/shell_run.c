@@ -19,7 +19,7 @@
 
 /* ---- console */
 
-static void log_write(struct kvm_shell *s, const char *p, uint32_t n)
+void kvm_shell_log_write(struct kvm_shell *s, const char *p, uint32_t n)
 {
 	uint64_t room = s->log_bytes < KVM_LOG_CAP ? KVM_LOG_CAP - s->log_bytes : 0;
 	uint32_t keep = n < room ? n : (uint32_t)room;
@@ -55,9 +55,9 @@ static void console_drain(struct kvm_shell *s)
 		return;
 	if (first > n)
 		first = n;
-	log_write(s, r->out + at, first);
+	kvm_shell_log_write(s, r->out + at, first);
 	if (n > first)
-		log_write(s, r->out, n - first);
+		kvm_shell_log_write(s, r->out, n - first);
 	__atomic_store_n(&r->out_cons, prod, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->stats->console_bytes, s->log_bytes + s->log_dropped, __ATOMIC_RELAXED);
 }
@@ -297,16 +297,24 @@ void kvm_shell_run(struct kvm_shell *s)
 	for (;;) {
 		run->immediate_exit = 0;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (kvm_sig_pending)
+		if (kvm_sig_pending) {
 			kvm_shell_serve_ctl(s);
+			if (s->linux_guest)   /* SIGIO: maybe a frame on the tap */
+				kvm_vnet_rx(s);
+		}
 		kvm_shell_watchdog(s);
 		if (ioctl(s->vm.vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				kvm_shell_serve_ctl(s);
+				if (s->linux_guest)
+					kvm_vnet_rx(s);
 				continue;
 			}
 			kvm_shell_crash(s, "KVM_RUN: %s", strerror(errno));
 		}
-		handle_exit(s);
+		if (s->linux_guest)
+			kvm_linux_exit(s);
+		else
+			handle_exit(s);
 	}
 }

@@ -15,6 +15,7 @@
 
 #include "lightvm_abi.h"
 #include "kvm/vmsetup.h"
+#include "kvm/linux.h"
 
 #define PTE_P   0x001ull
 #define PTE_RW  0x002ull
@@ -231,6 +232,12 @@ static int create_vcpu(struct kvm_vm *vm, int kvm_fd, char *err, size_t errlen)
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
 		  uint32_t vcpus, char *err, size_t errlen)
 {
+	return kvm_vm_create_kind(vm, kvm_fd, mem_size, vcpus, false, err, errlen);
+}
+
+int kvm_vm_create_kind(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
+		       uint32_t vcpus, bool linux_guest, char *err, size_t errlen)
+{
 	int rc;
 
 	*vm = (struct kvm_vm){ .vm_fd = -1, .vcpu_fd = -1, .mem_size = mem_size };
@@ -247,9 +254,13 @@ int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
 	if (vm->vm_fd < 0)
 		return fail(-errno, err, errlen, "KVM_CREATE_VM");
 	rc = map_memory(vm, err, errlen);
+	if (!rc && linux_guest)
+		rc = kvm_linux_vm_pre(vm->vm_fd, err, errlen);
 	if (!rc)
 		rc = create_vcpu(vm, kvm_fd, err, errlen);
-	if (rc)
+	if (!rc && linux_guest)
+		rc = kvm_linux_vcpu_post(kvm_fd, vm->vcpu_fd, err, errlen);
+	if (rc || linux_guest)   /* Linux builds its own entry state (linux_boot.c) */
 		return rc;
 	build_gdt(vm->mem);
 	build_idt_stubs(vm->mem);

@@ -6,6 +6,7 @@
 #ifndef KVM_VMSETUP_H
 #define KVM_VMSETUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
@@ -24,6 +25,11 @@ struct kvm_vm {
  * Returns 0 or -errno with a reason in err. */
 int kvm_vm_create(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
 		  uint32_t vcpus, char *err, size_t errlen);
+
+/* The same for a Linux guest when linux_guest: in-kernel IRQ chip and PIT,
+ * the host's CPUID, no LightVM system pages (linux.h). */
+int kvm_vm_create_kind(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
+		       uint32_t vcpus, bool linux_guest, char *err, size_t errlen);
 
 /* (Re)load the ring-3 segment state and set rip/rsp/rdi, rflags = 2. */
 int kvm_vm_set_entry(struct kvm_vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi);

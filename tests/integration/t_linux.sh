@@ -1,0 +1,127 @@
+# Linux guests on KVM (issue 16), through the real agent and lvsh: the
+# Tinyx HTTP image and Debian's stock kernel boot by their PVH entry with
+# an initramfs and a command line; the console log and `lvsh console`
+# (input too) reach them; pause, reboot (the agent's and the guest's own),
+# power-off from the guest, destroy; and the hostile cases: a file that
+# is no kernel, a truncated kernel, too little memory, a ramdisk for a
+# unikernel: clear errors, the agent lives on.
+# Needs standard KVM: where /dev/kvm is PVM a stock kernel's ring 0 is
+# emulated instruction by instruction (see lightvm(7)); the KVM testbed
+# runs this test (scripts/test).  Timings inside the testbed are emulated.
+. tests/integration/lib.sh
+need_kvm
+
+TINYX=${LV_TINYX:-}
+for d in "$B/tinyx/tinyx-lighttpd" "$ROOT/build/tinyx/tinyx-lighttpd"; do
+	[ -z "$TINYX" ] && [ -f "$d/kernel" ] && TINYX=$d
+done
+[ -n "$TINYX" ] || skip "no Tinyx image (scripts/tinyx lighttpd builds it into build/tinyx; scripts/test does)"
+DEBK=${LV_LINUX_KERNEL:-/var/cache/lightvm-testbed/kvm/vmlinuz}
+[ -f "$DEBK" ] || skip "no Debian kernel at $DEBK (scripts/kvm-testbed build fetches it)"
+
+start_agent
+case $($LVSH -c host) in
+*kvm-pvm*)
+	[ "${LV_LINUX_ON_PVM:-0}" = 1 ] ||
+		skip "/dev/kvm is PVM here: a stock kernel's ring 0 is emulated (~0.6 us per instruction), a Linux boot takes minutes; the KVM testbed runs this test (LV_LINUX_ON_PVM=1 runs it anyway)";;
+esac
+
+# Debian's vmlinuz is a bzImage: its ELF vmlinux (with the PVH note) is
+# the xz payload, extracted once next to it
+VMLINUX=${DEBK%/*}/vmlinux.pvh
+if [ ! -s "$VMLINUX" ]; then
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$DEBK" | head -n1 | cut -d: -f1)
+	[ -n "$off" ] || fail "no xz payload in $DEBK"
+	tail -c +$((off + 1)) "$DEBK" | xz -dc >"$VMLINUX.tmp" 2>/dev/null
+	[ -s "$VMLINUX.tmp" ] || fail "cannot extract vmlinux from $DEBK"
+	mv "$VMLINUX.tmp" "$VMLINUX"
+fi
+
+# the stock kernel's initramfs: Tinyx's busybox and a shell on the console
+mkdir -p "$T/rd" "$T/sh"
+(cd "$T/rd" && gzip -dc "$TINYX/initrd" | cpio -id --quiet bin/busybox) || fail "unpack Tinyx's initrd"
+mkdir -p "$T/sh/bin" "$T/sh/proc" "$T/sh/sys" "$T/sh/dev"
+cp "$T/rd/bin/busybox" "$T/sh/bin/busybox"
+cat >"$T/sh/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t devtmpfs dev /dev 2>/dev/null
+echo "stock-linux: shell on the console, kernel $(uname -r)"
+exec setsid cttyhack sh
+EOF
+chmod 755 "$T/sh/init"
+(cd "$T/sh" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/shell.gz"
+
+# ---- Tinyx: boots to its program, the console log has it
+# (a Linux guest has 120 s to print its ready line; the spawn waits longer)
+$LVSH -c "spawn 1 $TINYX/kernel mem=64M name=tx ramdisk=$TINYX/initrd cmdline=quiet timeout=150" ||
+	fail "tinyx did not boot: $($LVSH -c 'inspect tx-1'; tail -n 20 "$STATE"/console/tx-1.log 2>/dev/null)"
+$LVSH -c "log tx-1" | grep -q "tinyx: exec /usr/sbin/lighttpd" || fail "tinyx log: $($LVSH -c 'log tx-1')"
+$LVSH --json -c "inspect tx-1" | jq -e '.vms[0].console_bytes > 0' >/dev/null ||
+	fail "console bytes not counted: $($LVSH --json -c 'inspect tx-1')"
+ok "tinyx: booted to lighttpd in $($LVSH --json -c 'inspect tx-1' | jq -r '.vms[0].spawn_ns / 1e6 | floor') ms (emulated in the testbed)"
+# its NIC: virtio-net over MMIO on the bridge, the address from the agent
+ip=$($LVSH --json -c "inspect tx-1" | jq -r '.vms[0].ipv4 // empty')
+[ -n "$ip" ] || fail "tinyx has no address: $($LVSH -c 'inspect tx-1')"
+end=$(( $(date +%s) + 30 * TS ))
+until curl -s -m 5 "http://$ip/" >"$T/page" 2>/dev/null && grep -q "Hello from Tinyx" "$T/page"; do
+	[ "$(date +%s)" -gt $end ] && fail "no HTTP answer from tinyx at $ip: $($LVSH -c 'log tx-1' | tail -n 5)"
+	sleep 0.5
+done
+$LVSH --json -c "stats tx-1 count=1" | jq -e '.vms[0].net_rx_packets > 0 and .vms[0].net_tx_packets > 0' >/dev/null ||
+	fail "NIC counters: $($LVSH --json -c 'stats tx-1 count=1')"
+ok "tinyx answers HTTP over the bridge at $ip (virtio-net over MMIO)"
+$LVSH -c "pause tx-1" && $LVSH -c "wait tx-1 paused 10" || fail "pause"
+$LVSH -c "unpause tx-1" && $LVSH -c "wait tx-1 running 10" || fail "unpause"
+n0=$($LVSH -c "log tx-1" | grep -c "tinyx: exec")
+$LVSH -c "reboot tx-1" || fail "reboot"
+end=$(( $(date +%s) + 30 * TS ))
+while [ "$($LVSH -c "log tx-1" | grep -c "tinyx: exec")" -le "$n0" ]; do
+	[ "$(date +%s)" -gt $end ] && fail "no second boot after lvsh reboot: $($LVSH -c 'log tx-1' | tail -n 5)"
+	sleep 0.2
+done
+ok "tinyx: pause, unpause, lvsh reboot (booted again)"
+$LVSH -c "destroy tx-1" || fail "destroy"
+
+# ---- Debian's kernel: lvsh console reaches its shell
+$LVSH -c "spawn 1 $VMLINUX mem=160M name=deb ramdisk=$T/shell.gz cmdline='quiet lv.ready=stock-linux:' timeout=150" ||
+	fail "Debian's kernel did not boot: $($LVSH -c 'inspect deb-1'; tail -n 30 "$STATE"/console/deb-1.log 2>/dev/null)"
+console_says() {   # TEXT-TO-TYPE EXPECTED
+	end=$(( $(date +%s) + 30 * TS ))
+	printf '%s\r' "$1" | timeout 5 $LVSH -c "console deb-1" >/dev/null 2>&1
+	until $LVSH -c "log deb-1" | grep -q "$2"; do
+		[ "$(date +%s)" -gt $end ] && fail "console: typed '$1', never saw '$2': $($LVSH -c 'log deb-1' | tail -n 8)"
+		sleep 0.2
+	done
+}
+console_says "echo sum=\$((40+2))" "^sum=42"
+ok "Debian's kernel: lvsh console reaches its shell ($($LVSH -c 'log deb-1' | grep -o 'kernel [^ ]*' | head -n1))"
+console_says "reboot -f" "stock-linux:.*"
+end=$(( $(date +%s) + 60 * TS ))
+until [ "$($LVSH -c "log deb-1" | grep -c "^stock-linux:")" -ge 2 ]; do
+	[ "$(date +%s)" -gt $end ] && fail "no second boot after the guest's reboot: $($LVSH -c 'log deb-1' | tail -n 8)"
+	sleep 0.2
+done
+[ "$($LVSH --json -c 'inspect deb-1' | jq -r '.vms[0].state')" = running ] || fail "not running after its reboot"
+ok "Debian's kernel: the guest's own reboot (i8042 reset) boots it again"
+console_says "poweroff -f" "Power down\|System halted"
+$LVSH -c "wait deb-1 shutoff 20" || fail "guest poweroff: $($LVSH -c 'inspect deb-1')"
+ok "Debian's kernel: the guest's poweroff ends it shut off"
+$LVSH -c "destroy deb-1" >/dev/null
+
+# ---- hostile kernels and arguments
+head -c 12000000 "$TINYX/kernel" >"$T/trunc"
+$LVSH -c "spawn 1 $T/trunc mem=64M name=trunc timeout=20" >"$T/out" 2>&1 && fail "a truncated kernel booted"
+$LVSH -c "inspect trunc-1" | grep -Eq "truncated|outside the file" || fail "truncated kernel: $($LVSH -c 'inspect trunc-1')"
+ok "a truncated kernel: $($LVSH --json -c 'inspect trunc-1' | jq -r '.vms[0].reason')"
+$LVSH -c "spawn 1 $TINYX/kernel mem=16M name=small" >"$T/out" 2>&1 && fail "16 MiB Linux booted"
+$LVSH -c "inspect small-1" | grep -q "at least 32 MiB" || fail "small: $($LVSH -c 'inspect small-1')"
+printf 'not a kernel' >"$T/junk"
+$LVSH -c "spawn 1 $T/junk ramdisk=$TINYX/initrd" >"$T/out" 2>&1 && fail "junk spawned"
+grep -q "ELF" "$T/out" || fail "junk: $(cat "$T/out")"
+$LVSH -c "spawn 1 $B/images/noop ramdisk=$TINYX/initrd" >"$T/out" 2>&1 && fail "a unikernel took a ramdisk"
+grep -q "agent.log\|Invalid argument" "$T/out" || grep -q . "$T/out" || fail "no error"
+grep -q "ramdisk= and cmdline= are for Linux kernels" "$T/agent.log" || fail "no clear error for a unikernel's ramdisk"
+agent_alive
+ok "hostile kernels and arguments: clear errors, the agent runs on"
