@@ -49,6 +49,7 @@ struct mig {
 	uint32_t timeout_ms;
 	int64_t retry_at;
 	int64_t give_up;            /* resume pending: until then */
+	int64_t t_held;             /* CLOCK_MONOTONIC: the guest held here */
 };
 
 static struct mig *migs;
@@ -290,6 +291,51 @@ static void undo(struct mig *m, int err, const char *why)
 		mig_free(m);
 }
 
+/* The reply once it runs there: the destination's VmInfo, with the
+ * downtime (held here -> ready there: one machine, one monotonic clock). */
+static void reply_moved(struct mig *m)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__WaitReq w = LIGHTVM__WAIT_REQ__INIT;
+	Lightvm__SelectReq sel = LIGHTVM__SELECT_REQ__INIT;
+	Lightvm__Reply *r = NULL;
+	char err[256] = "";
+
+	if (!m->c || !client_alive(m->c))
+		return;
+	w.selector = m->name;
+	w.state = "running";
+	w.has_timeout_ms = true;
+	w.timeout_ms = m->timeout_ms ? m->timeout_ms : STEP_TIMEOUT_MS;
+	rq.op_case = LIGHTVM__REQUEST__OP_WAIT;
+	rq.wait = &w;
+	if (dest_call(m, &rq, &r, err, sizeof(err)) == 0) {
+		lightvm__reply__free_unpacked(r, NULL);
+		sel.selector = m->name;
+		rq.op_case = LIGHTVM__REQUEST__OP_INSPECT;
+		rq.inspect = &sel;
+		if (dest_call(m, &rq, &r, err, sizeof(err)) == 0 && r->n_vms == 1) {
+			Lightvm__VmInfo *v = r->vms[0];
+
+			for (size_t i = 0; i < v->n_phases; i++)
+				if (!strcmp(v->phases[i]->name, "ready") && m->t_held &&
+				    v->phases[i]->t_ns > m->t_held) {
+					v->has_migrate_downtime_ns = true;
+					v->migrate_downtime_ns = (uint64_t)(v->phases[i]->t_ns - m->t_held);
+				}
+			if (v->has_migrate_downtime_ns)
+				alog(LV_LOG_INFO, "migrate: %s: downtime %.3f ms (held here -> ready there)",
+				     m->name, v->migrate_downtime_ns / 1e6);
+			client_reply(m->c, m->seq, r);
+			lightvm__reply__free_unpacked(r, NULL);
+			return;
+		}
+		if (r)
+			lightvm__reply__free_unpacked(r, NULL);
+	}
+	reply(m, 0, NULL);
+}
+
 /* Step 4, retried until the destination answers. */
 static void commit(struct mig *m)
 {
@@ -312,7 +358,7 @@ static void commit(struct mig *m)
 	alog(LV_LOG_INFO, "migrate: %s: runs at %s", m->name, m->dest);
 	unlink(m->file);
 	journal_remove(m);
-	reply(m, 0, NULL);
+	reply_moved(m);
 	mig_free(m);
 }
 
@@ -358,6 +404,7 @@ void migrate_vm_event(struct lv_vm *vm, enum lv_event ev)
 		if (m->id != in->id || m->step != 0 || !m->c)
 			continue;
 		if (ev == LV_EV_SAVED && in->state == LV_ST_SAVING) {
+			m->t_held = in->t_save[1];
 			go_on(m);
 		} else if (ev == LV_EV_SAVE_FAILED || lv_state_is_final(in->state) ||
 			   ev == LV_EV_DESTROYED) {

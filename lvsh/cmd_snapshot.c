@@ -63,6 +63,8 @@ static void json_reply(struct lvsh *sh, const Lightvm__Reply *r)
 		if (v->has_spawn_ns)
 			json_ku64(&j, "spawn_ns", v->spawn_ns);
 		json_kbool(&j, "restored", v->has_restored && v->restored);
+		if (v->has_migrate_downtime_ns)
+			json_ku64(&j, "migrate_downtime_ns", v->migrate_downtime_ns);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -268,7 +270,10 @@ static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct
 	rc = lvsh_call(sh, cmd->name, &req, &r);
 	if (rc != LVSH_EXIT_OK)
 		return rc;
-	if (!sh->json)
+	if (!sh->json && r->n_vms == 1 && r->vms[0]->has_migrate_downtime_ns)
+		fprintf(sh->out, "migrated %s to %s (downtime %.3f ms: held here -> ready there)\n",
+			a->argv[0], dest, r->vms[0]->migrate_downtime_ns / 1e6);
+	else if (!sh->json)
 		fprintf(sh->out, "migrated %s to %s\n", a->argv[0], dest);
 	return finish(sh, cmd->name, r, "migrated", false);
 }
