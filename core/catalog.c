@@ -38,14 +38,53 @@ static bool platform_dir(const struct lv_host *h)
 	return h->ops && strcmp(h->ops->name, "xen") == 0;
 }
 
-static int xen_elf_ok(const uint8_t *b, size_t n, char *why, size_t len)
+/* A Xen PV kernel: an ELF64 x86-64 executable, or a Linux bzImage whose
+ * payload (an ELF, compressed) libxenguest unpacks: the boot protocol's
+ * header (2.08 or later: it says where the payload is), the payload
+ * inside the file, in a format libxenguest reads. */
+static int xen_kernel_ok(int fd, const uint8_t *b, size_t n, uint64_t size, char *why, size_t len)
 {
-	if (n < 64 || memcmp(b, "\177ELF", 4) || b[4] != 2 || b[5] != 1 ||
-	    b[16] != 2 || b[17] != 0 || b[18] != 62 || b[19] != 0) {
-		snprintf(why, len, "not an ELF64 x86-64 executable (a Xen PV kernel)");
+	static const struct { const char *name; uint8_t len, magic[6]; } fmt[] = {
+		{ "gzip", 2, { 0x1f, 0x8b } }, { "xz", 6, { 0xfd, '7', 'z', 'X', 'Z', 0 } },
+		{ "zstd", 4, { 0x28, 0xb5, 0x2f, 0xfd } }, { "lz4", 4, { 0x02, 0x21, 0x4c, 0x18 } },
+		{ "bzip2", 3, { 'B', 'Z', 'h' } }, { "lzma", 2, { 0x5d, 0x00 } },
+	};
+	uint32_t poff, plen;
+	uint16_t ver;
+	uint64_t start;
+	uint8_t m[6];
+
+	if (n >= 64 && memcmp(b, "\177ELF", 4) == 0) {
+		if (b[4] != 2 || b[5] != 1 || b[16] != 2 || b[17] != 0 || b[18] != 62 || b[19] != 0) {
+			snprintf(why, len, "not an ELF64 x86-64 executable (a Xen PV kernel)");
+			return -ENOEXEC;
+		}
+		return 0;
+	}
+	if (n < 0x250 || b[0x1fe] != 0x55 || b[0x1ff] != 0xaa || memcmp(b + 0x202, "HdrS", 4)) {
+		snprintf(why, len, "neither an ELF64 x86-64 executable nor a Linux bzImage (a Xen PV kernel)");
 		return -ENOEXEC;
 	}
-	return 0;
+	memcpy(&ver, b + 0x206, 2);
+	memcpy(&poff, b + 0x248, 4);
+	memcpy(&plen, b + 0x24c, 4);
+	start = ((uint64_t)(b[0x1f1] ? b[0x1f1] : 4) + 1) * 512 + poff;
+	if (ver < 0x208 || plen < 6 || start > size || plen > size - start) {
+		snprintf(why, len, "bzImage: boot protocol %u.%02u, payload %u bytes at %llu of a %llu-byte file "
+			 "(2.08 or later, the payload inside the file)", ver >> 8, ver & 0xff, plen,
+			 (unsigned long long)start, (unsigned long long)size);
+		return -ENOEXEC;
+	}
+	if (pread(fd, m, sizeof(m), (off_t)start) != (ssize_t)sizeof(m)) {
+		snprintf(why, len, "bzImage: cannot read its payload");
+		return -EIO;
+	}
+	for (unsigned i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++)
+		if (memcmp(m, fmt[i].magic, fmt[i].len) == 0)
+			return 0;
+	snprintf(why, len, "bzImage: payload compressed in a format Xen's loader does not read "
+		 "(gzip, xz, zstd, lz4, bzip2, lzma)");
+	return -ENOEXEC;
 }
 
 /* DIR/NAME/kernel of an image directory, if path is one. */
@@ -153,9 +192,10 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		goto out;
 	}
 	/* a Xen PV kernel says where it goes and where it starts in its Xen
-	 * notes (libxenguest's bounds-checked loader reads them): here only
-	 * that it is an x86-64 executable */
-	rc = platform_dir(h) ? xen_elf_ok(buf, (size_t)n, why, sizeof(why)) :
+	 * notes (libxenguest's bounds-checked loader reads them, after
+	 * unpacking a bzImage): here only that it is an x86-64 executable or
+	 * a bzImage it can unpack */
+	rc = platform_dir(h) ? xen_kernel_ok(fd, buf, (size_t)n, (uint64_t)st.st_size, why, sizeof(why)) :
 		lv_elf_parse(buf, (size_t)n, (uint64_t)st.st_size, LV_GPA_IMAGE,
 			     mem_bytes - STACK_RESERVE, &info, why, sizeof(why));
 	if (rc && !platform_dir(h) && lv__image_is_linux(fd))
