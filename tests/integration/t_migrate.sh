@@ -95,6 +95,27 @@ $LA -c "migrate m1-1 $T/plain" >/dev/null 2>&1 && fail "migrate to a plain file"
 [ "$(state "$LA" m1-1)" = running ] || fail "m1-1 does not run at A after refused migrations"
 ok "no destination: refused, the VM runs on"
 
+# ---- hostile destinations: junk frames, a valid frame with junk inside,
+# one that never answers (timeout=1): the VM runs on at A, nothing is left
+if command -v nc >/dev/null; then
+	(printf 'JUNKJUNKJUNKJUNKJUNKJUNK' | timeout $((10 * TS)) nc -lU "$T/junk.sock" >/dev/null 2>&1 &)
+	(printf 'LVF1\001\000\002\000\001\000\000\000\004\000\000\000\377\377\377\377' |
+		timeout $((10 * TS)) nc -lU "$T/frame.sock" >/dev/null 2>&1 &)
+	(timeout $((10 * TS)) nc -lU "$T/mute.sock" >/dev/null 2>&1 &)
+	tsleep 0.3
+	for d in junk frame; do
+		$LA -c "migrate m1-1 $T/$d.sock" >"$T/out" 2>&1 && fail "migrate to a $d destination succeeded"
+		[ "$(state "$LA" m1-1)" = running ] || fail "m1-1 does not run at A after a $d destination"
+	done
+	$LA -c "migrate m1-1 $T/mute.sock timeout=1" >"$T/out" 2>&1 && fail "migrate to a mute destination succeeded"
+	[ "$(state "$LA" m1-1)" = running ] || fail "m1-1 does not run at A after a mute destination"
+	daytime_in "$NA" "$($LA --json -c "inspect m1-1" | jq -r '.vms[0].ipv4')" || fail "m1-1 does not answer after hostile destinations"
+	ls "$T/sa/migrate" 2>/dev/null | grep -q . && fail "a journal was left after failed migrations"
+	ok "hostile destinations (junk, a bad frame, silence): refused, the VM runs on and answers"
+else
+	echo "SKIP (part): no nc: hostile destinations not tested"
+fi
+
 # ---- kills: SIDE STEP EXPECT
 n=2
 for k in "b 1 a" "b 2 b" "a 1 a" "a 2 a" "a 3 b"; do
@@ -136,3 +157,15 @@ for k in "b 1 a" "b 2 b" "a 1 a" "a 2 a" "a 3 b"; do
 	ok "agent $side killed after step $step: $vm runs at $got only, answers on $ip"
 done
 kill -0 "$APID" && kill -0 "$BPID" || fail "an agent died"
+
+# ---- a hostile journal: refused and removed at the start, nothing moves
+kill_a
+mkdir -p "$T/sa/migrate"
+printf 'step 9\ndest /x\nfile /y\n' >"$T/sa/migrate/mk2-1"
+head -c 3000 /dev/urandom >"$T/sa/migrate/junk"
+start_a
+tsleep 1
+ls "$T/sa/migrate" | grep -q . && fail "hostile journals were not removed: $(ls "$T/sa/migrate")"
+[ "$(state "$LA" mk2-1)" = running ] || fail "a hostile journal changed mk2-1: $(state "$LA" mk2-1)"
+grep -q "journal .* is not valid" "$T/a.log" || fail "no word about the hostile journal"
+ok "hostile journals: refused, removed, nothing moved"
