@@ -132,6 +132,12 @@ static void hc_reboot(struct kvm_shell *s)
 	char err[KVM_MSG_TEXT - 32];
 	struct lv_devpage *dp = (struct lv_devpage *)(s->vm.mem + LV_GPA_DEVPAGE);
 
+	if (s->restore) {   /* its image is the snapshot: back to it (snapshot_shell.c) */
+		if (kvm_snap_shell_restore(s, err, sizeof(err)))
+			kvm_shell_crash(s, "reboot failed: %s", err);
+		s->sysctl_wake = false;
+		return;
+	}
 	if (kvm_shell_load(s, err, sizeof(err)))
 		kvm_shell_crash(s, "reboot failed: %s", err);
 	dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;

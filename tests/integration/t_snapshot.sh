@@ -67,7 +67,13 @@ $LVSH -c "destroy daytime-1" >/dev/null
 $LVSH -c "restore $S/day.lvsnap" >"$T/out" || fail "restore daytime: $(cat "$T/out")"
 [ "$(info daytime-1 ipv4)" = "$ip1" ] || fail "restored daytime-1 has $(info daytime-1 ipv4), not $ip1"
 daytime "$ip1" || fail "restored daytime-1 does not answer on $ip1"
-ok "daytime: save --keep answers on, save+restore answers again on $ip1"
+pid=$(info daytime-1 pid)
+$LVSH -c "reboot daytime-1" >/dev/null || fail "reboot of a restored VM"
+tsleep 1
+[ "$(info daytime-1 state)" = running ] || fail "a restored VM does not run after a reboot: $(info daytime-1 state) $(info daytime-1 reason)"
+[ "$(info daytime-1 pid)" = "$pid" ] || fail "a restored VM got a new shell at its reboot"
+daytime "$ip1" || fail "restored daytime-1 does not answer after a reboot"
+ok "daytime: save --keep answers on, save+restore answers again on $ip1, and after a reboot (back to the snapshot)"
 
 # ---- clone N: distinct addresses, all answer
 t0=$(date +%s%N)
