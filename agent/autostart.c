@@ -138,7 +138,13 @@ static void log_errs(const char *path, const struct vmcfg_errs *e)
 /* One VM of config c (from path): 0 or -errno, logged. */
 static int start_one(const char *path, const struct vmcfg *c)
 {
-	uint64_t mem = c->mem_bytes ? c->mem_bytes : 4u << 20;
+	uint64_t mem = c->mem_bytes;
+	uint32_t vcpus = c->vcpus;
+
+	/* the core's rule (default, rounding); a flavor it refuses is
+	 * refused again, with its message, by the spawn below */
+	if (lv_flavor_normalize(&mem, &vcpus))
+		mem = c->mem_bytes ? c->mem_bytes : LV_MEM_DEFAULT;
 	struct lv_spawn s = {
 		.image = c->image, .name = c->name[0] ? c->name : NULL, .mem_bytes = mem,
 		.vcpus = c->vcpus ? c->vcpus : 1, .image_fd = -1,
@@ -157,7 +163,7 @@ static int start_one(const char *path, const struct vmcfg *c)
 	}
 	rc = vmcfg_env_check(c->mode, c->bridge, err, sizeof(err));
 	if (!rc) {
-		rc = lv_image_open(g_host, c->image, (mem + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1),
+		rc = lv_image_open(g_host, c->image, mem,
 				   err, sizeof(err));
 		s.image_fd = rc;
 	}

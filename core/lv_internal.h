@@ -108,7 +108,7 @@ struct lv_host {
 	uint32_t next_id;
 	struct lv_prefix **prefixes; /* prefix -> next number */
 	unsigned nprefix_buckets;
-	struct lv_net *net;          /* core/net.c */
+	struct lv_net *net;          /* core/hostnet.c */
 	struct lv_pool *pool;        /* core/pool.c, from the first lv_pool_set */
 	/* records of half-created VMs with no shell in them (the agent
 	 * stopped between writing the record and the shell's pid): their

@@ -143,7 +143,7 @@ struct lv_spawn {
 	const char *image;       /* catalog name or path */
 	const char *name;        /* NULL: next free "<prefix>-N" */
 	const char *prefix;      /* NULL: the image's base name */
-	uint64_t mem_bytes;      /* 0: 4 MiB */
+	uint64_t mem_bytes;      /* 0: LV_MEM_DEFAULT */
 	uint32_t vcpus;          /* 0: 1 */
 	int64_t  t_request;      /* CLOCK_MONOTONIC ns; 0: now */
 	int      image_fd;       /* -1, or an fd from lv_image_open (borrowed) */
