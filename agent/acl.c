@@ -126,27 +126,24 @@ static const char *op_name(const Lightvm__Request *rq, bool *read_only)
 	}
 }
 
-int acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq)
+int acl_check(enum acl_role role, uid_t uid, const Lightvm__Request *rq, char *why, size_t len)
 {
 	static struct alog_limit lim_denied;   /* a denied client may loop */
 	bool ro;
 	const char *op = op_name(rq, &ro);
-	uid_t uid = client_uid(c);
 
 	if (role == ACL_ADMIN || (role == ACL_READ && ro))
 		return 0;
 	if (role == ACL_READ) {
 		alog_limited(&lim_denied, LV_LOG_WARN, "access: denied %s to uid %d (read-only: not root or in group '%s')",
 		     op, (int)uid, g_admin);
-		client_reply_err(c, seq, EACCES,
-				 "%s: permission denied: uid %d may only read (list, inspect, stats, events, host, log, pool, wait); changing VMs needs root or the '%s' group",
-				 op, (int)uid, g_admin);
+		snprintf(why, len, "%s: permission denied: uid %d may only read (list, inspect, stats, events, host, log, pool, wait); changing VMs needs root or the '%s' group",
+			 op, (int)uid, g_admin);
 	} else {
 		alog_limited(&lim_denied, LV_LOG_WARN, "access: denied %s to uid %d (not in group '%s' or '%s')",
 		     op, (int)uid, g_group, g_admin);
-		client_reply_err(c, seq, EACCES,
-				 "%s: permission denied: uid %d is not root and not in the '%s' or '%s' group",
-				 op, (int)uid, g_group, g_admin);
+		snprintf(why, len, "%s: permission denied: uid %d is not root and not in the '%s' or '%s' group",
+			 op, (int)uid, g_group, g_admin);
 	}
 	return -EACCES;
 }

@@ -228,7 +228,7 @@ void metrics_close(void);
 enum acl_role { ACL_NONE, ACL_READ, ACL_ADMIN };
 int  acl_setup(const char *sock_path, const char *group, const char *admin_group);
 enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid);
-/* 0, or -EACCES after replying with the reason (and logging it). */
-int  acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq);
+/* 0 if role may do rq, else -EACCES with why (the reply's text). */
+int  acl_check(enum acl_role role, uid_t uid, const Lightvm__Request *rq, char *why, size_t len);
 
 #endif

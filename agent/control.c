@@ -372,6 +372,17 @@ static void client_protocol_error(struct client *c, uint32_t seq, int err, const
 
 /* ---- requests, checked before they are unpacked */
 
+/* The access check (acl.c); a denial is replied here.  0 or -EACCES. */
+static int client_acl(struct client *c, uint32_t seq, const Lightvm__Request *rq)
+{
+	char why[320];
+
+	if (acl_check(c->role, c->uid, rq, why, sizeof(why)) == 0)
+		return 0;
+	client_reply_err(c, seq, EACCES, "%s", why);
+	return -EACCES;
+}
+
 /* Size and role against the operation, before anything is unpacked:
  * 0, or -errno after replying. */
 static int request_admit(struct client *c, uint32_t seq, unsigned op, const uint8_t *pl,
@@ -393,7 +404,7 @@ static int request_admit(struct client *c, uint32_t seq, unsigned op, const uint
 			ac.action = (Lightvm__Action)admit_action(pl, pl_len);
 			rq.action = &ac;
 		}
-		return acl_check(c, c->role, seq, &rq);
+		return client_acl(c, seq, &rq);
 	}
 	return 0;
 }
@@ -420,7 +431,7 @@ static void client_frame(struct client *c)
 		if (!rq) {
 			client_protocol_error(c, seq, EBADMSG, "protocol error: request body is not a valid Request message");
 		} else {
-			if (acl_check(c, c->role, seq, rq) == 0)
+			if (client_acl(c, seq, rq) == 0)
 				handle_request(c, seq, rq);
 			lightvm__request__free_unpacked(rq, NULL);
 		}

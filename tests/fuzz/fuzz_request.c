@@ -28,12 +28,12 @@ void alog(enum lv_log_level lvl, const char *fmt, ...) {}
 void alog_limited(struct alog_limit *l, enum lv_log_level lvl, const char *fmt, ...) {}
 enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid) { return ACL_NONE; }
 
-int acl_check(struct client *c, enum acl_role role, uint32_t seq, const Lightvm__Request *rq)
+int acl_check(enum acl_role role, uid_t uid, const Lightvm__Request *rq, char *why, size_t len)
 {
 	if (role == ACL_ADMIN || (role == ACL_READ && rq->op_case != LIGHTVM__REQUEST__OP_SPAWN &&
 				  rq->op_case != LIGHTVM__REQUEST__OP_ACTION))
 		return 0;
-	client_reply_err(c, seq, EACCES, "denied");
+	snprintf(why, len, "denied");
 	return -EACCES;
 }
 
