@@ -214,6 +214,13 @@ static int apply(Lightvm__Action a, struct lv_vm *vm)
 	}
 }
 
+/* How long a bulk action's reply waits for its n VMs: a destroy 15 s,
+ * pause/unpause 5 s, plus 10 ms per VM (8,000 VMs go on a loaded host). */
+static int64_t action_deadline(enum wkind wk, unsigned n)
+{
+	return (wk == W_DESTROY ? 15000000000ll : 5000000000ll) + (int64_t)n * 10000000ll;
+}
+
 /* ActionReq.names: exactly these VMs, one waiter for all of them; the
  * reply comes when every VM reached the action's state (or the timeout)
  * and lists a failure per VM that is unknown, refused or went elsewhere. */
@@ -226,8 +233,7 @@ static void do_action_names(struct client *c, uint32_t seq, const Lightvm__Actio
 	struct waiter *w;
 	unsigned done = 0;
 
-	w = waiter_new(c, seq, wk, (unsigned)a->n_names,
-		       wk == W_DESTROY ? 15000000000ll : 5000000000ll);
+	w = waiter_new(c, seq, wk, (unsigned)a->n_names, action_deadline(wk, (unsigned)a->n_names));
 	if (!w) {
 		client_reply_err(c, seq, ENOMEM, "%s: out of memory", an);
 		return;
@@ -317,7 +323,7 @@ static void do_action(struct client *c, uint32_t seq, const Lightvm__ActionReq *
 		enum wkind wk = a->action == LIGHTVM__ACTION__DESTROY ? W_DESTROY :
 			a->action == LIGHTVM__ACTION__PAUSE ? W_PAUSE : W_UNPAUSE;
 
-		w = waiter_new(c, seq, wk, n, wk == W_DESTROY ? 15000000000ll : 5000000000ll);
+		w = waiter_new(c, seq, wk, n, action_deadline(wk, n));
 		if (!w) {
 			free(v);
 			client_reply_err(c, seq, ENOMEM, "%s: out of memory", an);
