@@ -6,15 +6,16 @@
  *               (lv_vm_save_hold: not running, state saving);
  *   2 prepared  the destination restored it held (RestoreReq.hold) and
  *               says it is paused there (WaitReq paused);
- *   3 moved     the VM here is destroyed;
- *   4 done      the destination let it run (ActionReq unpause): journal
- *               and file removed.
+ *   3 commit    from now on the copy here never runs again: the
+ *               destination is told to let it run (ActionReq unpause)
+ *               and once it says running or booting, the copy here is
+ *               destroyed and journal and file removed.
  * A failure before step 3 resumes the VM here (and destroys a held copy
- * at the destination); after step 3 the destination holds the only copy
- * and the unpause is retried every second until it answers.  An agent
- * killed midway finds its journals at its first tick and does the same
- * (step 1 or 2: resume here, destroy there; step 3: unpause there), so a
- * VM is never lost and never runs in two places.  The destination is
+ * at the destination).  In step 3 the unpause is retried every second
+ * while the destination does not answer; if its copy is gone or broken,
+ * the VM resumes here.  An agent killed midway finds its journals at its
+ * first tick and does the same (step 1 or 2: destroy there, resume here;
+ * step 3: commit), so a VM is never lost and never runs in two places.  The destination is
  * asked synchronously, with a time limit per request (default 10 s):
  * the agent's loop waits for those few milliseconds.
  * LIGHTVMD_MIGRATE_STALL_MS (tests only) pauses after each step so that
@@ -339,30 +340,68 @@ static void reply_moved(struct mig *m)
 	reply(m, 0, NULL);
 }
 
-/* Step 4, retried until the destination answers. */
+/* Its state at the destination into st ("none" if it has no such VM);
+ * 0, or -errno if the destination did not answer. */
+static int dest_state(struct mig *m, char *st, size_t len)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__SelectReq sel = LIGHTVM__SELECT_REQ__INIT;
+	Lightvm__Reply *r = NULL;
+	char err[256] = "";
+	int rc;
+
+	sel.selector = m->name;
+	rq.op_case = LIGHTVM__REQUEST__OP_LIST;
+	rq.list = &sel;
+	rc = dest_call(m, &rq, &r, err, sizeof(err));
+	if (rc == -ESRCH || (!rc && r->n_vms == 0))
+		snprintf(st, len, "none");
+	else if (!rc)
+		snprintf(st, len, "%s", r->vms[0]->state);
+	if (r)
+		lightvm__reply__free_unpacked(r, NULL);
+	return rc == -ESRCH ? 0 : rc;
+}
+
+/* Step 3: let it run there, then destroy the held copy here.  Until the
+ * destination says it runs, the copy here stays (held): if the copy
+ * there is gone or broken, the VM resumes here; if the destination does
+ * not answer, this is retried each second.  The copy here never runs
+ * again once the journal says step 3. */
 static void commit(struct mig *m)
 {
-	char err[256] = "";
+	char err[256] = "", st[32] = "";
 	int rc = dest_action(m, LIGHTVM__ACTION__UNPAUSE, err, sizeof(err));
+	struct lv_vm *vm;
 
-	if (rc && rc != -EINVAL) {   /* EINVAL: running there already */
-		if (!m->retry_at)
-			alog(LV_LOG_WARN, "migrate: %s: the destination did not start it yet (%s): retrying",
-			     m->name, err);
-		m->retry_at = lv_now_ns() + 1000000000ll;
-		if (m->c && client_alive(m->c)) {
-			client_reply_err(m->c, m->seq, -rc, "migrate: %s: moved to %s, which has not started it yet (%s); this agent retries",
-					 m->name, m->dest, err);
-			client_unref(m->c);
-			m->c = NULL;
-		}
+	if (rc == 0 || rc == -EINVAL || rc == -ESRCH)   /* EINVAL: not paused (any more) */
+		rc = dest_state(m, st, sizeof(st));
+	if (!rc && (!strcmp(st, "running") || !strcmp(st, "booting"))) {
+		vm = lv_vm_lookup(g_host, m->name);
+		if (vm && !lv_vm_destroying(vm) && lv_vm_destroy(vm))
+			alog(LV_LOG_WARN, "migrate: %s: cannot destroy the copy here", m->name);
+		alog(LV_LOG_INFO, "migrate: %s: runs at %s", m->name, m->dest);
+		unlink(m->file);
+		journal_remove(m);
+		reply_moved(m);
+		mig_free(m);
 		return;
 	}
-	alog(LV_LOG_INFO, "migrate: %s: runs at %s", m->name, m->dest);
-	unlink(m->file);
-	journal_remove(m);
-	reply_moved(m);
-	mig_free(m);
+	if (!rc && strcmp(st, "paused")) {   /* gone or broken there: back here */
+		snprintf(err, sizeof(err), "its copy at the destination is %s", st);
+		undo(m, -EIO, err);
+		return;
+	}
+	if (!m->retry_at)
+		alog(LV_LOG_WARN, "migrate: %s: the destination did not start it yet (%s): retrying",
+		     m->name, rc ? err : "still paused");
+	m->retry_at = lv_now_ns() + 1000000000ll;
+	if (m->c && client_alive(m->c)) {
+		client_reply_err(m->c, m->seq, rc ? -rc : EAGAIN, "migrate: %s: %s has not started it yet (%s); this agent retries",
+				 m->name, m->dest, rc ? err : "still paused");
+		client_unref(m->c);
+		m->c = NULL;
+	}
 }
 
 /* The VM is saved and held here (step 1): the rest. */
@@ -389,11 +428,14 @@ static void go_on(struct mig *m)
 	}
 	stall(2);
 	vm = lv_vm_lookup(g_host, m->name);
-	if (!vm || lv_vm_destroy(vm)) {
+	if (!vm || lv_vm_destroying(vm)) {
 		undo(m, -ESRCH, "the VM went away here");
 		return;
 	}
-	journal_write(m, 3);      /* if this fails, the destination holds it: go on */
+	if (journal_write(m, 3)) {   /* from here on the copy here never runs */
+		undo(m, -EIO, "cannot write the migration journal");
+		return;
+	}
 	stall(3);
 	commit(m);
 }

@@ -118,7 +118,7 @@ fi
 
 # ---- kills: SIDE STEP EXPECT
 n=2
-for k in "b 1 a" "b 2 b" "a 1 a" "a 2 a" "a 3 b"; do
+for k in "b 1 a" "b 2 b" "b 3 b" "a 1 a" "a 2 a" "a 3 b"; do
 	set -- $k
 	side=$1 step=$2 expect=$3
 	kill_a
