@@ -38,6 +38,7 @@
 #include "frame.h"
 
 #define STEP_TIMEOUT_MS 10000u
+#define MIGRATIONS_MAX  16u      /* under way at once (each holds a guest and a file) */
 
 struct mig {
 	struct mig *next;
@@ -469,6 +470,7 @@ void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *
 	char dir[PATH_MAX];
 	struct stat st;
 	struct mig *m;
+	unsigned n;
 	int fd, rc;
 
 	if (!vm || lv_vm_destroying(vm)) {
@@ -486,11 +488,16 @@ void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *
 				 rq->dest);
 		return;
 	}
-	for (m = migs; m; m = m->next)
+	n = 0;
+	for (m = migs; m; m = m->next, n++)
 		if (!strcmp(m->name, rq->name)) {
 			client_reply_err(c, seq, EBUSY, "migrate: %s is being migrated", rq->name);
 			return;
 		}
+	if (n >= MIGRATIONS_MAX) {
+		client_reply_err(c, seq, EBUSY, "migrate: %u migrations under way already", n);
+		return;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		client_reply_err(c, seq, ENOMEM, "migrate: out of memory");
