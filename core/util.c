@@ -54,6 +54,7 @@ static const char *const event_names[LV_EV_NR] = {
 	[LV_EV_SAVING] = "saving",
 	[LV_EV_SAVED] = "saved",
 	[LV_EV_SAVE_FAILED] = "save-failed",
+	[LV_EV_RESTORING] = "restoring",
 };
 
 const char *lv_state_name(enum lv_state st)

@@ -546,6 +546,8 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		goto fail;
 	}
 	emit(vm, LV_EV_SPAWNED);
+	if (vm->from_snapshot)
+		emit(vm, LV_EV_RESTORING);
 	if (out)
 		*out = vm;
 	return 0;

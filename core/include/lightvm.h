@@ -92,6 +92,7 @@ enum lv_event {
 	LV_EV_SAVING,      /* a save started: the guest is held */
 	LV_EV_SAVED,       /* the snapshot is written (state running or saved) */
 	LV_EV_SAVE_FAILED, /* the save failed (reason in lv_vm_save_error) */
+	LV_EV_RESTORING,   /* after spawned: this VM starts from a snapshot */
 	LV_EV_NR
 };
 const char *lv_event_name(enum lv_event ev);

@@ -43,7 +43,12 @@ grep -q "saved noop-1: running" "$T/out" || fail "save --keep: $(cat "$T/out")"
 [ "$(info noop-1 state)" = running ] || fail "noop-1 does not run on after save --keep"
 [ "$($LVSH --json -c "save noop-1 $S/noop2.lvsnap --keep" | jq '.vms[0].save_ns > 0')" = true ] ||
 	fail "save --json has no save_ns"
+$LVSH -c "events noop-r count=3" >"$T/ev" 2>&1 &
+EV=$!
+tsleep 0.3
 $LVSH -c "restore $S/noop.lvsnap name=noop-r" >/dev/null || fail "restore noop"
+wait $EV
+grep -q "restoring" "$T/ev" || fail "no restoring event: $(cat "$T/ev")"
 [ "$(info noop-r state)" = running ] || fail "restored noop is not running"
 [ "$(info noop-r restored)" = true ] || fail "restored noop is not marked restored"
 $LVSH -c "clone noop-1 3" >"$T/out" || fail "clone noop-1 3: $(cat "$T/out")"
@@ -86,7 +91,7 @@ grep -qx "$ip1" "$T/ips" && fail "a clone took daytime-1's address"
 echo "$ip1" >>"$T/ips"
 daytime <"$T/ips" || fail "TCP daytime from the clones"
 $IN ping -c 1 -W 2 -q "$(sed -n 7p "$T/ips")" >/dev/null || fail "a clone does not answer ping on its own address"
-ok "clone daytime-1 $N: ${ms} ms (emulated timings are no performance numbers), $N distinct addresses, all answer TCP 13"
+ok "clone daytime-1 $N: ${ms} ms (a test, not a performance number), $N distinct addresses, all answer TCP 13"
 $LVSH -c "destroy dc-*" >/dev/null
 
 # ---- hostile files: refused, nothing started
