@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "agent.h"
 
@@ -146,4 +148,68 @@ int acl_check(enum acl_role role, uid_t uid, const Lightvm__Request *rq, char *w
 			 op, (int)uid, g_group, g_admin);
 	}
 	return -EACCES;
+}
+
+/* ---- files a client names, opened with the client's rights
+ *
+ * The agent runs as root; a snapshot path comes from an admin who may be
+ * no more than a member of the admin group.  Around such an open the
+ * calling thread takes the client's file-system identity: setfsuid,
+ * setfsgid and the raw setgroups system call, all per thread (glibc's
+ * setgroups() would change every thread), so the kernel checks the
+ * client's permissions and a new file belongs to the client.  Nothing
+ * else changes: the agent's other threads, its real and effective ids. */
+
+static gid_t saved_groups[256];
+static int nsaved = -1;
+
+static int peer_groups(int fd, uid_t uid, gid_t gid, gid_t *groups, int max)
+{
+	socklen_t len = (socklen_t)(max * (int)sizeof(gid_t));
+	struct passwd *pw;
+	int n = max;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		return (int)(len / sizeof(gid_t));
+	pw = getpwuid(uid);
+	if (!pw || getgrouplist(pw->pw_name, gid, groups, &n) < 0)
+		return 0;
+	return n;
+}
+
+int acl_fs_enter(int peer_fd, uid_t uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	gid_t groups[256];
+	int n;
+
+	if (uid == 0)
+		return 0;
+	if (getsockopt(peer_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != uid)
+		return -EPERM;
+	if (nsaved < 0 && (nsaved = getgroups(256, saved_groups)) < 0) {
+		nsaved = -1;
+		return -errno;
+	}
+	n = peer_groups(peer_fd, uid, cr.gid, groups, 256);
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return -errno;
+	setfsgid(cr.gid);
+	setfsuid(uid);
+	if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != cr.gid) {
+		acl_fs_leave();
+		return -EPERM;
+	}
+	return 0;
+}
+
+void acl_fs_leave(void)
+{
+	if (nsaved < 0)
+		return;
+	setfsuid(0);
+	setfsgid(0);
+	if (syscall(SYS_setgroups, (size_t)nsaved, saved_groups) < 0)
+		alog(LV_LOG_ERR, "access: restoring the agent's groups: %s", strerror(errno));
 }

@@ -56,6 +56,10 @@ size_t client_pending(const struct client *c);
 /* Hang up on c (logged with why). */
 void client_drop(struct client *c, const char *why);
 uid_t client_uid(const struct client *c);
+/* Files opened from here to client_fs_leave are opened with c's rights
+ * (acl_fs_enter): 0 or -errno. */
+int  client_fs_enter(const struct client *c);
+void client_fs_leave(void);
 
 /* ---- vmstate.c: the host, each VM's agent state, selection, protobuf */
 extern struct lv_host *g_host;
@@ -230,5 +234,10 @@ int  acl_setup(const char *sock_path, const char *group, const char *admin_group
 enum acl_role acl_role_of(int fd, uid_t uid, gid_t gid);
 /* 0 if role may do rq, else -EACCES with why (the reply's text). */
 int  acl_check(enum acl_role role, uid_t uid, const Lightvm__Request *rq, char *why, size_t len);
+/* The calling thread opens files as the peer of peer_fd (uid): its
+ * fsuid, fsgid and groups, until acl_fs_leave.  0 (nothing to do for
+ * root) or -errno. */
+int  acl_fs_enter(int peer_fd, uid_t uid);
+void acl_fs_leave(void);
 
 #endif

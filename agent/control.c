@@ -297,6 +297,16 @@ uid_t client_uid(const struct client *c)
 	return c->uid;
 }
 
+int client_fs_enter(const struct client *c)
+{
+	return c->dead ? -ENOTCONN : acl_fs_enter(c->fd, c->uid);
+}
+
+void client_fs_leave(void)
+{
+	acl_fs_leave();
+}
+
 void client_reply_err(struct client *c, uint32_t seq, int err, const char *fmt, ...)
 {
 	Lightvm__Reply r = LIGHTVM__REPLY__INIT;

@@ -313,8 +313,10 @@ static struct snapreq *req_new(struct client *c, uint32_t seq, unsigned n, uint3
 	return r;
 }
 
-/* Start saving vm into path for r. */
-static void save_one(struct snapreq *r, struct lv_vm *vm, const char *path, bool keep)
+/* Start saving vm into path for r; a path the client named (as_client)
+ * is created with the client's rights and belongs to the client. */
+static void save_one(struct snapreq *r, struct lv_vm *vm, const char *path, bool keep,
+		     bool as_client)
 {
 	const struct lv_vm_info *in = lv_vm_info(vm);
 	char err[PATH_MAX + 128];
@@ -329,7 +331,14 @@ static void save_one(struct snapreq *r, struct lv_vm *vm, const char *path, bool
 		add_fail(r, in->name, EINVAL, err);
 		return;
 	}
+	rc = as_client ? client_fs_enter(r->c) : 0;
+	if (rc) {
+		add_fail(r, in->name, -rc, "cannot take the client's file rights");
+		return;
+	}
 	fd = create_file(path, in->mem_bytes, err, sizeof(err));
+	if (as_client)
+		client_fs_leave();
 	if (fd < 0) {
 		add_fail(r, in->name, -fd, err);
 		return;
@@ -393,7 +402,7 @@ void snapreq_save(struct client *c, uint32_t seq, const Lightvm__SaveReq *rq)
 			add_fail(r, lv_vm_info(vms[i])->name, ENAMETOOLONG, "path too long");
 			continue;
 		}
-		save_one(r, vms[i], many ? path : rq->path, rq->has_keep && rq->keep);
+		save_one(r, vms[i], many ? path : rq->path, rq->has_keep && rq->keep, true);
 	}
 	free(vms);
 	alog(LV_LOG_INFO, "save: %u VM(s) into %s%s", r->n, rq->path, rq->keep ? " (keep)" : "");
@@ -481,7 +490,13 @@ void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *
 		client_reply_err(c, seq, EINVAL, "restore: '%s': the path must be absolute", rq->path);
 		return;
 	}
-	fd = lv_snapshot_open(g_host, rq->path, &d, err, sizeof(err));
+	fd = client_fs_enter(c);   /* a file the client may read, only */
+	if (fd == 0) {
+		fd = lv_snapshot_open(g_host, rq->path, &d, err, sizeof(err));
+		client_fs_leave();
+	} else {
+		snprintf(err, sizeof(err), "cannot take the client's file rights: %s", strerror(-fd));
+	}
 	if (fd < 0) {
 		client_reply_err(c, seq, -fd, "restore: %s", err);
 		return;
@@ -554,6 +569,6 @@ void snapreq_clone(struct client *c, uint32_t seq, const Lightvm__CloneReq *rq)
 	r->wait = !rq->has_wait_ready || rq->wait_ready;
 	r->timeout_ms = rq->has_timeout_ms ? rq->timeout_ms : 0;
 	unlink(path);            /* a dead agent's, with our pid */
-	save_one(r, vm, path, true);
+	save_one(r, vm, path, true, false);   /* the agent's own directory */
 	req_issued(r);
 }

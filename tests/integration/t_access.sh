@@ -34,5 +34,19 @@ ok "read-only member: list/inspect/stats/wait allowed; spawn/destroy/pool set de
 usermod -a -G "$GA" "$U" || fail "usermod"
 $USH -c "destroy noop-1" >/dev/null || fail "admin group member cannot destroy"
 ok "admin group member may destroy"
+
+# snapshot files are opened with the client's rights, not the agent's
+mkdir -m 700 "$T/rootonly" && mkdir -m 700 "$T/udir" && chown "$U" "$T/udir"
+out=$($USH -c "save noop-2 $T/rootonly/n.lvsnap --keep" 2>&1) && fail "an admin member saved into a root-only directory"
+echo "$out" | grep -qi "permission denied" || fail "unclear refusal of a root-only directory: $out"
+[ ! -e "$T/rootonly/n.lvsnap" ] || fail "a file was left in the root-only directory"
+$USH -c "save noop-2 $T/udir/n.lvsnap --keep" >/dev/null || fail "an admin member cannot save into its own directory"
+[ "$(stat -c %U "$T/udir/n.lvsnap")" = "$U" ] || fail "the snapshot belongs to $(stat -c %U "$T/udir/n.lvsnap"), not to the client"
+$LVSH -c "save noop-2 $T/root.lvsnap --keep" >/dev/null || fail "root cannot save"
+chmod 600 "$T/root.lvsnap"
+out=$($USH -c "restore $T/root.lvsnap name=stolen" 2>&1) && fail "an admin member restored a snapshot only root may read"
+echo "$out" | grep -qi "permission denied" || fail "unclear refusal of a root-only snapshot: $out"
+$USH -c "restore $T/udir/n.lvsnap name=mine" >/dev/null || fail "an admin member cannot restore its own snapshot"
+ok "snapshots with the client's rights: no file in a root-only directory, its own file belongs to it, a root-only snapshot is not restored"
 $LVSH -c "destroy all" >/dev/null
 agent_alive
