@@ -9,7 +9,7 @@
  *
  * Guest-physical layout: boot GDT at 0x500, hvm_start_info 0x6000 (module
  * list 0x6040, memory map 0x6100), command line 0x7000 (all in the low
- * 64 KiB Linux keeps reserved), the kernel at its own physical addresses
+ * 64 KiB Linux keeps reserved), an MP table at 639 KiB (reserved), the kernel at its own physical addresses
  * (Linux: 16 MiB), the initramfs page-aligned at the top of memory.
  * Everything read from the image is bounds-checked against the file and
  * guest memory before one byte is copied.
@@ -37,6 +37,7 @@
 #define MAX_NOTES    (64u << 10)
 #define PVH_NOTE     18u                /* XEN_ELFNOTE_PHYS32_ENTRY */
 #define START_MAGIC  0x336ec578u        /* XEN_HVM_START_MAGIC_VALUE */
+#define APIC_BASE_BSP 0xfee00900ull     /* xAPIC at its address, enabled, BSP */
 
 /* Xen's public hvm_start_info (arch-x86/hvm/start_info.h), version 1 */
 struct pvh_start_info {
@@ -136,6 +137,8 @@ struct elf64_phdr {
 	uint32_t type, flags;
 	uint64_t offset, vaddr, paddr, filesz, memsz, align;
 };
+
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 static int pread_all(int fd, void *buf, uint64_t len, uint64_t off)
 {
@@ -321,8 +324,65 @@ static void cmdline_build(struct kvm_shell *s)
 	char *c = (char *)s->vm.mem + GPA_CMDLINE, net[160];
 
 	cmdline_net(s, net, sizeof(net));
-	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 reboot=k printk.time=1 8250.nr_uarts=1 pci=off%s",
+	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 reboot=k printk.time=1 8250.nr_uarts=1 pci=off nolapic_timer%s",
 		 s->lx.user_cmdline, s->lx.user_cmdline[0] ? " " : "", net);
+}
+
+/*
+ * An MP table (Intel MP spec 1.4) at 639 KiB, where Linux looks: one CPU,
+ * the ISA bus, the IOAPIC, ISA IRQ i on IOAPIC pin i (KVM's default
+ * routing), ExtINT and NMI on the local APIC.  With it Linux routes the
+ * timer and devices through the IOAPIC, the path Firecracker's guests
+ * take, instead of the PIC's virtual wire.
+ */
+#define GPA_MP       0x9fc00u
+#define MP_IRQS      16u
+
+static uint8_t mp_sum(const uint8_t *p, size_t n)
+{
+	uint8_t c = 0;
+
+	while (n--)
+		c = (uint8_t)(c + *p++);
+	return (uint8_t)(0 - c);
+}
+
+static void mp_table(struct kvm_shell *s)
+{
+	uint8_t *b = s->vm.mem + GPA_MP, *t = b + 16, *e;
+	uint16_t len, count = 0;
+
+	memset(b, 0, 1024);
+	memcpy(b, "_MP_", 4);                        /* floating pointer */
+	put_le32(b + 4, GPA_MP + 16);
+	b[8] = 1;                                    /* 16 bytes */
+	b[9] = 4;                                    /* spec 1.4 */
+	memcpy(t, "PCMP", 4);                        /* configuration table */
+	t[6] = 4;
+	memcpy(t + 8, "LIGHTVM ", 8);
+	memcpy(t + 16, "KVM SHELL   ", 12);
+	put_le32(t + 36, 0xfee00000u);
+	e = t + 44;
+	e[0] = 0; e[1] = 0; e[2] = 0x14; e[3] = 3;   /* processor: enabled, BSP */
+	put_le32(e + 4, 0x600); put_le32(e + 8, 0x201);
+	e += 20; count++;
+	e[0] = 1; e[1] = 0; memcpy(e + 2, "ISA   ", 6);  /* bus 0 */
+	e += 8; count++;
+	e[0] = 2; e[1] = 1; e[2] = 0x11; e[3] = 1;   /* IOAPIC 1, enabled */
+	put_le32(e + 4, 0xfec00000u);
+	e += 8; count++;
+	for (unsigned i = 0; i < MP_IRQS; i++, e += 8, count++) {
+		e[0] = 3; e[1] = 0; e[4] = 0; e[5] = (uint8_t)i; e[6] = 1; e[7] = (uint8_t)i;
+	}
+	e[0] = 4; e[1] = 3; e[4] = 0; e[5] = 0; e[6] = 0; e[7] = 0;      /* ExtINT -> LINT0 */
+	e += 8; count++;
+	e[0] = 4; e[1] = 1; e[4] = 0; e[5] = 0; e[6] = 0xff; e[7] = 1;   /* NMI -> LINT1 */
+	e += 8; count++;
+	len = (uint16_t)(e - t);
+	memcpy(t + 4, &len, 2);
+	memcpy(t + 34, &count, 2);
+	t[7] = mp_sum(t, len);
+	b[10] = mp_sum(b, 16);
 }
 
 static void start_info(struct kvm_shell *s, uint64_t rd_at, uint64_t rd_size)
@@ -330,17 +390,19 @@ static void start_info(struct kvm_shell *s, uint64_t rd_at, uint64_t rd_size)
 	struct pvh_start_info si = {
 		.magic = START_MAGIC, .version = 1, .nr_modules = rd_size ? 1 : 0,
 		.modlist_paddr = GPA_MODLIST, .cmdline_paddr = GPA_CMDLINE,
-		.memmap_paddr = GPA_MEMMAP, .memmap_entries = 2,
+		.memmap_paddr = GPA_MEMMAP, .memmap_entries = 3,
 	};
 	struct pvh_mod m = { .paddr = rd_at, .size = rd_size };
-	struct pvh_memmap mm[2] = {
-		{ .addr = 0, .size = 0x9fc00, .type = 1 },
+	struct pvh_memmap mm[3] = {
+		{ .addr = 0, .size = GPA_MP, .type = 1 },
+		{ .addr = GPA_MP, .size = 0x400, .type = 2 },       /* the MP table */
 		{ .addr = KERNEL_MIN, .size = s->vm.mem_size - KERNEL_MIN, .type = 1 },
 	};
 
 	memcpy(s->vm.mem + GPA_START, &si, sizeof(si));
 	memcpy(s->vm.mem + GPA_MODLIST, &m, sizeof(m));
 	memcpy(s->vm.mem + GPA_MEMMAP, mm, sizeof(mm));
+	mp_table(s);
 }
 
 static void seg32(struct kvm_segment *g, uint16_t sel, uint8_t type)
@@ -369,8 +431,11 @@ static int entry_state(struct kvm_shell *s, uint64_t entry)
 	sr.idt.base = 0;
 	sr.idt.limit = 0;
 	sr.cr0 = 0x11;      /* PE, ET */
-	sr.cr3 = sr.cr4 = 0;
+	sr.cr3 = sr.cr4 = sr.cr8 = 0;
 	sr.efer = 0;
+	sr.apic_base = APIC_BASE_BSP;
+	/* an interrupt queued for the last boot must not reach this one */
+	memset(sr.interrupt_bitmap, 0, sizeof(sr.interrupt_bitmap));
 	if (ioctl(s->vm.vcpu_fd, KVM_SET_SREGS, &sr) < 0 ||
 	    ioctl(s->vm.vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
@@ -405,21 +470,26 @@ int kvm_linux_load(struct kvm_shell *s, char *err, size_t errlen)
 static void reset_devices(struct kvm_shell *s)
 {
 	struct linux_reset *r = s->lx.reset_state;
-	/* kvmclock, async PF, steal time, PV EOI: guest pages KVM would go
-	 * on writing into the next boot's memory */
-	static const uint32_t pv_msrs[] = { 0x11, 0x12, 0x4b564d00, 0x4b564d01, 0x4b564d02,
-					    0x4b564d03, 0x4b564d04 };
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[sizeof(pv_msrs) / sizeof(pv_msrs[0])];
-	} m = { .h.nmsrs = sizeof(pv_msrs) / sizeof(pv_msrs[0]) };
-
-	for (unsigned i = 0; i < m.h.nmsrs; i++)
-		m.e[i].index = pv_msrs[i];
+	/* first the APIC back to xAPIC mode (the kernel may have turned on
+	 * x2APIC), then the TSC deadline, kvmclock, async PF, steal time, PV
+	 * EOI (guest pages KVM would go on writing into the next boot's
+	 * memory); one at a time: KVM_SET_MSRS stops at the first it lacks */
+	static const struct { uint32_t idx; uint64_t val; } msrs[] = {
+		{ 0x1b, APIC_BASE_BSP }, { 0x6e0, 0 }, { 0x11, 0 }, { 0x12, 0 },
+		{ 0x4b564d00, 0 }, { 0x4b564d01, 0 }, { 0x4b564d02, 0 }, { 0x4b564d03, 0 },
+		{ 0x4b564d04, 0 },
+	};
 	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
 	struct kvm_vcpu_events ev;
 
-	ioctl(s->vm.vcpu_fd, KVM_SET_MSRS, &m);   /* best effort: some are absent */
+	for (unsigned i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++) {
+		struct {
+			struct kvm_msrs h;
+			struct kvm_msr_entry e;
+		} m = { .h.nmsrs = 1, .e.index = msrs[i].idx, .e.data = msrs[i].val };
+
+		ioctl(s->vm.vcpu_fd, KVM_SET_MSRS, &m);   /* best effort */
+	}
 	/* a vCPU stopped in HLT stays halted, and an interrupt or exception
 	 * it had pending would hit the new kernel */
 	memset(&ev, 0, sizeof(ev));
@@ -434,6 +504,15 @@ static void reset_devices(struct kvm_shell *s)
 	    ioctl(s->vm.vm_fd, KVM_SET_IRQCHIP, &r->chip[2]) < 0 ||
 	    ioctl(s->vm.vm_fd, KVM_SET_PIT2, &r->pit) < 0)
 		kvm_shell_crash(s, "reboot: restoring the interrupt controllers: %s", strerror(errno));
+	/* the PIT waits for the last boot's tick to be acknowledged before
+	 * the next (reinject mode): switching reinjection off and on again
+	 * forgets it */
+	{
+		struct kvm_reinject_control rc0 = { .pit_reinject = 0 }, rc1 = { .pit_reinject = 1 };
+
+		ioctl(s->vm.vm_fd, KVM_REINJECT_CONTROL, &rc0);
+		ioctl(s->vm.vm_fd, KVM_REINJECT_CONTROL, &rc1);
+	}
 }
 
 void kvm_linux_reboot(struct kvm_shell *s, const char *why)
@@ -449,6 +528,12 @@ void kvm_linux_reboot(struct kvm_shell *s, const char *why)
 	if (++s->lx.reboots > KVM_LINUX_REBOOTS)
 		kvm_shell_crash(s, "reboot loop: %u reboots within 10 s (last: %s)", s->lx.reboots, why);
 	kvm_uart_flush(s);
+	{
+		char note[96];
+		int k = snprintf(note, sizeof(note), "[lightvm: reboot (%s)]\n", why);
+
+		kvm_shell_log_write(s, note, (uint32_t)k);
+	}
 	/* complete a pending port access before the registers change */
 	if (run->exit_reason == KVM_EXIT_IO) {
 		run->immediate_exit = 1;
@@ -463,6 +548,9 @@ void kvm_linux_reboot(struct kvm_shell *s, const char *why)
 		kvm_shell_crash(s, "reboot failed: %s", err);
 	s->lx.entered = s->lx.init_seen = false;
 	kvm_vnet_reboot(s);
+	/* the new boot must reach its ready line too */
+	if (s->boot_timeout_ms)
+		s->boot_deadline = kvm_now(CLOCK_MONOTONIC) + (int64_t)s->boot_timeout_ms * 1000000ll;
 }
 
 /* ---- exits */

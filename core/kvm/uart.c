@@ -82,6 +82,7 @@ static const char *kernel_text(const char *l)
 
 static void ready(struct kvm_shell *s)
 {
+	s->boot_deadline = 0;      /* also after a reboot (kvm_linux_reboot) */
 	if (s->ready_sent)
 		return;
 	s->ready_sent = true;
