@@ -35,20 +35,39 @@ need_kvm() {
 start_agent() {
 	"$B/lightvmd" -S "$SOCK" -D "$STATE" -d --stop-vms "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
+	agent_answers
+}
+
+# Until the agent ($AGENT_PID) answers on $SOCK: the socket file exists
+# from bind(), connections from listen().
+agent_answers() {
 	i=0
-	while [ ! -S "$SOCK" ]; do
-		i=$((i + 1))
-		[ $i -gt $((100 * TS)) ] && fail "agent did not start"
-		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
-		sleep 0.05
-	done
-	# the socket file exists from bind(), connections from listen()
 	until $LVSH -c host >/dev/null 2>&1; do
 		i=$((i + 1))
-		[ $i -gt $((200 * TS)) ] && fail "agent does not answer on its socket"
+		[ $i -gt $((300 * TS)) ] && fail "agent does not answer on its socket"
 		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
 		sleep 0.05
 	done
+}
+
+# A network namespace of this test's own ($NS; run commands in it with
+# $IN), removed at exit after `destroy all` and the agent's stop.
+need_netns() {  # PREFIX
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+	command -v ip >/dev/null || skip "no ip (iproute2)"
+	NS=$1$$
+	ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
+	IN="ip netns exec $NS"
+	trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
+	$IN ip link set lo up
+}
+
+# The agent inside $NS (its bridge, taps and shells too), with extra
+# lightvmd arguments; returns once it answers.
+ns_agent() {
+	$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d "$@" >>"$T/agent.log" 2>&1 &
+	AGENT_PID=$!
+	agent_answers
 }
 
 factory_pid() { pgrep -P "$AGENT_PID" -x lightvm-factory | head -n1; }

@@ -10,26 +10,9 @@
 # VMs of a directory at start and logs a bad file without stopping.
 . tests/integration/lib.sh
 need_kvm
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null || skip "no ip (iproute2)"
-NS=lvcreate$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
-IN="ip netns exec $NS"
-trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
-$IN ip link set lo up
-
-ns_agent() {  # extra lightvmd arguments
-	$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d --stop-vms "$@" >>"$T/agent.log" 2>&1 &
-	AGENT_PID=$!
-	i=0
-	while [ ! -S "$SOCK" ]; do
-		i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "agent did not start"
-		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
-		sleep 0.05
-	done
-}
+need_netns lvcreate
 nvms() { $LVSH --json -c list | jq '.vms | length'; }
-ns_agent
+ns_agent --stop-vms
 
 # an xl config: what applies is taken, every other key is named
 cat >"$T/web.cfg" <<'EOF'
@@ -137,7 +120,7 @@ printf 'name = "auto-a"\nimage = "daytime"\nvif = [ "" ]\n' >"$T/auto/a.cfg"
 printf 'name = "auto-b"\nimage = "noop"\n' >"$T/auto/b.cfg"
 printf 'name = "auto-c"\nimage = "noop"\npci = [ "01:00.0" ]\n' >"$T/auto/c.cfg"
 echo "autostart = $T/auto" >"$T/lightvmd.conf"
-ns_agent -f "$T/lightvmd.conf"
+ns_agent --stop-vms -f "$T/lightvmd.conf"
 i=0
 while [ "$(count_state running auto-a)" -ne 1 ]; do
 	i=$((i + 1)); [ $i -gt $((100 * TS)) ] && fail "autostart: auto-a does not run"; sleep 0.1

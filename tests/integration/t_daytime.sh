@@ -11,28 +11,10 @@
 . tests/integration/lib.sh
 need_kvm
 N=${N:-200}
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null || skip "no ip (iproute2)"
 command -v ping >/dev/null || skip "no ping (iputils-ping)"
-NS=lvtest$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
-IN="ip netns exec $NS"
 # the agent runs without --stop-vms (restarts below): a failed run
-# destroys its VMs on the way out
-trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
-$IN ip link set lo up
-
-# the agent lives in the namespace: its bridge, taps and shells too
-ns_agent() {
-	$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d >>"$T/agent.log" 2>&1 &
-	AGENT_PID=$!
-	i=0   # answers, not only bound (settled below needs its list)
-	until $LVSH -c host >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent does not answer"
-		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
-		sleep 0.05
-	done
-}
+# destroys its VMs on the way out (need_netns)
+need_netns lvtest
 ns_agent
 
 t0=$(date +%s%N)

@@ -6,24 +6,7 @@
 # record back), no address twice, and every guest answers on it.
 . tests/integration/lib.sh
 need_kvm
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null || skip "no ip (iproute2)"
-NS=lvtest$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
-IN="ip netns exec $NS"
-trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
-$IN ip link set lo up
-
-ns_agent() {
-	$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d >>"$T/agent.log" 2>&1 &
-	AGENT_PID=$!
-	i=0
-	until $LVSH -c host >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent does not answer"
-		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
-		sleep 0.05
-	done
-}
+need_netns lvkill
 records() { ls "$STATE/vms" | grep -c '\.vm$'; }
 ns_agent
 $LVSH -c "spawn 10 daytime --wait" >/dev/null || fail "spawn 10 daytime"

@@ -14,22 +14,9 @@
 . tests/integration/lib.sh
 need_kvm
 N=${N:-$([ "$TS" -gt 1 ] && echo 20 || echo 100)}   # fewer clones under emulation
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null || skip "no ip (iproute2)"
 command -v jq >/dev/null || skip "no jq"
-NS=lvsnap$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace (root needed)"
-IN="ip netns exec $NS"
-trap 'rc=$?; $LVSH -c "destroy all" >/dev/null 2>&1; stop_agent; ip netns del $NS 2>/dev/null; cleanup $rc' EXIT
-$IN ip link set lo up
-$IN "$B/lightvmd" -S "$SOCK" -D "$STATE" -d --stop-vms >>"$T/agent.log" 2>&1 &
-AGENT_PID=$!
-i=0
-until $LVSH -c host >/dev/null 2>&1; do
-	i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent does not answer"
-	kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
-	sleep 0.05
-done
+need_netns lvsnap
+ns_agent --stop-vms
 S=$T/snaps
 mkdir -p "$S"
 nvms() { $LVSH --json -c list | jq '.vms | length'; }
