@@ -47,12 +47,12 @@ obj = $(patsubst %.S,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 POISON    := $(B)/poison
 POISONED  := curses.h ncurses.h ncursesw/curses.h ncursesw/ncurses.h histedit.h \
 	editline/readline.h protobuf-c/protobuf-c.h lightvm.pb-c.h frame.h vmcfg.h lv_limits.h
-CORE_INC  := -I$(POISON) -Icore/include -Icore -Iguest/include
+CORE_INC  := -I$(POISON) -Icore/include -Icore -Iinclude
 PROTO_INC := -Iproto -I$(B)/gen
 AGENT_INC := -Icore/include -Iproto -I$(B)/gen
 LVSH_INC  := -Iproto -I$(B)/gen
 # tests and tools reach inside every part
-ALL_INC   := -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen
+ALL_INC   := -Icore/include -Icore -Iinclude -Iproto -I$(B)/gen
 
 $(B)/obj/core/%.o:  INC := $(CORE_INC)
 $(B)/obj/proto/%.o: INC := $(PROTO_INC)
@@ -73,7 +73,7 @@ BINS := $(B)/lightvmd $(B)/lvsh
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-stack-protector \
 	-fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	-Iguest/include -Iguest/rt -Iguest/net
+	-Iinclude -Iguest/rt -Iguest/net
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096
 GUEST_RT_SRC := $(wildcard guest/rt/*.c) $(wildcard guest/rt/*.S)
 GUEST_RT_OBJ := $(patsubst %,$(B)/guest/%.o,$(GUEST_RT_SRC))
@@ -136,7 +136,7 @@ $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 $(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
 
-$(B)/guest/%.c.o: %.c guest/include/lightvm_abi.h
+$(B)/guest/%.c.o: %.c include/lightvm_abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
 $(B)/guest/%.S.o: %.S
@@ -187,7 +187,7 @@ FUZZ_SECONDS ?= 20
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-	$(filter -DLV_HAVE_XEN,$(CFLAGS)) -Icore/include -Icore -Iguest/include -Iproto -I$(B)/gen -Iagent
+	$(filter -DLV_HAVE_XEN,$(CFLAGS)) -Icore/include -Icore -Iinclude -Iproto -I$(B)/gen -Iagent
 
 $(B)/fuzz/%: tests/fuzz/%.c $(B)/liblightvm.a $(B)/libproto.a $(PROTO_H)
 	@mkdir -p $(dir $@)
