@@ -140,27 +140,6 @@ struct elf64_phdr {
 
 static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-static int pread_all(int fd, void *buf, uint64_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-		ssize_t n = pread(fd, p, chunk, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -ENOEXEC; } while (0)
 
 /* The PVH entry from a PT_NOTE segment, 0 if none. */
@@ -172,7 +151,7 @@ static int find_pvh(int fd, const struct elf64_phdr *ph, uint64_t fsize, uint64_
 
 	if (n > MAX_NOTES || ph->offset > fsize || n > fsize - ph->offset)
 		return 0;
-	rc = pread_all(fd, buf, n, ph->offset);
+	rc = kvm_pread_full(fd, buf, n, ph->offset);
 	if (rc)
 		return rc;
 	while (n - at >= 12) {
@@ -215,7 +194,7 @@ static int kernel_load(struct kvm_shell *s, uint64_t hi, uint64_t *entry, uint64
 	*top = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		BAD("kernel is not a regular file");
-	if ((uint64_t)st.st_size < sizeof(h) || pread_all(fd, &h, sizeof(h), 0))
+	if ((uint64_t)st.st_size < sizeof(h) || kvm_pread_full(fd, &h, sizeof(h), 0))
 		BAD("kernel: shorter than an ELF header");
 	if (memcmp(h.ident, "\177ELF", 4) || h.ident[4] != 2 || h.ident[5] != 1 ||
 	    h.machine != 62 || (h.type != 2 && h.type != 3))
@@ -223,7 +202,7 @@ static int kernel_load(struct kvm_shell *s, uint64_t hi, uint64_t *entry, uint64
 	if (h.phentsize != sizeof(ph[0]) || h.phnum == 0 || h.phnum > MAX_PHDRS ||
 	    h.phoff > (uint64_t)st.st_size || (uint64_t)h.phnum * sizeof(ph[0]) > (uint64_t)st.st_size - h.phoff)
 		BAD("kernel: bad program header table");
-	rc = pread_all(fd, ph, (uint64_t)h.phnum * sizeof(ph[0]), h.phoff);
+	rc = kvm_pread_full(fd, ph, (uint64_t)h.phnum * sizeof(ph[0]), h.phoff);
 	if (rc)
 		BAD("kernel: reading program headers: %s", strerror(-rc));
 	for (unsigned i = 0; i < h.phnum; i++)
@@ -256,7 +235,7 @@ static int kernel_load(struct kvm_shell *s, uint64_t hi, uint64_t *entry, uint64
 
 		if (p->type != 1 || !p->memsz)
 			continue;
-		rc = pread_all(fd, s->vm.mem + p->paddr, p->filesz, p->offset);
+		rc = kvm_pread_full(fd, s->vm.mem + p->paddr, p->filesz, p->offset);
 		if (rc)
 			BAD("kernel: reading segment %u: %s", i, rc == -EIO ? "file truncated" : strerror(-rc));
 		memset(s->vm.mem + p->paddr + p->filesz, 0, p->memsz - p->filesz);
@@ -288,7 +267,7 @@ static int initrd_load(struct kvm_shell *s, uint64_t kernel_top, uint64_t *at, u
 	}
 	*at = (s->vm.mem_size - n) & ~0xfffull;
 	*size = n;
-	rc = pread_all(s->lx.initrd_fd, s->vm.mem + *at, n, 0);
+	rc = kvm_pread_full(s->lx.initrd_fd, s->vm.mem + *at, n, 0);
 	if (rc)
 		snprintf(err, errlen, "reading the ramdisk: %s", rc == -EIO ? "file truncated" : strerror(-rc));
 	return rc;

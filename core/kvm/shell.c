@@ -760,7 +760,7 @@ static void wait_exec(struct kvm_shell *s)
 
 /* ---- load */
 
-static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+int kvm_pread_full(int fd, void *buf, uint64_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
@@ -816,7 +816,7 @@ int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 		const struct lv_elf_seg *g = &s->elf.seg[i];
 
 		/* lv_elf_parse checked [vaddr, vaddr+memsz) within guest memory */
-		rc = pread_full(s->img_fd, s->vm.mem + g->vaddr, g->filesz, g->off);
+		rc = kvm_pread_full(s->img_fd, s->vm.mem + g->vaddr, g->filesz, g->off);
 		if (rc)
 			snprintf(err, errlen, "reading segment %u of the image: %s", i,
 				 rc == -EIO ? "file truncated" : strerror(-rc));

@@ -86,6 +86,10 @@ int kvm_snap_shell_restore(struct kvm_shell *s, char *err, size_t errlen);
 /* shell_run.c */
 void kvm_shell_run(struct kvm_shell *s) __attribute__((noreturn));
 
+/* len bytes of fd at off into buf (short reads and EINTR retried):
+ * 0, -errno, or -EIO at the end of the file. */
+int kvm_pread_full(int fd, void *buf, uint64_t len, uint64_t off);
+
 /* Set from signal handlers */
 extern volatile sig_atomic_t kvm_sig_pending;
 
