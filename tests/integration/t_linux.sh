@@ -17,6 +17,7 @@ for d in "$B/tinyx/tinyx-lighttpd" "$ROOT/build/tinyx/tinyx-lighttpd"; do
 	[ -z "$TINYX" ] && [ -f "$d/kernel" ] && TINYX=$d
 done
 [ -n "$TINYX" ] || skip "no Tinyx image (scripts/tinyx lighttpd builds it into build/tinyx; scripts/test does)"
+TINYX=$(cd "$TINYX" && pwd)   # absolute: used below from other directories
 DEBK=${LV_LINUX_KERNEL:-/var/cache/lightvm-testbed/kvm/vmlinuz}
 [ -f "$DEBK" ] || skip "no Debian kernel at $DEBK (scripts/kvm-testbed build fetches it)"
 
