@@ -153,6 +153,8 @@ void waiter_fail(struct waiter *w, const char *name, int err, const char *msg);
 /* w waits for the action on this VM (a newer action supersedes an
  * older one, whose waiter is told so). */
 void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id);
+/* w lists the new VM vm and waits for it to be ready (not if it ended). */
+void spawn_wait(struct waiter *w, struct lv_vm *vm);
 /* Does an action of this kind change a VM in state st? */
 bool action_changes(enum wkind k, enum lv_state st);
 /* WaitReq: reply when the VMs are in a state (or cannot get there). */

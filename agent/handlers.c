@@ -46,7 +46,6 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	int64_t timeout_ns;
 	struct waiter *w;
 	struct lv_vm **vms;
-	struct vm_ext *e;
 	int fd, rc;
 
 	if (count == 0 || count > LV_PROTO_SPAWN_MAX) {
@@ -137,15 +136,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		vms[k] = vm;
 		vmcfg_mark(vm, (sp->destroy_on_poweroff ? VMCFG_DESTROY_POWEROFF : 0) |
 			   (sp->destroy_on_crash ? VMCFG_DESTROY_CRASH : 0));
-		w->ids[w->n++] = lv_vm_info(vm)->id;
-		if (lv_state_is_final(lv_vm_info(vm)->state))
-			continue;
-		if (!(e = vm_ext(vm))) {
-			waiter_fail(w, lv_vm_info(vm)->name, ENOMEM, "out of memory: not waited for");
-			continue;
-		}
-		e->wait.spawn_w = w;
-		w->remaining++;
+		spawn_wait(w, vm);
 	}
 	close(fd);
 	alog(LV_LOG_INFO, "spawn: %u x %s", w->n, sp->image);

@@ -445,7 +445,6 @@ static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct l
 			.watchdog_s = g_watchdog_s,
 		};
 		struct lv_vm *vm;
-		struct vm_ext *e;
 
 		rc = lv_vm_spawn(g_host, &s, &vm, err, sizeof(err));
 		if (rc) {
@@ -459,15 +458,7 @@ static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct l
 			break;
 		}
 		vms[k] = vm;
-		w->ids[w->n++] = lv_vm_info(vm)->id;
-		if (lv_state_is_final(lv_vm_info(vm)->state))
-			continue;
-		if (!(e = vm_ext(vm))) {
-			waiter_fail(w, lv_vm_info(vm)->name, ENOMEM, "out of memory: not waited for");
-			continue;
-		}
-		e->wait.spawn_w = w;
-		w->remaining++;
+		spawn_wait(w, vm);
 	}
 	alog(LV_LOG_INFO, "%s: %u x %s (%s)", what, w->n, d->name, d->image);
 	if (!wait) {

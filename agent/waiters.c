@@ -181,6 +181,23 @@ void act_wait(struct waiter *w, struct vm_ext *e, const char *name, uint32_t id)
 	w->remaining++;
 }
 
+/* w lists the new VM vm and, unless it has ended already, waits for it
+ * to be ready. */
+void spawn_wait(struct waiter *w, struct lv_vm *vm)
+{
+	struct vm_ext *e;
+
+	w->ids[w->n++] = lv_vm_info(vm)->id;
+	if (lv_state_is_final(lv_vm_info(vm)->state))
+		return;
+	if (!(e = vm_ext(vm))) {
+		waiter_fail(w, lv_vm_info(vm)->name, ENOMEM, "out of memory: not waited for");
+		return;
+	}
+	e->wait.spawn_w = w;
+	w->remaining++;
+}
+
 /* Does an action of this kind change a VM in state st (so a reply must
  * wait for it)? */
 bool action_changes(enum wkind k, enum lv_state st)
