@@ -199,7 +199,7 @@ void stats_fill_host(Lightvm__HostInfo *hi);
 /* ---- subs.c: subscriptions (events, stats) */
 void subs_subscribe(struct client *c, uint32_t seq, const Lightvm__SubscribeReq *r);
 void subs_vm_event(struct lv_vm *vm, enum lv_event ev);
-void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty);
+void subs_pool_event(uint64_t mem, uint32_t vcpus, int kind, bool empty);
 void subs_tick(void);          /* every loop iteration */
 /* Sequence numbers from STATEDIR/events.seq (before any event); the exact
  * last one back at a clean stop. */
@@ -228,6 +228,10 @@ int  notify_listen_fd(char *path, size_t pathlen);
 int  metrics_start(const char *addr, const char *group, char *err, size_t errlen);
 void metrics_vm_event(struct lv_vm *vm, enum lv_event ev);
 void metrics_tick(void);      /* every loop iteration: deadlines */
+/* hi->agent: the agent's own counters (static storage, valid until the
+ * next call), so that `lvsh stats --prometheus` prints what the listener
+ * serves. */
+void metrics_fill_host(Lightvm__HostInfo *hi);
 void metrics_close(void);
 
 /* ---- acl.c: who may do what (SO_PEERCRED + groups) */

@@ -74,8 +74,9 @@ static int set_pool(struct agent_config *c, const char *flavor, const char *val,
 	unsigned long n;
 	unsigned i;
 
-	if (lv_flavor_parse(flavor, &p.mem, &p.vcpus) || lv_flavor_check(p.mem, p.vcpus)) {
-		snprintf(err, errlen, "%s: bad pool flavor '%s' (MEM or MEM/VCPUS: %s)",
+	if (lv_flavor_parse_kind(flavor, &p.mem, &p.vcpus, &p.kind) ||
+	    lv_flavor_check(p.mem, p.vcpus)) {
+		snprintf(err, errlen, "%s: bad pool flavor '%s' (MEM or MEM/VCPUS, /linux for Linux: %s)",
 			 where, flavor, lv_proto_pool_rule());
 		return -EINVAL;
 	}
@@ -89,7 +90,8 @@ static int set_pool(struct agent_config *c, const char *flavor, const char *val,
 	snprintf(p.flavor, sizeof(p.flavor), "%s", flavor);
 	p.target = (unsigned)n;
 	for (i = 0; i < c->npools; i++)
-		if (c->pools[i].mem == p.mem && c->pools[i].vcpus == p.vcpus)
+		if (c->pools[i].mem == p.mem && c->pools[i].vcpus == p.vcpus &&
+		    c->pools[i].kind == p.kind)
 			break;
 	if (i == LV_MAX_POOLS) {
 		snprintf(err, errlen, "%s: too many pools (max %d)", where, LV_MAX_POOLS);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lightvm.h"             /* enum lv_kind */
 #include "lv_limits.h"           /* proto/: default socket and state directory */
 
 #define LV_DEFAULT_CONFIG    "/etc/lightvm/lightvmd.conf"
@@ -19,6 +20,7 @@ struct pool_cfg {
 	char flavor[32];
 	uint64_t mem;
 	uint32_t vcpus;
+	enum lv_kind kind;
 	unsigned target;
 };
 

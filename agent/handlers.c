@@ -425,18 +425,19 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 	if (p->flavor && *p->flavor) {
 		uint64_t mem;
 		uint32_t vcpus;
+		enum lv_kind kind;
 		int rc;
 
 		if (!p->has_target) {
 			client_reply_err(c, seq, EINVAL, "pool: a flavor needs a target size");
 			return;
 		}
-		if (lv_flavor_parse(p->flavor, &mem, &vcpus)) {
-			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (MEM or MEM/VCPUS: %s)",
-					 p->flavor, lv_proto_pool_rule());
+		if (lv_flavor_parse_kind(p->flavor, &mem, &vcpus, &kind)) {
+			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (MEM or MEM/VCPUS, then /linux "
+					 "for Linux shells: %s)", p->flavor, lv_proto_pool_rule());
 			return;
 		}
-		rc = lv_pool_set(g_host, mem, vcpus, p->target);
+		rc = lv_pool_set_kind(g_host, mem, vcpus, kind, p->target);
 		if (rc) {
 			if (rc == -EINVAL)
 				client_reply_err(c, seq, EINVAL, "pool: cannot set %s to %u (%s; target 0 .. %u)",

@@ -93,9 +93,9 @@ static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 		vm_ext_release(vm);
 }
 
-static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, bool empty)
+static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, int kind, bool empty)
 {
-	subs_pool_event(mem, vcpus, empty);
+	subs_pool_event(mem, vcpus, kind, empty);
 }
 
 static int mkdir_p(const char *dir)
@@ -310,7 +310,8 @@ int main(int argc, char **argv)
 	}
 	acl_setup(cfg.socket, cfg.group, cfg.admin_group);
 	for (unsigned i = 0; i < cfg.npools; i++)
-		if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].target))
+		if (lv_pool_set_kind(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].kind,
+				     cfg.pools[i].target))
 			alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
 	autostart_run(cfg.autostart);   /* lightvm.cfg(5): one VM per file */
 	{
@@ -358,8 +359,8 @@ int main(int argc, char **argv)
 			if (config_reload_pools(&cfg, err, sizeof(err)))
 				alog(LV_LOG_WARN, "%s", err);
 			for (unsigned i = 0; i < cfg.npools; i++)
-				if (lv_pool_set(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus,
-						cfg.pools[i].target))
+				if (lv_pool_set_kind(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus,
+						     cfg.pools[i].kind, cfg.pools[i].target))
 					alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
 		}
 	}

@@ -43,10 +43,7 @@
 
 /* ---- what the events tell */
 
-static const double spawn_le[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-};
-#define NLE (sizeof(spawn_le) / sizeof(spawn_le[0]))
+#define NLE PROM_SPAWN_NLE
 
 static struct {
 	uint64_t events[LV_EV_NR];
@@ -71,43 +68,73 @@ void metrics_vm_event(struct lv_vm *vm, enum lv_event ev)
 	    i->t[LV_PH_READY] < i->t[LV_PH_REQUEST])
 		return;
 	s = (double)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]) / 1e9;
-	for (k = 0; k < NLE && s > spawn_le[k]; k++)
+	for (k = 0; k < NLE && s > prom_spawn_le[k]; k++)
 		;
 	ms.spawn_bucket[k]++;
 	ms.spawn_count++;
 	ms.spawn_sum += s;
 }
 
-/* ---- the body */
+static const char *event_names[LV_EV_NR];
 
-static void render_agent(struct prom_buf *b)
+/* The agent's counters as prom.c takes them (names and counts point
+ * into static storage). */
+static void agent_counters(struct prom_agent *a)
 {
 	struct rusage ru;
-	char plat[160];
+	static char plat[160];
 
 	getrusage(RUSAGE_SELF, &ru);
-	prom_family(b, "lightvm_agent_info", "gauge", "The agent: driver, platform and version (always 1).");
-	prom_printf(b, "lightvm_agent_info{driver=\"");
-	prom_label(b, lv_host_driver(g_host));
-	prom_printf(b, "\",platform=\"");
-	prom_label(b, lv_host_platform(g_host, plat, sizeof(plat)));
-	prom_printf(b, "\",version=\"%s\"} 1\n", METRICS_VERSION);
-	prom_family(b, "lightvm_agent_start_time_seconds", "gauge", "When the agent started, seconds since the epoch.");
-	prom_printf(b, "lightvm_agent_start_time_seconds %lld\n", (long long)ms.started);
-	prom_family(b, "lightvm_agent_cpu_seconds_total", "counter", "CPU time of the agent process (user and system).");
-	prom_printf(b, "lightvm_agent_cpu_seconds_total %.6f\n",
-		  (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-		  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-	prom_family(b, "lightvm_agent_max_resident_bytes", "gauge", "Peak resident memory of the agent process.");
-	prom_printf(b, "lightvm_agent_max_resident_bytes %llu\n", (unsigned long long)ru.ru_maxrss * 1024ull);
-	prom_family(b, "lightvm_metrics_scrapes_total", "counter", "Metrics requests answered.");
-	prom_printf(b, "lightvm_metrics_scrapes_total %llu\n", (unsigned long long)ms.scrapes);
-	prom_family(b, "lightvm_metrics_refused_total", "counter",
-	       "Metrics connections closed unanswered (too many clients, too slow, gone).");
-	prom_printf(b, "lightvm_metrics_refused_total %llu\n", (unsigned long long)ms.refused);
-	prom_family(b, "lightvm_metrics_render_seconds", "gauge", "CPU time the previous metrics body took to make.");
-	prom_printf(b, "lightvm_metrics_render_seconds %.6f\n", ms.render_s);
+	for (int e = 0; e < LV_EV_NR; e++)
+		event_names[e] = lv_event_name(e);
+	*a = (struct prom_agent){
+		.driver = lv_host_driver(g_host),
+		.platform = lv_host_platform(g_host, plat, sizeof(plat)),
+		.version = METRICS_VERSION, .started = ms.started,
+		.cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+		.max_rss = (uint64_t)ru.ru_maxrss * 1024ull,
+		.scrapes = ms.scrapes, .refused = ms.refused, .render_s = ms.render_s,
+		.event_names = event_names, .events = ms.events, .nevents = LV_EV_NR,
+		.spawn_count = ms.spawn_count, .spawn_sum = ms.spawn_sum,
+	};
+	memcpy(a->spawn_bucket, ms.spawn_bucket, sizeof(a->spawn_bucket));
 }
+
+void metrics_fill_host(Lightvm__HostInfo *hi)
+{
+	static Lightvm__AgentCounters ac;
+	static Lightvm__EventCount ev[LV_EV_NR], *evp[LV_EV_NR];
+	static uint64_t buckets[NLE + 1];
+	struct prom_agent a;
+
+	agent_counters(&a);
+	lightvm__agent_counters__init(&ac);
+	ac.has_started = ac.has_cpu_s = ac.has_max_rss = ac.has_scrapes = true;
+	ac.has_refused = ac.has_render_s = ac.has_spawn_count = ac.has_spawn_sum = true;
+	ac.started = a.started;
+	ac.cpu_s = a.cpu_s;
+	ac.max_rss = a.max_rss;
+	ac.scrapes = a.scrapes;
+	ac.refused = a.refused;
+	ac.render_s = a.render_s;
+	ac.spawn_count = a.spawn_count;
+	ac.spawn_sum = a.spawn_sum;
+	for (int e = 0; e < LV_EV_NR; e++) {
+		lightvm__event_count__init(&ev[e]);
+		ev[e].kind = (char *)event_names[e];
+		ev[e].n = ms.events[e];
+		evp[e] = &ev[e];
+	}
+	ac.n_events = LV_EV_NR;
+	ac.events = evp;
+	memcpy(buckets, a.spawn_bucket, sizeof(buckets));
+	ac.n_spawn_bucket = NLE + 1;
+	ac.spawn_bucket = buckets;
+	hi->agent = &ac;
+}
+
+/* ---- the body */
 
 static void render_host(struct prom_buf *b)
 {
@@ -178,29 +205,6 @@ static void render_vms(struct prom_buf *b)
 	free(rows);
 }
 
-static void render_events(struct prom_buf *b)
-{
-	uint64_t cum = 0;
-
-	prom_family(b, "lightvm_events_total", "counter", "VM events since the agent started, by kind.");
-	for (int e = 0; e < LV_EV_NR; e++)
-		prom_printf(b, "lightvm_events_total{event=\"%s\"} %llu\n", lv_event_name(e),
-			    (unsigned long long)ms.events[e]);
-	prom_family(b, "lightvm_spawn_latency_seconds", "histogram",
-		    "Spawn latency, request to guest ready, of the VMs ready since the agent started.");
-	for (size_t k = 0; k <= NLE; k++) {
-		cum += ms.spawn_bucket[k];
-		if (k < NLE)
-			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"%g\"} %llu\n",
-				    spawn_le[k], (unsigned long long)cum);
-		else
-			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-				    (unsigned long long)cum);
-	}
-	prom_printf(b, "lightvm_spawn_latency_seconds_sum %.9f\n", ms.spawn_sum);
-	prom_printf(b, "lightvm_spawn_latency_seconds_count %llu\n", (unsigned long long)ms.spawn_count);
-}
-
 static double thread_cpu_s(void)
 {
 	struct timespec ts;
@@ -213,11 +217,13 @@ static double thread_cpu_s(void)
 static int metrics_render(struct prom_buf *b)
 {
 	double t0 = thread_cpu_s();
+	struct prom_agent a;
 
-	render_agent(b);
+	agent_counters(&a);
+	prom_agent(b, &a);
 	render_host(b);
 	render_pools(b);
-	render_events(b);
+	prom_events(b, &a);
 	render_vms(b);
 	ms.render_s = thread_cpu_s() - t0;
 	return b->oom ? -ENOMEM : 0;

@@ -59,6 +59,10 @@ void stats_put(Lightvm__VmInfo *m, const struct lv_vm_stats *st, double pct)
 	m->net_rx_bytes = st->net_rx_bytes;
 	m->net_tx_packets = st->net_tx_packets;
 	m->net_tx_bytes = st->net_tx_bytes;
+	m->has_net_rx_drops = st->net_rx_drops != 0;
+	m->has_net_tx_drops = st->net_tx_drops != 0;
+	m->net_rx_drops = st->net_rx_drops;
+	m->net_tx_drops = st->net_tx_drops;
 	m->has_cpu_pct = pct >= 0;
 	m->cpu_pct = pct >= 0 ? pct : 0;
 }
@@ -175,8 +179,7 @@ unsigned stats_pools(Lightvm__PoolInfo *pi, Lightvm__PoolInfo **pp, char (*names
 		n = max;
 	for (unsigned k = 0; k < n; k++) {
 		lightvm__pool_info__init(&pi[k]);
-		snprintf(names[k], 32, "%lluM/%u",
-			 (unsigned long long)(info[k].mem_bytes >> 20), info[k].vcpus);
+		lv_flavor_name(names[k], 32, info[k].mem_bytes, info[k].vcpus, info[k].kind);
 		pi[k].flavor = names[k];
 		pi[k].target = info[k].target;
 		pi[k].ready = info[k].ready;
@@ -208,6 +211,7 @@ void stats_fill_host(Lightvm__HostInfo *hi)
 	n = stats_pools(pi, pp, names, 32);
 	hi->n_pools = n;
 	hi->pools = pp;
+	metrics_fill_host(hi);
 }
 
 void pb_fill_vm(struct pbvm *p, struct lv_vm *vm, bool phases)

@@ -210,11 +210,11 @@ void subs_vm_event(struct lv_vm *vm, enum lv_event ev)
 	send_event(lv_event_name(ev), i->name, detail);
 }
 
-void subs_pool_event(uint64_t mem, uint32_t vcpus, bool empty)
+void subs_pool_event(uint64_t mem, uint32_t vcpus, int kind, bool empty)
 {
 	char flavor[32];
 
-	snprintf(flavor, sizeof(flavor), "%lluM/%u", (unsigned long long)(mem >> 20), vcpus);
+	lv_flavor_name(flavor, sizeof(flavor), mem, vcpus, (enum lv_kind)kind);
 	alog(LV_LOG_DEBUG, "pool %s %s", flavor, empty ? "empty" : "refilled");
 	send_event(empty ? "pool-empty" : "pool-refilled", NULL, flavor);
 }

@@ -30,6 +30,7 @@
 #define TAP_NAME   "lvt%d"
 #define HOLD_MAX   256          /* addresses of unrecorded shells, after a restart */
 #define HOLD_CHECK_NS 1000000000ll
+#define DROPS_EVERY_NS 1000000000ll /* the taps' drop counters: at most once a second */
 
 struct lv_net {
 	char bridge[IFNAMSIZ];
@@ -51,6 +52,11 @@ struct lv_net {
 	int64_t hold_checked;
 	bool restore_warned;
 	bool no_isolate, isolate_warned;  /* ports could not be isolated */
+	/* frames the kernel dropped on their way into each guest (its tap's
+	 * queue was full: the guest posted no buffers), by host number;
+	 * read from netlink when asked, at most once a second */
+	uint64_t *rx_drops;
+	int64_t drops_at;
 };
 
 /* ---- netlink */
@@ -441,6 +447,7 @@ void lv__net_close(struct lv_host *h)
 	if (n->nl >= 0)
 		close(n->nl);
 	free(n->used);
+	free(n->rx_drops);
 	free(n);
 	h->net = NULL;
 }
@@ -764,6 +771,127 @@ void lv__net_tick(struct lv_host *h)
 		n->pool[n->npool].fd = fd;
 		n->pool[n->npool++].index = idx;
 	}
+}
+
+/* ---- the taps' drop counters */
+
+struct ifpair { uint32_t index; uint64_t v; };
+
+struct drops_scan {
+	int br;
+	struct ifpair *port, *stat;   /* (tap index, host number), (index, tx_dropped) */
+	unsigned nport, nstat, cport, cstat;
+	bool oom;
+};
+
+static void pair_add(struct drops_scan *sc, struct ifpair **a, unsigned *n, unsigned *cap,
+		     uint32_t index, uint64_t v)
+{
+	if (*n == *cap) {
+		unsigned c = *cap ? *cap * 2 : 256;
+		struct ifpair *p = realloc(*a, c * sizeof(*p));
+
+		if (!p) {
+			sc->oom = true;
+			return;
+		}
+		*a = p;
+		*cap = c;
+	}
+	(*a)[(*n)++] = (struct ifpair){ index, v };
+}
+
+/* FDB: our guest MACs behind a tap of the bridge -> (tap, host number) */
+static void drops_fdb(struct lv_net *n, struct nlmsghdr *h, void *arg)
+{
+	struct drops_scan *sc = arg;
+	struct scan one = { .br = sc->br };
+	const struct ndmsg *nd = NLMSG_DATA(h);
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*nd)))
+		return;
+	scan_fdb(n, h, &one);
+	if (one.nfound == 1)
+		pair_add(sc, &sc->port, &sc->nport, &sc->cport, (uint32_t)nd->ndm_ifindex, one.found[0]);
+	free(one.found);
+}
+
+/* RTM_NEWSTATS with IFLA_STATS_LINK_64 -> (index, tx_dropped): what the
+ * host sent toward the tap and the tap had no room for */
+static void drops_stat(struct lv_net *n, struct nlmsghdr *h, void *arg)
+{
+	struct drops_scan *sc = arg;
+	const struct if_stats_msg *m = NLMSG_DATA(h);
+	int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+
+	(void)n;
+	if (h->nlmsg_type != RTM_NEWSTATS || len < 0)
+		return;
+	for (struct rtattr *a = (struct rtattr *)((char *)m + NLMSG_ALIGN(sizeof(*m)));
+	     RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		struct rtnl_link_stats64 st;
+
+		if (a->rta_type != IFLA_STATS_LINK_64 || RTA_PAYLOAD(a) < sizeof(st))
+			continue;
+		memcpy(&st, RTA_DATA(a), sizeof(st));
+		pair_add(sc, &sc->stat, &sc->nstat, &sc->cstat, m->ifindex, st.tx_dropped);
+	}
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct ifpair *)a)->index, y = ((const struct ifpair *)b)->index;
+
+	return (x > y) - (x < y);
+}
+
+static void drops_refresh(struct lv_net *n)
+{
+	struct drops_scan sc = { .br = n->br_index };
+	struct if_stats_msg sm = { .family = AF_UNSPEC,
+				   .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64) };
+	struct nlreq r;
+
+	if (!n->rx_drops && !(n->rx_drops = calloc(n->nhosts, sizeof(*n->rx_drops))))
+		return;
+	if (nl_dump(n, RTM_GETNEIGH, AF_BRIDGE, drops_fdb, &sc))
+		goto out;
+	nl_start(n, &r, RTM_GETSTATS, NLM_F_DUMP);
+	r.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nl_put(&r, &sm, sizeof(sm));
+	if (nl_exchange(n, &r, drops_stat, &sc) || sc.oom)
+		goto out;
+	qsort(sc.stat, sc.nstat, sizeof(*sc.stat), pair_cmp);
+	memset(n->rx_drops, 0, n->nhosts * sizeof(*n->rx_drops));
+	for (unsigned k = 0; k < sc.nport; k++) {
+		struct ifpair key = { sc.port[k].index, 0 };
+		const struct ifpair *f = bsearch(&key, sc.stat, sc.nstat, sizeof(key), pair_cmp);
+
+		if (f && sc.port[k].v < n->nhosts)
+			n->rx_drops[sc.port[k].v] = f->v;
+	}
+out:
+	free(sc.port);
+	free(sc.stat);
+}
+
+uint64_t lv__net_rx_drops(struct lv_host *h, uint32_t ipv4)
+{
+	struct lv_net *n = h->net;
+	uint32_t i;
+	int64_t now;
+
+	if (!n || !n->br_index || n->nl < 0 || !ipv4)
+		return 0;
+	i = ntohl(ipv4) - n->net;
+	if (i >= n->nhosts)
+		return 0;
+	now = lv_now_ns();
+	if (!n->drops_at || now - n->drops_at >= DROPS_EVERY_NS) {
+		n->drops_at = now;
+		drops_refresh(n);
+	}
+	return n->rx_drops ? n->rx_drops[i] : 0;
 }
 
 void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *gateway)

@@ -51,6 +51,12 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac);
 /* Keep a few taps ready once networking is in use (call from the tick). */
 void lv__net_tick(struct lv_host *h);
 
+/* Frames the host dropped on their way into the guest at ipv4 (network
+ * byte order): its tap's queue was full.  The taps' counters are read
+ * from the kernel when asked, at most once a second (one FDB and one
+ * RTM_GETSTATS dump for all taps).  0 without networking. */
+uint64_t lv__net_rx_drops(struct lv_host *h, uint32_t ipv4);
+
 /* The NIC configuration a driver hands the guest (network byte order). */
 void lv__net_guest_config(const struct lv_host *h, uint32_t *netmask, uint32_t *gateway);
 

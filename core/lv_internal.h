@@ -44,6 +44,10 @@ struct lv_driver_ops {
 	int  (*prepare)(struct lv_driver *d, struct lv_pool_flavor *fl, uint64_t mem,
 			uint32_t vcpus);
 	void (*discard)(struct lv_driver *d, struct lv_pool_slot *slot);
+	/* prepare() makes shells for Linux kernels too
+	 * (lv__pool_flavor_kind); without it LV_KIND_LINUX pools are
+	 * -EOPNOTSUPP */
+	bool pool_linux;
 	struct lv_pool_limits pool_limits;
 	/* A destroyed VM's console log: the driver may keep the file to
 	 * reuse its inode (NULL: the core unlinks it). */

@@ -1,5 +1,6 @@
 /*
- * pool.c - the pools of prepared slots, one per flavor (memory, vCPUs),
+ * pool.c - the pools of prepared slots, one per flavor (memory, vCPUs,
+ * kind: unikernel or Linux shells),
  * for every driver: the target, the ready slots, the slots being
  * prepared, hits, misses, the refill rate, the pool-empty and refilled
  * events, and the one refill policy (pool.h).  The driver prepares and
@@ -20,6 +21,7 @@ struct lv_pool_flavor {
 	struct lv_pool_flavor *next;
 	uint64_t mem;
 	uint32_t vcpus;
+	enum lv_kind kind;
 	unsigned target, ready, preparing;
 	uint64_t hits, misses;
 	uint64_t refilled, rate_n0;   /* slots that joined the pool */
@@ -37,17 +39,18 @@ struct lv_pool {
 };
 
 static struct lv_pool_flavor *flavor_get(struct lv_pool *p, uint64_t mem, uint32_t vcpus,
-					 bool create)
+					 enum lv_kind kind, bool create)
 {
 	struct lv_pool_flavor *f;
 
 	for (f = p ? p->flavors : NULL; f; f = f->next)
-		if (f->mem == mem && f->vcpus == vcpus)
+		if (f->mem == mem && f->vcpus == vcpus && f->kind == kind)
 			return f;
 	if (!p || !create || !(f = calloc(1, sizeof(*f))))
 		return NULL;
 	f->mem = mem;
 	f->vcpus = vcpus;
+	f->kind = kind;
 	f->next = p->flavors;
 	p->flavors = f;
 	return f;
@@ -56,7 +59,7 @@ static struct lv_pool_flavor *flavor_get(struct lv_pool *p, uint64_t mem, uint32
 static void pool_event(struct lv_host *h, const struct lv_pool_flavor *f, bool empty)
 {
 	if (h->cfg.pool_event)
-		h->cfg.pool_event(h->cfg.cb_ctx, f->mem, f->vcpus, empty);
+		h->cfg.pool_event(h->cfg.cb_ctx, f->mem, f->vcpus, (int)f->kind, empty);
 }
 
 static void mark_empty(struct lv_host *h, struct lv_pool_flavor *f)
@@ -83,7 +86,13 @@ static void ready_unlink(struct lv_pool_flavor *f, struct lv_pool_slot *s)
 
 struct lv_pool_slot *lv__pool_claim(struct lv_host *h, uint64_t mem, uint32_t vcpus)
 {
-	struct lv_pool_flavor *f = flavor_get(h->pool, mem, vcpus, false);
+	return lv__pool_claim_kind(h, mem, vcpus, LV_KIND_UNIKERNEL);
+}
+
+struct lv_pool_slot *lv__pool_claim_kind(struct lv_host *h, uint64_t mem, uint32_t vcpus,
+					 enum lv_kind kind)
+{
+	struct lv_pool_flavor *f = flavor_get(h->pool, mem, vcpus, kind, false);
 	struct lv_pool_slot *s;
 
 	if (h->pool)
@@ -235,18 +244,33 @@ void lv__pool_close(struct lv_host *h)
 	h->pool = NULL;
 }
 
+enum lv_kind lv__pool_flavor_kind(const struct lv_pool_flavor *fl)
+{
+	return fl->kind;
+}
+
 int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus, unsigned target)
+{
+	return lv_pool_set_kind(h, mem_bytes, vcpus, LV_KIND_UNIKERNEL, target);
+}
+
+int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
+		     enum lv_kind kind, unsigned target)
 {
 	struct lv_pool_flavor *f;
 
 	if (!h->ops->prepare || !h->ops->discard)
+		return -EOPNOTSUPP;
+	if ((unsigned)kind >= LV_KIND_NR)
+		return -EINVAL;
+	if (kind == LV_KIND_LINUX && !h->ops->pool_linux)
 		return -EOPNOTSUPP;
 	/* a pool's flavor is one a spawn can have, exactly */
 	if (lv_flavor_check(mem_bytes, vcpus) || target > TARGET_MAX)
 		return -EINVAL;
 	if (!h->pool && !(h->pool = calloc(1, sizeof(*h->pool))))
 		return -ENOMEM;
-	f = flavor_get(h->pool, mem_bytes, vcpus, true);
+	f = flavor_get(h->pool, mem_bytes, vcpus, kind, true);
 	if (!f)
 		return -ENOMEM;
 	f->target = target;
@@ -262,6 +286,7 @@ unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
 	for (struct lv_pool_flavor *f = h->pool ? h->pool->flavors : NULL; f; f = f->next, n++)
 		if (n < max)
 			out[n] = (struct lv_pool_info){ f->mem, f->vcpus, f->target, f->ready,
-							f->preparing, f->hits, f->misses, f->rate };
+							f->preparing, f->hits, f->misses, f->rate,
+							f->kind };
 	return n;
 }

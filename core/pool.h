@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lightvm.h"
+
 struct lv_host;
 struct lv_pool;
 struct lv_pool_flavor;
@@ -41,6 +43,11 @@ struct lv_pool_limits {
  * miss); counts the hit or the miss and reports a pool that ran empty.
  * The slot is the caller's from then on. */
 struct lv_pool_slot *lv__pool_claim(struct lv_host *h, uint64_t mem, uint32_t vcpus);
+/* The same for a shell of another kind (lightvm.h: enum lv_kind). */
+struct lv_pool_slot *lv__pool_claim_kind(struct lv_host *h, uint64_t mem, uint32_t vcpus,
+					 enum lv_kind kind);
+/* The kind of shell a flavor's prepare() must make. */
+enum lv_kind lv__pool_flavor_kind(const struct lv_pool_flavor *fl);
 
 /* Reports of a prepare() (fl is the one prepare() was given):
  * made: the slot exists and is still being prepared (asynchronous

@@ -145,16 +145,23 @@ int lv_flavor_check(uint64_t mem_bytes, uint32_t vcpus)
 }
 
 /* "4M/1" -> 4 MiB, 1 vCPU.  "4M" alone means one vCPU. */
-int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
+int lv_flavor_parse_kind(const char *s, uint64_t *mem_bytes, uint32_t *vcpus,
+			 enum lv_kind *kind)
 {
 	char buf[64];
 	char *slash, *end;
 	unsigned long n = 1;
+	size_t len;
 	int rc;
 
-	if (!s || strlen(s) >= sizeof(buf))
+	if (!s || (len = strlen(s)) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, s);
+	*kind = LV_KIND_UNIKERNEL;
+	if (len > 6 && strcmp(buf + len - 6, "/linux") == 0) {
+		buf[len - 6] = 0;
+		*kind = LV_KIND_LINUX;
+	}
 	slash = strchr(buf, '/');
 	if (slash) {
 		*slash = 0;
@@ -170,6 +177,22 @@ int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
 		return rc;
 	*vcpus = (uint32_t)n;
 	return 0;
+}
+
+int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus)
+{
+	enum lv_kind kind;
+	int rc = lv_flavor_parse_kind(s, mem_bytes, vcpus, &kind);
+
+	return rc ? rc : kind == LV_KIND_UNIKERNEL ? 0 : -EINVAL;
+}
+
+const char *lv_flavor_name(char *buf, size_t len, uint64_t mem_bytes, uint32_t vcpus,
+			   enum lv_kind kind)
+{
+	snprintf(buf, len, "%lluM/%u%s", (unsigned long long)(mem_bytes >> 20), vcpus,
+		 kind == LV_KIND_LINUX ? "/linux" : "");
+	return buf;
 }
 
 bool lv__name_chars_ok(const char *s)

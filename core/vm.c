@@ -845,6 +845,9 @@ void lv_vm_stats(const struct lv_vm *vm, struct lv_vm_stats *out)
 		vm->host->ops->stats(vm->host->drv, vm, out);
 	if (!out->console_bytes && !(vm->drv && vm->host->ops->stats_console))
 		out->console_bytes = lv_vm_console_bytes(vm);
+	/* the backend's own drops, and the tap's (the guest took nothing) */
+	if (vm->info.ipv4 && !lv_state_is_final(vm->info.state))
+		out->net_rx_drops += lv__net_rx_drops(vm->host, vm->info.ipv4);
 }
 
 void lv__vm_reattached(struct lv_vm *vm)

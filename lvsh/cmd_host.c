@@ -88,11 +88,17 @@ static int cmd_pool(struct lvsh *sh, const struct lvsh_cmd *cmd,
 	if (a->argc != 0) {
 		if (a->argc != 3 || strcmp(a->argv[0], "set") != 0)
 			return lvsh_usage(cmd);
-		char why[160];
+		char why[160], fl[32];
+		size_t n = strlen(a->argv[1]);
 
-		if (lvsh_parse_flavor(a->argv[1], &mem, &vcpus) < 0) {
-			lvsh_err(cmd->name, "%s: not a flavor MEM or MEM/VCPUS "
-				 "(%s)", a->argv[1], lv_proto_pool_rule());
+		/* MEM[/VCPUS][/linux]: the agent reads the kind */
+		if (n > 6 && strcmp(a->argv[1] + n - 6, "/linux") == 0)
+			n -= 6;
+		snprintf(fl, sizeof(fl), "%.*s", (int)n, a->argv[1]);
+		if (n >= sizeof(fl) || lvsh_parse_flavor(fl, &mem, &vcpus) < 0) {
+			lvsh_err(cmd->name, "%s: not a flavor MEM or MEM/VCPUS, "
+				 "then /linux for Linux shells (%s)", a->argv[1],
+				 lv_proto_pool_rule());
 			return LVSH_EXIT_USAGE;
 		}
 		if (lv_proto_pool_flavor_check(mem, vcpus, why,

@@ -71,6 +71,60 @@ void prom_family(struct prom_buf *b, const char *name, const char *type, const c
 	prom_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+const double prom_spawn_le[PROM_SPAWN_NLE] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+void prom_agent(struct prom_buf *b, const struct prom_agent *a)
+{
+	prom_family(b, "lightvm_agent_info", "gauge", "The agent: driver, platform and version (always 1).");
+	prom_printf(b, "lightvm_agent_info{driver=\"");
+	prom_label(b, a->driver ? a->driver : "");
+	prom_printf(b, "\",platform=\"");
+	prom_label(b, a->platform ? a->platform : "");
+	prom_printf(b, "\",version=\"");
+	prom_label(b, a->version ? a->version : "");
+	prom_printf(b, "\"} 1\n");
+	prom_family(b, "lightvm_agent_start_time_seconds", "gauge", "When the agent started, seconds since the epoch.");
+	prom_printf(b, "lightvm_agent_start_time_seconds %lld\n", (long long)a->started);
+	prom_family(b, "lightvm_agent_cpu_seconds_total", "counter", "CPU time of the agent process (user and system).");
+	prom_printf(b, "lightvm_agent_cpu_seconds_total %.6f\n", a->cpu_s);
+	prom_family(b, "lightvm_agent_max_resident_bytes", "gauge", "Peak resident memory of the agent process.");
+	prom_printf(b, "lightvm_agent_max_resident_bytes %llu\n", (unsigned long long)a->max_rss);
+	prom_family(b, "lightvm_metrics_scrapes_total", "counter", "Metrics requests answered.");
+	prom_printf(b, "lightvm_metrics_scrapes_total %llu\n", (unsigned long long)a->scrapes);
+	prom_family(b, "lightvm_metrics_refused_total", "counter",
+		    "Metrics connections closed unanswered (too many clients, too slow, gone).");
+	prom_printf(b, "lightvm_metrics_refused_total %llu\n", (unsigned long long)a->refused);
+	prom_family(b, "lightvm_metrics_render_seconds", "gauge", "CPU time the previous metrics body took to make.");
+	prom_printf(b, "lightvm_metrics_render_seconds %.6f\n", a->render_s);
+}
+
+void prom_events(struct prom_buf *b, const struct prom_agent *a)
+{
+	uint64_t cum = 0;
+
+	prom_family(b, "lightvm_events_total", "counter", "VM events since the agent started, by kind.");
+	for (unsigned e = 0; e < a->nevents; e++) {
+		prom_printf(b, "lightvm_events_total{event=\"");
+		prom_label(b, a->event_names[e] ? a->event_names[e] : "");
+		prom_printf(b, "\"} %llu\n", (unsigned long long)a->events[e]);
+	}
+	prom_family(b, "lightvm_spawn_latency_seconds", "histogram",
+		    "Spawn latency, request to guest ready, of the VMs ready since the agent started.");
+	for (unsigned k = 0; k <= PROM_SPAWN_NLE; k++) {
+		cum += a->spawn_bucket[k];
+		if (k < PROM_SPAWN_NLE)
+			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"%g\"} %llu\n",
+				    prom_spawn_le[k], (unsigned long long)cum);
+		else
+			prom_printf(b, "lightvm_spawn_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+				    (unsigned long long)cum);
+	}
+	prom_printf(b, "lightvm_spawn_latency_seconds_sum %.9f\n", a->spawn_sum);
+	prom_printf(b, "lightvm_spawn_latency_seconds_count %llu\n", (unsigned long long)a->spawn_count);
+}
+
 void prom_host(struct prom_buf *b, const struct prom_host *h)
 {
 	prom_family(b, "lightvm_vms", "gauge", "VMs by state.");

@@ -52,6 +52,27 @@ struct prom_vm {
 	uint64_t rx_drops, tx_drops;
 };
 
+/* The agent's own families: what it is, its CPU and memory, its metrics
+ * listener's counters, the VM events since it started and the spawn
+ * latency histogram (buckets at prom_spawn_le, the last one +Inf). */
+#define PROM_SPAWN_NLE 14
+extern const double prom_spawn_le[PROM_SPAWN_NLE];
+struct prom_agent {
+	const char *driver, *platform, *version;
+	int64_t  started;            /* seconds since the epoch */
+	double   cpu_s;              /* user + system */
+	uint64_t max_rss;            /* bytes */
+	uint64_t scrapes, refused;
+	double   render_s;
+	const char *const *event_names;
+	const uint64_t *events;
+	unsigned nevents;
+	uint64_t spawn_bucket[PROM_SPAWN_NLE + 1];   /* per bucket, not cumulative */
+	uint64_t spawn_count;
+	double   spawn_sum;
+};
+void prom_agent(struct prom_buf *b, const struct prom_agent *a);
+void prom_events(struct prom_buf *b, const struct prom_agent *a);
 void prom_host(struct prom_buf *b, const struct prom_host *h);
 void prom_pools(struct prom_buf *b, const struct prom_pool *p, unsigned n);
 /* Per VM: family after family, each a pass over v[0..n). */

@@ -122,7 +122,7 @@ struct lv_host_config {
 	const char *net_bridge;  /* NULL: "lvbr0" (created on first use) */
 	const char *net_subnet;  /* NULL: "10.77.0.0/16"; the host is .1 */
 	/* a pool ran empty (empty) or is back at its target (!empty) */
-	void (*pool_event)(void *ctx, uint64_t mem_bytes, uint32_t vcpus, bool empty);
+	void (*pool_event)(void *ctx, uint64_t mem_bytes, uint32_t vcpus, int kind, bool empty);
 };
 
 /* Must be called before the program creates threads or grows: on KVM it
@@ -283,20 +283,36 @@ void lv_image_list(struct lv_host *h, void (*fn)(void *arg, const char *name),
 bool lv_selector_match(const char *sel, const char *name);
 bool lv_selector_is_pattern(const char *sel);
 
-/* Pools of pre-created shells, per flavor (memory, vCPUs). */
+/* Pools of pre-created shells, per flavor (memory, vCPUs, kind).  The
+ * kind is what the shell is prepared for: a LightVM unikernel, or a
+ * Linux kernel (KVM: in-kernel IRQ chip, PIT, the host's CPUID); a spawn
+ * claims a shell of its image's kind.  Drivers without Linux pools
+ * (Xen: a domain is a domain) refuse LV_KIND_LINUX with -EOPNOTSUPP. */
+enum lv_kind { LV_KIND_UNIKERNEL = 0, LV_KIND_LINUX, LV_KIND_NR };
 struct lv_pool_info {
 	uint64_t mem_bytes;
 	uint32_t vcpus;
 	unsigned target, ready, preparing;
 	uint64_t hits, misses;
 	double refill_per_s;     /* shells prepared per second, last second */
+	enum lv_kind kind;
 };
+/* lv_pool_set_kind with LV_KIND_UNIKERNEL. */
 int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 		unsigned target) LV_WUR;
+int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
+		     enum lv_kind kind, unsigned target) LV_WUR;
 /* Fills up to max entries; returns the number of flavors. */
 unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max);
 /* "4M/1" <-> flavor */
 int lv_flavor_parse(const char *s, uint64_t *mem_bytes, uint32_t *vcpus) LV_WUR;
+/* The same with the kind: "MEM[/VCPUS][/linux]" ("128M/linux",
+ * "128M/1/linux"); no suffix is LV_KIND_UNIKERNEL. */
+int lv_flavor_parse_kind(const char *s, uint64_t *mem_bytes, uint32_t *vcpus,
+			 enum lv_kind *kind) LV_WUR;
+/* "4M/1", "128M/1/linux" into buf (32 bytes are enough); returns buf. */
+const char *lv_flavor_name(char *buf, size_t len, uint64_t mem_bytes, uint32_t vcpus,
+			   enum lv_kind kind);
 /* The flavor rules, owned by lv_flavor_normalize: memory 0 is
  * LV_MEM_DEFAULT, rounded up to LV_MEM_STEP (guest memory is mapped with
  * 2 MiB pages), within 2 MiB .. 1 GiB (lightvm_abi.h: LV_GUEST_MIN_MEM,

@@ -75,6 +75,7 @@ struct kvm_req {
 	uint32_t vcpus;
 	int image_fd;                 /* dup'ed for a spawn */
 	struct kvm_boot *boot;        /* a Linux guest's, or NULL */
+	bool linux_shell;             /* a refill of a Linux flavor */
 };
 
 /* A Linux guest's boot arguments, from lv_spawn, until its EXEC. */
@@ -775,7 +776,8 @@ static void pump(struct kvm_driver *d)
 		struct kvm_factory_req fr = { .magic = KVM_FACTORY_MAGIC,
 					      .vcpus = rq->vcpus, .mem_bytes = rq->mem,
 					      .flags = (rq->fl ? KVM_FACTORY_BACKGROUND : 0) |
-						       (rq->boot ? KVM_FACTORY_LINUX : 0) };
+						       (rq->boot || rq->linux_shell ?
+							KVM_FACTORY_LINUX : 0) };
 		ssize_t r = kvm_sendmsg(d->fac_fd, &fr, sizeof(fr), NULL, 0);
 
 		if (r == -EAGAIN)
@@ -846,6 +848,7 @@ static int kvm_prepare(struct lv_driver *drv, struct lv_pool_flavor *fl, uint64_
 	rq->mem = mem;
 	rq->vcpus = vcpus;
 	rq->image_fd = -1;
+	rq->linux_shell = lv__pool_flavor_kind(fl) == LV_KIND_LINUX;
 	queue_req(d, rq);
 	return 0;
 }
@@ -1093,13 +1096,15 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 
 	if (brc)
 		return brc;
-	/* pooled shells are prepared for unikernels; a Linux guest's shell
-	 * (IRQ chip, PIT) is made for it */
-	slot = boot ? NULL : lv__pool_claim(d->h, vm->info.mem_bytes, vm->info.vcpus);
+	/* a Linux guest claims a shell prepared for Linux (IRQ chip, PIT,
+	 * CPUID), a unikernel one prepared for unikernels */
+	slot = lv__pool_claim_kind(d->h, vm->info.mem_bytes, vm->info.vcpus,
+				   boot ? LV_KIND_LINUX : LV_KIND_UNIKERNEL);
 	if (slot) {
 		struct kvm_shell *s = SLOT_SHELL(slot);
-		int rc = shell_exec(s, vm, image_fd, NULL);
+		int rc = shell_exec(s, vm, image_fd, boot);
 
+		boot_free(boot);
 		if (rc) {
 			shell_send(s, KVM_MSG_DESTROY);
 			return rc;
@@ -1468,6 +1473,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.destroy = kvm_destroy,
 	.tick = kvm_tick,
 	.prepare = kvm_prepare,
+	.pool_linux = true,
 	.discard = kvm_discard,
 	.pool_limits = { .max_inflight = REFILL_INFLIGHT },
 	.log_release = kvm_log_release,

@@ -63,10 +63,32 @@ EOF
 chmod 755 "$T/sh/init"
 (cd "$T/sh" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/shell.gz"
 
+# ---- pools of Linux shells: a flavor of their own (64M/1/linux, beside a
+# unikernel pool of the same memory); the Tinyx spawn claims a Linux one
+pool_json() {   # FLAVOR FIELD
+	$LVSH --json -c pool | jq -r --arg f "$1" ".pools[] | select(.flavor == \$f) | .$2"
+}
+$LVSH -c "pool set 64M/linux 1" || fail "pool set 64M/linux 1"
+$LVSH -c "pool set 64M 1" || fail "pool set 64M 1"
+$LVSH -c "pool set 64M/1/lnx 1" >"$T/out" 2>&1 && fail "a junk kind was taken"
+grep -q "not a flavor" "$T/out" || fail "junk kind: $(cat "$T/out")"
+end=$(( $(date +%s) + 30 * TS ))
+until [ "$(pool_json 64M/1/linux ready)" = 1 ] && [ "$(pool_json 64M/1 ready)" = 1 ]; do
+	[ "$(date +%s)" -gt $end ] && fail "the Linux pool never filled: $($LVSH -c pool)"
+	sleep 0.2
+done
+$LVSH -c pool | grep -q "^64M/1/linux " || fail "lvsh pool does not show the Linux flavor: $($LVSH -c pool)"
+
 # ---- Tinyx (by its catalog name): boots to its program, the console log has it
 # (a Linux guest has 120 s to print its ready line; the spawn waits longer)
 $LVSH -c "spawn 1 tinyx mem=64M name=tx cmdline=quiet timeout=150" ||
 	fail "tinyx did not boot: $($LVSH -c 'inspect tx-1'; tail -n 20 "$STATE"/console/tx-1.log 2>/dev/null)"
+$LVSH --json -c "inspect tx-1" | jq -e '.vms[0].pooled == true' >/dev/null ||
+	fail "the Tinyx spawn did not come from the Linux pool: $($LVSH -c 'inspect tx-1'; $LVSH -c pool)"
+[ "$(pool_json 64M/1/linux hits)" = 1 ] && [ "$(pool_json 64M/1 hits)" = 0 ] ||
+	fail "pool hits (Linux 1, unikernel 0): $($LVSH -c pool)"
+ok "a pooled Linux spawn: tinyx claimed a 64M/1/linux shell, the unikernel pool of 64M untouched"
+$LVSH -c "pool set 64M 0" >/dev/null
 $LVSH -c "log tx-1" | grep -q "tinyx: exec /usr/sbin/lighttpd" || fail "tinyx log: $($LVSH -c 'log tx-1')"
 $LVSH --json -c "inspect tx-1" | jq -e '.vms[0].console_bytes > 0' >/dev/null ||
 	fail "console bytes not counted: $($LVSH --json -c 'inspect tx-1')"

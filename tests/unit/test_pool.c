@@ -28,6 +28,7 @@ static struct {
 	struct lv_pool_flavor *queued[32];
 	int nqueued;
 	int empties, refills;         /* pool events */
+	int linux_prepares, linux_events;
 } fk;
 
 static int f_open(struct lv_host *h, struct lv_driver **out) { *out = (void *)h; return 0; }
@@ -55,6 +56,8 @@ static int f_prepare(struct lv_driver *d, struct lv_pool_flavor *fl, uint64_t me
 	struct lv_pool_slot *s;
 
 	fk.prepares++;
+	if (lv__pool_flavor_kind(fl) == LV_KIND_LINUX)
+		fk.linux_prepares++;
 	if (fk.fail) {
 		fk.fail--;
 		return -EIO;
@@ -86,9 +89,11 @@ static struct lv_driver_ops fake_ops = {
 	.prepare = f_prepare, .discard = f_discard,
 };
 
-static void on_pool(void *ctx, uint64_t mem, uint32_t vcpus, bool empty)
+static void on_pool(void *ctx, uint64_t mem, uint32_t vcpus, int kind, bool empty)
 {
 	assert_int_equal(mem, MEM4);
+	if (kind == LV_KIND_LINUX)
+		fk.linux_events++;
 	if (empty)
 		fk.empties++;
 	else
@@ -179,6 +184,56 @@ static void test_accounting(void **state)
 	assert_int_equal(lv_pool_set(h, MEM4, 2, 1), -EINVAL);
 	assert_int_equal(lv_pool_set(h, MEM4, 1, 20001), -EINVAL);
 	host_close(h);
+}
+
+/* Linux shells are a flavor of their own: the same memory, another
+ * kind; a claim of one kind never takes the other's; a driver without
+ * Linux pools refuses them; flavors parse and print with /linux. */
+static void test_kinds(void **state)
+{
+	struct lv_host *h = host_open((struct lv_pool_limits){ 0 });
+	struct lv_pool_info pi[2];
+	struct lv_pool_slot *s;
+	enum lv_kind k;
+	uint64_t mem;
+	uint32_t vcpus;
+	char buf[32];
+
+	assert_int_equal(lv_pool_set_kind(h, MEM4, 1, LV_KIND_LINUX, 1), -EOPNOTSUPP);
+	assert_int_equal(lv_pool_set_kind(h, MEM4, 1, (enum lv_kind)7, 1), -EINVAL);
+	fake_ops.pool_linux = true;
+	assert_int_equal(lv_pool_set_kind(h, MEM4, 1, LV_KIND_LINUX, 2), 0);
+	assert_int_equal(lv_pool_set(h, MEM4, 1, 1), 0);
+	assert_int_equal(fk.linux_prepares, 2);
+	assert_int_equal(lv_pool_list(h, pi, 2), 2);
+	assert_int_not_equal(pi[0].kind, pi[1].kind);
+	s = lv__pool_claim_kind(h, MEM4, 1, LV_KIND_LINUX);
+	assert_non_null(s);
+	slot_free(s);
+	slot_free(lv__pool_claim(h, MEM4, 1));
+	assert_null(lv__pool_claim(h, MEM4, 1));         /* its own pool is empty */
+	s = lv__pool_claim_kind(h, MEM4, 1, LV_KIND_LINUX);
+	assert_non_null(s);                              /* the Linux one is not */
+	slot_free(s);
+	assert_int_equal(fk.linux_events, 1);            /* the Linux pool ran empty */
+	fake_ops.pool_linux = false;
+	host_close(h);
+
+	assert_int_equal(lv_flavor_parse_kind("128M/1/linux", &mem, &vcpus, &k), 0);
+	assert_int_equal(mem, 128ull << 20);
+	assert_int_equal(vcpus, 1);
+	assert_int_equal(k, LV_KIND_LINUX);
+	assert_int_equal(lv_flavor_parse_kind("64M/linux", &mem, &vcpus, &k), 0);
+	assert_int_equal(k, LV_KIND_LINUX);
+	assert_int_equal(lv_flavor_parse_kind("64M", &mem, &vcpus, &k), 0);
+	assert_int_equal(k, LV_KIND_UNIKERNEL);
+	assert_int_equal(lv_flavor_parse("64M/linux", &mem, &vcpus), -EINVAL);
+	assert_int_not_equal(lv_flavor_parse_kind("/linux", &mem, &vcpus, &k), 0);
+	assert_int_not_equal(lv_flavor_parse_kind("64M/linux/linux", &mem, &vcpus, &k), 0);
+	assert_int_not_equal(lv_flavor_parse_kind("64M/1/Linux", &mem, &vcpus, &k), 0);
+	assert_string_equal(lv_flavor_name(buf, sizeof(buf), 128ull << 20, 1, LV_KIND_LINUX),
+			    "128M/1/linux");
+	assert_string_equal(lv_flavor_name(buf, sizeof(buf), MEM4, 1, LV_KIND_UNIKERNEL), "4M/1");
 }
 
 static void test_events(void **state)
@@ -348,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accounting),
 		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_async_inflight_cap),
 		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_failure_backs_off),
