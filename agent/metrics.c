@@ -164,8 +164,7 @@ static void render_pools(struct prom_buf *b)
 	if (n > 32)
 		n = 32;
 	for (unsigned i = 0; i < n; i++) {
-		snprintf(names[i], sizeof(names[i]), "%lluM/%u",
-			 (unsigned long long)(p[i].mem_bytes >> 20), p[i].vcpus);
+		lv_flavor_name(names[i], sizeof(names[i]), p[i].mem_bytes, p[i].vcpus, p[i].kind);
 		pp[i] = (struct prom_pool){ names[i], p[i].target, p[i].ready, p[i].preparing,
 					    p[i].hits, p[i].misses };
 	}
