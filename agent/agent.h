@@ -105,10 +105,13 @@ void vm_ext_release(struct lv_vm *vm);
 extern unsigned g_watchdog_s;
 
 /* A VmInfo and the storage it points into. */
+/* the flight recorder: creation (or restore), the last save, the last
+ * migration away */
+#define PB_PHASES_MAX (LV_PH_NR + 4 + LV_MPH_NR)
 struct pbvm {
 	Lightvm__VmInfo m;
-	Lightvm__Phase ph[LV_PH_NR];
-	Lightvm__Phase *php[LV_PH_NR];
+	Lightvm__Phase ph[PB_PHASES_MAX];
+	Lightvm__Phase *php[PB_PHASES_MAX];
 };
 /* All but the live counters and uptime_ns (see pb_uptime). */
 void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases);

@@ -3,7 +3,7 @@
  * agent on this machine (DEST: its control socket), in four steps, each
  * recorded in a journal STATEDIR/migrate/NAME before the next starts:
  *   1 held      the VM is saved into STATEDIR/snapshots and held here
- *               (lv_vm_save_hold: not running, state saving);
+ *               (lv_vm_save_hold: not running, state migrating);
  *   2 prepared  the destination restored it held (RestoreReq.hold) and
  *               says it is paused there (WaitReq paused);
  *   3 commit    from now on the copy here never runs again: the
@@ -20,6 +20,9 @@
  * the agent's loop waits for those few milliseconds.
  * LIGHTVMD_MIGRATE_STALL_MS (tests only) pauses after each step so that
  * a test can kill either agent there.
+ * The flight recorder (lv_vm_migrate_phase; inspect shows it while it
+ * moves, the reply carries it): request, held here, sent (held there),
+ * running there, ended here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +55,7 @@ struct mig {
 	int64_t retry_at;
 	int64_t give_up;            /* resume pending: until then */
 	int64_t t_held;             /* CLOCK_MONOTONIC: the guest held here */
+	int64_t t_ph[LV_MPH_NR];    /* the flight recorder, kept past the VM here */
 };
 
 static struct mig *migs;
@@ -271,7 +275,8 @@ static bool resume_here(struct mig *m)
 	st = lv_vm_info(vm)->state;
 	if (st == LV_ST_PAUSED)
 		return lv_vm_unpause(vm) == 0;
-	return st != LV_ST_SAVING && st != LV_ST_PREPARED;   /* re-attaching: wait */
+	/* re-attaching: wait */
+	return st != LV_ST_SAVING && st != LV_ST_MIGRATING && st != LV_ST_PREPARED;
 }
 
 /* Before step 3: the VM runs on here; a held copy there goes. */
@@ -294,6 +299,42 @@ static void undo(struct mig *m, int err, const char *why)
 	m->give_up = lv_now_ns() + 15000000000ll;
 	if (resume_here(m))
 		mig_free(m);
+}
+
+static void phase(struct mig *m, enum lv_migrate_phase ph)
+{
+	struct lv_vm *vm = lv_vm_lookup(g_host, m->name);
+
+	m->t_ph[ph] = ph == LV_MPH_HELD && m->t_held ? m->t_held : lv_now_ns();
+	if (vm && lv_vm_info(vm)->id == m->id)
+		lv_vm_migrate_phase(vm, ph, m->t_ph[ph]);
+}
+
+/* The source's phases after the destination's own in v (the reply). */
+static void reply_with_phases(struct mig *m, Lightvm__Reply *r, Lightvm__VmInfo *v)
+{
+	Lightvm__Phase ph[LV_MPH_NR], **all, **old = v->phases;
+	size_t n = v->n_phases;
+
+	all = calloc(n + LV_MPH_NR, sizeof(*all));
+	if (!all) {
+		client_reply(m->c, m->seq, r);
+		return;
+	}
+	memcpy(all, old, n * sizeof(*all));
+	for (int k = 0; k < LV_MPH_NR; k++) {
+		if (!m->t_ph[k])
+			continue;
+		lightvm__phase__init(&ph[k]);
+		ph[k].name = (char *)lv_migrate_phase_name((enum lv_migrate_phase)k);
+		ph[k].t_ns = m->t_ph[k];
+		all[v->n_phases++] = &ph[k];
+	}
+	v->phases = all;
+	client_reply(m->c, m->seq, r);
+	v->phases = old;
+	v->n_phases = n;
+	free(all);
 }
 
 /* The reply once it runs there: the destination's VmInfo, with the
@@ -331,7 +372,7 @@ static void reply_moved(struct mig *m)
 			if (v->has_migrate_downtime_ns)
 				alog(LV_LOG_INFO, "migrate: %s: downtime %.3f ms (held here -> ready there)",
 				     m->name, v->migrate_downtime_ns / 1e6);
-			client_reply(m->c, m->seq, r);
+			reply_with_phases(m, r, v);
 			lightvm__reply__free_unpacked(r, NULL);
 			return;
 		}
@@ -377,10 +418,12 @@ static void commit(struct mig *m)
 
 	if (rc == 0 || rc == -EINVAL || rc == -ESRCH)   /* EINVAL: not paused (any more) */
 		rc = dest_state(m, st, sizeof(st));
-	if (!rc && (!strcmp(st, "running") || !strcmp(st, "booting"))) {
+	if (!rc && (!strcmp(st, "running") || !strcmp(st, "booting") || !strcmp(st, "restoring"))) {
+		phase(m, LV_MPH_RUNNING);
 		vm = lv_vm_lookup(g_host, m->name);
 		if (vm && !lv_vm_destroying(vm) && lv_vm_destroy(vm))
 			alog(LV_LOG_WARN, "migrate: %s: cannot destroy the copy here", m->name);
+		phase(m, LV_MPH_ENDED);
 		alog(LV_LOG_INFO, "migrate: %s: runs at %s", m->name, m->dest);
 		unlink(m->file);
 		journal_remove(m);
@@ -423,6 +466,7 @@ static void go_on(struct mig *m)
 		undo(m, rc, err);
 		return;
 	}
+	phase(m, LV_MPH_SENT);
 	if (journal_write(m, 2)) {
 		undo(m, -EIO, "cannot write the migration journal");
 		return;
@@ -449,8 +493,9 @@ void migrate_vm_event(struct lv_vm *vm, enum lv_event ev)
 		next = m->next;
 		if (m->id != in->id || m->step != 0 || !m->c)
 			continue;
-		if (ev == LV_EV_SAVED && in->state == LV_ST_SAVING) {
+		if (ev == LV_EV_SAVED && in->state == LV_ST_MIGRATING) {
 			m->t_held = in->t_save[1];
+			phase(m, LV_MPH_HELD);
 			go_on(m);
 		} else if (ev == LV_EV_SAVE_FAILED || lv_state_is_final(in->state) ||
 			   ev == LV_EV_DESTROYED) {
@@ -518,6 +563,8 @@ void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *
 		free(m);
 		return;
 	}
+	m->t_ph[LV_MPH_REQUEST] = lv_now_ns();
+	lv_vm_migrate_phase(vm, LV_MPH_REQUEST, m->t_ph[LV_MPH_REQUEST]);
 	unlink(m->file);          /* a former attempt's */
 	fd = open(m->file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	rc = fd < 0 ? -errno : lv_vm_save_hold(vm, fd);

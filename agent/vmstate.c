@@ -44,6 +44,8 @@ bool pb_uptime(const struct lv_vm *vm, int64_t now, uint64_t *out)
 	return true;
 }
 
+static void pb_fill_phases(struct pbvm *p, const struct lv_vm_info *i);
+
 void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
@@ -76,21 +78,37 @@ void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
 		p->m.spawn_ns = (uint64_t)(i->t[LV_PH_READY] - i->t[LV_PH_REQUEST]);
 	}
 	p->m.has_restored = p->m.restored = i->restored;   /* snapshot_req.c */
-	if (phases) {
-		size_t n = 0;
+	if (phases)
+		pb_fill_phases(p, i);
+}
 
-		for (int k = 0; k < LV_PH_NR; k++) {
-			if (!i->t[k])
-				continue;
-			lightvm__phase__init(&p->ph[n]);
-			p->ph[n].name = (char *)lv_phase_name((enum lv_phase)k);
-			p->ph[n].t_ns = i->t[k];
-			p->php[n] = &p->ph[n];
-			n++;
-		}
-		p->m.n_phases = n;
-		p->m.phases = p->php;
-	}
+static void pb_phase(struct pbvm *p, size_t *n, const char *name, int64_t t)
+{
+	if (!t || *n >= PB_PHASES_MAX)
+		return;
+	lightvm__phase__init(&p->ph[*n]);
+	p->ph[*n].name = (char *)name;
+	p->ph[*n].t_ns = t;
+	p->php[*n] = &p->ph[*n];
+	(*n)++;
+}
+
+/* Creation's phases (a restore's "loaded" is "mapped": guest memory
+ * mapped from the snapshot), then the last save's, then the last
+ * migration's away from here. */
+static void pb_fill_phases(struct pbvm *p, const struct lv_vm_info *i)
+{
+	size_t n = 0;
+
+	for (int k = 0; k < LV_PH_NR; k++)
+		pb_phase(p, &n, k == LV_PH_LOADED && i->restored ? "mapped" :
+			 lv_phase_name((enum lv_phase)k), i->t[k]);
+	for (int k = 0; k < 4; k++)
+		pb_phase(p, &n, lv_save_phase_name(k, i->state == LV_ST_SAVED), i->t_save[k]);
+	for (int k = 0; k < LV_MPH_NR; k++)
+		pb_phase(p, &n, lv_migrate_phase_name((enum lv_migrate_phase)k), i->t_migrate[k]);
+	p->m.n_phases = n;
+	p->m.phases = p->php;
 }
 
 /* Collect the VMs matching sel.  *out is malloc'ed (caller frees). */

@@ -29,6 +29,8 @@ static const char *const state_names[LV_ST_NR] = {
 	[LV_ST_CRASHED] = "crashed",
 	[LV_ST_SAVING] = "saving",
 	[LV_ST_SAVED] = "saved",
+	[LV_ST_RESTORING] = "restoring",
+	[LV_ST_MIGRATING] = "migrating",
 };
 
 static const char *const phase_names[LV_PH_NR] = {
@@ -55,6 +57,15 @@ static const char *const event_names[LV_EV_NR] = {
 	[LV_EV_SAVED] = "saved",
 	[LV_EV_SAVE_FAILED] = "save-failed",
 	[LV_EV_RESTORING] = "restoring",
+	[LV_EV_MIGRATING] = "migrating",
+};
+
+static const char *const migrate_phase_names[LV_MPH_NR] = {
+	[LV_MPH_REQUEST] = "migrate-request",
+	[LV_MPH_HELD] = "migrate-held",
+	[LV_MPH_SENT] = "migrate-sent",
+	[LV_MPH_RUNNING] = "migrate-running",
+	[LV_MPH_ENDED] = "migrate-ended",
 };
 
 const char *lv_state_name(enum lv_state st)
@@ -75,6 +86,20 @@ int lv_state_parse(const char *s)
 const char *lv_phase_name(enum lv_phase ph)
 {
 	return (unsigned)ph < LV_PH_NR ? phase_names[ph] : "unknown";
+}
+
+const char *lv_migrate_phase_name(enum lv_migrate_phase ph)
+{
+	return (unsigned)ph < LV_MPH_NR ? migrate_phase_names[ph] : "unknown";
+}
+
+const char *lv_save_phase_name(int k, bool ended)
+{
+	static const char *const names[] = { "save-request", "save-held", "save-written" };
+
+	if (k >= 0 && k < 3)
+		return names[k];
+	return k == 3 ? ended ? "save-ended" : "save-resumed" : NULL;
 }
 
 const char *lv_event_name(enum lv_event ev)

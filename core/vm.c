@@ -572,7 +572,7 @@ int lv_vm_pause(struct lv_vm *vm)
 {
 	if (vm->info.state == LV_ST_PAUSED)
 		return 0;
-	if (vm->info.state != LV_ST_RUNNING && vm->info.state != LV_ST_BOOTING)
+	if (vm->info.state != LV_ST_RUNNING && !lv_state_is_booting(vm->info.state))
 		return -EINVAL;
 	return act(vm, vm->host->ops->pause);
 }
@@ -629,7 +629,7 @@ static int save(struct lv_vm *vm, int fd, int mode)
 {
 	int rc;
 
-	if (vm->info.state == LV_ST_SAVING)
+	if (vm->info.state == LV_ST_SAVING || vm->info.state == LV_ST_MIGRATING)
 		return -EBUSY;
 	if (vm->info.state != LV_ST_RUNNING)
 		return -EINVAL;
@@ -645,7 +645,7 @@ static int save(struct lv_vm *vm, int fd, int mode)
 	if (rc)
 		return rc;
 	vm->save_from = vm->info.state;
-	lv__vm_state(vm, LV_ST_SAVING, NULL);
+	lv__vm_state(vm, mode == LV_SAVE_HOLD ? LV_ST_MIGRATING : LV_ST_SAVING, NULL);
 	return 0;
 }
 
@@ -663,12 +663,13 @@ int lv_vm_hold_release(struct lv_vm *vm)
 {
 	int rc;
 
-	if (!vm->held || vm->info.state != LV_ST_SAVING || vm->destroying)
+	if (!vm->held || vm->info.state != LV_ST_MIGRATING || vm->destroying)
 		return -EINVAL;
 	rc = act(vm, vm->host->ops->unpause);
 	if (rc)
 		return rc;
 	vm->held = false;
+	vm->info.t_save[3] = lv_now_ns();
 	lv__vm_state(vm, vm->save_from, NULL);
 	return 0;
 }
@@ -678,6 +679,15 @@ int lv_vm_save_error(const struct lv_vm *vm, const char **msg)
 	if (msg)
 		*msg = vm->save_msg;
 	return vm->save_err;
+}
+
+void lv_vm_migrate_phase(struct lv_vm *vm, enum lv_migrate_phase ph, int64_t t)
+{
+	if ((unsigned)ph >= LV_MPH_NR)
+		return;
+	if (ph == LV_MPH_REQUEST)
+		memset(vm->info.t_migrate, 0, sizeof(vm->info.t_migrate));
+	vm->info.t_migrate[ph] = t ? t : lv_now_ns();
 }
 
 void lv__vm_save_paused(struct lv_vm *vm, int64_t t)
@@ -692,13 +702,14 @@ void lv__vm_save_done(struct lv_vm *vm, int err, const char *msg, int mode)
 	vm->info.t_save[2] = lv_now_ns();
 	vm->save_err = err;
 	snprintf(vm->save_msg, sizeof(vm->save_msg), "%s", msg && *msg ? msg : err ? strerror(-err) : "");
-	if (vm->info.state != LV_ST_SAVING)
+	if (vm->info.state != (mode == LV_SAVE_HOLD ? LV_ST_MIGRATING : LV_ST_SAVING))
 		return;        /* it ended (crashed, destroyed) meanwhile */
 	if (!err && mode == LV_SAVE_HOLD) {   /* held for a migration */
 		vm->held = true;
 		emit(vm, LV_EV_SAVED);
 		return;
 	}
+	vm->info.t_save[3] = lv_now_ns();     /* resumed, or ended saved */
 	if (!err && !keep) {
 		lv__vm_state(vm, LV_ST_SAVED, "saved");
 		return;
@@ -769,12 +780,15 @@ static enum lv_event event_for(enum lv_state from, enum lv_state to)
 {
 	switch (to) {
 	case LV_ST_BOOTING: return LV_EV_STARTED;
+	case LV_ST_RESTORING: return LV_EV_STARTED;  /* restoring was said at spawn */
 	case LV_ST_RUNNING:
 		if (from == LV_ST_SAVING)
 			return LV_EV_NR;     /* lv__vm_save_done says saved or save-failed */
-		return from == LV_ST_PAUSED ? LV_EV_UNPAUSED : LV_EV_READY;
+		/* a migration's hold released: it runs here again */
+		return from == LV_ST_PAUSED || from == LV_ST_MIGRATING ? LV_EV_UNPAUSED : LV_EV_READY;
 	case LV_ST_PAUSED: return LV_EV_PAUSED;
 	case LV_ST_SAVING: return LV_EV_SAVING;
+	case LV_ST_MIGRATING: return LV_EV_MIGRATING;
 	case LV_ST_SAVED: return LV_EV_SAVED;
 	case LV_ST_SHUTOFF: return LV_EV_SHUTOFF;
 	case LV_ST_CRASHED: return LV_EV_CRASHED;
@@ -787,6 +801,8 @@ void lv__vm_state(struct lv_vm *vm, enum lv_state st, const char *reason)
 	enum lv_state from = vm->info.state;
 	enum lv_event ev;
 
+	if (st == LV_ST_BOOTING && (vm->from_snapshot || vm->info.restored))
+		st = LV_ST_RESTORING;  /* a restore boots as "restoring" */
 	if (from == st || lv_state_is_final(from))
 		return;
 	if (reason)
@@ -889,7 +905,7 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm
 		vm->info.pid = -1;
 		goto done;
 	}
-	if (vm->info.pid <= 0 && (st == LV_ST_PREPARED || st == LV_ST_BOOTING) &&
+	if (vm->info.pid <= 0 && (st == LV_ST_PREPARED || lv_state_is_booting(st)) &&
 	    h->ops->adopts) {
 		vm_remove(h, vm);   /* its shell may still say HELLO */
 		vm->next = h->limbo;
@@ -899,7 +915,7 @@ int lv_vm_restore(struct lv_host *h, const struct lv_vm_info *info, struct lv_vm
 	rc = vm->info.pid > 0 && h->ops->attach ? h->ops->attach(h->drv, vm) : -ESRCH;
 	if (rc == 0)
 		goto done;
-	if (st == LV_ST_PREPARED || st == LV_ST_BOOTING) {
+	if (st == LV_ST_PREPARED || lv_state_is_booting(st)) {
 		vm_remove(h, vm);   /* half-created: the caller drops the record */
 		lv__net_vm_detach(vm);
 		free(vm);

@@ -13,7 +13,7 @@
 /* Index of HostInfo.by_state, as in proto/lightvm.proto. */
 static const char *const state_names[] = {
 	"prepared", "booting", "running", "paused", "shutting-down",
-	"shutoff", "crashed", "saving", "saved",
+	"shutoff", "crashed", "saving", "saved", "restoring", "migrating",
 };
 
 static void print_pools(struct lvsh *sh, const Lightvm__Reply *r)

@@ -65,6 +65,15 @@ static void json_reply(struct lvsh *sh, const Lightvm__Reply *r)
 		json_kbool(&j, "restored", v->has_restored && v->restored);
 		if (v->has_migrate_downtime_ns)
 			json_ku64(&j, "migrate_downtime_ns", v->migrate_downtime_ns);
+		json_key(&j, "phases");
+		json_arr(&j);
+		for (size_t k = 0; k < v->n_phases; k++) {
+			json_obj(&j);
+			json_kstr(&j, "name", v->phases[k]->name);
+			json_ki64(&j, "t_ns", v->phases[k]->t_ns);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -249,6 +258,26 @@ static const struct lvsh_opt migrate_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+/* The source's phases, in microseconds after its request. */
+static void print_migrate_phases(FILE *out, const Lightvm__VmInfo *v)
+{
+	int64_t t0 = 0;
+
+	for (size_t k = 0; k < v->n_phases; k++) {
+		const char *n = v->phases[k]->name;
+
+		if (strncmp(n, "migrate-", 8))
+			continue;
+		if (!t0) {
+			t0 = v->phases[k]->t_ns;
+			fprintf(out, "flight recorder (us after the request):");
+		}
+		fprintf(out, " %s %lld", n + 8, (long long)(v->phases[k]->t_ns - t0) / 1000);
+	}
+	if (t0)
+		fprintf(out, "\n");
+}
+
 static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct lvsh_args *a)
 {
 	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
@@ -275,6 +304,8 @@ static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct
 			a->argv[0], dest, r->vms[0]->migrate_downtime_ns / 1e6);
 	else if (!sh->json)
 		fprintf(sh->out, "migrated %s to %s\n", a->argv[0], dest);
+	if (!sh->json && r->n_vms == 1)
+		print_migrate_phases(sh->out, r->vms[0]);
 	return finish(sh, cmd->name, r, "migrated", false);
 }
 

@@ -20,7 +20,7 @@
 /* Index of HostInfo.by_state, as in proto/lightvm.proto. */
 static const char *const state_names[] = {
 	"prepared", "booting", "running", "paused", "shutting-down",
-	"shutoff", "crashed", "saving", "saved",
+	"shutoff", "crashed", "saving", "saved", "restoring", "migrating",
 };
 
 /* Subscribe on a new connection.  Returns an LVSH_EXIT_* value; *fd is

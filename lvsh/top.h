@@ -44,7 +44,7 @@ struct top_column {
 extern const struct top_column top_columns[TC_NR];
 
 /* VM states, in the order of HostInfo.by_state, plus "other". */
-enum { TOP_ST_NR = 9, TOP_ST_OTHER = 9 };
+enum { TOP_ST_NR = 11, TOP_ST_OTHER = 11 };
 extern const char *const top_state_names[TOP_ST_NR];
 int top_state_index(const char *name);	/* TOP_ST_OTHER if unknown */
 

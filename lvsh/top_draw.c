@@ -36,11 +36,11 @@ const struct top_column top_columns[TC_NR] = {
 /* State names as shown (the table's column is 8 wide). */
 static const char *const state_short[TOP_ST_NR + 1] = {
 	"prepared", "booting", "running", "paused", "stopping", "shutoff",
-	"crashed", "saving", "saved", "?",
+	"crashed", "saving", "saved", "restorng", "migratng", "?",
 };
 /* One letter per state for the tiles. */
 static const char state_letter[TOP_ST_NR + 1] = {
-	'.', 'b', 'R', 'P', 's', 'o', 'X', 'v', 'S', '?',
+	'.', 'b', 'R', 'P', 's', 'o', 'X', 'v', 'S', 'r', 'm', '?',
 };
 
 #define HEADER_LINES 4		/* host, host stats, filter+summary, titles */
@@ -52,17 +52,18 @@ static const char state_letter[TOP_ST_NR + 1] = {
 
 enum {
 	PAIR_STATE = 1,		/* + state: foreground colour */
-	PAIR_TILE = 10,		/* + state: background colour */
-	PAIR_HEAT = 20,		/* + 0..4: CPU heat background */
-	PAIR_TITLE = 30,
-	PAIR_BAR = 31,
+	PAIR_TILE = 20,		/* + state: background colour */
+	PAIR_HEAT = 40,		/* + 0..4: CPU heat background */
+	PAIR_TITLE = 50,
+	PAIR_BAR = 51,
 };
 
 static bool use_color;
 
 static const short state_color[TOP_ST_NR + 1] = {
 	COLOR_CYAN, COLOR_CYAN, COLOR_GREEN, COLOR_YELLOW, COLOR_MAGENTA,
-	COLOR_WHITE, COLOR_RED, COLOR_BLUE, COLOR_BLUE, COLOR_WHITE,
+	COLOR_WHITE, COLOR_RED, COLOR_BLUE, COLOR_BLUE, COLOR_CYAN,
+	COLOR_BLUE, COLOR_WHITE,
 };
 
 static const short heat_color[5] = {

@@ -16,7 +16,7 @@
 
 const char *const top_state_names[TOP_ST_NR] = {
 	"prepared", "booting", "running", "paused", "shutting-down",
-	"shutoff", "crashed", "saving", "saved",
+	"shutoff", "crashed", "saving", "saved", "restoring", "migrating",
 };
 
 int top_state_index(const char *name)
@@ -382,7 +382,8 @@ int top_filter_parse(const char *text, struct top_filter *f, char *err,
 			if (hits != 1 || w[6] == '\0') {
 				snprintf(err, errlen, "%s: not a state (prepared, "
 					 "booting, running, paused, shutting-down, "
-					 "shutoff, crashed, saving, saved)", w);
+					 "shutoff, crashed, saving, saved, restoring, "
+					 "migrating)", w);
 				return -1;
 			}
 			f->state = st;

@@ -32,6 +32,8 @@ enum lv_state {
 	LV_ST_CRASHED,
 	LV_ST_SAVING,       /* a save holds the guest paused (lv_vm_save) */
 	LV_ST_SAVED,        /* saved and stopped (final; lvsh save without --keep) */
+	LV_ST_RESTORING,    /* a restore's booting: mapped from a snapshot, not ready yet */
+	LV_ST_MIGRATING,    /* held here while a migration moves it (lv_vm_save_hold) */
 	LV_ST_NR
 };
 const char *lv_state_name(enum lv_state st);
@@ -40,6 +42,11 @@ int lv_state_parse(const char *s);
 static inline bool lv_state_is_final(enum lv_state st)
 {
 	return st == LV_ST_SHUTOFF || st == LV_ST_CRASHED || st == LV_ST_SAVED;
+}
+/* Started, not ready yet: booting, or restoring (a VM from a snapshot). */
+static inline bool lv_state_is_booting(enum lv_state st)
+{
+	return st == LV_ST_BOOTING || st == LV_ST_RESTORING;
 }
 
 /* Flight recorder phases (CLOCK_MONOTONIC ns, 0 = not reached). */
@@ -53,6 +60,24 @@ enum lv_phase {
 	LV_PH_NR
 };
 const char *lv_phase_name(enum lv_phase ph);
+/* The save's phases as the flight recorder names them (t_save[k]):
+ * "save-request", "save-held", "save-written", then "save-resumed", or
+ * "save-ended" for a VM that ended saved; NULL past the last. */
+const char *lv_save_phase_name(int k, bool ended);
+
+/* A migration's phases at its source (noted by the embedding program,
+ * which runs the migration, with lv_vm_migrate_phase). */
+enum lv_migrate_phase {
+	LV_MPH_REQUEST = 0, /* migrate request received */
+	LV_MPH_HELD,        /* the guest held here, its state taken */
+	LV_MPH_SENT,        /* the destination has it loaded (and held) */
+	LV_MPH_RUNNING,     /* the destination says it runs */
+	LV_MPH_ENDED,       /* the copy here ended */
+	LV_MPH_NR
+};
+/* "migrate-request", "migrate-held", "migrate-sent", "migrate-running",
+ * "migrate-ended" */
+const char *lv_migrate_phase_name(enum lv_migrate_phase ph);
 
 /* Live, read-only view of a VM, owned by the core. */
 struct lv_vm_info {
@@ -73,8 +98,11 @@ struct lv_vm_info {
 	uint32_t ipv4;           /* network byte order; 0: no NIC */
 	char     mac_str[18], ipv4_str[16]; /* the same as text ("" if none) */
 	/* the last save's flight recorder (CLOCK_MONOTONIC ns, 0: not
-	 * reached): request, guest paused and state taken, file written */
-	int64_t  t_save[3];
+	 * reached): request, guest paused and state taken, file written,
+	 * guest resumed or ended (a migration's hold: when released) */
+	int64_t  t_save[4];
+	/* the last migration away from here (lv_vm_migrate_phase) */
+	int64_t  t_migrate[LV_MPH_NR];
 	bool     restored;       /* started from a snapshot (restore, clone) */
 };
 
@@ -93,6 +121,7 @@ enum lv_event {
 	LV_EV_SAVED,       /* the snapshot is written (state running or saved) */
 	LV_EV_SAVE_FAILED, /* the save failed (reason in lv_vm_save_error) */
 	LV_EV_RESTORING,   /* after spawned: this VM starts from a snapshot */
+	LV_EV_MIGRATING,   /* a migration holds it here (state migrating) */
 	LV_EV_NR
 };
 const char *lv_event_name(enum lv_event ev);
@@ -237,12 +266,16 @@ void lv_host_restore_done(struct lv_host *h);
  * -EOPNOTSUPP without driver support. */
 int lv_vm_save(struct lv_vm *vm, int fd, bool keep) LV_WUR;
 /* A save for a migration: as lv_vm_save, but the guest stays held
- * (state saving) after LV_EV_SAVED, until lv_vm_hold_release resumes it
+ * (state migrating, event migrating instead of saving) after
+ * LV_EV_SAVED, until lv_vm_hold_release resumes it
  * or lv_vm_destroy ends it. */
 int lv_vm_save_hold(struct lv_vm *vm, int fd) LV_WUR;
 /* Resume a guest held by lv_vm_save_hold (state running again);
  * -EINVAL if it is not held. */
 int lv_vm_hold_release(struct lv_vm *vm) LV_WUR;
+/* Note a migration phase of vm at t (CLOCK_MONOTONIC ns; 0: now).
+ * LV_MPH_REQUEST clears the others. */
+void lv_vm_migrate_phase(struct lv_vm *vm, enum lv_migrate_phase ph, int64_t t);
 /* The last save's error (0) and its message ("" if none). */
 int lv_vm_save_error(const struct lv_vm *vm, const char **msg);
 

@@ -514,7 +514,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		break;
 	case KVM_MSG_READY:
 		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);
-		if (vm->info.state == LV_ST_BOOTING)
+		if (lv_state_is_booting(vm->info.state))
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
 		break;
 	case KVM_MSG_PAUSED:

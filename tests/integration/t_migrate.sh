@@ -78,14 +78,28 @@ start_b
 $LA -c "spawn 1 daytime --wait name=m0" >/dev/null || fail "spawn at A"
 ip=$($LA --json -c "inspect m0-1" | jq -r '.vms[0].ipv4')
 daytime_in "$NA" "$ip" || fail "m0-1 does not answer at A"
-$LA -c "migrate m0-1 $SB" >"$T/out" 2>&1 || fail "migrate: $(cat "$T/out")"
+$LA -c "events m0-1" >"$T/ev" 2>&1 &
+EVP=$!
+tsleep 0.3
+$LA --json -c "migrate m0-1 $SB" >"$T/out" 2>&1 || fail "migrate: $(cat "$T/out")"
+tsleep 0.3
+kill $EVP 2>/dev/null; wait $EVP 2>/dev/null
+# issue 14's Deliver 7: the migrating event, the source's phases in order
+grep -q " migrating  *m0-1" "$T/ev" || fail "no migrating event at A: $(cat "$T/ev")"
+ph=$(jq -r '[.vms[0].phases[] | select(.name | startswith("migrate-")) | .name] | join(" ")' "$T/out")
+[ "$ph" = "migrate-request migrate-held migrate-sent migrate-running migrate-ended" ] ||
+	fail "migrate phases: '$ph'"
+jq -e '[.vms[0].phases[] | select(.name | startswith("migrate-")) | .t_ns] | . == sort' "$T/out" >/dev/null ||
+	fail "migrate phases out of order: $(cat "$T/out")"
+jq -e '.vms[0].phases | map(.name) | index("mapped") != null' "$T/out" >/dev/null ||
+	fail "the destination's restore has no mapped phase: $(cat "$T/out")"
 [ "$(state "$LA" m0-1)" = none ] || fail "m0-1 is still at A: $(state "$LA" m0-1)"
 [ "$(state "$LB" m0-1)" = running ] || fail "m0-1 does not run at B: $(state "$LB" m0-1)"
 [ "$($LB --json -c "inspect m0-1" | jq -r '.vms[0].ipv4')" = "$ip" ] || fail "m0-1 changed its address"
 daytime_in "$NB" "$ip" || fail "m0-1 does not answer at B on $ip"
 ls "$T/sa/migrate" 2>/dev/null | grep -q . && fail "a journal was left at A"
 ls "$T/sa/snapshots" 2>/dev/null | grep -q . && fail "a snapshot was left at A"
-ok "migrate daytime A -> B: answers at B on $ip, gone from A"
+ok "migrate daytime A -> B: answers at B on $ip, gone from A; event migrating, phases in order"
 
 # ---- a destination that is not there: runs on at A
 $LA -c "spawn 1 daytime --wait name=m1" >/dev/null
@@ -132,6 +146,9 @@ for k in "b 1 a" "b 2 b" "b 3 b" "a 1 a" "a 2 a" "a 3 b"; do
 	MIG=$!
 	i=0; while [ "$(grep -c "migrate: step $step done" "$T/a.log")" -le "$before" ]; do
 		i=$((i + 1)); [ $i -gt $((300 * TS)) ] && fail "step $step never came"; sleep 0.02; done
+	# A stalls (its loop sleeps): its record says where the VM is
+	grep -q "^state migrating" "$T/sa/vms/$vm.vm" ||
+		fail "$vm at A after step $step: its record is not migrating: $(grep '^state' "$T/sa/vms/$vm.vm")"
 	if [ "$side" = a ]; then
 		kill_a; wait $MIG 2>/dev/null
 		start_a

@@ -30,12 +30,30 @@ grep -q "saved noop-1: running" "$T/out" || fail "save --keep: $(cat "$T/out")"
 [ "$(info noop-1 state)" = running ] || fail "noop-1 does not run on after save --keep"
 [ "$($LVSH --json -c "save noop-1 $S/noop2.lvsnap --keep" | jq '.vms[0].save_ns > 0')" = true ] ||
 	fail "save --json has no save_ns"
-$LVSH -c "events noop-r count=3" >"$T/ev" 2>&1 &
+$LVSH -c "events noop-r count=4" >"$T/ev" 2>&1 &
 EV=$!
 tsleep 0.3
 $LVSH -c "restore $S/noop.lvsnap name=noop-r" >/dev/null || fail "restore noop"
 wait $EV
 grep -q "restoring" "$T/ev" || fail "no restoring event: $(cat "$T/ev")"
+# issue 14's Deliver 7: the restore's events in order, its phases (request ->
+# mapped -> ready), the save's (request -> held -> written -> resumed)
+[ "$(awk '{print $3}' "$T/ev" | tr '\n' ' ')" = "spawned restoring started ready " ] ||
+	fail "restore events: $(cat "$T/ev")"
+$LVSH --json -c "inspect noop-r" >"$T/j"
+jq -e '[.vms[0].phases[] | .name] | index("mapped") != null and index("loaded") == null' "$T/j" >/dev/null ||
+	fail "a restore's phases have no mapped: $(cat "$T/j")"
+jq -e '[.vms[0].phases[] | select(.name == "request" or .name == "mapped" or .name == "ready") | .t_ns] | length == 3 and . == sort' "$T/j" >/dev/null ||
+	fail "restore phases missing or out of order: $(cat "$T/j")"
+$LVSH --json -c "inspect noop-1" >"$T/j"
+[ "$(jq -r '[.vms[0].phases[] | select(.name | startswith("save-")) | .name] | join(" ")' "$T/j")" = "save-request save-held save-written save-resumed" ] ||
+	fail "save phases: $(cat "$T/j")"
+jq -e '[.vms[0].phases[] | select(.name | startswith("save-")) | .t_ns] | . == sort' "$T/j" >/dev/null ||
+	fail "save phases out of order: $(cat "$T/j")"
+$LVSH -c "inspect noop-1" | grep -q "save-written" || fail "inspect shows no save phases"
+$LVSH --json -c "top count=1 filter=state:restoring" >"$T/j" || fail "top filter=state:restoring"
+head -n 1 "$T/j" | jq -e '.host.by_state | has("restoring") and has("migrating")' >/dev/null ||
+	fail "top --json counts no restoring/migrating: $(head -c 300 "$T/j")"
 [ "$(info noop-r state)" = running ] || fail "restored noop is not running"
 [ "$(info noop-r restored)" = true ] || fail "restored noop is not marked restored"
 $LVSH -c "clone noop-1 3" >"$T/out" || fail "clone noop-1 3: $(cat "$T/out")"
@@ -43,6 +61,8 @@ $LVSH -c "clone noop-1 3" >"$T/out" || fail "clone noop-1 3: $(cat "$T/out")"
 ls "$STATE/snapshots" 2>/dev/null | grep -q . && fail "a clone's snapshot file was left behind"
 $LVSH -c "save noop-1 $S/noop3.lvsnap" >/dev/null || fail "save noop-1"
 [ "$(info noop-1 state)" = saved ] || fail "noop-1 is not saved after save: $(info noop-1 state)"
+$LVSH --json -c "inspect noop-1" | jq -e '[.vms[0].phases[] | .name] | index("save-ended") != null' >/dev/null ||
+	fail "a saved VM's phases do not end in save-ended"
 $LVSH -c host | grep -q "saved 1" || fail "lvsh host does not count the saved VM: $($LVSH -c host | grep vms)"
 $LVSH -c "shutdown noop-r" >/dev/null
 ok "noop: save --keep, restore, clone 3, save (saved)"

@@ -310,6 +310,37 @@ static struct lv_vm_info half_created(const char *name, uint32_t id)
 /* A record written before its shell's pid: dropped where the driver
  * cannot adopt, else kept aside for the shell that reports that name
  * and id (once), and freed by lv_host_close if none did. */
+/* issue 14: a VM from a snapshot boots as "restoring" (its own state,
+ * counted apart, pausable as booting), then runs; migration phases */
+static void test_restoring_state(void **state)
+{
+	struct lv_host *h = *state;
+	struct lv_vm *vm = spawn(h, "noop", NULL);
+	unsigned by[LV_ST_NR];
+
+	vm->from_snapshot = true;
+	lv__vm_state(vm, LV_ST_BOOTING, NULL);
+	assert_int_equal(lv_vm_info(vm)->state, LV_ST_RESTORING);
+	assert_int_equal(last_ev, LV_EV_STARTED);
+	assert_true(lv_state_is_booting(LV_ST_RESTORING));
+	lv_host_count(h, by);
+	assert_int_equal(by[LV_ST_RESTORING], 1);
+	assert_int_equal(by[LV_ST_BOOTING], 0);
+	lv__vm_state(vm, LV_ST_RUNNING, NULL);
+	assert_int_equal(last_ev, LV_EV_READY);
+	assert_string_equal(lv_state_name(LV_ST_RESTORING), "restoring");
+	assert_string_equal(lv_state_name(LV_ST_MIGRATING), "migrating");
+	assert_int_equal(lv_state_parse("migrating"), LV_ST_MIGRATING);
+	assert_string_equal(lv_event_name(LV_EV_MIGRATING), "migrating");
+	lv_vm_migrate_phase(vm, LV_MPH_HELD, 5);
+	lv_vm_migrate_phase(vm, LV_MPH_REQUEST, 3);
+	assert_int_equal(lv_vm_info(vm)->t_migrate[LV_MPH_HELD], 0);
+	assert_int_equal(lv_vm_info(vm)->t_migrate[LV_MPH_REQUEST], 3);
+	assert_string_equal(lv_migrate_phase_name(LV_MPH_ENDED), "migrate-ended");
+	assert_string_equal(lv_save_phase_name(3, true), "save-ended");
+	assert_null(lv_save_phase_name(4, false));
+}
+
 static void test_restore_half_created(void **state)
 {
 	struct lv_host *h = *state;
@@ -343,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spawn_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pooled_spawns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_half_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restoring_state, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
