@@ -421,17 +421,28 @@ static int parse_value(int k, char *val, struct lv_vm_info *i)
 			return -1;
 		i->pooled = val[0] == '1';
 		return 0;
-	case K_T:
-		for (int n = 0; n < LV_PH_NR; n++) {
+	case K_T: {
+		/* LV_PH_NR times, or the 6 of a record written before the
+		 * Linux phases (kernel, init) were added before ready */
+		int64_t t[LV_PH_NR];
+		int n;
+
+		for (n = 0; n < LV_PH_NR && *val; n++) {
 			char *e;
 
 			errno = 0;
-			i->t[n] = strtoll(val, &e, 10);
-			if (e == val || errno || i->t[n] < 0)
+			t[n] = strtoll(val, &e, 10);
+			if (e == val || errno || t[n] < 0)
 				return -1;
 			val = e;
 		}
-		return *val ? -1 : 0;
+		if (*val || (n != LV_PH_NR && n != LV_PH_KERNEL + 1))
+			return -1;
+		memset(i->t, 0, sizeof(i->t));
+		memcpy(i->t, t, (size_t)(n == LV_PH_NR ? LV_PH_NR : LV_PH_KERNEL) * sizeof(t[0]));
+		i->t[LV_PH_READY] = t[n - 1];
+		return 0;
+	}
 	case K_IPV4: {
 		struct in_addr a;
 

@@ -39,6 +39,8 @@ static const char *const phase_names[LV_PH_NR] = {
 	[LV_PH_LOADED] = "loaded",
 	[LV_PH_DEVICES] = "devices",
 	[LV_PH_STARTED] = "started",
+	[LV_PH_KERNEL] = "kernel",
+	[LV_PH_INIT] = "init",
 	[LV_PH_READY] = "ready",
 };
 

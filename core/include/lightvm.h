@@ -56,6 +56,9 @@ enum lv_phase {
 	LV_PH_LOADED,      /* image in guest memory */
 	LV_PH_DEVICES,     /* device page written */
 	LV_PH_STARTED,     /* vCPU started */
+	LV_PH_KERNEL,      /* Linux: kernel entered (its first exit to the VMM) */
+	LV_PH_INIT,        /* Linux: init started (the kernel's "Run /init"
+			    * line, or the first line that is not the kernel's) */
 	LV_PH_READY,       /* guest signalled ready */
 	LV_PH_NR
 };

@@ -293,6 +293,19 @@ static void shell_exit_msg(struct kvm_shell *s, const struct kvm_msg *m)
 }
 
 /* Flight-recorder times from a shell: 0 (not reached) or in the past. */
+/* The core's phase of a shell's flight-recorder slot (KVM_T_CLAIMED ..). */
+static enum lv_phase kvm_phase(int i)
+{
+	static const enum lv_phase ph[KVM_T_NR] = {
+		[KVM_T_PREPARED] = LV_PH_NR, [KVM_T_CLAIMED] = LV_PH_CLAIMED,
+		[KVM_T_LOADED] = LV_PH_LOADED, [KVM_T_DEVICES] = LV_PH_DEVICES,
+		[KVM_T_STARTED] = LV_PH_STARTED, [KVM_T_READY] = LV_PH_READY,
+		[KVM_T_KERNEL] = LV_PH_KERNEL, [KVM_T_INIT] = LV_PH_INIT,
+	};
+
+	return i >= 0 && i < KVM_T_NR ? ph[i] : LV_PH_NR;
+}
+
 static bool times_ok(const struct kvm_msg *m)
 {
 	int64_t now = lv_now_ns();
@@ -416,9 +429,9 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 			vm->info.name, s->pid);
 		return;
 	}
-	for (int i = KVM_T_CLAIMED; i <= KVM_T_READY; i++)
+	for (int i = KVM_T_CLAIMED; i < KVM_T_NR; i++)
 		if (m->t[i])
-			lv__vm_phase(vm, (enum lv_phase)(LV_PH_CLAIMED + i - KVM_T_CLAIMED), m->t[i]);
+			lv__vm_phase(vm, kvm_phase(i), m->t[i]);
 	if (st == KVM_HS_PAUSED)
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
 	else if (st == KVM_HS_RUNNING && vm->info.state != LV_ST_SHUTTING_DOWN)
@@ -496,7 +509,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		shell_saved(s, m);
 		return;
 	}
-	if (m->type < KVM_MSG_STARTED || m->type > KVM_MSG_UNPAUSED) {
+	if ((m->type < KVM_MSG_STARTED || m->type > KVM_MSG_UNPAUSED) && m->type != KVM_MSG_PHASE) {
 		shell_violation(s, "unknown message type");
 		return;
 	}
@@ -509,8 +522,13 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	switch (m->type) {
 	case KVM_MSG_STARTED:
 		for (int i = KVM_T_CLAIMED; i <= KVM_T_STARTED; i++)
-			lv__vm_phase(vm, (enum lv_phase)(LV_PH_CLAIMED + i - KVM_T_CLAIMED), m->t[i]);
+			lv__vm_phase(vm, kvm_phase(i), m->t[i]);
 		lv__vm_state(vm, LV_ST_BOOTING, NULL);
+		break;
+	case KVM_MSG_PHASE:   /* a Linux boot's: kernel entered, init started */
+		for (int i = KVM_T_KERNEL; i <= KVM_T_INIT; i++)
+			if (m->t[i] && !vm->info.t[kvm_phase(i)])
+				lv__vm_phase(vm, kvm_phase(i), m->t[i]);
 		break;
 	case KVM_MSG_READY:
 		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);

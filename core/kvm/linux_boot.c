@@ -630,6 +630,10 @@ void kvm_linux_exit(struct kvm_shell *s)
 {
 	struct kvm_run *run = s->vm.run;
 
+	if (!s->lx.entered && !s->t[KVM_T_KERNEL]) {   /* the first boot's */
+		s->t[KVM_T_KERNEL] = kvm_now(CLOCK_MONOTONIC);
+		kvm_shell_send(s, KVM_MSG_PHASE);
+	}
 	s->lx.entered = true;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:

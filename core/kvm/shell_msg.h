@@ -59,6 +59,8 @@ enum kvm_msg_type {
 				* memory bytes; fd: stats page */
 	KVM_MSG_SAVED    = 39, /* code 0: the state is in the SAVE memfd and
 				* the guest is held; or -errno, text = why */
+	KVM_MSG_PHASE    = 40, /* a Linux boot reached t[KVM_T_KERNEL] and/or
+				* t[KVM_T_INIT] (0: not yet); first boot only */
 };
 
 /* EXEC's kind: the image fd is a snapshot (snapshot.h) to map, not an ELF */
@@ -101,7 +103,10 @@ enum kvm_msg_time {
 	KVM_T_DEVICES  = 3, /* device page finished */
 	KVM_T_STARTED  = 4, /* just before the first KVM_RUN */
 	KVM_T_READY    = 5, /* guest called LV_HC_READY */
-	KVM_T_NR       = 6
+	KVM_T_KERNEL   = 6, /* Linux: the vCPU's first exit to the shell */
+	KVM_T_INIT     = 7, /* Linux: "Run /init as init process", or the
+			     * first console line that is not the kernel's */
+	KVM_T_NR       = 8
 };
 
 enum kvm_exit_kind {

@@ -91,6 +91,24 @@ static void ready(struct kvm_shell *s)
 	kvm_shell_send(s, KVM_MSG_READY);
 }
 
+/* Init started (the first boot's): noted once. */
+static void init_started(struct kvm_shell *s)
+{
+	s->lx.init_seen = true;
+	if (s->t[KVM_T_INIT])
+		return;
+	s->t[KVM_T_INIT] = kvm_now(CLOCK_MONOTONIC);
+	kvm_shell_send(s, KVM_MSG_PHASE);
+}
+
+/* The kernel's "Run /init as init process" (KERN_INFO: quiet hides it). */
+static bool run_init_line(const char *k)
+{
+	const char *as = strstr(k, " as init process");
+
+	return strncmp(k, "Run /", 5) == 0 && as && !as[16];
+}
+
 static void line_done(struct kvm_shell *s)
 {
 	struct kvm_uart *u = U(s);
@@ -110,8 +128,11 @@ static void line_done(struct kvm_shell *s)
 			kvm_uart_flush(s);
 			kvm_shell_crash(s, "Linux: %.150s", k);
 		}
+		if (!s->lx.init_seen && run_init_line(k))
+			init_started(s);
 	} else if (u->line[0] && !u->line_long) {
-		s->lx.init_seen = true;
+		if (!s->lx.init_seen)
+			init_started(s);
 		if (!s->lx.marker[0] || strstr(u->line, s->lx.marker))
 			ready(s);
 	}

@@ -54,6 +54,7 @@ mkdir -p "$T/sh/bin" "$T/sh/proc" "$T/sh/sys" "$T/sh/dev"
 cp "$T/rd/bin/busybox" "$T/sh/bin/busybox"
 cat >"$T/sh/init" <<'EOF'
 #!/bin/busybox sh
+/bin/busybox echo "init: first words"
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t devtmpfs dev /dev 2>/dev/null
@@ -88,6 +89,18 @@ $LVSH --json -c "inspect tx-1" | jq -e '.vms[0].pooled == true' >/dev/null ||
 [ "$(pool_json 64M/1/linux hits)" = 1 ] && [ "$(pool_json 64M/1 hits)" = 0 ] ||
 	fail "pool hits (Linux 1, unikernel 0): $($LVSH -c pool)"
 ok "a pooled Linux spawn: tinyx claimed a 64M/1/linux shell, the unikernel pool of 64M untouched"
+# the flight recorder of a Linux boot: every phase, in order (lightvm(7))
+phases_in_order() {   # VM: the names of its creation phases, checked in order
+	$LVSH --json -c "inspect $1" | jq -e -r '.vms[0].phases as $p
+		| ["request","claimed","loaded","devices","started","kernel","init","ready"] as $want
+		| [$p[] | select(.name as $n | $want | index($n))] as $got
+		| if ([$got[].name] == $want) and ([$got[].t_ns] == ([$got[].t_ns] | sort))
+		  then [$got[] | "\(.name) \((.t_ns - $got[0].t_ns) / 1e6 | floor) ms"] | join(", ")
+		  else error("phases: \($p)") end'
+}
+ph=$(phases_in_order tx-1) || fail "tinyx's flight recorder: $($LVSH -c 'inspect tx-1')"
+$LVSH -c "inspect tx-1" | grep -q "^  kernel " || fail "lvsh inspect shows no kernel phase: $($LVSH -c 'inspect tx-1')"
+ok "tinyx's phases (emulated): $ph"
 $LVSH -c "pool set 64M 0" >/dev/null
 $LVSH -c "log tx-1" | grep -q "tinyx: exec /usr/sbin/lighttpd" || fail "tinyx log: $($LVSH -c 'log tx-1')"
 $LVSH --json -c "inspect tx-1" | jq -e '.vms[0].console_bytes > 0' >/dev/null ||
@@ -135,6 +148,11 @@ console_says() {   # TEXT-TO-TYPE EXPECTED
 }
 console_says "echo sum=\$((40+2))" "^sum=42"
 ok "Debian's kernel: lvsh console reaches its shell ($($LVSH -c 'log deb-1' | grep -o 'kernel [^ ]*' | head -n1))"
+# init started at its first words, ready at the lv.ready line after them
+ph=$(phases_in_order deb-1) || fail "Debian's flight recorder: $($LVSH -c 'inspect deb-1')"
+$LVSH --json -c "inspect deb-1" | jq -e '[.vms[0].phases[] | select(.name == "init" or .name == "ready") | .t_ns] | .[0] < .[1]' >/dev/null ||
+	fail "init and ready should differ (lv.ready names a later line): $($LVSH -c 'inspect deb-1')"
+ok "Debian's kernel's phases (emulated): $ph"
 console_says "reboot -f" "stock-linux:.*"
 end=$(( $(date +%s) + 60 * TS ))
 until [ "$($LVSH -c "log deb-1" | grep -c "^stock-linux:")" -ge 2 ]; do

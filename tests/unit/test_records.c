@@ -139,6 +139,8 @@ static void test_refused(void **state)
 		{ "image noop", "image bad\\q" },
 		{ "pooled 0", "pooled yes" },
 		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 -5" },
+		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 0 0" },   /* 7: neither old nor new */
+		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 0 0 0 0" },
 		{ "reason ", "reason a\\x00b" },
 	};
 
@@ -170,6 +172,30 @@ static void test_refused(void **state)
 	snprintf(bad, sizeof(bad), "lightvm-vm 1\nname vm1\nid 7\nstate running\nimage noop\n"
 		 "mem 4194304\nvcpus 1\nconsole %s/console/../vms/vm1.log\nend\n", dir);
 	assert_int_equal(parse_text(bad, &why), -1);
+}
+
+/* The flight recorder's times: a record from before the Linux phases
+ * (six times, the last one ready) and one with all of them. */
+static void test_phase_times(void **state)
+{
+	char buf[RECORD_MAX];
+	struct lv_vm_info i;
+	const char *why = NULL;
+	static const char *const fmt = "lightvm-vm 1\nname vm1\nid 7\nstate running\nimage noop\n"
+		"mem 4194304\nvcpus 1\npid 12\npooled 0\nexit 0\nt %s\nt_final 0\n"
+		"console %s/console/vm1.log\nreason \nend\n";
+
+	snprintf(buf, sizeof(buf), fmt, "1 2 3 4 5 9", dir);
+	assert_int_equal(record_parse(buf, &i, &why), 0);
+	assert_int_equal(i.t[LV_PH_STARTED], 5);
+	assert_int_equal(i.t[LV_PH_KERNEL], 0);
+	assert_int_equal(i.t[LV_PH_INIT], 0);
+	assert_int_equal(i.t[LV_PH_READY], 9);
+	snprintf(buf, sizeof(buf), fmt, "1 2 3 4 5 6 7 9", dir);
+	assert_int_equal(record_parse(buf, &i, &why), 0);
+	assert_int_equal(i.t[LV_PH_KERNEL], 6);
+	assert_int_equal(i.t[LV_PH_INIT], 7);
+	assert_int_equal(i.t[LV_PH_READY], 9);
 }
 
 static void write_file(const char *path, const char *text)
@@ -224,6 +250,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_never_trusts_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve_makes_full_spares, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_phase_times, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
