@@ -23,6 +23,9 @@
 #include "lv_internal.h"
 #include "kvm/snapshot.h"
 #include "kvm/snapshot_drv.h"
+#ifdef LV_HAVE_XEN
+#include "xen/xen_save.h"
+#endif
 
 int kvm_snap_state_fd(uint64_t mem_size)
 {
@@ -130,6 +133,10 @@ int lv_snapshot_open(struct lv_host *h, const char *path, struct lv_snapshot_des
 			 fd == -EINVAL ? "not a regular file" : strerror(-fd));
 		return fd;
 	}
+#ifdef LV_HAVE_XEN
+	if (h->ops == &lv_xen_ops)   /* its own file (core/xen/xen_save.c) */
+		return xen_snapshot_open(fd, d, err, errlen);
+#endif
 	rc = lv_snap_load(fd, &s, true, err, errlen);
 	if (rc) {
 		close(fd);

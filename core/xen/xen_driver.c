@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "xen/xen_drv.h"
+#include "xen/xen_save.h"
 #include "hostnet.h"
 #include <xen/io/console.h>
 #include <xen/sched.h>
@@ -75,6 +76,8 @@ struct xen_vm {
 	int64_t reboots[REBOOT_MAX];   /* when it last rebooted (a ring) */
 	unsigned reboot_i;
 	struct xen_vm *rnext;          /* reboots found by a domain scan */
+	struct xen_job *job;           /* a save or restore running (xen_save.c) */
+	uint32_t restored;             /* restores so far (the device page's count) */
 };
 
 /* An image file, open once however many VMs run it (a dup of the first
@@ -344,6 +347,9 @@ static void vm_release(struct xen_vm *xv)
 {
 	struct lv_vm *vm = xv->vm;
 
+	if (xv->job)                 /* it finishes on its own, for nobody */
+		xv->job->owner = NULL;
+	xv->job = NULL;
 	timed_del(xv);
 	pending_del(xv);
 	xen_net_free(xv->net);      /* its grant maps go before the domain */
@@ -366,7 +372,7 @@ static bool vm_event(struct xen_vm *xv)
 	if (xv->dp && xv->dp->devs[1].u.sysctl.guest_state == LV_GST_READY &&
 	    !vm->info.t[LV_PH_READY]) {
 		lv__vm_phase(vm, LV_PH_READY, lv_now_ns());
-		if (vm->info.state == LV_ST_BOOTING)
+		if (lv_state_is_booting(vm->info.state))
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
 	}
 	return true;
@@ -443,7 +449,9 @@ static void scan_domains(struct xen_driver *d)
 				xv->cpu_ns = in->cpu_time;
 				xv->pages = in->tot_pages;
 			}
-			if (!xv || !(in->flags & XEN_DOMINF_shutdown))
+			/* a save's domain shuts down for suspend; a restore's is
+			 * being filled: their jobs say how it went */
+			if (!xv || xv->job || !(in->flags & XEN_DOMINF_shutdown))
 				continue;
 			why = (in->flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
 			if (why == SHUTDOWN_reboot) {
@@ -806,6 +814,8 @@ static bool image_is_ours(int fd)
 	return false;
 }
 
+static int vm_restore_start(struct xen_vm *xv, int fd, char *err, size_t errlen);
+
 static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
@@ -851,6 +861,20 @@ static int xen_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 		xen_boot_free(&xv->boot);
 		free(xv);
 		return -ENODEV;
+	}
+	if (vm->from_snapshot) {
+		vm->drv = xv;
+		xv->dom.local_port = -1;
+		rc = vm_restore_start(xv, image_fd, err, sizeof(err));
+		if (rc) {
+			lv__log(d->h, LV_LOG_ERR, "%s: restore: %s", vm->info.name, err);
+			xen_net_free(xv->net);
+			xv->net = NULL;
+			vm_detach(xv);
+			vm_free(xv);
+			vm->info.pid = -1;
+		}
+		return rc;
 	}
 	rc = dom_claim(d, vm, &xv->dom, &pooled, err, sizeof(err));
 	if (rc) {
@@ -974,6 +998,251 @@ static int xen_destroy(struct lv_driver *drv, struct lv_vm *vm)
 	return 0;
 }
 
+
+/* ---- save and restore (xen_save.c runs libxenguest in threads) */
+
+/* Save: the guest is asked to suspend (LV_REQ_SUSPEND on its sysctl
+ * device; guest/xen/xrt.c), the job's thread waits for the domain to
+ * shut down for suspend and runs xc_domain_save into fd after our
+ * header; xen_job_done ends it.  noxs mode only: in XenStore mode the
+ * restored domain would need its XenStore entries and introduction
+ * again (not built). */
+static int xen_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
+{
+	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_vm *xv = XV(vm);
+	struct xen_job *j;
+	struct timespec ts;
+	int rc;
+
+	if (!xv || !xv->dp)
+		return -ESRCH;
+	if (xv->job)
+		return -EBUSY;
+	if (mode == LV_SAVE_HOLD || xv->dom.store || xv->boot.vif_xs || !xv->dom.devpage_gpa) {
+		lv__log(d->h, LV_LOG_WARN, "%s: save: %s", vm->info.name,
+			mode == LV_SAVE_HOLD ? "migration is not built on Xen" :
+			!xv->dom.devpage_gpa ? "no device page known for its domain" :
+			"only LightVM guests in noxs mode are saved on Xen");
+		return -EOPNOTSUPP;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->kind = XEN_JOB_SAVE;
+	j->owner = xv;
+	j->domid = xv->dom.domid;
+	j->keep = mode == LV_SAVE_KEEP;
+	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (j->fd < 0) {
+		rc = -errno;
+		free(j);
+		return rc;
+	}
+	memcpy(j->hdr.magic, LV_SNAP_MAGIC, 8);
+	j->hdr.version = LV_SNAP_VERSION;
+	j->hdr.hdr_size = sizeof(j->hdr);
+	j->hdr.platform = LV_SNAP_PLAT_XEN_PV;
+	j->hdr.abi_version = LV_ABI_VERSION;
+	j->hdr.page_size = LV_SNAP_PAGE;
+	j->hdr.flags = vm->info.t[LV_PH_READY] ? LV_SNAP_F_READY : 0;
+	if (vm->info.ipv4 && xv->net) {
+		j->hdr.flags |= LV_SNAP_F_NET;
+		j->hdr.ipv4 = vm->info.ipv4;
+		memcpy(j->hdr.mac, vm->info.mac, sizeof(j->hdr.mac));
+	}
+	j->hdr.mem_size = vm->info.mem_bytes;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	j->hdr.saved_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	snprintf(j->hdr.name, sizeof(j->hdr.name), "%s", vm->info.name);
+	snprintf(j->hdr.image, sizeof(j->hdr.image), "%s", vm->info.image[0] ? vm->info.image : "?");
+	memcpy(j->ext.magic, XEN_SNAP_EXT_MAGIC, 8);
+	j->ext.ext_size = sizeof(j->ext);
+	j->ext.restored = xv->dp->restored;
+	j->ext.devpage_gpa = xv->dom.devpage_gpa;
+	console_drain(xv);
+	rc = power_request(d, xv, LV_REQ_SUSPEND);
+	if (!rc)
+		rc = xen_job_run(d, j);
+	if (rc) {
+		xv->dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
+		xen_job_free(j);
+		return rc;
+	}
+	xv->job = j;
+	return 0;
+}
+
+static void save_done(struct xen_vm *xv, struct xen_job *j)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+
+	lv__vm_save_paused(vm, j->t_paused ? j->t_paused : j->t_done);
+	if (j->rc) {
+		if (xv->dp && xv->dp->devs[1].u.sysctl.host_req == LV_REQ_SUSPEND)
+			xv->dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
+		lv__log(d->h, LV_LOG_WARN, "%s: save failed: %s", vm->info.name, j->err);
+		lv__vm_save_done(vm, j->rc, j->err, LV_SAVE_KEEP);
+		if (j->resume_failed && vm->drv == xv)
+			xen_vm_fault(d, vm, "the save failed and the domain did not resume");
+		return;
+	}
+	lv__log(d->h, LV_LOG_INFO, "%s: saved domain %u: %llu bytes of stream in %.1f ms (suspend %.1f ms)%s",
+		vm->info.name, j->domid, (unsigned long long)j->ext.stream_len,
+		(double)(j->t_done - j->t_start) / 1e6, (double)(j->t_paused - j->t_start) / 1e6,
+		j->keep ? ", running on" : "");
+	if (j->keep) {
+		lv__vm_save_done(vm, 0, NULL, LV_SAVE_KEEP);
+		return;
+	}
+	/* the domain first (the state change may end the VM at once) */
+	vm_release(xv);
+	lv__vm_save_done(vm, 0, NULL, LV_SAVE_STOP);
+}
+
+/* Restore: a domain of the snapshot's size (a pooled one gives its
+ * memory back first: the stream brings the guest's), filled by
+ * xc_domain_restore in the job's thread with our channel as its console
+ * channel; restore_done maps console and device page and starts it. */
+static int vm_restore_start(struct xen_vm *xv, int fd, char *err, size_t errlen)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+	struct xen_snap s;
+	struct xen_job *j;
+	bool pooled = false;
+	int rc;
+
+	if (d->xs) {
+		snprintf(err, errlen, "snapshots are restored in noxs mode only (LIGHTVM_XEN_MODE=xenstore)");
+		return -EOPNOTSUPP;
+	}
+	rc = xen_snap_check(fd, &s, false, err, errlen);   /* again: the file is the admin's */
+	if (rc)
+		return rc;
+	if (s.hdr.mem_size != vm->info.mem_bytes) {
+		snprintf(err, errlen, "the snapshot changed (memory size)");
+		return -EINVAL;
+	}
+	rc = dom_claim(d, vm, &xv->dom, &pooled, err, errlen);
+	if (rc)
+		return rc;
+	vm->info.pid = (int)xv->dom.domid;
+	d->by_domid[xv->dom.domid] = xv;
+	port_set(d, xv->dom.local_port, xv);
+	if (xv->dom.p2m) {   /* pooled, its memory populated: the stream brings its own */
+		if (xc_domain_decrease_reservation_exact(d->xch, xv->dom.domid, xv->dom.nr_pages, 0,
+							 xv->dom.p2m)) {
+			rc = -errno;
+			snprintf(err, errlen, "giving back the pooled domain's memory: %s", strerror(errno));
+			return rc ? rc : -EIO;
+		}
+		free(xv->dom.p2m);
+		xv->dom.p2m = NULL;
+	}
+	vm->info.pooled = pooled;
+	lv__vm_phase(vm, LV_PH_CLAIMED, lv_now_ns());
+	xv->dom.devpage_gpa = s.ext.devpage_gpa;
+	xv->dom.vm_id = vm->info.id;
+	xv->restored = s.ext.restored;
+	xv->dom_t = lv_now_ns();
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->kind = XEN_JOB_RESTORE;
+	j->owner = xv;
+	j->domid = xv->dom.domid;
+	j->console_port = xv->dom.remote_port;
+	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (j->fd < 0 || (rc = xen_job_run(d, j))) {
+		rc = j->fd < 0 ? -errno : rc;
+		snprintf(err, errlen, "starting the restore: %s", strerror(-rc));
+		xen_job_free(j);
+		return rc;
+	}
+	xv->job = j;
+	return 0;
+}
+
+static void restore_done(struct xen_vm *xv, struct xen_job *j)
+{
+	struct xen_driver *d = xv->d;
+	struct lv_vm *vm = xv->vm;
+	char err[300];
+	uint32_t restored;
+	int rc = j->rc;
+
+	if (rc) {
+		snprintf(err, sizeof(err), "%s", j->err);
+		goto fail;
+	}
+	lv__vm_phase(vm, LV_PH_LOADED, lv_now_ns());
+	xv->dom.console_mfn = j->console_mfn;
+	xv->dom.devpage_mfn = j->devpage_mfn;
+	xv->cons = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+					&xv->dom.console_mfn, NULL);
+	xv->dp = xenforeignmemory_map(d->fmem, xv->dom.domid, PROT_READ | PROT_WRITE, 1,
+				      &xv->dom.devpage_mfn, NULL);
+	if (!xv->cons || !xv->dp) {
+		rc = -EIO;
+		snprintf(err, sizeof(err), "mapping the restored console and device pages: %s", strerror(errno));
+		goto fail;
+	}
+	/* the guest's page, as the stream had it: nothing in it is trusted;
+	 * it is written anew for this domain (channel, name, NIC) */
+	if (xv->dp->magic != LV_ABI_MAGIC || xv->dp->version != LV_ABI_VERSION ||
+	    xv->dp->size != sizeof(struct lv_devpage)) {
+		rc = -EPROTO;
+		snprintf(err, sizeof(err), "the restored guest has no LightVM device page where the snapshot says");
+		goto fail;
+	}
+	restored = xv->dp->restored;
+	memset(xv->dp, 0, 4096);
+	fill_devpage(vm, xv->dp, &xv->dom);
+	xv->dp->restored = restored + 1;
+	xv->restored = restored + 1;
+	xen_net_bind(xv->net, xv->dom.domid, xv->dom.local_port, xv->dp);
+	xv->logfd = open_console_log(d, vm);
+	console_log_opened(xv);
+	if (d->names)
+		xen_names_set(d, xv->dom.domid, vm->info.name);
+	rc = xen_dom_save(d, &xv->dom, &xv->boot);
+	if (rc) {
+		snprintf(err, sizeof(err), "%.120s/%u: %s", d->dom_dir, xv->dom.domid, strerror(-rc));
+		goto fail;
+	}
+	lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
+	if (xc_domain_unpause(d->xch, xv->dom.domid)) {
+		rc = -errno;
+		snprintf(err, sizeof(err), "xc_domain_unpause: %s", strerror(errno));
+		goto fail;
+	}
+	lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
+	lv__log(d->h, LV_LOG_INFO, "%s: restored into domain %u (%s) in %.1f ms", vm->info.name,
+		xv->dom.domid, vm->info.pooled ? "pooled" : "created", (double)(j->t_done - j->t_start) / 1e6);
+	report_started(xv);
+	return;
+fail:
+	lv__log(d->h, LV_LOG_ERR, "%s: restore failed: %s", vm->info.name, err);
+	vm_release(xv);
+	lv__vm_failed(vm, rc ? rc : -EIO, err);
+}
+
+void xen_job_done(struct xen_driver *d, struct xen_job *j)
+{
+	struct xen_vm *xv = j->owner;
+
+	(void)d;
+	if (!xv)
+		return;          /* its VM went; vm_release destroyed the domain */
+	xv->job = NULL;
+	if (j->kind == XEN_JOB_SAVE)
+		save_done(xv, j);
+	else
+		restore_done(xv, j);
+}
+
 static void xenstat_work(struct xen_driver *d, int64_t now);
 
 static void xen_tick(struct lv_driver *drv, int64_t now)
@@ -1008,6 +1277,19 @@ static void xen_close(struct lv_driver *drv)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
 
+	/* saves and restores under way end first, for nobody: a saved
+	 * guest whose save finished runs on (as if --keep), a half
+	 * restored domain is destroyed */
+	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
+		struct xen_vm *xv = vm->drv;
+
+		if (xv && xv->job) {
+			xv->job->owner = NULL;
+			xv->job->keep = true;
+			xv->job = NULL;
+		}
+	}
+	xen_jobs_close(d);
 	/* VMs keep running; their pages and channels go with our handles */
 	for (struct lv_vm *vm = d->h->first; vm; vm = vm->next) {
 		struct xen_vm *xv = vm->drv;
@@ -1471,4 +1753,5 @@ const struct lv_driver_ops lv_xen_ops = {
 	.stats = xen_stats,
 	.attach = xen_attach,
 	.restore_done = xen_restore_done,
+	.save = xen_save,
 };

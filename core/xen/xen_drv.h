@@ -218,6 +218,11 @@ struct xen_driver {
 	int64_t next_poll;
 	int64_t last_scan;             /* when scan_domains last ran (guest-asked scans wait SCAN_MIN_NS) */
 	int64_t last_spawn;          /* names and samples wait for a quiet moment */
+	/* saves and restores (xen_save.c): threads, finished jobs back
+	 * through a pipe the loop watches */
+	int job_pipe[2];
+	bool job_pipe_on;
+	unsigned jobs;               /* running */
 };
 
 #endif

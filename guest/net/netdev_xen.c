@@ -34,6 +34,7 @@ static uint16_t tx_free[NTX], ntx_free;
 static int tx_cur = -1;                /* the buffer tx_alloc handed out */
 static int rx_cur = -1;                /* the buffer rx_next handed out */
 static uint32_t port;
+static uint32_t ring_ref[2];           /* tx, rx */
 
 static uint32_t load_acq(volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void store_rel(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -134,6 +135,36 @@ static void tx_commit(struct lv_netdev *nd, uint32_t len)
 	tx_cur = -1;
 }
 
+/* A restored domain (lv_xen_resume_hook): the grants are back under the
+ * same references, the backend is new and waits for the handshake on
+ * the rewritten device page.  Rings start empty; what was in flight is
+ * lost (TCP retransmits). */
+static void net_resume(void)
+{
+	volatile struct lv_dev *d = lv_find_dev(LV_DEV_NET);
+	volatile uint8_t *t = txp.page, *r = rxp.page;
+
+	if (!d || !(d->flags & LV_DEVF_XEN))
+		return;
+	for (unsigned i = 0; i < 4096; i++)
+		t[i] = r[i] = 0;
+	TX->h.req_event = TX->h.rsp_event = 1;
+	RX->h.req_event = RX->h.rsp_event = 1;
+	tx_prod = tx_cons = rx_prod = rx_cons = 0;
+	tx_cur = rx_cur = -1;
+	ntx_free = 0;
+	for (uint32_t i = 0; i < NTX; i++)
+		tx_free[ntx_free++] = (uint16_t)(NTX - 1 - i);
+	for (uint32_t i = 0; i < NRX; i++)
+		rx_post((uint16_t)i);
+	port = d->u.net.evtchn;
+	d->u.net.tx_ref = ring_ref[0];
+	d->u.net.rx_ref = ring_ref[1];
+	__asm__ volatile("" ::: "memory");
+	d->u.net.state = LV_XNET_CONNECTED;
+	lv_xen_notify(port);
+}
+
 static const struct lv_netdev ops = {
 	.rx_next = rx_next, .rx_done = rx_done, .tx_alloc = tx_alloc,
 	.tx_commit = tx_commit, .kick = kick,
@@ -173,6 +204,9 @@ int lv_netdev_open(struct lv_netdev *nd)
 		rx_post((uint16_t)i);
 	}
 	lv_netdev_init(nd, d, &ops);
+	ring_ref[0] = (uint32_t)tr;
+	ring_ref[1] = (uint32_t)rr;
+	lv_xen_resume_hook = net_resume;
 	d->u.net.tx_ref = (uint32_t)tr;
 	d->u.net.rx_ref = (uint32_t)rr;
 	__asm__ volatile("" ::: "memory");

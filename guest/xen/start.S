@@ -30,6 +30,12 @@ lv_xen_shared_info:		/* remapped onto the shared info frame */
 	.globl lv_xen_grant_table
 lv_xen_grant_table:		/* remapped onto grant table frame 0 (lv_xen_grant) */
 	.skip 4096
+	.globl lv_xen_p2m_fll
+lv_xen_p2m_fll:			/* the p2m's frame list list (one page) ... */
+	.skip 4096
+	.globl lv_xen_p2m_fl
+lv_xen_p2m_fl:			/* ... and frame list: what a save reads (xrt.c) */
+	.skip 4096
 lv_xen_stack:
 	.skip 16384
 lv_xen_stack_top:

@@ -21,6 +21,7 @@
 #define SCHEDOP_poll     3
 #define SHUTDOWN_poweroff 0
 #define SHUTDOWN_reboot   1
+#define SHUTDOWN_suspend  2
 #define SHUTDOWN_crash    3
 
 #define EVTCHNOP_send    4
@@ -80,7 +81,12 @@ struct shared_info {
 	uint32_t wc_sec;
 	uint32_t wc_nsec;
 	uint32_t wc_sec_hi;
-	/* struct arch_shared_info follows; unused */
+	struct {                         /* struct arch_shared_info (x86-64) */
+		unsigned long max_pfn;   /* pages in the p2m */
+		unsigned long pfn_to_mfn_frame_list_list;  /* MFN: where a save finds the p2m */
+		unsigned long nmi_reason;
+		uint64_t p2m_cr3, p2m_vaddr, p2m_generation;
+	} arch;
 };
 
 struct xencons_interface {
@@ -163,6 +169,7 @@ struct netif_rx_sring {
 _Static_assert(sizeof(struct vcpu_info) == 64, "vcpu_info");
 _Static_assert(__builtin_offsetof(struct shared_info, evtchn_pending) == 2048, "shared_info");
 _Static_assert(__builtin_offsetof(struct start_info, cmd_line) == 128, "start_info");
+_Static_assert(__builtin_offsetof(struct shared_info, arch) == 3088, "arch_shared_info");
 _Static_assert(sizeof(struct xencons_interface) == 3088, "xencons");
 _Static_assert(__builtin_offsetof(struct gnttab_setup_table, frame_list) == 16, "setup_table");
 _Static_assert(sizeof(struct netif_tx_request) == 12 && sizeof(struct netif_rx_response) == 8, "netif");

@@ -16,6 +16,7 @@
 extern char hypercall_page[];
 extern char lv_xen_shared_info[];
 extern char lv_xen_grant_table[];
+extern char lv_xen_p2m_fll[], lv_xen_p2m_fl[];
 
 uint64_t lv_start_tsc;
 
@@ -25,6 +26,8 @@ static volatile struct xencons_interface *cons;
 static uint32_t cons_port;        /* console (and sysctl) event channel */
 static volatile struct lv_dev *sysdev;
 static struct lv_devpage fallback_dp; /* no lv.devpage: started by xl */
+static int was_ready;             /* lv_ready was called: say it again after a restore */
+void (*lv_xen_resume_hook)(void); /* xrt.h */
 
 long lv_xen_hcall(unsigned nr, unsigned long a1, unsigned long a2, unsigned long a3)
 {
@@ -53,8 +56,25 @@ void lv_xen_notify(uint32_t port)
  * use over a page of the image; refs from GNTTAB_NR_RESERVED up, never
  * revoked (a driver grants its rings and buffers once, at boot). */
 
+#define GNT_MAX (4096 / sizeof(struct grant_entry_v1))
 static volatile struct grant_entry_v1 *gnttab;
 static uint32_t gnttab_next = GNTTAB_NR_RESERVED;
+/* what each reference grants, to grant it again in a restored domain
+ * (its frames are new, its grant table empty) */
+static struct { uint32_t pfn; uint16_t domid, flags; } granted[GNT_MAX];
+
+static int gnttab_map(void)
+{
+	unsigned long frame = 0;
+	struct gnttab_setup_table st = { .dom = DOMID_SELF, .nr_frames = 1, .frame_list = &frame };
+
+	if (hcall(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, (unsigned long)&st, 1) ||
+	    st.status || hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_grant_table,
+			       (frame << 12) | 7, UVMF_INVLPG))
+		return -1;
+	gnttab = (volatile struct grant_entry_v1 *)lv_xen_grant_table;
+	return 0;
+}
 
 int lv_xen_grant(const void *va, uint16_t domid, int readonly)
 {
@@ -62,25 +82,97 @@ int lv_xen_grant(const void *va, uint16_t domid, int readonly)
 	unsigned long pfn = (unsigned long)(uintptr_t)va >> 12;
 	volatile struct grant_entry_v1 *e;
 
-	if (!gnttab) {
-		unsigned long frame = 0;
-		struct gnttab_setup_table st = { .dom = DOMID_SELF, .nr_frames = 1,
-						 .frame_list = &frame };
-
-		if (hcall(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, (unsigned long)&st, 1) ||
-		    st.status || hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_grant_table,
-				       (frame << 12) | 7, UVMF_INVLPG))
-			return -1;
-		gnttab = (volatile struct grant_entry_v1 *)lv_xen_grant_table;
-	}
-	if (gnttab_next >= 4096 / sizeof(*gnttab) || ((uintptr_t)va & 4095) || pfn >= si->nr_pages)
+	if (!gnttab && gnttab_map())
+		return -1;
+	if (gnttab_next >= GNT_MAX || ((uintptr_t)va & 4095) || pfn >= si->nr_pages)
 		return -1;
 	e = &gnttab[gnttab_next];
+	granted[gnttab_next].pfn = (uint32_t)pfn;
+	granted[gnttab_next].domid = domid;
+	granted[gnttab_next].flags = (uint16_t)(GTF_permit_access | (readonly ? GTF_readonly : 0));
 	e->domid = domid;
 	e->frame = (uint32_t)p2m[pfn];
 	__asm__ volatile("" ::: "memory");   /* x86: stores stay in order */
-	e->flags = (uint16_t)(GTF_permit_access | (readonly ? GTF_readonly : 0));
+	e->flags = granted[gnttab_next].flags;
 	return (int)gnttab_next++;
+}
+
+/* ---- save and restore (the toolstack's xc_domain_save/restore) */
+
+/* Where a save finds our p2m (shared info's arch part): the frame list
+ * (the MFNs of the p2m's pages) and its list (the MFN of that page).
+ * Written at boot and again in each restored domain, whose frames are
+ * new. */
+static void p2m_frames(void)
+{
+	const unsigned long *p2m = (const unsigned long *)si->mfn_list;
+	unsigned long *fl = (unsigned long *)lv_xen_p2m_fl, *fll = (unsigned long *)lv_xen_p2m_fll;
+	unsigned long first = si->mfn_list >> 12, n = (si->nr_pages + 511) / 512;
+
+	if (!shared || n > 512 || (si->mfn_list & 4095))
+		return;       /* over 1 GiB, or a p2m off a page: not saveable */
+	for (unsigned long i = 0; i < n; i++)
+		fl[i] = p2m[first + i];
+	fll[0] = p2m[(uintptr_t)lv_xen_p2m_fl >> 12];
+	shared->arch.max_pfn = si->nr_pages;
+	__asm__ volatile("" ::: "memory");
+	shared->arch.pfn_to_mfn_frame_list_list = p2m[(uintptr_t)lv_xen_p2m_fll >> 12];
+}
+
+static void shared_map(void)
+{
+	if (hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_shared_info,
+		  si->shared_info | 7, UVMF_INVLPG) == 0) {
+		shared = (volatile struct shared_info *)lv_xen_shared_info;
+		shared->vcpu_info[0].evtchn_upcall_mask = 1;
+	}
+}
+
+/* SCHEDOP_shutdown(suspend), as a PV guest must for xc_domain_save: the
+ * start info's console (and store) frames given as guest page numbers,
+ * no page of Xen's mapped (shared info, grant table), the start info's
+ * MFN in the third argument.  Without XenStore (lv.devpage), the store
+ * frame names the device page: the restore turns it into the device
+ * page's new MFN, which is how the agent finds it in the new domain.
+ * Returns 1 in a new domain (restored), 0 if the save let this domain
+ * run on (cancelled: `lvsh save --keep`, or a failed save). */
+static int xen_suspend(void)
+{
+	const unsigned long *p2m = (const unsigned long *)si->mfn_list;
+	const unsigned long *m2p = (const unsigned long *)XEN_M2P_VIRT_START;
+	unsigned long si_mfn = p2m[(uintptr_t)si >> 12];
+	unsigned long store = si->store_mfn, con = si->console.domU.mfn;
+	unsigned r = SHUTDOWN_suspend;
+	long rc;
+
+	lv_flush();
+	si->store_mfn = lv_dp != &fallback_dp ? (uintptr_t)lv_dp >> 12 : store ? m2p[store] : 0;
+	si->console.domU.mfn = m2p[con];
+	hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_shared_info, 0, UVMF_INVLPG);
+	if (gnttab)
+		hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_grant_table, 0, UVMF_INVLPG);
+	shared = NULL;
+	rc = hcall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (unsigned long)&r, si_mfn);
+	if (rc) {            /* the same domain: its frames as they were */
+		si->store_mfn = store;
+		si->console.domU.mfn = con;
+	}
+	shared_map();
+	if (gnttab) {
+		gnttab = NULL;
+		if (gnttab_map() == 0 && !rc)
+			for (uint32_t i = GNTTAB_NR_RESERVED; i < gnttab_next; i++) {
+				gnttab[i].domid = granted[i].domid;
+				gnttab[i].frame = (uint32_t)p2m[granted[i].pfn];
+				__asm__ volatile("" ::: "memory");
+				gnttab[i].flags = granted[i].flags;
+			}
+	}
+	cons = (volatile struct xencons_interface *)(m2p[si->console.domU.mfn] << 12);
+	cons_port = si->console.domU.evtchn;
+	if (!rc)
+		p2m_frames();
+	return rc == 0;
 }
 
 static void LV_NORETURN xen_shutdown(unsigned reason)
@@ -138,11 +230,8 @@ void lv_xen_main(struct start_info *start)
 
 	lv_start_tsc = lv_rdtsc();
 	si = start;
-	if (hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_shared_info,
-		  si->shared_info | 7, UVMF_INVLPG) == 0) {
-		shared = (volatile struct shared_info *)lv_xen_shared_info;
-		shared->vcpu_info[0].evtchn_upcall_mask = 1;
-	}
+	shared_map();
+	p2m_frames();
 	/* page 0 is a null guard, as on KVM: a null access faults, and a
 	 * fault without a trap table makes Xen crash the domain */
 	hcall(__HYPERVISOR_update_va_mapping, 0, 0, UVMF_INVLPG);
@@ -174,6 +263,7 @@ static void set_state(uint32_t st)
 
 void lv_ready(void)
 {
+	was_ready = 1;
 	lv_flush();
 	set_state(LV_GST_READY);
 }
@@ -217,6 +307,32 @@ static uint64_t system_ns(void)
 	return ns;
 }
 
+/* The host asked for a suspend (sysctl LV_REQ_SUSPEND): a save.  In a
+ * restored domain the host has rewritten the device page (new channel,
+ * maybe a new name and address): the drivers connect again, the network
+ * stack forgets what belonged to the saved guest, and ready is said
+ * again. */
+static uint32_t suspend_now(void)
+{
+	sysdev->u.sysctl.host_req = LV_REQ_NONE;
+	__asm__ volatile("" ::: "memory");
+	if (!xen_suspend())
+		return 0;
+	sysdev = lv_find_dev(LV_DEV_SYSCTL);
+	if (lv_xen_resume_hook)
+		lv_xen_resume_hook();
+	if (lv_restore_hook)
+		lv_restore_hook();
+	if (was_ready)
+		set_state(LV_GST_READY);
+	return LV_WAKE_RESTORED;
+}
+
+static int suspend_asked(void)
+{
+	return sysdev && sysdev->u.sysctl.host_req == LV_REQ_SUSPEND;
+}
+
 uint32_t lv_idle(uint64_t timeout_ns)
 {
 	uint32_t port = sysdev ? sysdev->u.sysctl.evtchn : cons_port;
@@ -225,6 +341,8 @@ uint32_t lv_idle(uint64_t timeout_ns)
 	uint32_t wake = 0;
 
 	lv_flush();
+	if (suspend_asked())
+		return suspend_now();
 	if (!shared)
 		return 0;
 	pend = &shared->evtchn_pending[port / 64];
@@ -236,6 +354,8 @@ uint32_t lv_idle(uint64_t timeout_ns)
 		__atomic_and_fetch(pend, ~(1ul << (port % 64)), __ATOMIC_SEQ_CST);
 		wake = LV_WAKE_SYSCTL;
 	}
+	if (suspend_asked())
+		return suspend_now();
 	return wake;
 }
 

@@ -14,4 +14,9 @@ void lv_xen_notify(uint32_t port);
  * Returns the grant reference, or -1 (no grant table, or it is full). */
 int lv_xen_grant(const void *va, uint16_t domid, int readonly);
 
+/* Set by a driver whose device the host re-creates after a restore
+ * (the NIC): called once the guest runs in its new domain, its grants
+ * re-issued under the same references, the device page rewritten. */
+extern void (*lv_xen_resume_hook)(void);
+
 #endif

@@ -1,0 +1,92 @@
+# Save and restore on Xen (issue 14): LightVM's own PV domains saved
+# through libxenguest (xc_domain_save after the guest suspends itself on
+# LV_REQ_SUSPEND) into LightVM's snapshot file, restored into a new
+# domain (xc_domain_restore) with console, device page and NIC backend
+# re-attached.  A daytime VM: save --keep runs on and answers; save ends
+# it "saved"; restore answers TCP 13 again on the same address (and
+# again after a second save/restore round); hostile files (truncated,
+# a flipped byte in the header or in the stream, a KVM-platform file,
+# not a snapshot) are refused with a clear error, nothing starts and the
+# agent serves on.  Times printed are emulated (QEMU TCG).
+. tests/xen/lib.sh
+need_dom0
+[ -c /dev/net/tun ] || skip "no /dev/net/tun in Dom0 (tun module?)"
+[ -c /dev/xen/gntdev ] || skip "no /dev/xen/gntdev in Dom0 (xen-gntdev module?)"
+start_agent "pool 4M/1 = 2"
+S=$T/snaps
+mkdir -p "$S"
+info() { $LVSH --json -c "inspect $1" | jq -r ".vms[0].$2"; }
+nvms() { $LVSH --json -c list | jq '.vms | length'; }
+day() { lv-daytime -d 5 -t 30 "$@"; }
+
+$LVSH -c "spawn 1 daytime --wait" >"$T/out" || fail "spawn daytime: $(cat "$T/out")"
+wait_state running daytime-1 1 || fail "daytime-1 not running: $($LVSH -c 'inspect daytime-1')"
+ip=$(info daytime-1 ipv4)
+day "$ip" >"$T/d" 2>&1 || fail "daytime-1 does not answer: $(cat "$T/d")"
+ok "daytime-1 answers on $ip"
+
+# --keep: a copy, the guest runs on in its domain
+dom=$(info daytime-1 pid)
+$LVSH -c "save daytime-1 $S/keep.lvsnap --keep" >"$T/out" 2>&1 || fail "save --keep: $(cat "$T/out")"
+[ "$(info daytime-1 state)" = running ] || fail "daytime-1 does not run on after save --keep: $(cat "$T/out")"
+[ "$(info daytime-1 pid)" = "$dom" ] || fail "save --keep moved the VM to another domain"
+day "$ip" >"$T/d" 2>&1 || fail "daytime-1 does not answer after save --keep: $(cat "$T/d")"
+ok "save --keep: $(cat "$T/out" | head -n1); runs on in domain $dom and answers"
+
+# save: the VM ends saved, its domain goes
+$LVSH -c "save daytime-1 $S/day.lvsnap" >"$T/out" 2>&1 || fail "save: $(cat "$T/out")"
+wait_state saved daytime-1 1 50 || fail "daytime-1 not saved: $($LVSH -c 'inspect daytime-1')"
+i=0
+while xl list | awk '{print $2}' | grep -qx "$dom"; do
+	i=$((i + 1)); [ $i -gt 50 ] && fail "domain $dom left after the save: $(xl list)"; sleep 0.1
+done
+ok "save: daytime-1 saved ($(ls -l "$S/day.lvsnap" | awk '{print $5}') bytes), domain $dom gone"
+$LVSH -c "destroy daytime-1" >/dev/null || fail "destroy the saved record"
+
+# restore: a new domain, the same address, answers again
+$LVSH -c "restore $S/day.lvsnap" >"$T/out" 2>&1 || fail "restore: $(cat "$T/out"; tail -n 20 "$T/agent.log")"
+wait_state running daytime-1 1 300 || fail "restored daytime-1 not running: $($LVSH -c 'inspect daytime-1'; tail -n 20 "$T/agent.log")"
+[ "$(info daytime-1 ipv4)" = "$ip" ] || fail "restored on another address: $(info daytime-1 ipv4)"
+[ "$(info daytime-1 restored)" = true ] || fail "not marked restored"
+day "$ip" >"$T/d" 2>&1 || fail "restored daytime-1 does not answer: $(cat "$T/d"; tail -n 20 "$T/agent.log")"
+ok "restore: daytime-1 in domain $(info daytime-1 pid), answers on $ip: $(head -n1 "$T/d")"
+
+# a second round: the restored guest saves again (its p2m frame lists
+# were rebuilt in the new domain) and restores under a new name
+$LVSH -c "save daytime-1 $S/day2.lvsnap" >"$T/out" 2>&1 || fail "second save: $(cat "$T/out")"
+wait_state saved daytime-1 1 50 || fail "daytime-1 not saved again"
+$LVSH -c "destroy daytime-1" >/dev/null
+$LVSH -c "restore $S/day2.lvsnap name=again" >"$T/out" 2>&1 || fail "second restore: $(cat "$T/out")"
+wait_state running again 1 300 || fail "again not running: $($LVSH -c 'inspect again')"
+day "$ip" >"$T/d" 2>&1 || fail "again does not answer: $(cat "$T/d")"
+ok "second round: saved the restored guest, restored as 'again', answers on $ip"
+grep -E 'saved domain|restored into' "$T/agent.log" | sed 's/^/    agent: /' | tail -n 4
+echo "    (times above are emulated: QEMU TCG, not performance numbers)"
+
+# hostile files: a clear error each, nothing started, the agent serves on
+n0=$(nvms)
+refused() {   # refused FILE WORDS-EXPECTED WHAT
+	if $LVSH -c "restore $1" >"$T/out" 2>&1; then fail "$3: restored: $(cat "$T/out")"; fi
+	grep -q "$2" "$T/out" || fail "$3: unclear error: $(cat "$T/out")"
+	[ "$(nvms)" = "$n0" ] || fail "$3: a VM was started: $($LVSH -c list)"
+	kill -0 "$AGENT_PID" || fail "$3: the agent died"
+	ok "$3 refused: $(head -n1 "$T/out" | cut -c1-110)"
+}
+size=$(stat -c %s "$S/day2.lvsnap")
+head -c $((size / 2)) "$S/day2.lvsnap" >"$S/trunc.lvsnap"
+refused "$S/trunc.lvsnap" "truncated" "a truncated file"
+head -c 3000 "$S/day2.lvsnap" >"$S/trunc2.lvsnap"
+refused "$S/trunc2.lvsnap" "truncated\|too short" "a file cut inside its header"
+cp "$S/day2.lvsnap" "$S/stream.lvsnap"
+printf '\377' | dd of="$S/stream.lvsnap" bs=1 seek=$((size - 5000)) conv=notrunc 2>/dev/null
+refused "$S/stream.lvsnap" "checksum" "a flipped byte in the stream"
+cp "$S/day2.lvsnap" "$S/hdr.lvsnap"
+printf 'X' | dd of="$S/hdr.lvsnap" bs=1 seek=400 conv=notrunc 2>/dev/null
+refused "$S/hdr.lvsnap" "checksum\|not valid" "a flipped byte in the header"
+cp "$S/day2.lvsnap" "$S/kvm.lvsnap"
+printf '\001' | dd of="$S/kvm.lvsnap" bs=1 seek=16 conv=notrunc 2>/dev/null   # platform: kvm-x86_64
+refused "$S/kvm.lvsnap" "platform kvm" "a KVM snapshot"
+refused "$B/images-xen/daytime" "not a LightVM snapshot" "an image instead of a snapshot"
+day "$ip" >/dev/null 2>&1 || fail "again stopped answering after the hostile files"
+ok "again still answers"
+$LVSH -c "destroy all" >/dev/null || fail "destroy all"
