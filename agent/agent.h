@@ -227,6 +227,10 @@ int  notify_send(const char *state);
 void notify_tick(void);        /* every loop iteration: WATCHDOG=1 if asked */
 int  notify_listen_fd(char *path, size_t pathlen);
 
+/* ---- pidroom.c: process ids for have + more KVM VMs (kernel.pid_max
+ * and threads-max raised where needed); 0, or -errno with why */
+int pidroom_admit(unsigned have, unsigned more, char *why, size_t whylen);
+
 /* ---- metrics.c: Prometheus text format over HTTP, opt-in (metrics=) */
 int  metrics_start(const char *addr, const char *group, char *err, size_t errlen);
 void metrics_vm_event(struct lv_vm *vm, enum lv_event ev);

@@ -58,6 +58,10 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 				 count, limit);
 		return;
 	}
+	if (pidroom_admit(have, count, err, sizeof(err))) {
+		client_reply_err(c, seq, EAGAIN, "spawn: no process ids for %u more VMs: %s", count, err);
+		return;
+	}
 	if (sp->name_prefix && !*sp->name_prefix) {
 		client_reply_err(c, seq, EINVAL, "spawn: empty name prefix");
 		return;
@@ -426,6 +430,7 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 		uint64_t mem;
 		uint32_t vcpus;
 		enum lv_kind kind;
+		char why[256];
 		int rc;
 
 		if (!p->has_target) {
@@ -435,6 +440,11 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 		if (lv_flavor_parse_kind(p->flavor, &mem, &vcpus, &kind)) {
 			client_reply_err(c, seq, EINVAL, "pool: bad flavor '%s' (MEM or MEM/VCPUS, then /linux "
 					 "for Linux shells: %s)", p->flavor, lv_proto_pool_rule());
+			return;
+		}
+		if (pidroom_admit(lv_host_count(g_host, NULL), p->target, why, sizeof(why))) {
+			client_reply_err(c, seq, EAGAIN, "pool: no process ids for %u shells: %s",
+					 p->target, why);
 			return;
 		}
 		rc = lv_pool_set_kind(g_host, mem, vcpus, kind, p->target);

@@ -913,7 +913,8 @@ static void factory_reply(struct kvm_driver *d, const struct kvm_factory_rep *re
 		pool_log_create(s);
 	}
 	if (rc) {
-		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s", strerror(-rc));
+		lv__log(d->h, LV_LOG_ERR, "shell factory: cannot create a shell: %s%s", strerror(-rc),
+			rc == -EAGAIN ? " (no process id left? see kernel.pid_max and kernel.threads-max)" : "");
 		lv__pool_failed(d->h, rq->fl);   /* refills retry in 1 s */
 	}
 	req_free(rq);
