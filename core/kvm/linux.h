@@ -7,13 +7,17 @@
  * line (linux_boot.c), and the guest talks to an 8250 UART on 0x3f8
  * (uart.c) whose output goes to the same console log as a unikernel's.
  *
- * Power: there is no ACPI, so the shell reads the kernel's own words on
- * its console: "reboot: Power down" or "reboot: System halted" (what a
- * power-off becomes without ACPI) ends the VM powered off, "Kernel
- * panic - not syncing" ends it crashed, and a reset (the i8042 pulse of
- * reboot=k, or a triple fault) reboots it in place.  Only kernel lines
- * (printk.time=1 prefixes them with "[ seconds]") count.  A guest can fake
- * them, and ends only itself.
+ * Power: ACPI tables (acpi.c): a kernel with CONFIG_ACPI powers off by
+ * writing SLP_EN with the \_S5 type to PM1a control and resets through
+ * the FADT's reset register.  For a kernel without ACPI (Tinyx) the shell
+ * reads the kernel's own words on its console: "reboot: Power down" or
+ * "reboot: System halted" ends the VM powered off; once the guest has
+ * touched the PM1 block, "Power down" only starts a 5 s wait for the S5
+ * write (the kernel prints the line first).  "Kernel panic - not
+ * syncing" ends it crashed, and a reset (the FADT's reset register, the
+ * i8042 pulse, or a triple fault) reboots it in place.  Only kernel
+ * lines (printk.time=1 prefixes them with "[ seconds]") count.  A guest
+ * can fake them, and ends only itself.
  */
 #ifndef KVM_LINUX_H
 #define KVM_LINUX_H
@@ -21,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kvm/acpi.h"
 
 struct kvm_shell;
 
@@ -31,6 +37,7 @@ struct kvm_shell;
 #define KVM_UART_OUT           4096u   /* output batched before the log */
 #define KVM_UART_FLUSH_NS      (20ll * 1000000)  /* a prompt reaches the log */
 #define KVM_LINUX_REBOOTS      10u     /* more within 10 s: crashed */
+#define KVM_LINUX_OFF_WAIT_NS  (5ll * 1000000000)  /* "Power down" to the S5 write */
 
 struct kvm_uart {
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
@@ -81,6 +88,9 @@ struct kvm_linux {
 	bool entered;             /* first exit seen */
 	bool init_seen;           /* a line that is not the kernel's */
 	uint8_t cmos_idx;
+	struct kvm_acpi acpi;     /* its PM registers (acpi.c) */
+	int64_t off_deadline;     /* "Power down" said with ACPI in use: the S5
+				   * write is due by then (monotonic ns; 0: none) */
 	uint32_t reboots;
 	int64_t reboot_window;
 	uint64_t io_unknown, mmio_unknown;

@@ -9,7 +9,8 @@
  *
  * Guest-physical layout: boot GDT at 0x500, hvm_start_info 0x6000 (module
  * list 0x6040, memory map 0x6100), command line 0x7000 (all in the low
- * 64 KiB Linux keeps reserved), an MP table at 639 KiB (reserved), the kernel at its own physical addresses
+ * 64 KiB Linux keeps reserved), an MP table at 639 KiB (reserved), the
+ * ACPI tables at 896 KiB (acpi.c; reserved), the kernel at its own physical addresses
  * (Linux: 16 MiB), the initramfs page-aligned at the top of memory.
  * Everything read from the image is bounds-checked against the file and
  * guest memory before one byte is copied.
@@ -303,7 +304,7 @@ static void cmdline_build(struct kvm_shell *s)
 	char *c = (char *)s->vm.mem + GPA_CMDLINE, net[160];
 
 	cmdline_net(s, net, sizeof(net));
-	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 reboot=k printk.time=1 8250.nr_uarts=1 pci=off nolapic_timer%s",
+	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 printk.time=1 8250.nr_uarts=1 pci=off nolapic_timer%s",
 		 s->lx.user_cmdline, s->lx.user_cmdline[0] ? " " : "", net);
 }
 
@@ -369,12 +370,14 @@ static void start_info(struct kvm_shell *s, uint64_t rd_at, uint64_t rd_size)
 	struct pvh_start_info si = {
 		.magic = START_MAGIC, .version = 1, .nr_modules = rd_size ? 1 : 0,
 		.modlist_paddr = GPA_MODLIST, .cmdline_paddr = GPA_CMDLINE,
-		.memmap_paddr = GPA_MEMMAP, .memmap_entries = 3,
+		.memmap_paddr = GPA_MEMMAP, .memmap_entries = 4,
+		.rsdp_paddr = kvm_acpi_tables(s->vm.mem, s->vm.mem_size),
 	};
 	struct pvh_mod m = { .paddr = rd_at, .size = rd_size };
-	struct pvh_memmap mm[3] = {
+	struct pvh_memmap mm[4] = {
 		{ .addr = 0, .size = GPA_MP, .type = 1 },
 		{ .addr = GPA_MP, .size = 0x400, .type = 2 },       /* the MP table */
+		{ .addr = KVM_ACPI_GPA, .size = KVM_ACPI_SIZE, .type = 2 },   /* ACPI */
 		{ .addr = KERNEL_MIN, .size = s->vm.mem_size - KERNEL_MIN, .type = 1 },
 	};
 
@@ -523,6 +526,8 @@ void kvm_linux_reboot(struct kvm_shell *s, const char *why)
 		memset(s->vm.mem, 0, s->vm.mem_size);
 	reset_devices(s);
 	kvm_uart_reset(s);
+	kvm_acpi_reset(&s->lx.acpi);
+	s->lx.off_deadline = 0;
 	if (kvm_linux_load(s, err, sizeof(err)))
 		kvm_shell_crash(s, "reboot failed: %s", err);
 	s->lx.entered = s->lx.init_seen = false;
@@ -576,6 +581,18 @@ static bool port_io(struct kvm_shell *s, uint16_t port, bool out, uint8_t *d, un
 	if (port == 0x64 && out && size == 1 && *d == 0xfe) {
 		kvm_linux_reboot(s, "keyboard controller reset");
 		return true;
+	}
+	switch (kvm_acpi_io(&s->lx.acpi, port, out, d, size, kvm_now(CLOCK_MONOTONIC))) {
+	case KVM_ACPI_DONE:
+		return false;
+	case KVM_ACPI_DO_RESET:
+		kvm_linux_reboot(s, "ACPI reset register");
+		return true;
+	case KVM_ACPI_DO_POWEROFF:
+		kvm_uart_flush(s);
+		kvm_shell_exit(s, KVM_XK_POWEROFF, 0, "guest powered off (ACPI S5)");
+	case KVM_ACPI_NOT_MINE:
+		break;
 	}
 	if (port == 0x70 && out && size == 1) {
 		s->lx.cmos_idx = *d;

@@ -374,9 +374,16 @@ void kvm_shell_watchdog(struct kvm_shell *s)
 	if (s->spin_ns && now - s->last_hcall >= s->spin_ns)
 		kvm_shell_crash(s, "watchdog: no hypercall for %lld s",
 				(long long)(s->spin_ns / 1000000000ll));
+	if (s->linux_guest && s->lx.off_deadline && now >= s->lx.off_deadline) {
+		kvm_uart_flush(s);
+		kvm_shell_exit(s, KVM_XK_POWEROFF, 0,
+			       "guest powered off (Linux console line; its ACPI S5 write never came)");
+	}
 	want = s->spin_ns ? s->last_hcall + s->spin_ns : 0;
 	if (s->boot_deadline && (!want || s->boot_deadline < want))
 		want = s->boot_deadline;
+	if (s->linux_guest && s->lx.off_deadline && (!want || s->lx.off_deadline < want))
+		want = s->lx.off_deadline;
 	if (s->linux_guest && s->lx.uart.out_len) {   /* a prompt reaches the log */
 		int64_t f = s->lx.uart.out_since + KVM_UART_FLUSH_NS;
 

@@ -119,10 +119,15 @@ static void line_done(struct kvm_shell *s)
 		u->line[u->line_len - 1] = 0;
 	k = kernel_text(u->line);
 	if (k) {
-		/* without ACPI, Linux turns a power-off into a halt */
-		if (strncmp(k, "reboot: Power down", 18) == 0 || strncmp(k, "reboot: System halted", 21) == 0) {
+		/* without ACPI, Linux turns a power-off into a halt; with it,
+		 * it says "Power down" before writing S5 (acpi.c) */
+		if (strncmp(k, "reboot: Power down", 18) == 0 && s->lx.acpi.used) {
+			if (!s->lx.off_deadline)
+				s->lx.off_deadline = kvm_now(CLOCK_MONOTONIC) + KVM_LINUX_OFF_WAIT_NS;
+		} else if (strncmp(k, "reboot: Power down", 18) == 0 ||
+			   strncmp(k, "reboot: System halted", 21) == 0) {
 			kvm_uart_flush(s);
-			kvm_shell_exit(s, KVM_XK_POWEROFF, 0, "guest powered off (Linux)");
+			kvm_shell_exit(s, KVM_XK_POWEROFF, 0, "guest powered off (Linux console line, no ACPI)");
 		}
 		if (strncmp(k, "Kernel panic - not syncing", 26) == 0) {
 			kvm_uart_flush(s);

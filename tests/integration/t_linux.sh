@@ -160,10 +160,14 @@ until [ "$($LVSH -c "log deb-1" | grep -c "^stock-linux:")" -ge 2 ]; do
 	sleep 0.2
 done
 [ "$($LVSH --json -c 'inspect deb-1' | jq -r '.vms[0].state')" = running ] || fail "not running after its reboot"
-ok "Debian's kernel: the guest's own reboot (i8042 reset) boots it again"
+$LVSH -c "log deb-1" | grep -q "lightvm: reboot (ACPI reset register)" ||
+	fail "the reboot did not go through the FADT's reset register: $($LVSH -c 'log deb-1' | grep 'lightvm: reboot')"
+ok "Debian's kernel: the guest's own reboot (ACPI reset register) boots it again"
 console_says "poweroff -f" "Power down\|System halted"
 $LVSH -c "wait deb-1 shutoff 20" || fail "guest poweroff: $($LVSH -c 'inspect deb-1')"
-ok "Debian's kernel: the guest's poweroff ends it shut off"
+reason=$($LVSH --json -c "inspect deb-1" | jq -r '.vms[0].reason')
+case $reason in *"ACPI S5"*) ;; *) fail "the poweroff did not go through ACPI (PM1a SLP_EN, S5): $reason";; esac
+ok "Debian's kernel: the guest's poweroff ends it shut off ($reason)"
 $LVSH -c "destroy deb-1" >/dev/null
 
 # ---- hostile kernels and arguments
