@@ -1077,6 +1077,7 @@ static void save_done(struct xen_vm *xv, struct xen_job *j)
 {
 	struct xen_driver *d = xv->d;
 	struct lv_vm *vm = xv->vm;
+	int64_t t0;
 
 	lv__vm_save_paused(vm, j->t_paused ? j->t_paused : j->t_done);
 	if (j->rc) {
@@ -1097,7 +1098,10 @@ static void save_done(struct xen_vm *xv, struct xen_job *j)
 		return;
 	}
 	/* the domain first (the state change may end the VM at once) */
+	t0 = lv_now_ns();
+	lv__log(d->h, LV_LOG_DEBUG, "%s: releasing domain %u", vm->info.name, j->domid);
 	vm_release(xv);
+	lv__log(d->h, LV_LOG_DEBUG, "domain %u released in %.1f ms", j->domid, (double)(lv_now_ns() - t0) / 1e6);
 	lv__vm_save_done(vm, 0, NULL, LV_SAVE_STOP);
 }
 

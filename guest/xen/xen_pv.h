@@ -25,6 +25,25 @@
 #define SHUTDOWN_crash    3
 
 #define EVTCHNOP_send    4
+#define EVTCHNOP_alloc_unbound 6
+
+struct evtchn_alloc_unbound {
+	uint16_t dom, remote_dom;
+	uint32_t port;               /* out */
+};
+
+/* XenStore's ring (io/xs_wire.h): what a guest started by xl needs to
+ * say where its suspend channel is */
+#define XS_WRITE 11
+struct xsd_sockmsg {
+	uint32_t type, req_id, tx_id, len;
+};
+struct xenstore_domain_interface {
+	char req[1024];
+	char rsp[1024];
+	uint32_t req_cons, req_prod;
+	uint32_t rsp_cons, rsp_prod;
+};
 #define UVMF_INVLPG      2
 #define CONSOLEIO_write  0
 

@@ -99,6 +99,69 @@ int lv_xen_grant(const void *va, uint16_t domid, int readonly)
 
 /* ---- save and restore (the toolstack's xc_domain_save/restore) */
 
+static uint64_t system_ns(void);
+
+/* Started by xl (no device page, XenStore there): a suspend event
+ * channel for xl save, its port written to device/suspend/event-channel
+ * (libxl makes that node ours to write, binds the port and signals it
+ * to ask for a suspend).  One XS_WRITE on the store ring, waited for by
+ * polling the store channel; nothing else of XenStore is spoken. */
+static uint32_t susp_port;        /* 0: none */
+
+static void xs_put(volatile struct xenstore_domain_interface *x, const void *p, uint32_t n)
+{
+	const char *c = p;
+
+	for (uint32_t i = 0; i < n; i++) {
+		while (x->req_prod - x->req_cons >= sizeof(x->req))
+			hcall(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0);
+		x->req[x->req_prod % sizeof(x->req)] = c[i];
+		__asm__ volatile("" ::: "memory");
+		x->req_prod++;
+	}
+}
+
+static void xl_suspend_channel(void)
+{
+	const unsigned long *m2p = (const unsigned long *)XEN_M2P_VIRT_START;
+	static const char path[] = "device/suspend/event-channel";
+	struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = 0 };
+	volatile struct xenstore_domain_interface *x;
+	struct xsd_sockmsg m = { .type = XS_WRITE, .req_id = 1 };
+	uint32_t store_port = si->store_evtchn;
+	char val[12];
+	unsigned n = 0;
+	uint32_t v;
+	uint64_t until;
+
+	susp_port = 0;
+	if (!si->store_mfn || !shared ||
+	    hcall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (unsigned long)&a, 0))
+		return;
+	x = (volatile struct xenstore_domain_interface *)(m2p[si->store_mfn] << 12);
+	v = a.port;
+	do
+		val[sizeof(val) - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < sizeof(val));
+	m.len = (uint32_t)sizeof(path) + n;
+	x->rsp_cons = x->rsp_prod;      /* nothing of ours is outstanding */
+	xs_put(x, &m, sizeof(m));
+	xs_put(x, path, sizeof(path));
+	xs_put(x, val + sizeof(val) - n, n);
+	notify(store_port);
+	until = system_ns() + 5000000000ull;
+	while (x->rsp_prod - x->rsp_cons < sizeof(m) && system_ns() < until) {
+		struct sched_poll p = { .ports = &store_port, .nr_ports = 1, .timeout = system_ns() + 10000000 };
+
+		hcall(__HYPERVISOR_sched_op, SCHEDOP_poll, (unsigned long)&p, 0);
+		__atomic_and_fetch(&shared->evtchn_pending[store_port / 64], ~(1ul << (store_port % 64)),
+				   __ATOMIC_SEQ_CST);
+	}
+	x->rsp_cons = x->rsp_prod;      /* the answer (OK or an error) is not read */
+	notify(store_port);
+	susp_port = a.port;
+}
+
 /* Where a save finds our p2m (shared info's arch part): the frame list
  * (the MFNs of the p2m's pages) and its list (the MFN of that page).
  * Written at boot and again in each restored domain, whose frames are
@@ -245,6 +308,7 @@ void lv_xen_main(struct start_info *start)
 		memcpy(fallback_dp.name, "xen-guest", 10);
 		fallback_dp.mem_size = si->nr_pages * 4096ul;
 		lv_dp = &fallback_dp;
+		xl_suspend_channel();
 	}
 	sysdev = lv_find_dev(LV_DEV_SYSCTL);
 	lv_poweroff(app_main());
@@ -333,10 +397,20 @@ static int suspend_asked(void)
 	return sysdev && sysdev->u.sysctl.host_req == LV_REQ_SUSPEND;
 }
 
+/* Started by xl: its suspend channel fired (xl save). */
+static uint32_t xl_suspend(void)
+{
+	if (!xen_suspend())
+		return 0;
+	xl_suspend_channel();     /* a new domain: a new channel for the next save */
+	return LV_WAKE_RESTORED;
+}
+
 uint32_t lv_idle(uint64_t timeout_ns)
 {
-	uint32_t port = sysdev ? sysdev->u.sysctl.evtchn : cons_port;
-	struct sched_poll p = { .ports = &port, .nr_ports = 1 };
+	uint32_t ports[2] = { sysdev ? sysdev->u.sysctl.evtchn : cons_port, susp_port };
+	uint32_t port = ports[0];
+	struct sched_poll p = { .ports = ports, .nr_ports = !sysdev && susp_port ? 2 : 1 };
 	volatile unsigned long *pend;
 	uint32_t wake = 0;
 
@@ -345,11 +419,25 @@ uint32_t lv_idle(uint64_t timeout_ns)
 		return suspend_now();
 	if (!shared)
 		return 0;
+	if (p.nr_ports == 2) {
+		pend = &shared->evtchn_pending[susp_port / 64];
+		if (*pend & (1ul << (susp_port % 64))) {
+			__atomic_and_fetch(pend, ~(1ul << (susp_port % 64)), __ATOMIC_SEQ_CST);
+			return xl_suspend();
+		}
+	}
 	pend = &shared->evtchn_pending[port / 64];
 	if (timeout_ns != UINT64_MAX)
 		p.timeout = system_ns() + timeout_ns;
-	if (!(*pend & (1ul << (port % 64))))
+	if (!(*pend & (1ul << (port % 64)))) {
 		hcall(__HYPERVISOR_sched_op, SCHEDOP_poll, (unsigned long)&p, 0);
+		if (p.nr_ports == 2 && shared &&
+		    (shared->evtchn_pending[susp_port / 64] & (1ul << (susp_port % 64)))) {
+			__atomic_and_fetch(&shared->evtchn_pending[susp_port / 64],
+					   ~(1ul << (susp_port % 64)), __ATOMIC_SEQ_CST);
+			return xl_suspend();
+		}
+	}
 	if (*pend & (1ul << (port % 64))) {
 		__atomic_and_fetch(pend, ~(1ul << (port % 64)), __ATOMIC_SEQ_CST);
 		wake = LV_WAKE_SYSCTL;

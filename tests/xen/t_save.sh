@@ -90,3 +90,22 @@ refused "$B/images-xen/daytime" "not a LightVM snapshot" "an image instead of a 
 day "$ip" >/dev/null 2>&1 || fail "again stopped answering after the hostile files"
 ok "again still answers"
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
+
+# the same image under xl: the guest gives xl its suspend channel
+# (device/suspend/event-channel) and answers xl save; xl restore runs
+# it again, and it saves again from its new domain
+printf 'kernel = "%s"\nmemory = 4\nvcpus = 1\nname = "xl-noop"\n' "$B/images-xen/noop" >"$T/noop.cfg"
+xl create -q "$T/noop.cfg" || fail "xl create noop"
+sleep 1
+[ -n "$(xenstore-read "/local/domain/$(xl domid xl-noop)/device/suspend/event-channel" 2>/dev/null)" ] ||
+	fail "the guest wrote no suspend channel for xl"
+for round in 1 2; do
+	xl save xl-noop "$S/xl.save" >"$T/xl" 2>&1 || fail "xl save (round $round): $(tail -n 3 "$T/xl")"
+	! xl domid xl-noop >/dev/null 2>&1 || fail "xl save left the domain"
+	xl restore "$S/xl.save" >"$T/xl" 2>&1 || fail "xl restore (round $round): $(tail -n 3 "$T/xl")"
+	sleep 0.5
+	xl list xl-noop | grep -q 'xl-noop.*-b---' || fail "xl-noop not running after xl restore: $(xl list)"
+	rm -f "$S/xl.save"
+done
+xl destroy xl-noop
+ok "xl save + xl restore of the same noop image, twice"
