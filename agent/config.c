@@ -146,6 +146,10 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 	}
 	else if (strcmp(key, "metrics") == 0)
 		c->metrics = strcmp(val, "off") ? keep(c, val) : NULL;
+	else if (strcmp(key, "migrate-listen") == 0)   /* migrate_net.c checks both */
+		c->migrate_listen = strcmp(val, "off") ? keep(c, val) : NULL;
+	else if (strcmp(key, "migrate-key") == 0)
+		c->migrate_key = keep(c, val);
 	else if (strcmp(key, "net-bridge") == 0)
 		c->net_bridge = keep(c, val);
 	else if (strcmp(key, "net-subnet") == 0)

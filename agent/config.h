@@ -37,6 +37,8 @@ struct agent_config {
 	const char *admin_group;     /* may change VMs, "lightvm-admin" */
 	bool stop_vms;               /* destroy the VMs when the agent stops */
 	const char *metrics;         /* metrics = ADDR (metrics.c), NULL: none */
+	const char *migrate_listen;  /* migrate-listen = ADDR:PORT (migrate_net.c), NULL: off */
+	const char *migrate_key;     /* migrate-key = FILE, NULL: none */
 	unsigned watchdog_s;         /* watchdog = SEC: spawns' default, 0: none */
 	const char *autostart;       /* autostart = DIR (autostart.c), NULL: none */
 	struct pool_cfg pools[LV_MAX_POOLS];

@@ -20,6 +20,7 @@
 #include "autostart.h"
 #include "budget.h"
 #include "config.h"
+#include "migrate_net.h"
 
 static volatile sig_atomic_t g_stop, g_reload;
 
@@ -302,6 +303,11 @@ int main(int argc, char **argv)
 	if (!rc && (rc = metrics_start(metrics ? metrics : cfg.metrics, cfg.group,
 					err, sizeof(err))))
 		control_close();
+	if (!rc && (rc = migrate_net_setup(cfg.migrate_listen, cfg.migrate_key, cfg.socket,
+					   cfg.state_dir, err, sizeof(err)))) {
+		metrics_close();
+		control_close();
+	}
 	if (rc) {
 		alog(LV_LOG_ERR, "%s", err[0] ? err : strerror(-rc));
 		records_flush();

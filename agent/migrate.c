@@ -39,6 +39,7 @@
 
 #include "agent.h"
 #include "frame.h"
+#include "migrate_net.h"
 
 #define STEP_TIMEOUT_MS 10000u
 #define MIGRATIONS_MAX  16u      /* under way at once (each holds a guest and a file) */
@@ -135,6 +136,12 @@ static int dest_call(const struct mig *m, Lightvm__Request *rq, Lightvm__Reply *
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
 
 	*out = NULL;
+	if (migrate_net_is_addr(m->dest)) {   /* another machine: migrate_net.c */
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return migrate_net_call(m->dest, ms, rq, out, err, errlen);
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", m->dest);
 	if (!buf || fd < 0) {
 		rc = -ENOMEM;
@@ -527,9 +534,10 @@ void migrate_request(struct client *c, uint32_t seq, const Lightvm__MigrateReq *
 				 lv_state_name(lv_vm_info(vm)->state));
 		return;
 	}
-	if (rq->dest[0] != '/' || strlen(rq->dest) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
-	    stat(rq->dest, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		client_reply_err(c, seq, EINVAL, "migrate: '%s': not the absolute path of an agent's socket",
+	if (!migrate_net_is_addr(rq->dest) &&
+	    (rq->dest[0] != '/' || strlen(rq->dest) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	     stat(rq->dest, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+		client_reply_err(c, seq, EINVAL, "migrate: '%s': neither the absolute path of an agent's socket nor ADDR:PORT",
 				 rq->dest);
 		return;
 	}

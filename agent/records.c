@@ -215,6 +215,8 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 	if (off < len)
 		off += (size_t)snprintf(buf + off, len - off, "\nt_final %lld",
 					(long long)i->t_final);
+	if (off < len && i->restored)   /* from a snapshot; absent in older records */
+		off += (size_t)snprintf(buf + off, len - off, "\nrestored 1");
 	put_field(buf, len, &off, "console", i->console_path);
 	put_field(buf, len, &off, "reason", i->reason);
 	if (off < len)
@@ -377,10 +379,10 @@ static bool image_ok(const char *s)
 
 static const char *const record_keys[] = {
 	"name", "id", "state", "image", "mem", "vcpus", "pid", "pooled", "exit",
-	"t", "t_final", "ipv4", "mac", "console", "reason",
+	"t", "t_final", "ipv4", "mac", "console", "reason", "restored",
 };
 enum { K_NAME, K_ID, K_STATE, K_IMAGE, K_MEM, K_VCPUS, K_PID, K_POOLED, K_EXIT,
-       K_T, K_TFINAL, K_IPV4, K_MAC, K_CONSOLE, K_REASON, K_NR };
+       K_T, K_TFINAL, K_IPV4, K_MAC, K_CONSOLE, K_REASON, K_RESTORED, K_NR };
 
 static int key_index(const char *k)
 {
@@ -420,6 +422,11 @@ static int parse_value(int k, char *val, struct lv_vm_info *i)
 		if (strcmp(val, "0") && strcmp(val, "1"))
 			return -1;
 		i->pooled = val[0] == '1';
+		return 0;
+	case K_RESTORED:
+		if (strcmp(val, "0") && strcmp(val, "1"))
+			return -1;
+		i->restored = val[0] == '1';
 		return 0;
 	case K_T: {
 		/* LV_PH_NR times, or the 6 of a record written before the

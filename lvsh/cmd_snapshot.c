@@ -258,6 +258,20 @@ static const struct lvsh_opt migrate_opts[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+/* "ADDR:PORT" or "[ADDR6]:PORT" (the agent checks the address): no
+ * slash, digits after the last colon. */
+static bool is_host_port(const char *s)
+{
+	const char *c = strrchr(s, ':');
+
+	if (strchr(s, '/') || !c || c == s || !c[1])
+		return false;
+	for (c++; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return true;
+}
+
 /* The source's phases, in microseconds after its request. */
 static void print_migrate_phases(FILE *out, const Lightvm__VmInfo *v)
 {
@@ -287,8 +301,11 @@ static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct
 	uint32_t ms = 0;
 	int rc;
 
-	if (abs_path(cmd->name, a->argv[1], dest, sizeof(dest)) ||
-	    opt_timeout(cmd->name, a->opt[0], &ms))
+	if (is_host_port(a->argv[1]))   /* another machine's agent: as given */
+		snprintf(dest, sizeof(dest), "%s", a->argv[1]);
+	else if (abs_path(cmd->name, a->argv[1], dest, sizeof(dest)))
+		return LVSH_EXIT_USAGE;
+	if (opt_timeout(cmd->name, a->opt[0], &ms))
 		return LVSH_EXIT_USAGE;
 	mg.name = a->argv[0];
 	mg.dest = dest;
@@ -310,8 +327,8 @@ static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct
 }
 
 const struct lvsh_cmd lvsh_cmd_migrate = {
-	.name = "migrate", .usage = "VM SOCKET [timeout=SEC]",
-	.help = "move a running VM to the agent listening on SOCKET",
+	.name = "migrate", .usage = "VM SOCKET|HOST:PORT [timeout=SEC]",
+	.help = "move a running VM to another agent (its socket, or its migrate-listen address)",
 	.fn = cmd_migrate, .min_args = 2, .max_args = 2, .opts = migrate_opts,
 };
 

@@ -112,6 +112,30 @@ static void test_escaped_roundtrip(void **state)
 	assert_string_equal(out.name, "vm1");
 }
 
+/* issue 14: a restored VM in a new state keeps both across a restart;
+ * a record without "restored" (older agents) is not one */
+static void test_restored_states(void **state)
+{
+	struct lv_vm_info in, out;
+	char buf[RECORD_MAX];
+	const char *why = NULL;
+
+	fill(&in, "vm1");
+	in.restored = true;
+	in.state = LV_ST_MIGRATING;
+	assert_true(record_format(&in, buf, sizeof(buf)) > 0);
+	assert_int_equal(record_parse(buf, &out, &why), 0);
+	assert_true(out.restored);
+	assert_int_equal(out.state, LV_ST_MIGRATING);
+	in.restored = false;
+	in.state = LV_ST_RESTORING;
+	assert_true(record_format(&in, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "restored"));
+	assert_int_equal(record_parse(buf, &out, &why), 0);
+	assert_false(out.restored);
+	assert_int_equal(out.state, LV_ST_RESTORING);
+}
+
 static int parse_text(const char *text, const char **why)
 {
 	char buf[RECORD_MAX];
@@ -138,6 +162,7 @@ static void test_refused(void **state)
 		{ "image noop", "image no\\x0aop" },
 		{ "image noop", "image bad\\q" },
 		{ "pooled 0", "pooled yes" },
+		{ "pooled 0", "pooled 0\nrestored yes" },
 		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 -5" },
 		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 0 0" },   /* 7: neither old nor new */
 		{ "t 0 0 0 0 0 0", "t 0 0 0 0 0 0 0 0 0" },
@@ -247,6 +272,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_escaped_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_never_trusts_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve_makes_full_spares, setup, teardown),
