@@ -40,6 +40,24 @@
  *     SCHEDOP_shutdown(poweroff).
  * On Xen the console and the sysctl share one event channel.  A guest
  * started without lv.devpage (xl create) still has the console.
+ *
+ * Save and restore on Xen (libxenguest's xc_domain_save/restore): the
+ * host writes LV_REQ_SUSPEND in host_req and notifies; the guest clears
+ * it and suspends as any PV guest does for a save -- start info's
+ * console.domU.mfn as a guest page number, and store_mfn as the device
+ * page's page number (no XenStore: the restore hands the host the
+ * device page's new frame in its place), shared info and grant table
+ * unmapped, SCHEDOP_shutdown(SHUTDOWN_suspend) with the start info's
+ * MFN as the third argument.  The guest keeps shared info's
+ * arch.max_pfn and pfn_to_mfn_frame_list_list set (the save reads its
+ * p2m from them).  The call returns 1 if the domain runs on (a copy
+ * was taken, or the save failed), 0 in a restored domain, where the
+ * host has rewritten the device page for the new domain (name, event
+ * channel, NIC, restored + 1, guest_state booting): the guest maps its
+ * pages again, grants again under the same references, reconnects its
+ * NIC, drops its connections, and says ready again.  Started by xl (no
+ * lv.devpage), the guest gives xl a suspend event channel in XenStore
+ * (device/suspend/event-channel) and suspends when it fires.
  */
 #ifndef LIGHTVM_ABI_H
 #define LIGHTVM_ABI_H
@@ -126,7 +144,8 @@ enum lv_power_req {
 	LV_REQ_NONE     = 0,
 	LV_REQ_POWEROFF = 1,
 	LV_REQ_REBOOT   = 2,
-	LV_REQ_SUSPEND  = 3, /* reserved */
+	LV_REQ_SUSPEND  = 3, /* Xen: suspend for a save (see the top); KVM:
+	                      * unused (its shell holds the vCPU itself) */
 };
 
 /* Guest states, written by the guest in sysctl.guest_state */
