@@ -292,14 +292,46 @@ static void print_migrate_phases(FILE *out, const Lightvm__VmInfo *v)
 		fprintf(out, "\n");
 }
 
-static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct lvsh_args *a)
+/* One VM to dest; its reply in *r (NULL on failure, said already). */
+static int migrate_one(struct lvsh *sh, const char *what, const char *name, const char *dest,
+		       uint32_t ms, Lightvm__Reply **r)
 {
 	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
 	Lightvm__MigrateReq mg = LIGHTVM__MIGRATE_REQ__INIT;
-	char dest[PATH_MAX];
-	Lightvm__Reply *r;
-	uint32_t ms = 0;
 	int rc;
+
+	mg.name = (char *)name;
+	mg.dest = (char *)dest;
+	mg.has_timeout_ms = ms != 0;
+	mg.timeout_ms = ms;
+	req.op_case = LIGHTVM__REQUEST__OP_MIGRATE;
+	req.migrate = &mg;
+	*r = NULL;
+	rc = lvsh_call(sh, what, &req, r);
+	if (rc != LVSH_EXIT_OK || sh->json)
+		return rc;
+	if ((*r)->n_vms == 1 && (*r)->vms[0]->has_migrate_downtime_ns)
+		fprintf(sh->out, "migrated %s to %s (downtime %.3f ms: held here -> ready there)\n",
+			name, dest, (*r)->vms[0]->migrate_downtime_ns / 1e6);
+	else
+		fprintf(sh->out, "migrated %s to %s\n", name, dest);
+	if ((*r)->n_vms == 1)
+		print_migrate_phases(sh->out, (*r)->vms[0]);
+	return rc;
+}
+
+/* The running VMs a pattern selects, one after the other (a name: that
+ * one); --json: one reply listing the VMs that moved. */
+static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct lvsh_args *a)
+{
+	Lightvm__Request req = LIGHTVM__REQUEST__INIT;
+	Lightvm__SelectReq sel = LIGHTVM__SELECT_REQ__INIT;
+	Lightvm__Reply *list = NULL, **moved = NULL, agg = LIGHTVM__REPLY__INIT;
+	Lightvm__VmInfo **vms = NULL;
+	char dest[PATH_MAX];
+	uint32_t ms = 0;
+	size_t n = 0;
+	int rc, worst = LVSH_EXIT_OK;
 
 	if (is_host_port(a->argv[1]))   /* another machine's agent: as given */
 		snprintf(dest, sizeof(dest), "%s", a->argv[1]);
@@ -307,28 +339,59 @@ static int cmd_migrate(struct lvsh *sh, const struct lvsh_cmd *cmd, const struct
 		return LVSH_EXIT_USAGE;
 	if (opt_timeout(cmd->name, a->opt[0], &ms))
 		return LVSH_EXIT_USAGE;
-	mg.name = a->argv[0];
-	mg.dest = dest;
-	mg.has_timeout_ms = ms != 0;
-	mg.timeout_ms = ms;
-	req.op_case = LIGHTVM__REQUEST__OP_MIGRATE;
-	req.migrate = &mg;
-	rc = lvsh_call(sh, cmd->name, &req, &r);
+	if (!strpbrk(a->argv[0], "*?[") && strcmp(a->argv[0], "all")) {
+		Lightvm__Reply *r;
+
+		rc = migrate_one(sh, cmd->name, a->argv[0], dest, ms, &r);
+		if (rc != LVSH_EXIT_OK)
+			return rc;
+		return finish(sh, cmd->name, r, "migrated", false);
+	}
+	sel.selector = a->argv[0];
+	req.op_case = LIGHTVM__REQUEST__OP_LIST;
+	req.list = &sel;
+	rc = lvsh_call(sh, cmd->name, &req, &list);
 	if (rc != LVSH_EXIT_OK)
 		return rc;
-	if (!sh->json && r->n_vms == 1 && r->vms[0]->has_migrate_downtime_ns)
-		fprintf(sh->out, "migrated %s to %s (downtime %.3f ms: held here -> ready there)\n",
-			a->argv[0], dest, r->vms[0]->migrate_downtime_ns / 1e6);
-	else if (!sh->json)
-		fprintf(sh->out, "migrated %s to %s\n", a->argv[0], dest);
-	if (!sh->json && r->n_vms == 1)
-		print_migrate_phases(sh->out, r->vms[0]);
-	return finish(sh, cmd->name, r, "migrated", false);
+	moved = calloc(list->n_vms + 1, sizeof(*moved));
+	vms = calloc(list->n_vms + 1, sizeof(*vms));
+	if (!moved || !vms) {
+		lvsh_err(cmd->name, "out of memory");
+		worst = LVSH_EXIT_FAIL;
+		goto out;
+	}
+	for (size_t i = 0; i < list->n_vms; i++) {
+		if (strcmp(list->vms[i]->state, "running"))
+			continue;
+		rc = migrate_one(sh, cmd->name, list->vms[i]->name, dest, ms, &moved[n]);
+		if (rc != LVSH_EXIT_OK) {
+			worst = rc;
+			continue;
+		}
+		if (moved[n]->n_vms == 1)
+			vms[agg.n_vms++] = moved[n]->vms[0];
+		n++;
+	}
+	if (sh->json) {
+		agg.vms = vms;
+		json_reply(sh, &agg);
+	}
+	if (n == 0 && worst == LVSH_EXIT_OK) {
+		lvsh_err(cmd->name, "%s: no running VM matches", a->argv[0]);
+		worst = LVSH_EXIT_FAIL;
+	}
+out:
+	for (size_t i = 0; moved && i < n; i++)
+		lightvm__reply__free_unpacked(moved[i], NULL);
+	free(moved);
+	free(vms);
+	lightvm__reply__free_unpacked(list, NULL);
+	return worst;
 }
 
 const struct lvsh_cmd lvsh_cmd_migrate = {
-	.name = "migrate", .usage = "VM SOCKET|HOST:PORT [timeout=SEC]",
-	.help = "move a running VM to another agent (its socket, or its migrate-listen address)",
+	.name = "migrate", .usage = "SELECTOR SOCKET|HOST:PORT [timeout=SEC]",
+	.help = "move running VMs to another agent (its socket, or its migrate-listen address)",
 	.fn = cmd_migrate, .min_args = 2, .max_args = 2, .opts = migrate_opts,
 };
 

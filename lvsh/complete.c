@@ -289,7 +289,8 @@ static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
 		return add_names(c, image_names(sh), prefix);
 	if (strcmp(kind, "CMD") == 0)
 		return add_commands(c, prefix);
-	if (strcmp(kind, "FILE") == 0)
+	/* files; an agent's socket (migrate's SOCKET|HOST:PORT) is a file too */
+	if (strcmp(kind, "FILE") == 0 || strncmp(kind, "SOCKET", 6) == 0)
 		return add_files(c, prefix);
 	if (islower((unsigned char)kind[0]))
 		return add(c, kind, prefix);	/* a literal such as "set" */

@@ -233,6 +233,15 @@ daytime_in "$NB" "$ip" || fail "mt-1 does not answer at B after a TCP migration"
 ls "$T/sb/snapshots" 2>/dev/null | grep -q . && fail "B kept a received snapshot: $(ls "$T/sb/snapshots")"
 dt=$(jq -r '.vms[0].migrate_downtime_ns // empty' "$T/out")
 ok "migrate daytime A -> B over TCP ($DST): answers at B on $ip (downtime ${dt:-?} ns, emulated, not a performance number)"
+# a selector: each running VM it selects, one after the other; --json lists them
+$LA -c "spawn 2 daytime --wait name=msel" >/dev/null || fail "spawn msel at A"
+$LA --json -c "migrate 'msel-*' $DST" >"$T/out" 2>&1 || fail "migrate a pattern: $(cat "$T/out")"
+[ "$(jq -r '[.vms[].name] | sort | join(" ")' "$T/out")" = "msel-1 msel-2" ] || fail "migrate --json of a pattern: $(cat "$T/out")"
+for v in msel-1 msel-2; do
+	[ "$(state "$LB" $v)" = running ] && [ "$(state "$LA" $v)" = none ] || fail "$v did not move: A $(state "$LA" $v), B $(state "$LB" $v)"
+done
+$LA -c "migrate 'nothing-*' $DST" >"$T/out" 2>&1 && fail "migrate of a pattern that selects nothing succeeded"
+ok "migrate 'msel-*' HOST:PORT: both moved, --json lists them; a pattern that selects nothing fails"
 
 # the wrong key: refused before anything is sent; the VM runs on at A
 ACONF=$T/a-bad.conf; kill_a; start_a

@@ -300,6 +300,21 @@ static void test_complete_file(void **state)
 	assert_string_equal(cand.words[0], p);
 	assert_false(cand.no_space);
 	lvsh_completion_free(&cand);
+	/* the snapshot commands: save's and restore's FILE, migrate's SOCKET */
+	snprintf(line, sizeof(line), "restore %s/w", dir);
+	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
+	assert_int_equal(cand.n, 1);
+	lvsh_completion_free(&cand);
+	snprintf(line, sizeof(line), "save all %s/w", dir);
+	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
+	assert_int_equal(cand.n, 1);
+	lvsh_completion_free(&cand);
+	snprintf(line, sizeof(line), "migrate vm1 %s/w", dir);
+	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
+	assert_int_equal(cand.n, 1);
+	snprintf(p, sizeof(p), "%s/web.cfg", dir);
+	assert_string_equal(cand.words[0], p);
+	lvsh_completion_free(&cand);
 	snprintf(line, sizeof(line), "cr %s/v", dir);
 	assert_int_equal(lvsh_complete(&sh, line, strlen(line), &cand), 0);
 	assert_int_equal(cand.n, 1);
