@@ -109,3 +109,24 @@ for round in 1 2; do
 done
 xl destroy xl-noop
 ok "xl save + xl restore of the same noop image, twice"
+
+# a guest that never idles never sees the suspend request: the save
+# fails after its 10 s, the guest runs on
+$LVSH -c "spawn 1 spin" >/dev/null || fail "spawn spin"
+wait_state running spin-1 1 100 || fail "spin-1 not running"
+if $LVSH -c "save spin-1 $S/spin.lvsnap" >"$T/out" 2>&1; then fail "a spinning guest was saved: $(cat "$T/out")"; fi
+grep -q "did not suspend" "$T/out" || fail "unclear error for a guest that does not suspend: $(cat "$T/out")"
+[ "$(info spin-1 state)" = running ] || fail "spin-1 not running after the failed save"
+ok "a guest that does not suspend: $(head -n1 "$T/out" | cut -c1-100); it runs on"
+# a VM destroyed while its save runs: the job ends for nobody
+$LVSH -c "spawn 1 noop --wait" >/dev/null || fail "spawn noop"
+$LVSH -c "save noop-1 $S/gone.lvsnap" >"$T/out" 2>&1 &
+sv=$!
+sleep 0.05
+$LVSH -c "destroy noop-1" >/dev/null 2>&1
+wait $sv
+kill -0 "$AGENT_PID" || fail "the agent died when a VM went during its save"
+destroy_all_empty   # no domain and no domain file of ours left
+ok "a VM destroyed during its save: the agent serves on ($(head -n1 "$T/out" | cut -c1-80))"
+stop_agent
+! grep -E "AddressSanitizer|runtime error|LeakSanitizer" "$T/agent.log" || fail "sanitizer report in the agent's log"
