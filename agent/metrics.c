@@ -45,6 +45,8 @@
 
 #define NLE PROM_SPAWN_NLE
 
+_Static_assert(PROM_NSTATES == LV_ST_NR, "prom.c's state names and the core's states differ");
+
 static struct {
 	uint64_t events[LV_EV_NR];
 	uint64_t spawn_bucket[NLE + 1];	/* the last one: +Inf */

@@ -12,6 +12,7 @@
 
 static const char *const prom_states[PROM_NSTATES] = {
 	"prepared", "booting", "running", "paused", "shutting-down", "shutoff", "crashed",
+	"saving", "saved", "restoring", "migrating",
 };
 
 static void grow(struct prom_buf *b, size_t need)

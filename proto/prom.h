@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define PROM_NSTATES 7   /* prepared ... crashed, as HostInfo.by_state */
+#define PROM_NSTATES 11  /* prepared ... migrating, as HostInfo.by_state */
 
 /* A growing buffer; oom is set (and the text cut) when it cannot grow
  * or would pass PROM_BUF_MAX.  The caller frees p. */
