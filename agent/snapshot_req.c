@@ -43,6 +43,7 @@ struct snapreq {
 	char *prefix;
 	bool wait;
 	uint32_t timeout_ms;
+	int64_t t_request;          /* the clone's request: its copies' first phase */
 };
 
 static struct snapreq *pending;
@@ -412,12 +413,14 @@ void snapreq_save(struct client *c, uint32_t seq, const Lightvm__SaveReq *rq)
 /* ---- restore */
 
 /* Spawn count VMs from the snapshot fd (desc d); the spawn waiter
- * replies.  prefix/name as in lv_spawn. */
+ * replies.  prefix/name as in lv_spawn; t0: when the request came (the
+ * flight recorder's first phase: the snapshot's check, and a clone's
+ * save, count). */
 static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct lv_snapshot_desc *d,
 			  unsigned count, const char *name, const char *prefix, bool keep_addr,
-			  bool hold, bool wait, uint32_t timeout_ms, const char *what)
+			  bool hold, bool wait, uint32_t timeout_ms, const char *what, int64_t t0)
 {
-	int64_t t0 = lv_now_ns(), timeout_ns;
+	int64_t timeout_ns;
 	char err[512];
 	struct lv_vm **vms = calloc(count, sizeof(*vms));
 	struct waiter *w;
@@ -475,6 +478,7 @@ void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *
 	struct lv_snapshot_desc d;
 	char err[PATH_MAX + 256];
 	const char *name = rq->name && *rq->name ? rq->name : NULL;
+	int64_t t0 = lv_now_ns();
 	int fd;
 
 	if (rq->path[0] != '/') {
@@ -496,7 +500,7 @@ void snapreq_restore(struct client *c, uint32_t seq, const Lightvm__RestoreReq *
 		name = d.name;          /* its own name, if free */
 	restore_spawn(c, seq, fd, &d, 1, name, NULL, true, rq->has_hold && rq->hold,
 		      (!rq->has_wait_ready || rq->wait_ready) && !(rq->has_hold && rq->hold),
-		      rq->has_timeout_ms ? rq->timeout_ms : 0, "restore");
+		      rq->has_timeout_ms ? rq->timeout_ms : 0, "restore", t0);
 	close(fd);
 }
 
@@ -513,7 +517,7 @@ static void clone_go(struct snapreq *r, const char *path)
 		return;
 	}
 	restore_spawn(r->c, r->seq, fd, &d, r->count, NULL, r->prefix, false, false, r->wait,
-		      r->timeout_ms, "clone");
+		      r->timeout_ms, "clone", r->t_request);
 	close(fd);
 }
 
@@ -556,6 +560,7 @@ void snapreq_clone(struct client *c, uint32_t seq, const Lightvm__CloneReq *rq)
 		return;
 	}
 	r->clone = true;
+	r->t_request = lv_now_ns();
 	r->count = rq->count;
 	r->wait = !rq->has_wait_ready || rq->wait_ready;
 	r->timeout_ms = rq->has_timeout_ms ? rq->timeout_ms : 0;

@@ -364,12 +364,17 @@ out:
 	return rc;
 }
 
-int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size_t errlen)
+/* What both loaders do first: check fd is a regular file that holds a
+ * header, and say how much metadata it announces (*need) in a file of
+ * *size bytes.  Returns -errno, 0 (go on with *need bytes), or 1 with
+ * *rc: the header alone was parsed, and refused (not a header, or more
+ * metadata than the file holds; parse says why). */
+static int head_read(int fd, struct lv_snap *s, bool pages, uint64_t *size, uint64_t *need,
+		     int *rc, char *err, size_t errlen)
 {
-	uint8_t first[sizeof(struct lv_snap_hdr)], *meta = NULL;
+	uint8_t first[sizeof(struct lv_snap_hdr)];
 	struct stat st;
-	uint64_t need;
-	int rc;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -377,12 +382,25 @@ int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size
 	if ((uint64_t)st.st_size < sizeof(first))
 		return fail(err, errlen, -EINVAL, "snapshot file too short (%lld bytes)",
 			    (long long)st.st_size);
-	rc = pread_all(fd, first, sizeof(first), 0);
+	r = pread_all(fd, first, sizeof(first), 0);
+	if (r)
+		return fail(err, errlen, r, "reading the snapshot: %s", strerror(-r));
+	*size = (uint64_t)st.st_size;
+	*need = lv_snap_meta_len(first, sizeof(first));
+	if (*need && *need <= *size)
+		return 0;
+	*rc = parse(first, sizeof(first), *size, s, pages, err, errlen);
+	return 1;
+}
+
+int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size_t errlen)
+{
+	uint64_t size, need;
+	uint8_t *meta;
+	int parsed, rc = head_read(fd, s, true, &size, &need, &parsed, err, errlen);
+
 	if (rc)
-		return fail(err, errlen, rc, "reading the snapshot: %s", strerror(-rc));
-	need = lv_snap_meta_len(first, sizeof(first));
-	if (!need || need > (uint64_t)st.st_size)    /* parse says why */
-		return lv_snap_parse(first, sizeof(first), (uint64_t)st.st_size, s, err, errlen);
+		return rc < 0 ? rc : parsed;
 	meta = malloc(need);
 	if (!meta)
 		return fail(err, errlen, -ENOMEM, "snapshot metadata: out of memory");
@@ -391,7 +409,7 @@ int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size
 		fail(err, errlen, rc, "reading the snapshot: %s",
 		     rc == -EIO ? "file truncated" : strerror(-rc));
 	else
-		rc = lv_snap_parse(meta, need, (uint64_t)st.st_size, s, err, errlen);
+		rc = lv_snap_parse(meta, need, size, s, err, errlen);
 	free(meta);
 	if (!rc && verify_mem_too)
 		rc = verify_mem(fd, s, err, errlen);
@@ -402,29 +420,17 @@ int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem_too, char *err, size
 
 int lv_snap_load_head(int fd, struct lv_snap *s, char *err, size_t errlen)
 {
-	uint8_t first[sizeof(struct lv_snap_hdr)];
-	struct stat st;
-	uint64_t need;
+	uint64_t size, need;
 	void *meta;
-	int rc;
+	int parsed, rc = head_read(fd, s, false, &size, &need, &parsed, err, errlen);
 
-	memset(s, 0, sizeof(*s));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return fail(err, errlen, -EINVAL, "snapshot is not a regular file");
-	if ((uint64_t)st.st_size < sizeof(first))
-		return fail(err, errlen, -EINVAL, "snapshot file too short (%lld bytes)",
-			    (long long)st.st_size);
-	rc = pread_all(fd, first, sizeof(first), 0);
 	if (rc)
-		return fail(err, errlen, rc, "reading the snapshot: %s", strerror(-rc));
-	need = lv_snap_meta_len(first, sizeof(first));
-	if (!need || need > (uint64_t)st.st_size)
-		return parse(first, sizeof(first), (uint64_t)st.st_size, s, false, err, errlen);
+		return rc < 0 ? rc : parsed;
 	/* read from the page cache through a mapping: nothing to allocate */
 	meta = mmap(NULL, need, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (meta == MAP_FAILED)
 		return fail(err, errlen, -errno, "mapping the snapshot: %s", strerror(errno));
-	rc = parse(meta, need, (uint64_t)st.st_size, s, false, err, errlen);
+	rc = parse(meta, need, size, s, false, err, errlen);
 	munmap(meta, need);
 	return rc;
 }
