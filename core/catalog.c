@@ -25,6 +25,7 @@
 #include "lv_internal.h"
 #include "elf.h"
 #include "lightvm_abi.h"
+#include "hostnet.h"
 
 #define STACK_RESERVE (64u << 10)
 
@@ -208,6 +209,52 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 out:
 	close(fd);
 	return rc;
+}
+
+/* What an image is, looked at once per file: every VM of `spawn 1000
+ * noop` shares one image fd, and each look at it costs a stat and two
+ * or three reads.  Kept for the last few files, by identity (device,
+ * inode, size, change time), checked with one fstat per call. */
+#define TRAITS_CACHE 4
+
+struct traits_entry {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	bool valid, is_linux, wants_net;
+};
+
+static struct traits_entry traits_cache[TRAITS_CACHE];
+static unsigned traits_next;
+
+static bool traits_same(const struct traits_entry *e, const struct stat *st)
+{
+	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+int lv__image_traits(int fd, bool *is_linux, bool *wants_net)
+{
+	struct traits_entry *e;
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	for (unsigned i = 0; i < TRAITS_CACHE; i++)
+		if (traits_same(&traits_cache[i], &st)) {
+			*is_linux = traits_cache[i].is_linux;
+			*wants_net = traits_cache[i].wants_net;
+			return 0;
+		}
+	e = &traits_cache[traits_next++ % TRAITS_CACHE];
+	*e = (struct traits_entry){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+				    .mtime = st.st_mtim, .ctime = st.st_ctim, .valid = true,
+				    .is_linux = lv__image_is_linux(fd), .wants_net = lv__image_wants_net(fd) };
+	*is_linux = e->is_linux;
+	*wants_net = e->wants_net;
+	return 0;
 }
 
 /* Is fd an ELF64 x86-64 kernel with a segment linked in the upper half

@@ -129,6 +129,10 @@ const char *lv__platform_outer(char *buf, size_t len, int self_is_xen);
 
 /* Is the open image a Linux kernel with the PVH entry note (catalog.c)? */
 bool lv__image_is_linux(int fd);
+/* Both of an image's traits (Linux kernel; asks for a NIC), from a small
+ * cache by file identity: one fstat when the file was looked at before
+ * (catalog.c).  0 or -errno. */
+int lv__image_traits(int fd, bool *is_linux, bool *wants_net);
 /* Only letters, digits, '-', '_' and '.' (VM names, image names). */
 bool lv__name_chars_ok(const char *s);
 /* Open an admin-given path (image, ramdisk) for reading, only if it is a

@@ -436,9 +436,9 @@ static bool snapshot_net(struct lv_vm *vm, const struct lv_spawn *sp, char *err,
 
 /* A unikernel asks for a NIC with its ELF note; on KVM a Linux kernel
  * always gets one (virtio-net, core/kvm/virtio_net.c). */
-static bool image_wants_net(struct lv_host *h, int fd)
+static bool image_wants_net(struct lv_host *h, bool is_linux, bool wants_net)
 {
-	return lv__image_wants_net(fd) || (strcmp(h->ops->name, "kvm") == 0 && lv__image_is_linux(fd));
+	return wants_net || (strcmp(h->ops->name, "kvm") == 0 && is_linux);
 }
 
 int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
@@ -447,6 +447,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	struct lv_vm *vm;
 	char dummy[8];
 	int fd = sp->image_fd, rc;
+	bool is_linux, wants_net;
 
 	if (!err) {
 		err = dummy;
@@ -520,14 +521,16 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 			goto fail;
 		}
 	}
-	if ((sp->ramdisk || sp->cmdline) && strcmp(h->ops->name, "kvm") == 0 && !lv__image_is_linux(fd)) {
+	if (sp->snapshot || lv__image_traits(fd, &is_linux, &wants_net))
+		is_linux = wants_net = false;   /* a snapshot says itself (snapshot_net) */
+	if ((sp->ramdisk || sp->cmdline) && strcmp(h->ops->name, "kvm") == 0 && !is_linux) {
 		snprintf(err, errlen, "%s is for Linux kernels (and the Xen driver): %s is a LightVM unikernel",
 			 sp->ramdisk ? "ramdisk=" : "cmdline=", sp->image);
 		rc = -EINVAL;
 		goto fail;
 	}
 	if (sp->snapshot ? snapshot_net(vm, sp, err, errlen, &rc) :
-	    image_wants_net(h, fd) && (rc = lv__net_vm_attach(vm, err, errlen)) != 0)
+	    image_wants_net(h, is_linux, wants_net) && (rc = lv__net_vm_attach(vm, err, errlen)) != 0)
 		goto fail;
 	vm->info.id = h->next_id++;
 	rc = vm_insert(h, vm);

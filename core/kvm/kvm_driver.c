@@ -1071,9 +1071,12 @@ static int boot_args(struct kvm_driver *d, struct lv_vm *vm, int image_fd, struc
 {
 	const struct lv_spawn *sp = vm->spawn;
 	struct kvm_boot *b;
+	bool is_linux, wants_net;
 
 	*out = NULL;
-	if (!lv__image_is_linux(image_fd)) {
+	if (lv__image_traits(image_fd, &is_linux, &wants_net))
+		is_linux = false;
+	if (!is_linux) {
 		if (sp && (sp->ramdisk || sp->cmdline)) {
 			lv__log(d->h, LV_LOG_ERR, "%s: ramdisk= and cmdline= are for Linux kernels; %s is a unikernel",
 				vm->info.name, vm->info.image);
