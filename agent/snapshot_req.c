@@ -445,6 +445,7 @@ static void restore_spawn(struct client *c, uint32_t seq, int fd, const struct l
 		struct lv_spawn s = {
 			.image = d->image, .name = name, .prefix = prefix, .t_request = t0,
 			.image_fd = fd, .snapshot = d, .keep_addr = keep_addr, .hold = hold,
+			.snapshot_copy = count == 1 && !prefix,   /* a restore, not clones */
 			.watchdog_s = g_watchdog_s,
 		};
 		struct lv_vm *vm;

@@ -86,6 +86,7 @@ struct lv_vm {
 	bool released;
 	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
 	bool hold_start;             /* ... and held until unpaused (lv_spawn.hold) */
+	bool snap_copy;              /* ... copied, not mapped (lv_spawn.snapshot_copy) */
 	bool held;                   /* saved by lv_vm_save_hold, still held */
 	enum lv_state save_from;     /* the state a save returns to */
 	int save_err;

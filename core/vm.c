@@ -472,6 +472,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	vm->info.vcpus = sp->vcpus;
 	vm->from_snapshot = vm->info.restored = sp->snapshot != NULL;
 	vm->hold_start = sp->snapshot && sp->hold;
+	vm->snap_copy = sp->snapshot && sp->snapshot_copy;
 	/* memory out of range (-ERANGE) is reported where the image is
 	 * opened, with its name (lv_image_open) */
 	if (lv_flavor_normalize(&vm->info.mem_bytes, &vm->info.vcpus) == -EINVAL) {

@@ -196,6 +196,10 @@ struct lv_spawn {
 	/* a restore for a migration: the guest is mapped and loaded but
 	 * held (state paused) until lv_vm_unpause */
 	bool hold;
+	/* a restore (not a clone): the snapshot's pages are copied into the
+	 * pooled shell's memory, whose pages the pool warmed up, instead of
+	 * mapped from the file (shared: what clones need) */
+	bool snapshot_copy;
 };
 #define LV_WATCHDOG_MAX 86400u
 #define LV_SPAWN_CMDLINE_MAX 900u

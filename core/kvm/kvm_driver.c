@@ -722,7 +722,8 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	m.id = vm->info.id;
 	m.boot_timeout_ms = d->h->cfg.boot_timeout_ms;
 	m.watchdog_s = vm->watchdog_s;
-	m.kind = (vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0) | (vm->hold_start ? KVM_EXEC_HOLD : 0);
+	m.kind = (vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0) | (vm->hold_start ? KVM_EXEC_HOLD : 0) |
+		 (vm->snap_copy ? KVM_EXEC_COPY : 0);
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	fds[0] = image_fd;
 	fds[1] = logfd;

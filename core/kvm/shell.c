@@ -763,6 +763,7 @@ static void wait_exec(struct kvm_shell *s)
 	s->id = m.id;
 	s->restore = (m.kind & KVM_EXEC_SNAPSHOT) != 0;
 	s->hold = s->restore && (m.kind & KVM_EXEC_HOLD);
+	s->snap_copy = s->restore && (m.kind & KVM_EXEC_COPY);
 }
 
 /* ---- load */

@@ -51,6 +51,7 @@ struct kvm_shell {
 	int64_t stats_t;        /* when cpu_ns was last refreshed */
 	bool restore;           /* EXEC of a snapshot (snapshot_shell.c) */
 	bool hold;              /* ... held (paused) once loaded: a migration */
+	bool snap_copy;         /* ... its pages copied in, not mapped (snapshot_shell.c) */
 	bool in_idle;           /* inside LV_HC_IDLE (a save notes it) */
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 	bool linux_guest;       /* prepared for Linux (linux.h) */

@@ -66,6 +66,7 @@ enum kvm_msg_type {
 /* EXEC's kind: the image fd is a snapshot (snapshot.h) to map, not an ELF */
 #define KVM_EXEC_SNAPSHOT 1u
 #define KVM_EXEC_HOLD     2u   /* with SNAPSHOT: PAUSED once loaded, until UNPAUSE */
+#define KVM_EXEC_COPY     4u   /* with SNAPSHOT: copy its pages in, do not map the file */
 
 enum kvm_hello_state {
 	KVM_HS_PREPARED = 0,   /* no guest yet */

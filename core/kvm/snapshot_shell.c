@@ -19,10 +19,20 @@
  * the new name and NIC, `restored` + 1, and boot_tsc moved so that the
  * guest's clock goes on from where it was saved; the guest learns it was
  * restored from LV_WAKE_RESTORED.
+ *
+ * A restore that is not a clone (EXEC kind KVM_EXEC_COPY) copies the
+ * listed pages into the pooled shell's own memory instead and zeroes the
+ * other pages this process has resident (mincore): the pool's warm-up
+ * already paid the first touches of the pages a guest uses (under PVM a
+ * shadow-MMU fault each), which a new mapping would throw away, and the
+ * restored guest's first instructions then find them mapped (measured in
+ * scripts/bench-snapshot; LIGHTVM_KVM_SNAP_COPY=0 maps instead, for an
+ * A/B run).  Clones map: they share the file's pages.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
@@ -204,6 +214,62 @@ static int devpage_restore(struct kvm_shell *s, const struct lv_snap *snap,
 	return 0;
 }
 
+/* Guest memory = the snapshot's pages, copied in (see the top): the
+ * listed pages read from the file, every other resident page zeroed.
+ * The list is checked again (order, range): the file could have changed
+ * since the agent's check. */
+static int copy_in(struct kvm_shell *s, const struct lv_snap *snap, char *err, size_t errlen)
+{
+	uint64_t npg = s->vm.mem_size / LV_SNAP_PAGE, n = snap->hdr.npages, k = 0;
+	size_t len = LV_SNAP_LIST_OFF + (size_t)n * 4;
+	const uint32_t *list;
+	void *m;
+	int rc = 0;
+
+	if (npg > sizeof(resident))
+		return -EINVAL;
+	if (mincore(s->vm.mem, s->vm.mem_size, resident) < 0) {
+		snprintf(err, errlen, "restoring memory: mincore: %s", strerror(errno));
+		return -errno;
+	}
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, s->img_fd, 0);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "mapping the page list: %s", strerror(errno));
+		return -errno;
+	}
+	list = (const uint32_t *)((const uint8_t *)m + LV_SNAP_LIST_OFF);
+	for (uint64_t p = 0; p < npg; p++) {
+		if (k < n && list[k] == p) {
+			k++;
+			continue;
+		}
+		if (resident[p] & 1)
+			memset(s->vm.mem + p * LV_SNAP_PAGE, 0, LV_SNAP_PAGE);
+	}
+	if (k != n) {
+		snprintf(err, errlen, "the snapshot's page list changed: out of order or range");
+		rc = -EINVAL;
+	}
+	for (uint64_t i = 0, j; !rc && i < n; i = j) {
+		for (j = i + 1; j < n && list[j] == list[j - 1] + 1; j++)
+			;
+		rc = kvm_pread_full(s->img_fd, s->vm.mem + (uint64_t)list[i] * LV_SNAP_PAGE,
+				    (j - i) * LV_SNAP_PAGE,
+				    snap->hdr.mem_off + (uint64_t)list[i] * LV_SNAP_PAGE);
+		if (rc)
+			snprintf(err, errlen, "reading the snapshot's pages: %s", strerror(-rc));
+	}
+	munmap(m, len);
+	return rc;
+}
+
+static bool copy_wanted(const struct kvm_shell *s)
+{
+	const char *e = getenv("LIGHTVM_KVM_SNAP_COPY");
+
+	return s->snap_copy && !(e && !strcmp(e, "0"));
+}
+
 int kvm_snap_shell_restore(struct kvm_shell *s, char *err, size_t errlen)
 {
 	struct lv_dev fresh = { 0 }, *nd;
@@ -232,12 +298,18 @@ int kvm_snap_shell_restore(struct kvm_shell *s, char *err, size_t errlen)
 		rc = -EINVAL;
 		goto out;
 	}
-	p = mmap(s->vm.mem, s->vm.mem_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->img_fd, (off_t)snap.hdr.mem_off);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		snprintf(err, errlen, "mapping the snapshot: %s", strerror(errno));
-		goto out;
+	if (copy_wanted(s)) {
+		rc = copy_in(s, &snap, err, errlen);
+		if (rc)
+			goto out;
+	} else {
+		p = mmap(s->vm.mem, s->vm.mem_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, s->img_fd, (off_t)snap.hdr.mem_off);
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			snprintf(err, errlen, "mapping the snapshot: %s", strerror(errno));
+			goto out;
+		}
 	}
 	cpu_to_kvm(&snap.cpu, &r, &f);
 	if (ioctl(s->vm.vcpu_fd, KVM_SET_SREGS, &s->vm.sregs) < 0 ||
