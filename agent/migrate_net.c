@@ -33,7 +33,9 @@
  * Budgets: the listener serves each connection on a thread of its own,
  * at most NET_CONNS_MAX at once and one per peer address (a second from
  * the same peer is closed at once); each read or write has a time limit
- * (NET_IO_MS) and a whole connection NET_CONN_MS; messages are bounded
+ * (NET_IO_MS), the handshake NET_IO_MS in all, and a whole connection
+ * NET_CONN_MS (checked between reads: no trickle holds it longer, on
+ * either side); messages are bounded
  * (NET_MSG_MAX).  The threads touch nothing of the agent's but its
  * socket and the log.
  */
@@ -90,6 +92,7 @@ struct stream {
 	uint8_t skey[NET_MAC];
 	uint64_t seq_out, seq_in;
 	bool server;
+	int64_t deadline;           /* CLOCK_MONOTONIC ns, 0: none (each I/O has its own limit) */
 };
 
 /* ---- crypto */
@@ -139,11 +142,21 @@ static void io_limits(int fd, uint32_t ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static int write_all(int fd, const void *p, size_t n)
+/* the stream's whole-connection limit, checked between calls: a peer
+ * that trickles bytes cannot hold a connection past it */
+static bool late(const struct stream *s)
+{
+	return s->deadline && lv_now_ns() > s->deadline;
+}
+
+static int write_all(const struct stream *s, const void *p, size_t n)
 {
 	const uint8_t *b = p;
+	int fd = s->fd;
 
 	while (n) {
+		if (late(s))
+			return -ETIMEDOUT;
 		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
@@ -156,11 +169,14 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int read_all(int fd, void *p, size_t n)
+static int read_all(const struct stream *s, void *p, size_t n)
 {
 	uint8_t *b = p;
+	int fd = s->fd;
 
 	while (n) {
+		if (late(s))
+			return -ETIMEDOUT;
 		ssize_t r = recv(fd, b, n, 0);
 
 		if (r < 0 && errno == EINTR)
@@ -186,9 +202,9 @@ static int msg_send(struct stream *s, uint32_t type, const void *body, uint32_t 
 	memcpy(hdr, &t, 4);
 	memcpy(hdr + 4, &l, 4);
 	msg_mac(s, s->server, s->seq_out++, hdr, body, len, mac);
-	if ((rc = write_all(s->fd, hdr, 8)) || (len && (rc = write_all(s->fd, body, len))))
+	if ((rc = write_all(s, hdr, 8)) || (len && (rc = write_all(s, body, len))))
 		return rc;
-	return write_all(s->fd, mac, NET_MAC);
+	return write_all(s, mac, NET_MAC);
 }
 
 /* One message of at most max bytes; *body malloc'ed (caller frees).
@@ -201,7 +217,7 @@ static int msg_recv(struct stream *s, uint32_t *type, uint8_t **body, uint32_t *
 	int rc;
 
 	*body = NULL;
-	if ((rc = read_all(s->fd, hdr, 8)))
+	if ((rc = read_all(s, hdr, 8)))
 		return rc;
 	memcpy(&t, hdr, 4);
 	memcpy(&l, hdr + 4, 4);
@@ -212,7 +228,7 @@ static int msg_recv(struct stream *s, uint32_t *type, uint8_t **body, uint32_t *
 	b = malloc(l ? l : 1);
 	if (!b)
 		return -ENOMEM;
-	if ((rc = read_all(s->fd, b, l)) || (rc = read_all(s->fd, mac, NET_MAC))) {
+	if ((rc = read_all(s, b, l)) || (rc = read_all(s, mac, NET_MAC))) {
 		free(b);
 		return rc;
 	}
@@ -238,7 +254,7 @@ static int hello_server(struct stream *s)
 		return -EIO;
 	memcpy(out, NET_MAGIC, 8);
 	memcpy(out + 8, ns, NET_NONCE);
-	if ((rc = write_all(s->fd, out, sizeof(out))) || (rc = read_all(s->fd, in, sizeof(in))))
+	if ((rc = write_all(s, out, sizeof(out))) || (rc = read_all(s, in, sizeof(in))))
 		return rc;
 	if (memcmp(in, NET_MAGIC, 8))
 		return -EPROTO;
@@ -247,7 +263,7 @@ static int hello_server(struct stream *s)
 		return -EACCES;
 	mac3(g_key, g_keylen, "lvmig server", in + 8, ns, want);
 	mac3(g_key, g_keylen, "lvmig session", ns, in + 8, s->skey);
-	return write_all(s->fd, want, NET_MAC);
+	return write_all(s, want, NET_MAC);
 }
 
 static int hello_client(struct stream *s)
@@ -258,16 +274,16 @@ static int hello_client(struct stream *s)
 
 	if (getrandom(nc, sizeof(nc), 0) != (ssize_t)sizeof(nc))
 		return -EIO;
-	if ((rc = read_all(s->fd, in, sizeof(in))))
+	if ((rc = read_all(s, in, sizeof(in))))
 		return rc;
 	if (memcmp(in, NET_MAGIC, 8))
 		return -EPROTO;
 	memcpy(out, NET_MAGIC, 8);
 	memcpy(out + 8, nc, NET_NONCE);
 	mac3(g_key, g_keylen, "lvmig client", in + 8, nc, out + 8 + NET_NONCE);
-	if ((rc = write_all(s->fd, out, sizeof(out))))
+	if ((rc = write_all(s, out, sizeof(out))))
 		return rc;
-	if ((rc = read_all(s->fd, mac, sizeof(mac))))
+	if ((rc = read_all(s, mac, sizeof(mac))))
 		return rc == -ECONNRESET ? -EACCES : rc;   /* closed: our key is wrong */
 	mac3(g_key, g_keylen, "lvmig server", nc, in + 8, want);
 	if (CRYPTO_memcmp(mac, want, NET_MAC))
@@ -407,6 +423,7 @@ int migrate_net_call(const char *dest, uint32_t timeout_ms, Lightvm__Request *rq
 		goto fail;
 	}
 	io_limits(s.fd, timeout_ms ? timeout_ms : NET_IO_MS);
+	s.deadline = lv_now_ns() + (int64_t)NET_CONN_MS * 1000000;   /* a trickling destination */
 	setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(s.fd, (struct sockaddr *)&ss, sl) < 0) {
 		rc = errno == EINPROGRESS ? -ETIMEDOUT : -errno;
@@ -777,7 +794,11 @@ static void serve(struct conn *c)
 	const char *why = NULL;
 	char *path = NULL;          /* the request's own, freed with it */
 	size_t olen;
-	int rc = hello_server(&c->s);
+	int rc;
+
+	c->s.deadline = lv_now_ns() + (int64_t)NET_IO_MS * 1000000;   /* the handshake */
+	rc = hello_server(&c->s);
+	c->s.deadline = c->deadline;
 
 	if (rc) {
 		plog(LV_LOG_WARN, "migrate-listen: %s: %s", c->peer_str,

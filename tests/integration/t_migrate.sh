@@ -270,6 +270,13 @@ def rd(n):
     return b
 if mode == 'junk':
     s.sendall(os.urandom(200)); s.close(); sys.exit(0)
+if mode == 'trickle':    # one byte of its hello a second: cut at the handshake's limit
+    import time
+    rd(40)
+    try:
+        for i in range(40): s.send(b'L'); time.sleep(1)
+    except OSError: pass
+    sys.exit(0)
 hello = rd(40); ns = hello[8:]; nc = os.urandom(32)
 s.sendall(b'LVMIGR1\0' + nc + hmac.new(key, b'lvmig client' + ns + nc, hashlib.sha256).digest())
 rd(32)
@@ -310,12 +317,15 @@ PY
 	hostile badmac;  wait_log "$T/b.log" "snapshot refused: a message that fails its MAC"
 	hostile listall; wait_log "$T/b.log" "refused: a list must name one VM"
 	hostile junkfile
+	hostile trickle &
+	i=0; until grep -q "migrate-listen: .*: Connection timed out" "$T/b.log"; do
+		i=$((i + 1)); [ $i -gt $((300 * TS)) ] && fail "a trickling peer was not cut off"; sleep 0.1; done
 	i=0; until grep -q "hx-1" "$T/b.log"; do i=$((i + 1)); [ $i -gt $((100 * TS)) ] && break; sleep 0.05; done
 	[ "$(state "$LB" hx-1)" = none ] || fail "a junk snapshot started a VM at B: $(state "$LB" hx-1)"
 	ls "$T/sb/snapshots" 2>/dev/null | grep -q . && fail "hostile streams left files: $(ls "$T/sb/snapshots")"
 	kill -0 "$BPID" || fail "B died of a hostile stream"
 	[ "$(state "$LB" mt-1)" = running ] || fail "mt-1 at B hurt by hostile streams"
-	ok "hostile streams (junk, cut short, a huge size, data out of order, a bad MAC, a list of all, a junk snapshot): refused, nothing left, B runs on"
+	ok "hostile streams (junk, cut short, a huge size, data out of order, a bad MAC, a list of all, a junk snapshot, a trickle): refused or cut off, nothing left, B runs on"
 else
 	echo "SKIP (part): no python3: hostile TCP streams not tested"
 fi
