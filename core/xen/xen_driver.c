@@ -77,6 +77,7 @@ struct xen_vm {
 	unsigned reboot_i;
 	struct xen_vm *rnext;          /* reboots found by a domain scan */
 	struct xen_job *job;           /* a save or restore running (xen_save.c) */
+	bool restoring;                /* the agent closes during its restore */
 	uint32_t restored;             /* restores so far (the device page's count) */
 };
 
@@ -1115,6 +1116,7 @@ static int vm_restore_start(struct xen_vm *xv, int fd, char *err, size_t errlen)
 	struct lv_vm *vm = xv->vm;
 	struct xen_snap s;
 	struct xen_job *j;
+	char path[64];
 	bool pooled = false;
 	int rc;
 
@@ -1158,7 +1160,10 @@ static int vm_restore_start(struct xen_vm *xv, int fd, char *err, size_t errlen)
 	j->owner = xv;
 	j->domid = xv->dom.domid;
 	j->console_port = xv->dom.remote_port;
-	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	/* a file description of its own (not a dup: restores of one file
+	 * run at once, a clone's, and each thread seeks) */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	j->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (j->fd < 0 || (rc = xen_job_run(d, j))) {
 		rc = j->fd < 0 ? -errno : rc;
 		snprintf(err, errlen, "starting the restore: %s", strerror(-rc));
@@ -1288,6 +1293,7 @@ static void xen_close(struct lv_driver *drv)
 		struct xen_vm *xv = vm->drv;
 
 		if (xv && xv->job) {
+			xv->restoring = xv->job->kind == XEN_JOB_RESTORE;
 			xv->job->owner = NULL;
 			xv->job->keep = true;
 			xv->job = NULL;
@@ -1302,6 +1308,9 @@ static void xen_close(struct lv_driver *drv)
 			continue;
 		console_drain(xv);
 		xen_net_free(xv->net);   /* the guest's NIC is down until the next agent */
+		xv->net = NULL;
+		if (xv->restoring)       /* half restored: nobody could run it */
+			vm_detach(xv);
 		vm_free(xv);
 	}
 	xen_xst_stop(d);             /* the VMs' names stay, the pool's went */

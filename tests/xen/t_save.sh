@@ -63,6 +63,17 @@ ok "second round: saved the restored guest, restored as 'again', answers on $ip"
 grep -E 'saved domain|restored into' "$T/agent.log" | sed 's/^/    agent: /' | tail -n 4
 echo "    (times above are emulated: QEMU TCG, not performance numbers)"
 
+# clones: save --keep + restores of that file, at once (each restore
+# reads the file through its own open file description); every clone
+# answers on an address of its own (no memory shared on Xen)
+$LVSH -c "clone again 3 name=cl" >"$T/out" 2>&1 || fail "clone again 3 name=cl: $(cat "$T/out"; tail -n 20 "$T/agent.log")"
+wait_state running 'cl-*' 3 300 || fail "clones not running: $($LVSH -c list)"
+$LVSH --json -c "list cl-*" | jq -r '.vms[].ipv4' >"$T/cips"
+[ "$(sort -u "$T/cips" | grep -c '^10\.')" = 3 ] || fail "clones without distinct addresses: $(cat "$T/cips")"
+lv-daytime -d 5 -t 30 <"$T/cips" >"$T/d" 2>&1 || fail "clones do not answer: $(cat "$T/d")"
+ok "clone again 3: $(tr '\n' ' ' <"$T/cips")answer: $(head -n1 "$T/d")"
+$LVSH -c "destroy cl-*" >/dev/null || fail "destroy the clones"
+
 # hostile files: a clear error each, nothing started, the agent serves on
 n0=$(nvms)
 refused() {   # refused FILE WORDS-EXPECTED WHAT
@@ -118,13 +129,14 @@ if $LVSH -c "save spin-1 $S/spin.lvsnap" >"$T/out" 2>&1; then fail "a spinning g
 grep -q "did not suspend" "$T/out" || fail "unclear error for a guest that does not suspend: $(cat "$T/out")"
 [ "$(info spin-1 state)" = running ] || fail "spin-1 not running after the failed save"
 ok "a guest that does not suspend: $(head -n1 "$T/out" | cut -c1-100); it runs on"
-# a VM destroyed while its save runs: the job ends for nobody
-$LVSH -c "spawn 1 noop --wait" >/dev/null || fail "spawn noop"
-$LVSH -c "save noop-1 $S/gone.lvsnap" >"$T/out" 2>&1 &
+# a VM destroyed while its save waits for it (a spinning guest: 10 s):
+# the job ends for nobody
+$LVSH -c "save spin-1 $S/gone.lvsnap" >"$T/out" 2>&1 &
 sv=$!
-sleep 0.05
-$LVSH -c "destroy noop-1" >/dev/null 2>&1
+sleep 2
+$LVSH -c "destroy spin-1" >/dev/null 2>&1 || fail "destroy spin-1 during its save"
 wait $sv
+sleep 10   # the job's thread gives up on the gone domain
 kill -0 "$AGENT_PID" || fail "the agent died when a VM went during its save"
 destroy_all_empty   # no domain and no domain file of ours left
 ok "a VM destroyed during its save: the agent serves on ($(head -n1 "$T/out" | cut -c1-80))"
