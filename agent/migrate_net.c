@@ -32,7 +32,9 @@
  *
  * Budgets: the listener serves each connection on a thread of its own,
  * at most NET_CONNS_MAX at once and one per peer address (a second from
- * the same peer is closed at once); each read or write has a time limit
+ * the same peer waits up to 2 s for the first to end, then is closed;
+ * at most NET_THREADS_MAX connections are open, more are closed at
+ * once); each read or write has a time limit
  * (NET_IO_MS), the handshake NET_IO_MS in all, and a whole connection
  * NET_CONN_MS (checked between reads: no trickle holds it longer, on
  * either side); messages are bounded
@@ -70,6 +72,8 @@
 #define NET_KEY_MIN    16u
 #define NET_KEY_MAX    4096u
 #define NET_CONNS_MAX  4u
+#define NET_THREADS_MAX 32u            /* connections served or waiting for a slot */
+#define NET_SLOT_WAIT_MS 2000u         /* a peer's next request while its last ends */
 #define NET_IO_MS      10000u
 #define NET_CONN_MS    120000u
 #define NET_CHUNK      (1u << 20)      /* FILE_DATA bytes per message */
@@ -486,6 +490,7 @@ struct conn {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sockaddr_storage g_peers[NET_CONNS_MAX];
 static bool g_busy[NET_CONNS_MAX];
+static unsigned g_threads;
 static struct alog_limit g_limit;
 
 #define plog(lvl, ...) do {                                    \
@@ -863,8 +868,12 @@ out:
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
-	int k = slot_take(&c->peer);
+	int k;
 
+	/* the peer's previous request may still be ending (its reply is out,
+	 * its thread not yet done): wait a little for the slot */
+	for (unsigned ms = 0; (k = slot_take(&c->peer)) < 0 && ms < NET_SLOT_WAIT_MS; ms += 10)
+		usleep(10000);
 	if (k < 0) {
 		plog(LV_LOG_WARN, "migrate-listen: %s: refused: a connection from it is open, or %u are",
 		     c->peer_str, NET_CONNS_MAX);
@@ -874,6 +883,9 @@ static void *conn_thread(void *arg)
 	}
 	close(c->s.fd);
 	free(c);
+	pthread_mutex_lock(&g_mu);
+	g_threads--;
+	pthread_mutex_unlock(&g_mu);
 	return NULL;
 }
 
@@ -887,6 +899,7 @@ static void *accept_thread(void *arg)
 		pthread_attr_t at;
 		pthread_t t;
 		int fd, one = 1;
+		bool ok;
 
 		if (!c) {
 			sleep(1);
@@ -913,12 +926,24 @@ static void *accept_thread(void *arg)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&c->peer)->sin_addr, c->peer_str,
 				  sizeof(c->peer_str));
 		}
+		pthread_mutex_lock(&g_mu);
+		ok = g_threads < NET_THREADS_MAX;
+		g_threads += ok;
+		pthread_mutex_unlock(&g_mu);
+		if (!ok) {             /* a flood: closed at once */
+			close(fd);
+			free(c);
+			continue;
+		}
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&at, 256 << 10);
 		if (pthread_create(&t, &at, conn_thread, c)) {
 			close(fd);
 			free(c);
+			pthread_mutex_lock(&g_mu);
+			g_threads--;
+			pthread_mutex_unlock(&g_mu);
 		}
 		pthread_attr_destroy(&at);
 	}
