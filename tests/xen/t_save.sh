@@ -60,6 +60,19 @@ $LVSH -c "restore $S/day2.lvsnap name=again" >"$T/out" 2>&1 || fail "second rest
 wait_state running again 1 300 || fail "again not running: $($LVSH -c 'inspect again')"
 day "$ip" >"$T/d" 2>&1 || fail "again does not answer: $(cat "$T/d")"
 ok "second round: saved the restored guest, restored as 'again', answers on $ip"
+# a restored VM after kill -9 of the agent: re-attached from its domain
+# file; then a reboot boots its image afresh (by name) in a new domain
+kill_restart_agent "pool 4M/1 = 2"
+[ "$(info again state)" = running ] || fail "again not running after the agent's restart: $($LVSH -c 'inspect again')"
+day "$ip" >"$T/d" 2>&1 || fail "again does not answer after the agent's restart: $(cat "$T/d")"
+old=$(info again pid)
+$LVSH -c "reboot again" >/dev/null || fail "reboot again"
+i=0
+while [ "$(info again pid)" = "$old" ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && fail "again not rebuilt: $($LVSH -c 'inspect again')"; sleep 0.1
+done
+day "$ip" >"$T/d" 2>&1 || fail "again does not answer after its reboot: $(cat "$T/d")"
+ok "restored VM: re-attached after kill -9 of the agent, rebooted (domain $old -> $(info again pid)), answers"
 grep -E 'saved domain|restored into' "$T/agent.log" | sed 's/^/    agent: /' | tail -n 4
 echo "    (times above are emulated: QEMU TCG, not performance numbers)"
 
