@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include "lightvm.h"
 #include "lightvm.pb-c.h"
@@ -226,6 +227,10 @@ const char *records_dir(void);   /* STATEDIR/vms */
 int  notify_send(const char *state);
 void notify_tick(void);        /* every loop iteration: WATCHDOG=1 if asked */
 int  notify_listen_fd(char *path, size_t pathlen);
+
+/* ---- netaddr.c: "IPV4:PORT" or "[IPV6]:PORT" (numbers only) into ss;
+ * 0 or -EINVAL */
+int netaddr_parse(const char *a, struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- pidroom.c: process ids for have + more KVM VMs (kernel.pid_max
  * and threads-max raised where needed); 0, or -errno with why */

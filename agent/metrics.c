@@ -417,11 +417,6 @@ void metrics_tick(void)
 /* "HOST:PORT" with an IPv4 address, "[IPv6]:PORT", or "/path". */
 static int parse_addr(const char *a, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
-	const char *colon;
-	unsigned long port;
-	char *end;
-
 	memset(ss, 0, sizeof(*ss));
 	if (a[0] == '/') {
 		struct sockaddr_un *su = (struct sockaddr_un *)ss;
@@ -433,31 +428,7 @@ static int parse_addr(const char *a, struct sockaddr_storage *ss, socklen_t *len
 		*len = sizeof(*su);
 		return 0;
 	}
-	colon = strrchr(a, ':');
-	if (!colon || colon == a || (size_t)(colon - a) >= sizeof(host))
-		return -EINVAL;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || colon[1] == 0 || port == 0 || port > 65535)
-		return -EINVAL;
-	if (a[0] == '[' && colon[-1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - a - 2), a + 1);
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	{
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - a), a);
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
-	}
+	return netaddr_parse(a, ss, len);
 }
 
 /* An address others can reach: say so, the metrics name every VM. */

@@ -298,44 +298,12 @@ static int hello_client(struct stream *s)
 
 /* ---- addresses */
 
-static int parse_addr(const char *a, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(a, ':');
-	unsigned long port;
-	char *end;
-
-	memset(ss, 0, sizeof(*ss));
-	if (!colon || colon == a || (size_t)(colon - a) >= sizeof(host) || !colon[1])
-		return -EINVAL;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		return -EINVAL;
-	if (a[0] == '[' && colon[-1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - a - 2), a + 1);
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - a), a);
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)port);
-	*len = sizeof(*s4);
-	return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 bool migrate_net_is_addr(const char *dest)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	return dest[0] != '/' && parse_addr(dest, &ss, &len) == 0;
+	return dest[0] != '/' && netaddr_parse(dest, &ss, &len) == 0;
 }
 
 /* ---- the source: one request */
@@ -417,7 +385,7 @@ int migrate_net_call(const char *dest, uint32_t timeout_ms, Lightvm__Request *rq
 		snprintf(err, errlen, "%s: no migrate-key in this agent's configuration", dest);
 		return -ENOKEY;
 	}
-	if (parse_addr(dest, &ss, &sl)) {
+	if (netaddr_parse(dest, &ss, &sl)) {
 		snprintf(err, errlen, "%s: not ADDR:PORT", dest);
 		return -EINVAL;
 	}
@@ -1002,7 +970,7 @@ int migrate_net_setup(const char *listen_addr, const char *keyfile, const char *
 			 listen_addr);
 		return -ENOKEY;
 	}
-	if (parse_addr(listen_addr, &ss, &sl)) {
+	if (netaddr_parse(listen_addr, &ss, &sl)) {
 		snprintf(err, errlen, "migrate-listen %s: not ADDR:PORT or [ADDR6]:PORT", listen_addr);
 		return -EINVAL;
 	}
