@@ -122,6 +122,15 @@ static void test_pool_flavors(void **state)
 	assert_int_equal(load_text(&c, "pool 1G/1 = 0\npool 2M = 20000\n"), 0);
 	assert_int_equal(c.npools, 3);
 	config_free(&c);
+	/* a pool of Linux shells is another pool than the unikernels' */
+	assert_int_equal(load_text(&c, "pool 64M/linux = 2\npool 64M = 1\npool 64M/1/linux = 3\n"), 0);
+	assert_int_equal(c.npools, 3);
+	assert_int_equal(c.pools[1].kind, LV_KIND_LINUX);
+	assert_int_equal(c.pools[1].target, 3);
+	assert_int_equal(c.pools[2].kind, LV_KIND_UNIKERNEL);
+	config_free(&c);
+	expect_err("pool 64M/lnx = 1\n", "bad pool flavor");
+	expect_err("pool 64M/linux/linux = 1\n", "bad pool flavor");
 	expect_err("pool 3M = 1\n", "2M to 1G in 2M steps");
 	expect_err("pool 2G = 1\n", "bad pool flavor");
 	expect_err("pool 4M/2 = 1\n", "1 vCPU");
