@@ -124,9 +124,12 @@ static int check_hdr(const struct lv_snap_hdr *h, uint64_t file_size, char *err,
 		return fail(err, errlen, -EPROTONOSUPPORT,
 			    "snapshot format version %u; this LightVM reads version %u",
 			    h->version, LV_SNAP_VERSION);
+	if (h->platform == LV_SNAP_PLAT_XEN_PV)
+		return fail(err, errlen, -EPROTONOSUPPORT,
+			    "a Xen snapshot (platform xen-pv): restore it with lightvmd on Xen; this driver restores kvm-x86_64");
 	if (h->platform != LV_SNAP_PLAT_KVM_X86_64)
 		return fail(err, errlen, -EPROTONOSUPPORT,
-			    "snapshot of platform %u; this driver restores kvm-x86_64 (%u)",
+			    "snapshot of unknown platform %u; this driver restores kvm-x86_64 (%u)",
 			    h->platform, LV_SNAP_PLAT_KVM_X86_64);
 	if (h->abi_version != LV_ABI_VERSION)
 		return fail(err, errlen, -EPROTONOSUPPORT,

@@ -31,6 +31,7 @@
 #define LV_SNAP_MAGIC      "LVSNAP\r\n"   /* 8 bytes, no NUL */
 #define LV_SNAP_VERSION    1u
 #define LV_SNAP_PLAT_KVM_X86_64 1u        /* LightVM KVM guest, lightvm_abi.h */
+#define LV_SNAP_PLAT_XEN_PV     2u        /* a LightVM guest as a Xen PV domain (core/xen/xen_save.h) */
 #define LV_SNAP_PAGE       4096u
 #define LV_SNAP_HDR_SIZE   4096u
 #define LV_SNAP_CPU_OFF    4096u

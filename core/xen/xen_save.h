@@ -16,7 +16,6 @@
 
 #include "kvm/snapshot.h"
 
-#define LV_SNAP_PLAT_XEN_PV   2u            /* a LightVM guest as a Xen PV domain */
 #define XEN_SNAP_EXT_OFF      2048u         /* struct xen_snap_ext in the header page */
 #define XEN_SNAP_STREAM_OFF   4096u         /* libxenguest's stream from here */
 #define XEN_SNAP_EXT_MAGIC    "LVXENPV\0"

@@ -177,6 +177,9 @@ static void test_hostile(void **st)
 	bad(fd, offsetof(struct lv_snap_hdr, version), &v32, 4, -EPROTONOSUPPORT, "version 2");
 	v32 = 7;
 	bad(fd, offsetof(struct lv_snap_hdr, platform), &v32, 4, -EPROTONOSUPPORT, "platform 7");
+	v32 = LV_SNAP_PLAT_XEN_PV;
+	bad(fd, offsetof(struct lv_snap_hdr, platform), &v32, 4, -EPROTONOSUPPORT, "a Xen snapshot");
+	v32 = 7;
 	bad(fd, offsetof(struct lv_snap_hdr, abi_version), &v32, 4, -EPROTONOSUPPORT, "ABI version 7");
 	bad(fd, offsetof(struct lv_snap_hdr, name) + 3, &b, 1, -EBADMSG, "checksum");
 	bad(fd, LV_SNAP_CPU_OFF + 5, &b, 1, -EBADMSG, "metadata checksum");
