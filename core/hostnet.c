@@ -57,6 +57,10 @@ struct lv_net {
 	 * read from netlink when asked, at most once a second */
 	uint64_t *rx_drops;
 	int64_t drops_at;
+	/* each guest's tap (ifindex) by host number, noted when the tap is
+	 * handed out; after a restart read once from the bridge's FDB */
+	uint32_t *tap_index;
+	bool tap_index_stale;
 };
 
 /* ---- netlink */
@@ -448,6 +452,7 @@ void lv__net_close(struct lv_host *h)
 		close(n->nl);
 	free(n->used);
 	free(n->rx_drops);
+	free(n->tap_index);
 	free(n);
 	h->net = NULL;
 }
@@ -525,8 +530,11 @@ void lv__net_vm_detach(struct lv_vm *vm)
 	if (!n || !vm->info.ipv4)
 		return;
 	i = ntohl(vm->info.ipv4) - n->net;
-	if (i < n->nhosts)
+	if (i < n->nhosts) {
 		n->used[i / 8] &= (uint8_t)~(1u << (i % 8));
+		if (n->tap_index)
+			n->tap_index[i] = 0;
+	}
 	if (n->br_index)
 		neigh(n, RTM_DELNEIGH, vm->info.ipv4, NULL);
 	vm->info.ipv4 = 0;
@@ -682,6 +690,7 @@ void lv__net_restore_done(struct lv_host *h)
 			inet_ntoa(a));
 	}
 	n->hold_checked = lv_now_ns();
+	n->tap_index_stale = true;   /* the taps of re-attached guests: from the FDB, when asked */
 	/* permanent neighbour entries of addresses nobody uses: left by
 	 * VMs that went while the agent was down */
 	sc.nfound = 0;
@@ -746,6 +755,14 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 		close(fd);
 		return rc;
 	}
+	if (mac[0] == 0x02 && mac[1] == 'L' && mac[2] == 'V') {
+		uint32_t i = (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5];
+
+		if (!n->tap_index)
+			n->tap_index = calloc(n->nhosts, sizeof(*n->tap_index));
+		if (n->tap_index && i < n->nhosts)
+			n->tap_index[i] = (uint32_t)idx;
+	}
 	return fd;
 }
 
@@ -778,9 +795,8 @@ void lv__net_tick(struct lv_host *h)
 struct ifpair { uint32_t index; uint64_t v; };
 
 struct drops_scan {
-	int br;
-	struct ifpair *port, *stat;   /* (tap index, host number), (index, tx_dropped) */
-	unsigned nport, nstat, cport, cstat;
+	struct ifpair *stat;          /* (ifindex, tx_dropped) */
+	unsigned nstat, cstat;
 	bool oom;
 };
 
@@ -801,18 +817,18 @@ static void pair_add(struct drops_scan *sc, struct ifpair **a, unsigned *n, unsi
 	(*a)[(*n)++] = (struct ifpair){ index, v };
 }
 
-/* FDB: our guest MACs behind a tap of the bridge -> (tap, host number) */
+/* FDB: our guest MACs behind a tap of the bridge -> tap_index (after a
+ * restart, for the guests whose taps this agent did not hand out) */
 static void drops_fdb(struct lv_net *n, struct nlmsghdr *h, void *arg)
 {
-	struct drops_scan *sc = arg;
-	struct scan one = { .br = sc->br };
+	struct scan one = { .br = *(int *)arg };
 	const struct ndmsg *nd = NLMSG_DATA(h);
 
 	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*nd)))
 		return;
 	scan_fdb(n, h, &one);
-	if (one.nfound == 1)
-		pair_add(sc, &sc->port, &sc->nport, &sc->cport, (uint32_t)nd->ndm_ifindex, one.found[0]);
+	if (one.nfound == 1 && one.found[0] < n->nhosts)
+		n->tap_index[one.found[0]] = (uint32_t)nd->ndm_ifindex;
 	free(one.found);
 }
 
@@ -847,31 +863,40 @@ static int pair_cmp(const void *a, const void *b)
 
 static void drops_refresh(struct lv_net *n)
 {
-	struct drops_scan sc = { .br = n->br_index };
+	struct drops_scan sc = { 0 };
 	struct if_stats_msg sm = { .family = AF_UNSPEC,
 				   .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64) };
 	struct nlreq r;
 
 	if (!n->rx_drops && !(n->rx_drops = calloc(n->nhosts, sizeof(*n->rx_drops))))
 		return;
-	if (nl_dump(n, RTM_GETNEIGH, AF_BRIDGE, drops_fdb, &sc))
-		goto out;
+	if (!n->tap_index && !(n->tap_index = calloc(n->nhosts, sizeof(*n->tap_index))))
+		return;
+	if (n->tap_index_stale) {
+		int br = n->br_index;
+
+		if (nl_dump(n, RTM_GETNEIGH, AF_BRIDGE, drops_fdb, &br))
+			return;
+		n->tap_index_stale = false;
+	}
 	nl_start(n, &r, RTM_GETSTATS, NLM_F_DUMP);
 	r.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nl_put(&r, &sm, sizeof(sm));
 	if (nl_exchange(n, &r, drops_stat, &sc) || sc.oom)
 		goto out;
 	qsort(sc.stat, sc.nstat, sizeof(*sc.stat), pair_cmp);
-	memset(n->rx_drops, 0, n->nhosts * sizeof(*n->rx_drops));
-	for (unsigned k = 0; k < sc.nport; k++) {
-		struct ifpair key = { sc.port[k].index, 0 };
-		const struct ifpair *f = bsearch(&key, sc.stat, sc.nstat, sizeof(key), pair_cmp);
+	for (uint32_t i = 0; i < n->nhosts; i++) {
+		struct ifpair key = { n->tap_index[i], 0 };
+		const struct ifpair *f;
 
-		if (f && sc.port[k].v < n->nhosts)
-			n->rx_drops[sc.port[k].v] = f->v;
+		if (!key.index) {
+			n->rx_drops[i] = 0;
+			continue;
+		}
+		f = bsearch(&key, sc.stat, sc.nstat, sizeof(key), pair_cmp);
+		n->rx_drops[i] = f ? f->v : 0;
 	}
 out:
-	free(sc.port);
 	free(sc.stat);
 }
 

@@ -53,8 +53,9 @@ void lv__net_tick(struct lv_host *h);
 
 /* Frames the host dropped on their way into the guest at ipv4 (network
  * byte order): its tap's queue was full.  The taps' counters are read
- * from the kernel when asked, at most once a second (one FDB and one
- * RTM_GETSTATS dump for all taps).  0 without networking. */
+ * from the kernel when asked, at most once a second, with one
+ * RTM_GETSTATS dump for all links; each guest's tap is noted when it is
+ * handed out (after a restart: one FDB dump).  0 without networking. */
 uint64_t lv__net_rx_drops(struct lv_host *h, uint32_t ipv4);
 
 /* The NIC configuration a driver hands the guest (network byte order). */
