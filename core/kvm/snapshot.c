@@ -97,7 +97,7 @@ uint64_t lv_snap_meta_len(const uint8_t *buf, size_t len)
 	return h.mem_off;
 }
 
-static bool str_ok(const char *s, size_t n, bool name)
+bool lv_snap_str_ok(const char *s, size_t n, bool name)
 {
 	const char *e = memchr(s, 0, n);
 
@@ -164,7 +164,7 @@ static int check_hdr(const struct lv_snap_hdr *h, uint64_t file_size, char *err,
 		return fail(err, errlen, -EINVAL, "snapshot file is %llu bytes, expected %llu (%s)",
 			    (unsigned long long)file_size, (unsigned long long)h->file_size,
 			    file_size < h->file_size ? "truncated" : "grown");
-	if (!str_ok(h->name, sizeof(h->name), true) || !str_ok(h->image, sizeof(h->image), false))
+	if (!lv_snap_str_ok(h->name, sizeof(h->name), true) || !lv_snap_str_ok(h->image, sizeof(h->image), false))
 		return fail(err, errlen, -EINVAL, "snapshot's VM or image name is not valid text");
 	if (!h->tsc_khz)
 		return fail(err, errlen, -EINVAL, "snapshot has no TSC frequency");

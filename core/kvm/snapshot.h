@@ -116,6 +116,13 @@ uint64_t lv_snap_meta_len(const uint8_t *buf, size_t len);
  * lv_snap_parse; -EIO for a short read) with err. */
 int lv_snap_load(int fd, struct lv_snap *s, bool verify_mem, char *err, size_t errlen);
 void lv_snap_free(struct lv_snap *s);
+/* A header string (name or image) of at most n bytes: NUL-terminated,
+ * not empty; a name only of letters, digits, '-', '_', '.', an image of
+ * printable bytes.  Shared with the Xen driver's file (xen_save.c). */
+bool lv_snap_str_ok(const char *s, size_t n, bool name);
+struct lv_snapshot_desc;
+/* What a checked header says about its VM (pages: 0, the caller's). */
+void lv_snap_describe(const struct lv_snap_hdr *h, struct lv_snapshot_desc *d);
 /* What a restoring shell checks again: lv_snap_load without the memory
  * and without allocating (the metadata is read through a mapping). */
 int lv_snap_load_head(int fd, struct lv_snap *s, char *err, size_t errlen);

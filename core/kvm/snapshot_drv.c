@@ -117,6 +117,18 @@ int kvm_snap_write_from(pid_t pid, int state_fd, int out_fd, const struct lv_vm_
 
 /* ---- lightvm.h: open a snapshot for a restore */
 
+void lv_snap_describe(const struct lv_snap_hdr *h, struct lv_snapshot_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem_bytes = h->mem_size;
+	d->net = (h->flags & LV_SNAP_F_NET) != 0;
+	memcpy(d->mac, h->mac, sizeof(d->mac));
+	d->ipv4 = h->ipv4;
+	snprintf(d->name, sizeof(d->name), "%s", h->name);
+	snprintf(d->image, sizeof(d->image), "%s", h->image);
+	d->file_bytes = h->file_size;
+}
+
 int lv_snapshot_open(struct lv_host *h, const char *path, struct lv_snapshot_desc *d,
 		     char *err, size_t errlen)
 {
@@ -142,14 +154,7 @@ int lv_snapshot_open(struct lv_host *h, const char *path, struct lv_snapshot_des
 		close(fd);
 		return rc;
 	}
-	memset(d, 0, sizeof(*d));
-	d->mem_bytes = s.hdr.mem_size;
-	d->net = (s.hdr.flags & LV_SNAP_F_NET) != 0;
-	memcpy(d->mac, s.hdr.mac, sizeof(d->mac));
-	d->ipv4 = s.hdr.ipv4;
-	snprintf(d->name, sizeof(d->name), "%s", s.hdr.name);
-	snprintf(d->image, sizeof(d->image), "%s", s.hdr.image);
-	d->file_bytes = s.hdr.file_size;
+	lv_snap_describe(&s.hdr, d);
 	d->pages = s.hdr.npages;
 	lv_snap_free(&s);
 	return fd;

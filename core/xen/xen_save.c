@@ -37,23 +37,6 @@ static const char *plat_name(uint32_t p)
 	return p == LV_SNAP_PLAT_KVM_X86_64 ? "kvm-x86_64" : p == LV_SNAP_PLAT_XEN_PV ? "xen-pv" : "unknown";
 }
 
-static bool str_ok(const char *s, size_t n, bool name)
-{
-	const char *e = memchr(s, 0, n);
-
-	if (!e || e == s)
-		return false;
-	for (; s < e; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (name ? !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')
-			 : (c < 0x20 || c == 0x7f))
-			return false;
-	}
-	return true;
-}
-
 /* The stream's checksum: lv_snap_sum chained over SUM_CHUNK pieces. */
 static int stream_sum(int fd, uint64_t len, uint64_t *out)
 {
@@ -137,8 +120,8 @@ int xen_snap_check(int fd, struct xen_snap *s, bool verify_stream, char *err, si
 		snprintf(err, errlen, "memory size %llu is out of range", (unsigned long long)h->mem_size);
 		return -EINVAL;
 	}
-	if ((h->flags & ~(LV_SNAP_F_NET | LV_SNAP_F_READY)) || !str_ok(h->name, sizeof(h->name), true) ||
-	    !str_ok(h->image, sizeof(h->image), false)) {
+	if ((h->flags & ~(LV_SNAP_F_NET | LV_SNAP_F_READY)) || !lv_snap_str_ok(h->name, sizeof(h->name), true) ||
+	    !lv_snap_str_ok(h->image, sizeof(h->image), false)) {
 		snprintf(err, errlen, "snapshot flags, name or image are not valid");
 		return -EINVAL;
 	}
@@ -183,15 +166,7 @@ int xen_snapshot_open(int fd, struct lv_snapshot_desc *d, char *err, size_t errl
 		close(fd);
 		return rc;
 	}
-	memset(d, 0, sizeof(*d));
-	d->mem_bytes = s.hdr.mem_size;
-	d->net = (s.hdr.flags & LV_SNAP_F_NET) != 0;
-	memcpy(d->mac, s.hdr.mac, sizeof(d->mac));
-	d->ipv4 = s.hdr.ipv4;
-	snprintf(d->name, sizeof(d->name), "%s", s.hdr.name);
-	snprintf(d->image, sizeof(d->image), "%s", s.hdr.image);
-	d->file_bytes = s.hdr.file_size;
-	d->pages = 0;            /* libxenguest's stream: pages not counted here */
+	lv_snap_describe(&s.hdr, d);   /* pages: libxenguest's stream, not counted here */
 	return fd;
 }
 
