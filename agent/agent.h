@@ -215,6 +215,7 @@ int  records_init(const char *state_dir);
 /* Re-create the VMs of the records (at start, after lv_host_open). */
 void records_restore(void);
 void records_vm_event(struct lv_vm *vm, enum lv_event ev);
+void records_prestart(struct lv_vm *vm, bool undo);  /* see lv_host_config.prestart */
 /* Write the dirty records (every loop iteration, and before replies). */
 void records_flush(void);
 /* Make sure n more records can be written (spare files made full size

@@ -94,6 +94,11 @@ static void core_event(void *ctx, struct lv_vm *vm, enum lv_event ev)
 		vm_ext_release(vm);
 }
 
+static void core_prestart(void *ctx, struct lv_vm *vm, bool undo)
+{
+	records_prestart(vm, undo);
+}
+
 static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, int kind, bool empty)
 {
 	subs_pool_event(mem, vcpus, kind, empty);
@@ -274,6 +279,7 @@ int main(int argc, char **argv)
 	hc.log = core_log;
 	hc.event = core_event;
 	hc.pool_event = core_pool_event;
+	hc.prestart = core_prestart;
 	hc.boot_timeout_ms = cfg.boot_timeout_ms;
 	hc.net_bridge = cfg.net_bridge;
 	hc.net_subnet = cfg.net_subnet;

@@ -302,6 +302,29 @@ out:
 		vm_ext(vm)->rec.dirty = false;   /* the id in the list finds nothing */
 }
 
+/* Before the driver starts vm's guest: its record now, not at the end of
+ * the loop iteration (a pooled shell runs the guest at once; after a
+ * kill -9 in between, the next agent would find a guest no record
+ * names).  It lacks the shell's pid: a restart keeps such a record aside
+ * until its shell reports in (lv_vm_restore, -EINPROGRESS).  undo: the
+ * start failed, the record goes. */
+void records_prestart(struct lv_vm *vm, bool undo)
+{
+	char final[LV_VM_NAME_MAX + 8];
+
+	if (dir_fd < 0)
+		return;
+	if (!undo) {
+		record_write(vm);
+		return;
+	}
+	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+	if (unlinkat(dir_fd, final, 0) < 0 && errno != ENOENT)
+		alog(LV_LOG_WARN, "%s: removing its state record: %s", lv_vm_info(vm)->name,
+		     strerror(errno));
+	vm_ext_release(vm);
+}
+
 void records_flush(void)
 {
 	for (size_t k = 0; k < ndirty; k++) {

@@ -539,12 +539,16 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 		goto fail;
 	vm->spawn = sp;
 	vm->watchdog_s = sp->watchdog_s;
+	if (h->cfg.prestart)
+		h->cfg.prestart(h->cfg.cb_ctx, vm, false);
 	rc = h->ops->start(h->drv, vm, fd);
 	vm->spawn = NULL;
 	if (fd != sp->image_fd)
 		close(fd);
 	fd = -1;
 	if (rc) {
+		if (h->cfg.prestart)
+			h->cfg.prestart(h->cfg.cb_ctx, vm, true);
 		vm_remove(h, vm);
 		snprintf(err, errlen, "%s: cannot start: %s", vm->info.name, strerror(-rc));
 		goto fail;

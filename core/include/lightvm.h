@@ -155,6 +155,13 @@ struct lv_host_config {
 	const char *net_subnet;  /* NULL: "10.77.0.0/16"; the host is .1 */
 	/* a pool ran empty (empty) or is back at its target (!empty) */
 	void (*pool_event)(void *ctx, uint64_t mem_bytes, uint32_t vcpus, int kind, bool empty);
+	/* Called with a new VM (name, id, image, address set; state prepared)
+	 * right before the driver starts its guest, so that its owner can
+	 * make it durable first: a pooled KVM shell runs its guest at once,
+	 * and an agent killed before its batched record write would leave a
+	 * guest no record names.  Called again with undo when the start
+	 * failed (the VM is then freed without events).  Optional. */
+	void (*prestart)(void *ctx, struct lv_vm *vm, bool undo);
 };
 
 /* Must be called before the program creates threads or grows: on KVM it
