@@ -25,6 +25,11 @@ struct vm_ext *vm_ext(struct lv_vm *vm)
 	return NULL;
 }
 
+void vm_ext_release(struct lv_vm *vm)
+{
+	(void)vm;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
