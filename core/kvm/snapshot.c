@@ -97,6 +97,16 @@ uint64_t lv_snap_meta_len(const uint8_t *buf, size_t len)
 	return h.mem_off;
 }
 
+void lv_snap_hdr_stamp(struct lv_snap_hdr *h, uint32_t platform)
+{
+	memcpy(h->magic, LV_SNAP_MAGIC, 8);
+	h->version = LV_SNAP_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->page_size = LV_SNAP_PAGE;
+	h->platform = platform;
+	h->abi_version = LV_ABI_VERSION;
+}
+
 bool lv_snap_str_ok(const char *s, size_t n, bool name)
 {
 	const char *e = memchr(s, 0, n);
@@ -477,13 +487,8 @@ int lv_snap_write(int fd, struct lv_snap_hdr *h, const struct lv_snap_cpu *cpu,
 		return fail(err, errlen, -EINVAL, "guest memory size %llu", (unsigned long long)h->mem_size);
 	for (uint64_t i = 0; i < npg; i++)
 		ncand += bit(touched, i);
-	memcpy(h->magic, LV_SNAP_MAGIC, 8);
-	h->version = LV_SNAP_VERSION;
-	h->hdr_size = sizeof(*h);
+	lv_snap_hdr_stamp(h, LV_SNAP_PLAT_KVM_X86_64);
 	h->cpu_size = sizeof(*cpu);
-	h->page_size = LV_SNAP_PAGE;
-	h->platform = LV_SNAP_PLAT_KVM_X86_64;
-	h->abi_version = LV_ABI_VERSION;
 	h->mem_off = round_page(LV_SNAP_LIST_OFF + ncand * 4);
 	h->file_size = h->mem_off + h->mem_size;
 	meta = calloc(1, h->mem_off);

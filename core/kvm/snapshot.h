@@ -120,9 +120,17 @@ void lv_snap_free(struct lv_snap *s);
  * not empty; a name only of letters, digits, '-', '_', '.', an image of
  * printable bytes.  Shared with the Xen driver's file (xen_save.c). */
 bool lv_snap_str_ok(const char *s, size_t n, bool name);
+/* The fields every platform's header starts with: magic, version,
+ * header and page size, platform, ABI version. */
+void lv_snap_hdr_stamp(struct lv_snap_hdr *h, uint32_t platform);
 struct lv_snapshot_desc;
 /* What a checked header says about its VM (pages: 0, the caller's). */
 void lv_snap_describe(const struct lv_snap_hdr *h, struct lv_snapshot_desc *d);
+struct lv_vm_info;
+/* Its inverse at a save: the VM's name, image, memory size and the time
+ * into h; flags as given, plus LV_SNAP_F_NET with its address when net
+ * and the VM has one. */
+void lv_snap_from_vm(struct lv_snap_hdr *h, const struct lv_vm_info *vi, uint32_t flags, bool net);
 /* What a restoring shell checks again: lv_snap_load without the memory
  * and without allocating (the metadata is read through a mapping). */
 int lv_snap_load_head(int fd, struct lv_snap *s, char *err, size_t errlen);

@@ -67,7 +67,6 @@ int kvm_snap_write_from(pid_t pid, int state_fd, int out_fd, const struct lv_vm_
 	struct kvm_snap_state st;
 	struct lv_snap_hdr h;
 	struct reader rd;
-	struct timespec ts;
 	uint8_t *bm = NULL;
 	int rc;
 
@@ -94,18 +93,9 @@ int kvm_snap_write_from(pid_t pid, int state_fd, int out_fd, const struct lv_vm_
 		return -EIO;
 	}
 	memset(&h, 0, sizeof(h));
-	h.flags = st.flags & (LV_SNAP_F_IDLE | LV_SNAP_F_READY);
-	if (vi->ipv4 && (st.flags & LV_SNAP_F_NET)) {
-		h.flags |= LV_SNAP_F_NET;
-		h.ipv4 = vi->ipv4;
-		memcpy(h.mac, vi->mac, sizeof(h.mac));
-	}
-	h.mem_size = vi->mem_bytes;
+	lv_snap_from_vm(&h, vi, st.flags & (LV_SNAP_F_IDLE | LV_SNAP_F_READY),
+			(st.flags & LV_SNAP_F_NET) != 0);
 	h.tsc_khz = st.tsc_khz;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	h.saved_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-	snprintf(h.name, sizeof(h.name), "%s", vi->name);
-	snprintf(h.image, sizeof(h.image), "%s", vi->image[0] ? vi->image : "?");
 	rd.pid = pid;
 	rd.hva = st.mem_hva;
 	st.cpu.rflags &= 0x40cd7ull;       /* the loader's rule: no IF, TF, IOPL ... */
@@ -116,6 +106,23 @@ int kvm_snap_write_from(pid_t pid, int state_fd, int out_fd, const struct lv_vm_
 }
 
 /* ---- lightvm.h: open a snapshot for a restore */
+
+void lv_snap_from_vm(struct lv_snap_hdr *h, const struct lv_vm_info *vi, uint32_t flags, bool net)
+{
+	struct timespec ts;
+
+	h->flags = flags;
+	if (net && vi->ipv4) {
+		h->flags |= LV_SNAP_F_NET;
+		h->ipv4 = vi->ipv4;
+		memcpy(h->mac, vi->mac, sizeof(h->mac));
+	}
+	h->mem_size = vi->mem_bytes;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h->saved_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	snprintf(h->name, sizeof(h->name), "%s", vi->name);
+	snprintf(h->image, sizeof(h->image), "%s", vi->image[0] ? vi->image : "?");
+}
 
 void lv_snap_describe(const struct lv_snap_hdr *h, struct lv_snapshot_desc *d)
 {

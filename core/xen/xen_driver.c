@@ -1013,7 +1013,6 @@ static int xen_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
 	struct xen_driver *d = (struct xen_driver *)drv;
 	struct xen_vm *xv = XV(vm);
 	struct xen_job *j;
-	struct timespec ts;
 	int rc;
 
 	if (!xv || !xv->dp)
@@ -1040,23 +1039,8 @@ static int xen_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
 		free(j);
 		return rc;
 	}
-	memcpy(j->hdr.magic, LV_SNAP_MAGIC, 8);
-	j->hdr.version = LV_SNAP_VERSION;
-	j->hdr.hdr_size = sizeof(j->hdr);
-	j->hdr.platform = LV_SNAP_PLAT_XEN_PV;
-	j->hdr.abi_version = LV_ABI_VERSION;
-	j->hdr.page_size = LV_SNAP_PAGE;
-	j->hdr.flags = vm->info.t[LV_PH_READY] ? LV_SNAP_F_READY : 0;
-	if (vm->info.ipv4 && xv->net) {
-		j->hdr.flags |= LV_SNAP_F_NET;
-		j->hdr.ipv4 = vm->info.ipv4;
-		memcpy(j->hdr.mac, vm->info.mac, sizeof(j->hdr.mac));
-	}
-	j->hdr.mem_size = vm->info.mem_bytes;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	j->hdr.saved_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-	snprintf(j->hdr.name, sizeof(j->hdr.name), "%s", vm->info.name);
-	snprintf(j->hdr.image, sizeof(j->hdr.image), "%s", vm->info.image[0] ? vm->info.image : "?");
+	lv_snap_hdr_stamp(&j->hdr, LV_SNAP_PLAT_XEN_PV);
+	lv_snap_from_vm(&j->hdr, &vm->info, vm->info.t[LV_PH_READY] ? LV_SNAP_F_READY : 0, xv->net != NULL);
 	memcpy(j->ext.magic, XEN_SNAP_EXT_MAGIC, 8);
 	j->ext.ext_size = sizeof(j->ext);
 	j->ext.restored = xv->dp->restored;
