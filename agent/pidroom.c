@@ -21,21 +21,30 @@
 #define PIDS_MARGIN   4096u       /* for the rest of the host */
 #define PID_MAX_LIMIT 4194304u    /* the kernel's ceiling on 64-bit */
 
-static int read_num(const char *path, unsigned long *v)
+/* A small /proc file into buf (NUL-terminated); 0 or -errno. */
+static int read_small(const char *path, char *buf, size_t len)
 {
-	char buf[64];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
 		return n < 0 ? -errno : -EIO;
 	buf[n] = 0;
-	*v = strtoul(buf, NULL, 10);
 	return 0;
+}
+
+static int read_num(const char *path, unsigned long *v)
+{
+	char buf[64];
+	int rc = read_small(path, buf, sizeof(buf));
+
+	if (!rc)
+		*v = strtoul(buf, NULL, 10);
+	return rc;
 }
 
 static int write_num(const char *path, unsigned long v)
@@ -56,16 +65,10 @@ static int write_num(const char *path, unsigned long v)
 static int threads_now(unsigned long *n)
 {
 	char buf[128], *slash;
-	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-	ssize_t got;
+	int rc = read_small("/proc/loadavg", buf, sizeof(buf));
 
-	if (fd < 0)
-		return -errno;
-	got = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (got <= 0)
-		return -EIO;
-	buf[got] = 0;
+	if (rc)
+		return rc;
 	slash = strchr(buf, '/');
 	if (!slash)
 		return -EIO;
