@@ -800,21 +800,20 @@ struct drops_scan {
 	bool oom;
 };
 
-static void pair_add(struct drops_scan *sc, struct ifpair **a, unsigned *n, unsigned *cap,
-		     uint32_t index, uint64_t v)
+static void stat_add(struct drops_scan *sc, uint32_t index, uint64_t v)
 {
-	if (*n == *cap) {
-		unsigned c = *cap ? *cap * 2 : 256;
-		struct ifpair *p = realloc(*a, c * sizeof(*p));
+	if (sc->nstat == sc->cstat) {
+		unsigned c = sc->cstat ? sc->cstat * 2 : 256;
+		struct ifpair *p = realloc(sc->stat, c * sizeof(*p));
 
 		if (!p) {
 			sc->oom = true;
 			return;
 		}
-		*a = p;
-		*cap = c;
+		sc->stat = p;
+		sc->cstat = c;
 	}
-	(*a)[(*n)++] = (struct ifpair){ index, v };
+	sc->stat[sc->nstat++] = (struct ifpair){ index, v };
 }
 
 /* FDB: our guest MACs behind a tap of the bridge -> tap_index (after a
@@ -850,7 +849,7 @@ static void drops_stat(struct lv_net *n, struct nlmsghdr *h, void *arg)
 		if (a->rta_type != IFLA_STATS_LINK_64 || RTA_PAYLOAD(a) < sizeof(st))
 			continue;
 		memcpy(&st, RTA_DATA(a), sizeof(st));
-		pair_add(sc, &sc->stat, &sc->nstat, &sc->cstat, m->ifindex, st.tx_dropped);
+		stat_add(sc, m->ifindex, st.tx_dropped);
 	}
 }
 
