@@ -10,6 +10,11 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
+# lvsh links its libraries statically and only libc dynamically: it is a
+# process per command in scripts (`lvsh -c ...`), and under emulation
+# (Dom0 in the Xen testbed) loading six more shared objects was most of
+# its start (README, "On Xen").  LVSH_LIBS= -ledit ... to link them shared.
+LVSH_LIBS ?= -Wl,-Bstatic $(LDLIBS_PB) -ledit -lncursesw -ltinfo -lbsd -lmd -Wl,-Bdynamic
 
 # ---- the Xen driver: built when the libxen headers are there (libxen-dev)
 XEN_PKGS := xencontrol xenguest xenevtchn xenforeignmemory xengnttab xenstore xenstat
@@ -124,17 +129,17 @@ $(B)/obj/%.o: %.S
 	$(CC) -c -o $@ $<
 
 $(B)/liblightvm.a: $(CORE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(B)/libproto.a: $(PROTO_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
 
 $(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
+	$(CC) $(CFLAGS) -o $@ $^ $(LVSH_LIBS)
 
 $(B)/guest/%.c.o: %.c include/lightvm_abi.h
 	@mkdir -p $(dir $@)
@@ -144,9 +149,9 @@ $(B)/guest/%.S.o: %.S
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(B)/guest/libnet.a: $(GUEST_NET_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(B)/guest/libnet-xen.a: $(XEN_NET_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/images/%: $(B)/guest/guest/apps/%.c.o $(GUEST_RT_OBJ) guest/guest.ld $(B)/guest/libnet.a
 	@mkdir -p $(dir $@)
