@@ -9,6 +9,9 @@ CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE
+# a section per function: lightvm-factory links only the shell's code
+# out of liblightvm.a (--gc-sections)
+override CFLAGS += -ffunction-sections -fdata-sections
 LDLIBS_PB := $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 # lvsh is one static PIE: it is a process per command in scripts (`lvsh -c
 # ...`), and under emulation (Dom0 in the Xen testbed) loading its seven
@@ -67,6 +70,7 @@ $(B)/obj/proto/%.o: INC := $(PROTO_INC)
 $(B)/obj/gen/%.o:   INC := $(PROTO_INC)
 $(B)/obj/agent/%.o: INC := $(AGENT_INC)
 $(B)/obj/lvsh/%.o:  INC := $(LVSH_INC)
+$(B)/obj/factory/%.o: INC := $(CORE_INC)
 
 CORE_OBJ  := $(call obj,$(CORE_SRC))
 PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(B)/obj/gen/lightvm.pb-c.o
@@ -75,7 +79,7 @@ LVSH_OBJ  := $(call obj,$(LVSH_SRC))
 # lvsh minus main(): unit tests link it to reach the command table
 LVSH_LIB_OBJ := $(filter-out $(B)/obj/lvsh/main.o,$(LVSH_OBJ))
 
-BINS := $(B)/lightvmd $(B)/lvsh
+BINS := $(B)/lightvmd $(B)/lvsh $(B)/lightvm-factory
 
 # ---- guest images
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -fno-stack-protector \
@@ -140,6 +144,10 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
+
+# the shell factory: the core's shell code and libc, nothing else
+$(B)/lightvm-factory: $(B)/obj/factory/main.o $(B)/liblightvm.a
+	$(CC) $(CFLAGS) -Wl,--gc-sections -Wl,--as-needed -o $@ $^
 
 $(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LVSH_LIBS)
@@ -238,6 +246,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/lightvm/images
 	install -m 755 $(B)/lvsh $(DESTDIR)$(PREFIX)/bin/lvsh
 	install -m 755 $(B)/lightvmd $(DESTDIR)$(PREFIX)/sbin/lightvmd
+	install -m 755 $(B)/lightvm-factory $(DESTDIR)$(PREFIX)/lib/lightvm/lightvm-factory
 	install -m 644 $(IMAGES) $(DESTDIR)$(PREFIX)/lib/lightvm/images/
 	install -d $(DESTDIR)$(PREFIX)/lib/lightvm/images-xen
 	install -m 644 $(XEN_IMAGES) $(DESTDIR)$(PREFIX)/lib/lightvm/images-xen/

@@ -3,6 +3,7 @@
  * (cgroup.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,11 +14,13 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "kvm/cgroup.h"
 #include "kvm/factory.h"
+#include "kvm/vmsetup.h"
 #include "kvm/shell_jail.h"
 #include "kvm/shell_msg.h"
 
@@ -186,11 +189,66 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	}
 }
 
+/* The factory's own binary, lightvm-factory, next to the running agent
+ * (the build tree) or in LIBDIR/lightvm beside its sbin: *path is ""
+ * when there is none (the factory then runs forked, in the agent's
+ * image). */
+static void factory_binary(char *path, size_t len)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	static const char *const rel[] = { "/lightvm-factory", "/../lib/lightvm/lightvm-factory" };
+
+	path[0] = '\0';
+	if (n <= 0 || getenv("LIGHTVM_KVM_FACTORY_FORK"))   /* the old way, for A/B runs */
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		struct stat st;
+
+		if ((size_t)snprintf(path, len, "%s%s", exe, rel[i]) < len && stat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode) && (st.st_mode & 0111) && st.st_uid == geteuid() &&
+		    !(st.st_mode & 022))
+			return;
+	}
+	path[0] = '\0';
+}
+
+/* lightvm-factory's main(): started by kvm_factory_start with the
+ * socket at fd 3 and /dev/kvm at fd 4.  argv: FACTORY_ARGV0,
+ * FACTORY_PROTO, the shells' socket directory ("-": none). */
+int kvm_factory_exec_main(int argc, char **argv)
+{
+	static char dir[PATH_MAX];
+
+	if (argc != 3 || strcmp(argv[1], FACTORY_PROTO) != 0 || fcntl(3, F_GETFD) < 0 ||
+	    fcntl(4, F_GETFD) < 0) {
+		dprintf(2, "lightvm-factory: started by lightvmd only (protocol %s, fds 3 and 4); "
+			   "this one has protocol %s\n", FACTORY_PROTO, argc > 1 ? argv[1] : "none");
+		return 2;
+	}
+	if (strcmp(argv[2], "-") != 0) {
+		if (strlen(argv[2]) >= sizeof(dir) || argv[2][0] != '/')
+			return 2;
+		strcpy(dir, argv[2]);
+		factory_sock_dir = dir;
+	}
+	/* known before the jail: a shell chroots, and /sys is outside it */
+	(void)kvm_platform();
+	factory_main(3, 4);
+}
+
 int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 {
+	char bin[PATH_MAX];
 	int sv[2];
 	pid_t p;
 
+	factory_binary(bin, sizeof(bin));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	p = fork();
@@ -211,6 +269,14 @@ int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 		if (dup2(sv[1], 3) < 0 || dup2(kvm_fd, 4) < 0)
 			_exit(1);
 		syscall(SYS_close_range, 5, ~0U, 0);
+		if (bin[0]) {   /* a small image of its own: what every shell inherits */
+			char *const argv[] = { FACTORY_ARGV0, FACTORY_PROTO,
+					       (char *)(sock_dir ? sock_dir : "-"), NULL };
+
+			execv(bin, argv);
+			dprintf(2, "lightvm-factory: cannot run %s (%s); forked from the agent instead\n",
+				bin, strerror(errno));
+		}
 		fcntl(3, F_SETFD, FD_CLOEXEC);
 		fcntl(4, F_SETFD, FD_CLOEXEC);
 		factory_sock_dir = sock_dir;   /* our copy of the agent's memory */

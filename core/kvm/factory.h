@@ -41,5 +41,14 @@ struct kvm_factory_rep {
 int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 	__attribute__((warn_unused_result));
 
+/* The factory runs its own small binary (factory/main.c), found next to
+ * the agent or in LIBDIR/lightvm: a shell forked from it carries a few
+ * mappings instead of the agent's every library (memory per VM; see
+ * docs/architecture.md).  Without the binary it runs forked from the
+ * agent as before.  FACTORY_PROTO changes with this header's messages. */
+#define FACTORY_ARGV0 "lightvm-factory"
+#define FACTORY_PROTO "lightvm-factory-1"
+int kvm_factory_exec_main(int argc, char **argv);
+
 
 #endif

@@ -4,7 +4,7 @@
  * interrupts: tx is taken at every hypercall, rx is filled when the guest
  * idles or rings LV_HC_NET.  Every descriptor is copied out of guest
  * memory once and checked (index, length, address) before use.  Tx is
- * policed (lv__tx_police, core/hostnet.c), so a guest that floods its ring
+ * policed (lv__tx_police, core/net_police.c), so a guest that floods its ring
  * burns its own exits and loses its own frames; and a guest may only send
  * with the MAC it was given.  The counters go to the shell's stats page.
  */
