@@ -145,9 +145,10 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
 
-# the shell factory: the core's shell code and libc, nothing else
+# the shell factory: the core's shell code and libc, nothing else; bound
+# at start (-z now), so no shell resolves a PLT entry again after its fork
 $(B)/lightvm-factory: $(B)/obj/factory/main.o $(B)/liblightvm.a
-	$(CC) $(CFLAGS) -Wl,--gc-sections -Wl,--as-needed -o $@ $^
+	$(CC) $(CFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,now -Wl,-z,relro -o $@ $^
 
 $(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LVSH_LIBS)
