@@ -25,8 +25,12 @@
 #include "lv_internal.h"
 #include "lightvm_abi.h"
 #include "hostnet.h"
+#include "pool.h"
 
-#define TAP_POOL   16           /* taps kept ready once networking is used */
+#define TAP_POOL   16           /* taps kept ready once networking is used ... */
+#define TAP_POOL_MAX 4096       /* ... plus one per pooled shell, up to this */
+#define TAP_QUIET_NS 200000000ll  /* no tap made this soon after one was taken */
+#define TAP_BUDGET_NS 10000000ll  /* nor for longer than this per tick */
 #define TAP_NAME   "lvt%d"
 #define HOLD_MAX   256          /* addresses of unrecorded shells, after a restart */
 #define HOLD_CHECK_NS 1000000000ll
@@ -41,8 +45,9 @@ struct lv_net {
 	int nl;                     /* rtnetlink socket, -1 until first use */
 	int br_index;               /* 0: bridge not set up yet */
 	uint32_t seq;
-	struct { int fd, index; } pool[TAP_POOL];
-	unsigned npool;
+	struct { int fd, index; } *pool;   /* taps made ahead: on the bridge, up */
+	unsigned npool, cpool;
+	int64_t tap_taken;          /* when the pool last handed one out */
 	bool no_af_spec;            /* kernel refused IFLA_AF_SPEC/inet6 */
 	/* after a restart: addresses whose guest MAC still sits in the
 	 * bridge's FDB (a live tap) but that no record claims (a shell of
@@ -448,6 +453,7 @@ void lv__net_close(struct lv_host *h)
 		return;
 	for (unsigned i = 0; i < n->npool; i++)
 		close(n->pool[i].fd);
+	free(n->pool);
 	if (n->nl >= 0)
 		close(n->nl);
 	free(n->used);
@@ -745,6 +751,7 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 		n->npool--;
 		fd = n->pool[n->npool].fd;
 		idx = n->pool[n->npool].index;
+		n->tap_taken = lv_now_ns();
 	} else {
 		fd = tap_create(n, &idx);
 		if (fd < 0)
@@ -766,9 +773,22 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 	return fd;
 }
 
+/* How many taps to keep ready: a few, plus one per shell the pools keep
+ * (a pooled spawn or clone of a NIC image then makes no tap and attaches
+ * none to the bridge: that netlink work was most of a pooled clone's
+ * cost in the agent). */
+static unsigned tap_target(struct lv_host *h)
+{
+	unsigned t = TAP_POOL + lv__pool_targets(h);
+
+	return t < TAP_POOL_MAX ? t : TAP_POOL_MAX;
+}
+
 void lv__net_tick(struct lv_host *h)
 {
 	struct lv_net *n = h->net;
+	unsigned target;
+	int64_t now, until;
 
 	if (!n || !n->br_index)
 		return;
@@ -778,9 +798,31 @@ void lv__net_tick(struct lv_host *h)
 		n->isolate_warned = true;
 		lv__log(h, LV_LOG_WARN, "networking: guest bridge ports cannot be isolated here (IFLA_BRPORT_ISOLATED): guests can reach one another");
 	}
-	while (n->npool < TAP_POOL) {
-		int idx, fd = tap_create(n, &idx);
+	target = tap_target(h);
+	while (n->npool > target) {   /* the pools shrank */
+		n->npool--;
+		close(n->pool[n->npool].fd);
+	}
+	now = lv_now_ns();
+	/* the first few at once; beyond them, not in a burst of spawns and
+	 * not for long in one tick (the agent's loop runs the tick) */
+	if (n->npool >= TAP_POOL && now - n->tap_taken < TAP_QUIET_NS)
+		return;
+	until = now + TAP_BUDGET_NS;
+	if (target > n->cpool) {
+		void *p = realloc(n->pool, target * sizeof(*n->pool));
 
+		if (!p)
+			return;
+		n->pool = p;
+		n->cpool = target;
+	}
+	while (n->npool < target) {
+		int idx, fd;
+
+		if (n->npool >= TAP_POOL && lv_now_ns() >= until)
+			return;
+		fd = tap_create(n, &idx);
 		if (fd < 0) {
 			lv__log(h, LV_LOG_WARN, "networking: cannot create a tap: %s", strerror(-fd));
 			return;
