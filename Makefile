@@ -131,7 +131,7 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
+	$(CC) $(CFLAGS) -Wl,-z,now -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
 
 $(B)/lvsh: $(B)/obj/lvsh/main.o $(B)/liblvsh.a $(B)/libproto.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) -ledit -lncursesw
