@@ -390,6 +390,37 @@ err:
 	return rc;
 }
 
+/* Drop the pooled taps from index keep on.  Closing a tap's last fd
+ * unregisters it, one RCU grace period each (~25 ms apiece on a nested
+ * host, on the agent's loop); so they are moved into a group of this
+ * agent's own and deleted with one RTM_DELLINK of that group (one
+ * unregistration for all), and only then closed. */
+static void pool_drop(struct lv_net *n, unsigned keep)
+{
+	uint32_t group = 0x4c560000u | ((uint32_t)getpid() & 0xffffu);
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nlreq r;
+	bool grouped = n->nl >= 0;
+
+	for (unsigned i = keep; grouped && i < n->npool; i++) {
+		ifi.ifi_index = n->pool[i].index;
+		nl_start(n, &r, RTM_NEWLINK, 0);
+		nl_put(&r, &ifi, sizeof(ifi));
+		attr(&r, IFLA_GROUP, &group, sizeof(group));
+		if (nl_talk(n, &r))
+			grouped = false;
+	}
+	if (grouped && n->npool > keep) {
+		ifi.ifi_index = 0;
+		nl_start(n, &r, RTM_DELLINK, 0);
+		nl_put(&r, &ifi, sizeof(ifi));
+		attr(&r, IFLA_GROUP, &group, sizeof(group));
+		nl_talk(n, &r);
+	}
+	while (n->npool > keep)
+		close(n->pool[--n->npool].fd);
+}
+
 /* ---- the public side */
 
 static int parse_subnet(struct lv_net *n, const char *s)
@@ -451,8 +482,7 @@ void lv__net_close(struct lv_host *h)
 
 	if (!n)
 		return;
-	for (unsigned i = 0; i < n->npool; i++)
-		close(n->pool[i].fd);
+	pool_drop(n, 0);
 	free(n->pool);
 	if (n->nl >= 0)
 		close(n->nl);
@@ -799,10 +829,8 @@ void lv__net_tick(struct lv_host *h)
 		lv__log(h, LV_LOG_WARN, "networking: guest bridge ports cannot be isolated here (IFLA_BRPORT_ISOLATED): guests can reach one another");
 	}
 	target = tap_target(h);
-	while (n->npool > target) {   /* the pools shrank */
-		n->npool--;
-		close(n->pool[n->npool].fd);
-	}
+	if (n->npool > target)        /* the pools shrank */
+		pool_drop(n, target);
 	now = lv_now_ns();
 	/* the first few at once; beyond them, not in a burst of spawns and
 	 * not for long in one tick (the agent's loop runs the tick) */
