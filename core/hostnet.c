@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/if_link.h>
@@ -809,9 +810,14 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
  * cost in the agent). */
 static unsigned tap_target(struct lv_host *h)
 {
-	unsigned t = TAP_POOL + lv__pool_targets(h);
+	unsigned t = TAP_POOL + lv__pool_targets(h), cap = TAP_POOL_MAX;
+	struct rlimit rl;
 
-	return t < TAP_POOL_MAX ? t : TAP_POOL_MAX;
+	/* each is a descriptor of the agent's: at most a quarter of them */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < cap)
+		cap = rl.rlim_cur / 4 > TAP_POOL ? (unsigned)(rl.rlim_cur / 4) : TAP_POOL;
+	return t < cap ? t : cap;
 }
 
 void lv__net_tick(struct lv_host *h)
