@@ -143,7 +143,7 @@ $(B)/liblvsh.a: $(LVSH_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/lightvmd: $(AGENT_OBJ) $(B)/liblightvm.a $(B)/libproto.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
+	$(CC) $(CFLAGS) -Wl,-z,now -o $@ $^ $(LDLIBS_PB) $(LDLIBS_XEN) -lcrypto
 
 # the shell factory: the core's shell code and libc, nothing else; bound
 # at start (-z now), so no shell resolves a PLT entry again after its fork

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/if_link.h>
@@ -25,8 +26,12 @@
 #include "lv_internal.h"
 #include "lightvm_abi.h"
 #include "hostnet.h"
+#include "pool.h"
 
-#define TAP_POOL   16           /* taps kept ready once networking is used */
+#define TAP_POOL   16           /* taps kept ready once networking is used ... */
+#define TAP_POOL_MAX 4096       /* ... plus one per pooled shell, up to this */
+#define TAP_QUIET_NS 200000000ll  /* no tap made this soon after one was taken */
+#define TAP_BUDGET_NS 10000000ll  /* nor for longer than this per tick */
 #define TAP_NAME   "lvt%d"
 #define HOLD_MAX   256          /* addresses of unrecorded shells, after a restart */
 #define HOLD_CHECK_NS 1000000000ll
@@ -41,8 +46,9 @@ struct lv_net {
 	int nl;                     /* rtnetlink socket, -1 until first use */
 	int br_index;               /* 0: bridge not set up yet */
 	uint32_t seq;
-	struct { int fd, index; } pool[TAP_POOL];
-	unsigned npool;
+	struct { int fd, index; } *pool;   /* taps made ahead: on the bridge, up */
+	unsigned npool, cpool;
+	int64_t tap_taken;          /* when the pool last handed one out */
 	bool no_af_spec;            /* kernel refused IFLA_AF_SPEC/inet6 */
 	/* after a restart: addresses whose guest MAC still sits in the
 	 * bridge's FDB (a live tap) but that no record claims (a shell of
@@ -385,6 +391,37 @@ err:
 	return rc;
 }
 
+/* Drop the pooled taps from index keep on.  Closing a tap's last fd
+ * unregisters it, one RCU grace period each (~25 ms apiece on a nested
+ * host, on the agent's loop); so they are moved into a group of this
+ * agent's own and deleted with one RTM_DELLINK of that group (one
+ * unregistration for all), and only then closed. */
+static void pool_drop(struct lv_net *n, unsigned keep)
+{
+	uint32_t group = 0x4c560000u | ((uint32_t)getpid() & 0xffffu);
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nlreq r;
+	bool grouped = n->nl >= 0;
+
+	for (unsigned i = keep; grouped && i < n->npool; i++) {
+		ifi.ifi_index = n->pool[i].index;
+		nl_start(n, &r, RTM_NEWLINK, 0);
+		nl_put(&r, &ifi, sizeof(ifi));
+		attr(&r, IFLA_GROUP, &group, sizeof(group));
+		if (nl_talk(n, &r))
+			grouped = false;
+	}
+	if (grouped && n->npool > keep) {
+		ifi.ifi_index = 0;
+		nl_start(n, &r, RTM_DELLINK, 0);
+		nl_put(&r, &ifi, sizeof(ifi));
+		attr(&r, IFLA_GROUP, &group, sizeof(group));
+		nl_talk(n, &r);
+	}
+	while (n->npool > keep)
+		close(n->pool[--n->npool].fd);
+}
+
 /* ---- the public side */
 
 static int parse_subnet(struct lv_net *n, const char *s)
@@ -446,8 +483,8 @@ void lv__net_close(struct lv_host *h)
 
 	if (!n)
 		return;
-	for (unsigned i = 0; i < n->npool; i++)
-		close(n->pool[i].fd);
+	pool_drop(n, 0);
+	free(n->pool);
 	if (n->nl >= 0)
 		close(n->nl);
 	free(n->used);
@@ -745,6 +782,7 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 		n->npool--;
 		fd = n->pool[n->npool].fd;
 		idx = n->pool[n->npool].index;
+		n->tap_taken = lv_now_ns();
 	} else {
 		fd = tap_create(n, &idx);
 		if (fd < 0)
@@ -766,9 +804,27 @@ int lv__net_tap(struct lv_host *h, const uint8_t *mac)
 	return fd;
 }
 
+/* How many taps to keep ready: a few, plus one per shell the pools keep
+ * (a pooled spawn or clone of a NIC image then makes no tap and attaches
+ * none to the bridge: that netlink work was most of a pooled clone's
+ * cost in the agent). */
+static unsigned tap_target(struct lv_host *h)
+{
+	unsigned t = TAP_POOL + lv__pool_targets(h), cap = TAP_POOL_MAX;
+	struct rlimit rl;
+
+	/* each is a descriptor of the agent's: at most a quarter of them */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < cap)
+		cap = rl.rlim_cur / 4 > TAP_POOL ? (unsigned)(rl.rlim_cur / 4) : TAP_POOL;
+	return t < cap ? t : cap;
+}
+
 void lv__net_tick(struct lv_host *h)
 {
 	struct lv_net *n = h->net;
+	unsigned target;
+	int64_t now, until;
 
 	if (!n || !n->br_index)
 		return;
@@ -778,9 +834,29 @@ void lv__net_tick(struct lv_host *h)
 		n->isolate_warned = true;
 		lv__log(h, LV_LOG_WARN, "networking: guest bridge ports cannot be isolated here (IFLA_BRPORT_ISOLATED): guests can reach one another");
 	}
-	while (n->npool < TAP_POOL) {
-		int idx, fd = tap_create(n, &idx);
+	target = tap_target(h);
+	if (n->npool > target)        /* the pools shrank */
+		pool_drop(n, target);
+	now = lv_now_ns();
+	/* the first few at once; beyond them, not in a burst of spawns and
+	 * not for long in one tick (the agent's loop runs the tick) */
+	if (n->npool >= TAP_POOL && now - n->tap_taken < TAP_QUIET_NS)
+		return;
+	until = now + TAP_BUDGET_NS;
+	if (target > n->cpool) {
+		void *p = realloc(n->pool, target * sizeof(*n->pool));
 
+		if (!p)
+			return;
+		n->pool = p;
+		n->cpool = target;
+	}
+	while (n->npool < target) {
+		int idx, fd;
+
+		if (n->npool >= TAP_POOL && lv_now_ns() >= until)
+			return;
+		fd = tap_create(n, &idx);
 		if (fd < 0) {
 			lv__log(h, LV_LOG_WARN, "networking: cannot create a tap: %s", strerror(-fd));
 			return;

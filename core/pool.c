@@ -279,6 +279,15 @@ int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 	return 0;
 }
 
+unsigned lv__pool_targets(const struct lv_host *h)
+{
+	unsigned t = 0;
+
+	for (const struct lv_pool_flavor *f = h->pool ? h->pool->flavors : NULL; f; f = f->next)
+		t += f->target;
+	return t;
+}
+
 unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
 {
 	unsigned n = 0;

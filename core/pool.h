@@ -46,6 +46,8 @@ struct lv_pool_slot *lv__pool_claim(struct lv_host *h, uint64_t mem, uint32_t vc
 /* The same for a shell of another kind (lightvm.h: enum lv_kind). */
 struct lv_pool_slot *lv__pool_claim_kind(struct lv_host *h, uint64_t mem, uint32_t vcpus,
 					 enum lv_kind kind);
+/* The sum of every flavor's target (hostnet.c keeps a tap per slot). */
+unsigned lv__pool_targets(const struct lv_host *h);
 /* The kind of shell a flavor's prepare() must make. */
 enum lv_kind lv__pool_flavor_kind(const struct lv_pool_flavor *fl);
 

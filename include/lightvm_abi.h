@@ -125,6 +125,11 @@ enum lv_hc {
                                 * connections are gone; devpage.restored
                                 * counts restores */
 
+/* struct lv_hcall.arg[3] flags, on any hypercall but LV_HC_READY */
+#define LV_HCF_READY     0x1u  /* the guest is ready: LV_HC_READY folded into
+                                * this exit (a restored guest says it on its
+                                * next one, the IDLE it goes back to) */
+
 struct lv_hcall {
 	uint64_t nr;
 	uint64_t arg[4];

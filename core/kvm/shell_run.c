@@ -155,6 +155,16 @@ static void hc_clock(struct kvm_shell *s, struct lv_hcall *hc)
 	       2 * sizeof(hc->arg[0]));
 }
 
+static void hc_ready(struct kvm_shell *s)
+{
+	if (!s->ready_sent) {
+		s->ready_sent = true;
+		s->boot_deadline = 0;
+		s->t[KVM_T_READY] = kvm_now(CLOCK_MONOTONIC);
+		kvm_shell_send(s, KVM_MSG_READY);
+	}
+}
+
 /* Returns true if the vCPU was reset (no ret to write back). */
 static bool hypercall(struct kvm_shell *s)
 {
@@ -168,16 +178,13 @@ static bool hypercall(struct kvm_shell *s)
 		kvm_shell_stats_mark(s, false, s->last_hcall);
 	console_drain(s);
 	kvm_net_tx(s);
+	/* a READY folded into this hypercall (LV_HCF_READY; the other flag
+	 * bits mean nothing and are ignored) */
+	if (hc.nr == LV_HC_READY || (hc.arg[3] & LV_HCF_READY))
+		hc_ready(s);
 	switch (hc.nr) {
 	case LV_HC_CONSOLE:
-		break;
 	case LV_HC_READY:
-		if (!s->ready_sent) {
-			s->ready_sent = true;
-			s->boot_deadline = 0;
-			s->t[KVM_T_READY] = kvm_now(CLOCK_MONOTONIC);
-			kvm_shell_send(s, KVM_MSG_READY);
-		}
 		break;
 	case LV_HC_IDLE:
 		ret = hc_idle(s, hc.arg[0]);

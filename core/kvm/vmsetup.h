@@ -18,6 +18,7 @@ struct kvm_vm {
 	struct kvm_run *run;
 	size_t run_size;
 	struct kvm_sregs sregs; /* the ring-3 long-mode state, for resets */
+	uint64_t tsc_khz;       /* cached by kvm_vm_tsc_khz (0: not asked yet) */
 };
 
 /* Create the VM, its memory and vCPU, build the system pages (GDT, IDT,

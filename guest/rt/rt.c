@@ -54,6 +54,8 @@ void lv_ready(void)
 	lv_hcall(LV_HC_READY, 0, 0);
 }
 
+uint32_t lv_ready_owed;
+
 uint32_t lv_idle(uint64_t timeout_ns)
 {
 	int64_t r = lv_hcall(LV_HC_IDLE, timeout_ns, 0);
@@ -64,8 +66,10 @@ uint32_t lv_idle(uint64_t timeout_ns)
 		if (lv_restore_hook)
 			lv_restore_hook();
 		sys = lv_find_dev(LV_DEV_SYSCTL);
+		/* ready again, to the new shell: on the next hypercall (the
+		 * IDLE the caller goes back to), not an exit of its own */
 		if (sys && sys->u.sysctl.guest_state == LV_GST_READY)
-			lv_hcall(LV_HC_READY, 0, 0);   /* to the new shell */
+			lv_ready_owed = LV_HCF_READY;
 	}
 	return w;
 }

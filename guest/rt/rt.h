@@ -33,8 +33,13 @@ static inline uint64_t lv_rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-/* Raw hypercall: fills struct lv_hcall (args beyond arg[1] = 0), rings the
- * doorbell, returns lv_hcall.ret.  Drains the console as a side effect. */
+/* A READY owed to the host (set by lv_idle after a restore): it rides on
+ * the next hypercall as LV_HCF_READY instead of costing an exit. */
+extern uint32_t lv_ready_owed;
+
+/* Raw hypercall: fills struct lv_hcall (args beyond arg[1] = 0, arg[3]
+ * the flags), rings the doorbell, returns lv_hcall.ret.  Drains the
+ * console as a side effect. */
 static inline int64_t lv_hcall(uint64_t nr, uint64_t a0, uint64_t a1)
 {
 	volatile struct lv_hcall *hc = (volatile struct lv_hcall *)(uintptr_t)LV_GPA_HCALL;
@@ -43,7 +48,8 @@ static inline int64_t lv_hcall(uint64_t nr, uint64_t a0, uint64_t a1)
 	hc->arg[0] = a0;
 	hc->arg[1] = a1;
 	hc->arg[2] = 0;
-	hc->arg[3] = 0;
+	hc->arg[3] = lv_ready_owed;
+	lv_ready_owed = 0;
 	__asm__ volatile("outl %%eax, %%dx"
 			 : : "a"((uint32_t)nr), "d"((uint16_t)LV_PORT_HCALL) : "memory");
 	return hc->ret;
