@@ -132,6 +132,7 @@ while [ "$(ctl state dk-1)" = down ]; do
 done
 s=$(ctl state dk-1)
 case $s in none|paused) ;; *) fail "dk-1 is $s at the destination too";; esac
+echo "    dk-1 at $ip"
 ok "destination killed midway ($(head -n1 "$T/out" | cut -c1-100)): dk-1 runs on here, answers; at the destination: $s"
 
 # ---- 3 the source killed after step 2 (held here, restored held there)
@@ -164,5 +165,9 @@ day "$ip" >"$T/d" 2>&1 || fail "sk-1 does not answer here after the restart: $(c
 grep -q "suspended (a save of a former agent)" "$T/agent.log" || fail "the restarted agent did not find the held domain"
 ok "source killed after step 2: the restarted agent found sk-1's domain suspended, resumed it here (answers on $ip); the held copy there destroyed"
 [ "$(here dk-1)" = running ] && [ "$(here sk-1)" = running ] || fail "VMs here: $($LVSH -c list)"
+$LVSH -c list | sed 's/^/    a: /'
+dip=$(info dk-1 ipv4)
+[ "$dip" != "$ip" ] || fail "dk-1 and sk-1 share the address $ip"
+day "$dip" >"$T/d" 2>&1 || fail "dk-1 does not answer on $dip at the end: $(cat "$T/d")"
 ctl done >/dev/null
 echo "    (times above are emulated: QEMU TCG)"
