@@ -15,7 +15,7 @@
 #   1 daytime migrated: gone at a, running at b on the same address,
 #     answers TCP 13 at b (from b's Dom0, and from a's over the route);
 #     downtime printed (emulated: QEMU TCG, two testbeds on 2 host CPUs)
-#   2 destination killed midway (b's agent killed -9 as the snapshot
+#   2 destination killed midway (b's agent killed -9 once the snapshot
 #     arrives, then restarted): the migration fails, the VM runs on at a
 #     and answers, b has no running copy
 #   3 source killed midway (a's agent killed -9 after step 2: held here,
@@ -58,7 +58,7 @@ migrate-key = $KEY"
 		if [ $armed = 1 ] && ls "$STATE/snapshots" 2>/dev/null | grep -q '^net-'; then
 			sz=$(ls -l "$STATE"/snapshots/net-* 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
 			kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-			echo "b: agent killed -9 with $sz bytes of the snapshot in"
+			echo "b: agent killed -9 once the snapshot file appeared ($sz bytes)"
 			mv "$T/agent.log" "$T/agent-killed.log"
 			rm -f "$SOCK"
 			sleep 1
@@ -112,7 +112,7 @@ day "$ip" >"$T/d" 2>&1 || fail "ok-1 does not answer from here over the route: $
 ip route del "$ip/32"
 dt=$(jq -r '.vms[0].migrate_downtime_ns // empty' "$T/out")
 ok "migrated ok-1 to $DST in $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s: gone here, runs there on $ip, answers TCP 13 there and from here via $LV_PAIR_PEER: $(head -n1 "$T/d")"
-echo "    downtime (held here -> ready there, the source's clock): $(echo "${dt:-0}" | awk '{ printf "%.1f ms", $1 / 1e6 }') -- emulated (QEMU TCG, two testbeds sharing 2 host CPUs): not a performance number"
+echo "    downtime (held here -> running there, as the source sees it): $(echo "${dt:-0}" | awk '{ printf "%.1f ms", $1 / 1e6 }') -- emulated (QEMU TCG, two testbeds sharing 2 host CPUs): not a performance number"
 $LVSH --json -c "inspect ok-1" >/dev/null 2>&1 && fail "ok-1 still listed here"
 
 # ---- 2 the destination killed as the snapshot arrives
