@@ -967,6 +967,8 @@ static int xen_unpause(struct lv_driver *drv, struct lv_vm *vm)
 	} else if (xc_domain_unpause(d->xch, xv->dom.domid)) {
 		return -errno;
 	}
+	if (vm->hold_start && !vm->info.t[LV_PH_STARTED])   /* a held restore's first run */
+		lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
 	lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
 	return 0;
 }
