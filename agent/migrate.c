@@ -345,7 +345,10 @@ static void reply_with_phases(struct mig *m, Lightvm__Reply *r, Lightvm__VmInfo 
 }
 
 /* The reply once it runs there: the destination's VmInfo, with the
- * downtime (held here -> ready there: one machine, one monotonic clock). */
+ * downtime: held here -> ready there when both agents share a machine
+ * (one monotonic clock); to another machine (ADDR:PORT) its clock is
+ * not ours, so held here -> its wait for "running" answered here, an
+ * upper bound (it includes the last round trip). */
 static void reply_moved(struct mig *m)
 {
 	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
@@ -363,6 +366,9 @@ static void reply_moved(struct mig *m)
 	rq.op_case = LIGHTVM__REQUEST__OP_WAIT;
 	rq.wait = &w;
 	if (dest_call(m, &rq, &r, err, sizeof(err)) == 0) {
+		int64_t t_seen = lv_now_ns();
+		bool remote = migrate_net_is_addr(m->dest);
+
 		lightvm__reply__free_unpacked(r, NULL);
 		sel.selector = m->name;
 		rq.op_case = LIGHTVM__REQUEST__OP_INSPECT;
@@ -370,15 +376,20 @@ static void reply_moved(struct mig *m)
 		if (dest_call(m, &rq, &r, err, sizeof(err)) == 0 && r->n_vms == 1) {
 			Lightvm__VmInfo *v = r->vms[0];
 
-			for (size_t i = 0; i < v->n_phases; i++)
+			for (size_t i = 0; !remote && i < v->n_phases; i++)
 				if (!strcmp(v->phases[i]->name, "ready") && m->t_held &&
 				    v->phases[i]->t_ns > m->t_held) {
 					v->has_migrate_downtime_ns = true;
 					v->migrate_downtime_ns = (uint64_t)(v->phases[i]->t_ns - m->t_held);
 				}
+			if (remote && m->t_held && t_seen > m->t_held) {
+				v->has_migrate_downtime_ns = true;
+				v->migrate_downtime_ns = (uint64_t)(t_seen - m->t_held);
+			}
 			if (v->has_migrate_downtime_ns)
-				alog(LV_LOG_INFO, "migrate: %s: downtime %.3f ms (held here -> ready there)",
-				     m->name, v->migrate_downtime_ns / 1e6);
+				alog(LV_LOG_INFO, "migrate: %s: downtime %.3f ms (%s)", m->name,
+				     v->migrate_downtime_ns / 1e6,
+				     remote ? "held here -> running there, as seen from here" : "held here -> ready there");
 			reply_with_phases(m, r, v);
 			lightvm__reply__free_unpacked(r, NULL);
 			return;

@@ -311,8 +311,9 @@ static int migrate_one(struct lvsh *sh, const char *what, const char *name, cons
 	if (rc != LVSH_EXIT_OK || sh->json)
 		return rc;
 	if ((*r)->n_vms == 1 && (*r)->vms[0]->has_migrate_downtime_ns)
-		fprintf(sh->out, "migrated %s to %s (downtime %.3f ms: held here -> ready there)\n",
-			name, dest, (*r)->vms[0]->migrate_downtime_ns / 1e6);
+		fprintf(sh->out, "migrated %s to %s (downtime %.3f ms: held here -> %s)\n",
+			name, dest, (*r)->vms[0]->migrate_downtime_ns / 1e6,
+			dest[0] == '/' ? "ready there" : "running there, as seen here");
 	else
 		fprintf(sh->out, "migrated %s to %s\n", name, dest);
 	if ((*r)->n_vms == 1)

@@ -79,6 +79,11 @@ struct xen_vm {
 	struct xen_job *job;           /* a save or restore running (xen_save.c) */
 	bool restoring;                /* the agent closes during its restore */
 	uint32_t restored;             /* restores so far (the device page's count) */
+	/* its domain is shut down for suspend and kept so: a migration's
+	 * held save (LV_SAVE_HOLD), or found so by a restarted agent; an
+	 * unpause resumes it (xc_domain_resume, cooperative), a destroy
+	 * ends it */
+	bool held;
 };
 
 /* An image file, open once however many VMs run it (a dup of the first
@@ -452,7 +457,7 @@ static void scan_domains(struct xen_driver *d)
 			}
 			/* a save's domain shuts down for suspend; a restore's is
 			 * being filled: their jobs say how it went */
-			if (!xv || xv->job || !(in->flags & XEN_DOMINF_shutdown))
+			if (!xv || xv->job || xv->held || !(in->flags & XEN_DOMINF_shutdown))
 				continue;
 			why = (in->flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
 			if (why == SHUTDOWN_reboot) {
@@ -943,11 +948,27 @@ static int xen_pause(struct lv_driver *drv, struct lv_vm *vm)
 static int xen_unpause(struct lv_driver *drv, struct lv_vm *vm)
 {
 	struct xen_driver *d = (struct xen_driver *)drv;
+	struct xen_vm *xv = XV(vm);
 
-	if (!XV(vm))
+	if (!xv)
 		return -ESRCH;
-	if (xc_domain_unpause(d->xch, XV(vm)->dom.domid))
+	if (xv->held) {
+		/* held after a migration's save (or found suspended): the
+		 * suspend is cancelled, the guest's SCHEDOP_shutdown returns 1
+		 * and it runs on in this domain (guest/xen/xrt.c) */
+		int rc = xen_dom_resume(d->xch, xv->dom.domid);
+
+		if (rc)
+			return rc;
+		xv->held = false;
+		if (xv->dp && xv->dp->devs[1].u.sysctl.host_req == LV_REQ_SUSPEND)
+			xv->dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
+		lv__log(d->h, LV_LOG_INFO, "%s: held domain %u resumed", vm->info.name, xv->dom.domid);
+	} else if (xc_domain_unpause(d->xch, xv->dom.domid)) {
 		return -errno;
+	}
+	if (vm->hold_start && !vm->info.t[LV_PH_STARTED])   /* a held restore's first run */
+		lv__vm_phase(vm, LV_PH_STARTED, lv_now_ns());
 	lv__vm_state(vm, vm->info.t[LV_PH_READY] ? LV_ST_RUNNING : LV_ST_BOOTING, NULL);
 	return 0;
 }
@@ -1019,9 +1040,10 @@ static int xen_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
 		return -ESRCH;
 	if (xv->job)
 		return -EBUSY;
-	if (mode == LV_SAVE_HOLD || xv->dom.store || xv->boot.vif_xs || !xv->dom.devpage_gpa) {
+	if (xv->held)
+		return -EBUSY;
+	if (xv->dom.store || xv->boot.vif_xs || !xv->dom.devpage_gpa) {
 		lv__log(d->h, LV_LOG_WARN, "%s: save: %s", vm->info.name,
-			mode == LV_SAVE_HOLD ? "migration is not built on Xen" :
 			!xv->dom.devpage_gpa ? "no device page known for its domain" :
 			"only LightVM guests in noxs mode are saved on Xen");
 		return -EOPNOTSUPP;
@@ -1033,6 +1055,7 @@ static int xen_save(struct lv_driver *drv, struct lv_vm *vm, int fd, int mode)
 	j->owner = xv;
 	j->domid = xv->dom.domid;
 	j->keep = mode == LV_SAVE_KEEP;
+	j->hold = mode == LV_SAVE_HOLD;   /* the domain stays suspended */
 	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (j->fd < 0) {
 		rc = -errno;
@@ -1069,7 +1092,7 @@ static void save_done(struct xen_vm *xv, struct xen_job *j)
 		if (xv->dp && xv->dp->devs[1].u.sysctl.host_req == LV_REQ_SUSPEND)
 			xv->dp->devs[1].u.sysctl.host_req = LV_REQ_NONE;
 		lv__log(d->h, LV_LOG_WARN, "%s: save failed: %s", vm->info.name, j->err);
-		lv__vm_save_done(vm, j->rc, j->err, LV_SAVE_KEEP);
+		lv__vm_save_done(vm, j->rc, j->err, j->hold ? LV_SAVE_HOLD : LV_SAVE_KEEP);
 		if (j->resume_failed && vm->drv == xv)
 			xen_vm_fault(d, vm, "the save failed and the domain did not resume");
 		return;
@@ -1077,7 +1100,12 @@ static void save_done(struct xen_vm *xv, struct xen_job *j)
 	lv__log(d->h, LV_LOG_INFO, "%s: saved domain %u: %llu bytes of stream in %.1f ms (suspend %.1f ms)%s",
 		vm->info.name, j->domid, (unsigned long long)j->ext.stream_len,
 		(double)(j->t_done - j->t_start) / 1e6, (double)(j->t_paused - j->t_start) / 1e6,
-		j->keep ? ", running on" : "");
+		j->keep ? ", running on" : j->hold ? ", held" : "");
+	if (j->hold) {               /* a migration's: until unpause or destroy */
+		xv->held = true;
+		lv__vm_save_done(vm, 0, NULL, LV_SAVE_HOLD);
+		return;
+	}
 	if (j->keep) {
 		lv__vm_save_done(vm, 0, NULL, LV_SAVE_KEEP);
 		return;
@@ -1206,6 +1234,13 @@ static void restore_done(struct xen_vm *xv, struct xen_job *j)
 		goto fail;
 	}
 	lv__vm_phase(vm, LV_PH_DEVICES, lv_now_ns());
+	if (vm->hold_start) {        /* a migration's copy: paused until told */
+		lv__log(d->h, LV_LOG_INFO, "%s: restored into domain %u (%s) in %.1f ms, held", vm->info.name,
+			xv->dom.domid, vm->info.pooled ? "pooled" : "created", (double)(j->t_done - j->t_start) / 1e6);
+		report_started(xv);
+		lv__vm_state(vm, LV_ST_PAUSED, NULL);
+		return;
+	}
 	if (xc_domain_unpause(d->xch, xv->dom.domid)) {
 		rc = -errno;
 		snprintf(err, sizeof(err), "xc_domain_unpause: %s", strerror(errno));
@@ -1688,6 +1723,17 @@ static int xen_attach(struct lv_driver *drv, struct lv_vm *vm)
 	port_set(d, port, xv);
 	lv__log(d->h, LV_LOG_INFO, "%s: re-attached to domain %u", vm->info.name, xv->dom.domid);
 	lv__vm_reattached(vm);
+	if ((flags & XEN_DOMINF_shutdown) &&
+	    ((flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask) == SHUTDOWN_suspend) {
+		/* suspended by a former agent's save (a migration's hold, or
+		 * killed in the middle of a save): kept, paused; an unpause
+		 * resumes it where it was, a destroy ends it */
+		xv->held = true;
+		lv__log(d->h, LV_LOG_WARN, "%s: domain %u is suspended (a save of a former agent): paused",
+			vm->info.name, xv->dom.domid);
+		lv__vm_state(vm, LV_ST_PAUSED, NULL);
+		return 0;
+	}
 	if (flags & XEN_DOMINF_shutdown) {
 		vm_dead(xv, (flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask, false);
 		return 0;

@@ -282,6 +282,13 @@ resume:
 	}
 }
 
+/* Resume a domain shut down for suspend in place (cooperative: the
+ * guest's suspend call returns 1): a held save released.  0 or -errno. */
+int xen_dom_resume(xc_interface *xch, uint32_t domid)
+{
+	return xc_domain_resume(xch, domid, 1) ? (errno ? -errno : -EIO) : 0;
+}
+
 static void run_restore(xc_interface *xch, struct xen_job *j)
 {
 	struct restore_callbacks cb = { 0 };

@@ -58,6 +58,7 @@ struct xen_job {
 	int fd;                   /* the job's own (a dup); closed with it */
 	/* save */
 	bool keep;                /* resume the domain after the stream is written */
+	bool hold;                /* keep it suspended (LV_SAVE_HOLD: a migration) */
 	struct lv_snap_hdr hdr;   /* filled but for sizes and sums */
 	struct xen_snap_ext ext;
 	bool suspended, resume_failed;
@@ -76,6 +77,9 @@ struct xen_job {
 int xen_job_run(struct xen_driver *d, struct xen_job *j);
 void xen_job_done(struct xen_driver *d, struct xen_job *j);
 void xen_job_free(struct xen_job *j);
+/* xc_domain_resume(domid, fast): a held domain runs on.  0 or -errno. */
+struct xc_interface_core;
+int xen_dom_resume(struct xc_interface_core *xch, uint32_t domid);
 /* Wait for every job (at close). */
 void xen_jobs_close(struct xen_driver *d);
 
