@@ -273,6 +273,14 @@ static void mark_dirty(struct lv_vm *vm)
 	dirty[ndirty++] = lv_vm_info(vm)->id;
 }
 
+/* Remove vm's record file (final: its name in the records directory). */
+static void record_unlink(struct lv_vm *vm, const char *final)
+{
+	if (unlinkat(dir_fd, final, 0) < 0 && errno != ENOENT)
+		alog(LV_LOG_WARN, "%s: removing its state record: %s", lv_vm_info(vm)->name,
+		     strerror(errno));
+}
+
 void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 {
 	char final[LV_VM_NAME_MAX + 8];
@@ -294,9 +302,7 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 			goto out;
 		}
 	}
-	if (unlinkat(dir_fd, final, 0) < 0 && errno != ENOENT)
-		alog(LV_LOG_WARN, "%s: removing its state record: %s", lv_vm_info(vm)->name,
-		     strerror(errno));
+	record_unlink(vm, final);
 out:
 	if (vm_ext(vm))
 		vm_ext(vm)->rec.dirty = false;   /* the id in the list finds nothing */
@@ -319,9 +325,7 @@ void records_prestart(struct lv_vm *vm, bool undo)
 		return;
 	}
 	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
-	if (unlinkat(dir_fd, final, 0) < 0 && errno != ENOENT)
-		alog(LV_LOG_WARN, "%s: removing its state record: %s", lv_vm_info(vm)->name,
-		     strerror(errno));
+	record_unlink(vm, final);
 	vm_ext_release(vm);
 }
 
