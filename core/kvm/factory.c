@@ -140,6 +140,9 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	sigset_t chld;
 	ssize_t r;
 
+	/* forked or exec'd, its two descriptors are kept from any exec */
+	fcntl(sock, F_SETFD, FD_CLOEXEC);
+	fcntl(kvm_fd, F_SETFD, FD_CLOEXEC);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &factory_mask); /* open only in pselect */
@@ -277,8 +280,6 @@ int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 			dprintf(2, "lightvm-factory: cannot run %s (%s); forked from the agent instead\n",
 				bin, strerror(errno));
 		}
-		fcntl(3, F_SETFD, FD_CLOEXEC);
-		fcntl(4, F_SETFD, FD_CLOEXEC);
 		factory_sock_dir = sock_dir;   /* our copy of the agent's memory */
 		factory_main(3, 4);
 	}
