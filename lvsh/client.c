@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -393,6 +394,7 @@ int lvsh_call(struct lvsh *sh, const char *what, const Lightvm__Request *req,
 	      Lightvm__Reply **reply)
 {
 	Lightvm__Reply *rep = NULL;
+	struct timespec t0, t1;
 	uint32_t seq;
 	int rc;
 
@@ -405,12 +407,18 @@ int lvsh_call(struct lvsh *sh, const char *what, const Lightvm__Request *req,
 	seq = ++sh->client.seq;
 	if (seq == 0)			/* 0 is the events' sequence */
 		seq = ++sh->client.seq;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = send_request(sh, what, req, seq);
 	if (rc != LVSH_EXIT_OK)
 		return rc;
 	rc = read_reply(sh, what, seq, &rep);
 	if (rc != LVSH_EXIT_OK)
 		return rc;
+	if (sh->timing) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fprintf(stderr, "lvsh: %s: %.3f ms (request written -> reply read)\n", what,
+			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	}
 	if (rep->has_err && rep->err != 0) {
 		report_agent_error(sh, what, rep);
 		lightvm__reply__free_unpacked(rep, NULL);

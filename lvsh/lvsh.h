@@ -33,6 +33,7 @@ struct lvsh {
 	const char *sock_path;
 	const char *state_dir;	/* -D, passed to an auto-started agent */
 	int         json;	/* --json: one JSON document per command */
+	int         timing;	/* -T: each request's round trip on stderr */
 	int         autostart;	/* start lightvmd if nothing listens */
 	int         verbose;	/* LVSH_VERBOSE set: notes on stderr */
 	int         quit;	/* set by `quit`: stop reading commands */

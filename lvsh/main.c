@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: lvsh [-ehtV] [--json] [--no-autostart] [-D dir] [-S socket]\n"
+"usage: lvsh [-ehtTV] [--json] [--no-autostart] [-D dir] [-S socket]\n"
 "            [-c commands | -f file | command [arg ...]]\n"
 "  -S PATH          agent socket (default $LIGHTVM_SOCKET or %s)\n"
 "  -D DIR           state directory for an auto-started agent\n"
@@ -23,6 +23,8 @@ static void usage(FILE *f)
 "  -f FILE          run the commands in FILE (- for standard input)\n"
 "  -e               stop at the first failing command\n"
 "  -t               the live view (the same as the command `top`)\n"
+"  -T, --timing     after each request, its round trip on standard error\n"
+"                   (request written -> reply read, this process's clock)\n"
 "  --json           one JSON document per command on standard output\n"
 "  --no-autostart   do not start lightvmd if it is not running\n"
 "  -h, --help       this help; `lvsh help` lists the commands\n"
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json",         no_argument, NULL, 'j' },
+		{ "timing",       no_argument, NULL, 'T' },
 		{ "no-autostart", no_argument, NULL, 'A' },
 		{ "help",         no_argument, NULL, 'h' },
 		{ "version",      no_argument, NULL, 'V' },
@@ -77,7 +80,7 @@ int main(int argc, char **argv)
 		sh.sock_path = env;
 	/* '+': options stop at the first command word, so that
 	 * `lvsh spawn 3 noop --nowait` keeps --nowait for spawn. */
-	while ((c = getopt_long(argc, argv, "+S:D:c:f:ehtV", longopts,
+	while ((c = getopt_long(argc, argv, "+S:D:c:f:ehtTV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'S': sh.sock_path = optarg; break;
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
 		case 'f': file = optarg; break;
 		case 'e': stop_on_error = 1; break;
 		case 't': live = 1; break;
+		case 'T': sh.timing = 1; break;
 		case 'j': sh.json = 1; break;
 		case 'A': sh.autostart = 0; break;
 		case 'h': usage(stdout); return LVSH_EXIT_OK;

@@ -9,6 +9,7 @@
 	.type _start, @function
 _start:
 	cld
+	mov	%rsp, lv_xen_boot_rsp(%rip)	/* Xen's boot stack: xrt.c keeps its page */
 	lea	lv_xen_stack_top(%rip), %rsp
 	mov	%rsi, %rdi
 	call	lv_xen_main	/* never returns */
@@ -21,6 +22,12 @@ _start:
 	.globl hypercall_page
 hypercall_page:
 	.skip 4096
+
+	.section .bss, "aw", @nobits
+	.balign 8
+	.globl lv_xen_boot_rsp
+lv_xen_boot_rsp:
+	.skip 8
 
 	.section .bss.page, "aw", @nobits
 	.balign 4096

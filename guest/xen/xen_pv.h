@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 /* hypercall numbers (xen.h) */
+#define __HYPERVISOR_memory_op         12
+#define __HYPERVISOR_multicall         13
 #define __HYPERVISOR_update_va_mapping 14
 #define __HYPERVISOR_console_io        18
 #define __HYPERVISOR_grant_table_op    20
@@ -44,7 +46,25 @@ struct xenstore_domain_interface {
 	uint32_t req_cons, req_prod;
 	uint32_t rsp_cons, rsp_prod;
 };
+#define UVMF_TLB_FLUSH   1
 #define UVMF_INVLPG      2
+
+/* xen.h: one call of a __HYPERVISOR_multicall batch */
+struct multicall_entry {
+	unsigned long op, result;
+	unsigned long args[6];
+};
+
+/* memory.h: giving pages back (a balloon) */
+#define XENMEM_decrease_reservation 1
+struct xen_memory_reservation {
+	unsigned long *extent_start; /* PV: machine frame numbers */
+	unsigned long nr_extents;
+	uint32_t extent_order;
+	uint32_t mem_flags;
+	uint16_t domid;
+};
+#define INVALID_P2M_ENTRY (~0ul)
 #define CONSOLEIO_write  0
 
 /* read-only machine-to-phys table mapped into every 64-bit PV guest */
@@ -188,6 +208,9 @@ struct netif_rx_sring {
 _Static_assert(sizeof(struct vcpu_info) == 64, "vcpu_info");
 _Static_assert(__builtin_offsetof(struct shared_info, evtchn_pending) == 2048, "shared_info");
 _Static_assert(__builtin_offsetof(struct start_info, cmd_line) == 128, "start_info");
+_Static_assert(sizeof(struct multicall_entry) == 64, "multicall_entry");
+_Static_assert(sizeof(struct xen_memory_reservation) == 32 &&
+	       __builtin_offsetof(struct xen_memory_reservation, domid) == 24, "xen_memory_reservation");
 _Static_assert(__builtin_offsetof(struct shared_info, arch) == 3088, "arch_shared_info");
 _Static_assert(sizeof(struct xencons_interface) == 3088, "xencons");
 _Static_assert(__builtin_offsetof(struct gnttab_setup_table, frame_list) == 16, "setup_table");

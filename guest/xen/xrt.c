@@ -17,6 +17,8 @@ extern char hypercall_page[];
 extern char lv_xen_shared_info[];
 extern char lv_xen_grant_table[];
 extern char lv_xen_p2m_fll[], lv_xen_p2m_fl[];
+extern char lv_xen_image_start[], lv_xen_image_end[];
+extern unsigned long lv_xen_boot_rsp;
 
 uint64_t lv_start_tsc;
 
@@ -191,6 +193,91 @@ static void shared_map(void)
 	}
 }
 
+/* ---- balloon: a save streams only the pages this runtime uses.
+ * Everything it uses lies in one run of frames from the image's first
+ * page to the last frame the domain builder put after it (p2m list,
+ * start info, console, XenStore or device page, page tables, Xen's boot
+ * stack); it has no heap.  The frames below the image and above that
+ * run are never touched, so before the first suspend they go back to
+ * Xen: each is unmapped (a multicall of update_va_mapping), released
+ * (XENMEM_decrease_reservation) and marked absent in the p2m, where
+ * xc_domain_save skips it.  A restored domain gets only the frames the
+ * stream had; the next save finds the rest already absent. */
+#define BALLOON_BATCH 32
+
+static unsigned long pfn_of(unsigned long va)
+{
+	return va >> 12;
+}
+
+static int pfn_used(unsigned long pfn, unsigned long top)
+{
+	unsigned long first = pfn_of((uintptr_t)lv_xen_image_start);
+
+	return pfn >= first && pfn < top;
+}
+
+static unsigned long balloon_flush(unsigned long *p2m, const unsigned long *pfns, unsigned long *mfns,
+				   struct multicall_entry *mc, unsigned n)
+{
+	struct xen_memory_reservation r = { .extent_start = mfns, .domid = DOMID_SELF };
+	unsigned long out[BALLOON_BATCH], keep = 0;
+	long done;
+
+	mc[n - 1].args[2] = UVMF_TLB_FLUSH;
+	if (hcall(__HYPERVISOR_multicall, (unsigned long)mc, n, 0))
+		return 0;
+	/* a frame with no mapping (-EINVAL: no page table there) is as free */
+	for (unsigned i = 0; i < n; i++)
+		if (mc[i].result == 0 || (long)mc[i].result == -22)
+			out[keep++] = i;
+	for (unsigned long i = 0; i < keep; i++)
+		mfns[i] = p2m[pfns[out[i]]];
+	r.nr_extents = keep;
+	done = hcall(__HYPERVISOR_memory_op, XENMEM_decrease_reservation, (unsigned long)&r, 0);
+	for (long i = 0; i < done; i++)
+		p2m[pfns[out[i]]] = INVALID_P2M_ENTRY;
+	return done > 0 ? (unsigned long)done : 0;
+}
+
+static unsigned long balloon_unused(void)
+{
+	unsigned long *p2m = (unsigned long *)si->mfn_list;
+	unsigned long top = pfn_of((uintptr_t)lv_xen_image_end + 4095), freed = 0;
+	unsigned long ends[] = {
+		pfn_of(si->mfn_list + si->nr_pages * sizeof(long) + 4095),
+		pfn_of((uintptr_t)si) + 1,
+		pfn_of(si->pt_base) + si->nr_pt_frames,
+		pfn_of(lv_xen_boot_rsp - 1) + 1,
+		(uintptr_t)lv_dp != (uintptr_t)&fallback_dp ? pfn_of((uintptr_t)lv_dp) + 1 : 0,
+		pfn_of((uintptr_t)cons) + 1,
+		si->store_mfn ? ((const unsigned long *)XEN_M2P_VIRT_START)[si->store_mfn] + 1 : 0,
+	};
+	struct multicall_entry mc[BALLOON_BATCH];
+	unsigned long pfns[BALLOON_BATCH], mfns[BALLOON_BATCH];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (ends[i] > top)
+			top = ends[i];
+	if (top > si->nr_pages)
+		return 0;
+	for (unsigned long pfn = 0; pfn < si->nr_pages; pfn++) {
+		if (pfn_used(pfn, top) || p2m[pfn] == INVALID_P2M_ENTRY)
+			continue;
+		mc[n] = (struct multicall_entry){ .op = __HYPERVISOR_update_va_mapping,
+						  .args = { pfn << 12, 0, 0 } };
+		pfns[n++] = pfn;
+		if (n == BALLOON_BATCH) {
+			freed += balloon_flush(p2m, pfns, mfns, mc, n);
+			n = 0;
+		}
+	}
+	if (n)
+		freed += balloon_flush(p2m, pfns, mfns, mc, n);
+	return freed;
+}
+
 /* SCHEDOP_shutdown(suspend), as a PV guest must for xc_domain_save: the
  * start info's console (and store) frames given as guest page numbers,
  * no page of Xen's mapped (shared info, grant table), the start info's
@@ -209,6 +296,7 @@ static int xen_suspend(void)
 	long rc;
 
 	lv_flush();
+	balloon_unused();
 	si->store_mfn = lv_dp != &fallback_dp ? (uintptr_t)lv_dp >> 12 : store ? m2p[store] : 0;
 	si->console.domU.mfn = m2p[con];
 	hcall(__HYPERVISOR_update_va_mapping, (unsigned long)lv_xen_shared_info, 0, UVMF_INVLPG);
