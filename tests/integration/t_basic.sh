@@ -59,4 +59,12 @@ ls "$STATE/console" | grep -q . && fail "console logs left: $(ls "$STATE/console
 rss1=$(rss)
 [ $((rss1 - rss0)) -lt 4096 ] || asan_agent || fail "agent RSS grew from $rss0 KiB to $rss1 KiB"
 ok "destroy all: no shell, fd, log or memory left (agent RSS $rss0 -> $rss1 KiB)"
+# -T: each request's round trip on stderr, one line per request, the
+# output itself unchanged
+$LVSH -T -c "list; list" >"$T/tout" 2>"$T/terr" || fail "lvsh -T failed: $(cat "$T/terr")"
+[ "$(grep -c '^lvsh: [a-z]*: [0-9]*\.[0-9]\{3\} ms (request written -> reply read)$' "$T/terr")" = 2 ] ||
+	fail "lvsh -T: not one timing line per request: $(cat "$T/terr")"
+$LVSH -c "list; list" >"$T/out2" 2>&1
+cmp -s "$T/tout" "$T/out2" || fail "lvsh -T changed the output: $(diff "$T/tout" "$T/out2")"
+ok "lvsh -T: $(head -n 1 "$T/terr")"
 agent_alive
