@@ -227,16 +227,24 @@ static void factory_binary(char *path, size_t len)
 int kvm_factory_exec_main(int argc, char **argv)
 {
 	static char dir[PATH_MAX];
+	struct stat s3, s4;
 
-	if (argc != 3 || strcmp(argv[1], FACTORY_PROTO) != 0 || fcntl(3, F_GETFD) < 0 ||
-	    fcntl(4, F_GETFD) < 0) {
+	if (argc != 3 || strcmp(argv[1], FACTORY_PROTO) != 0) {
 		dprintf(2, "lightvm-factory: started by lightvmd only (protocol %s, fds 3 and 4); "
 			   "this one has protocol %s\n", FACTORY_PROTO, argc > 1 ? argv[1] : "none");
 		return 2;
 	}
+	if (fstat(3, &s3) < 0 || !S_ISSOCK(s3.st_mode) || fstat(4, &s4) < 0 || !S_ISCHR(s4.st_mode)) {
+		dprintf(2, "lightvm-factory: fd 3 must be lightvmd's socket and fd 4 /dev/kvm "
+			   "(started by lightvmd only)\n");
+		return 2;
+	}
 	if (strcmp(argv[2], "-") != 0) {
-		if (strlen(argv[2]) >= sizeof(dir) || argv[2][0] != '/')
+		if (strlen(argv[2]) >= sizeof(dir) || argv[2][0] != '/') {
+			dprintf(2, "lightvm-factory: the shells' socket directory must be an absolute path "
+				   "shorter than %d bytes, or -\n", PATH_MAX);
 			return 2;
+		}
 		strcpy(dir, argv[2]);
 		factory_sock_dir = dir;
 	}

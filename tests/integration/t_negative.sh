@@ -64,3 +64,21 @@ $LVSH -c "spawn 3 noop name=final" >/dev/null || fail "spawn after all that"
 [ "$(count_state running "final-*")" = 3 ] || fail "3 final VMs not running"
 $LVSH -c "destroy all" >/dev/null || fail "destroy all"
 still_ok "normal service after the negative tests"
+
+# lightvm-factory is started by lightvmd only: by hand, with other
+# arguments or without its two descriptors, it refuses with a clear
+# word and exit 2, and forks nothing
+F=$B/lightvm-factory
+if [ -x "$F" ]; then
+	factory_refuses() {  # factory_refuses WORDS CMD...: exit 2, stderr has WORDS
+		want=$1; shift
+		out=$("$@" 2>&1 </dev/null); rc=$?
+		[ $rc = 2 ] || fail "lightvm-factory $*: exit $rc, not 2: $out"
+		echo "$out" | grep -q "$want" || fail "lightvm-factory $*: unclear refusal: $out"
+	}
+	factory_refuses "protocol none" "$F"
+	factory_refuses "this one has protocol lightvm-factory-0" "$F" lightvm-factory-0 -
+	factory_refuses "fd 3 must be lightvmd's socket" sh -c "exec \"$F\" lightvm-factory-1 - 3<&- 4<&-"
+	factory_refuses "fd 3 must be lightvmd's socket" sh -c "exec \"$F\" lightvm-factory-1 - 3</dev/null 4</dev/null"
+	ok "lightvm-factory by hand: refused (no arguments, another protocol, no socket and /dev/kvm at fds 3 and 4)"
+fi
