@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lv_internal.h"
 #include "pool.h"
@@ -36,6 +37,7 @@ struct lv_pool {
 	unsigned inflight;            /* prepares not answered yet */
 	int64_t last_claim;
 	int64_t refill_after;
+	int64_t quiet_ns;             /* the driver's, or LIGHTVM_POOL_QUIET_MS */
 };
 
 static struct lv_pool_flavor *flavor_get(struct lv_pool *p, uint64_t mem, uint32_t vcpus,
@@ -160,13 +162,23 @@ void lv__pool_gone(struct lv_host *h, struct lv_pool_slot *s)
 	}
 }
 
-/* The policy's gate: not too soon after a claim or a failure. */
+/* The policy's gate: not too soon after a failure. */
 static bool refill_allowed(const struct lv_host *h, int64_t now)
 {
 	const struct lv_pool *p = h->pool;
 
-	return p && h->ops->prepare && now >= p->refill_after &&
-	       now - p->last_claim >= h->ops->pool_limits.quiet_ns;
+	return p && h->ops->prepare && now >= p->refill_after;
+}
+
+/* How many slots a flavor should hold (ready or preparing) now: its
+ * target once spawns have been quiet for quiet_ns, else the low mark. */
+static unsigned fill_mark(const struct lv_host *h, const struct lv_pool_flavor *f, int64_t now)
+{
+	const struct lv_pool_limits *lim = &h->ops->pool_limits;
+
+	if (now - h->pool->last_claim >= h->pool->quiet_ns)
+		return f->target;
+	return lim->low_div ? f->target / lim->low_div : 0;
 }
 
 void lv__pool_refill(struct lv_host *h)
@@ -178,7 +190,7 @@ void lv__pool_refill(struct lv_host *h)
 	if (!refill_allowed(h, now))
 		return;
 	for (struct lv_pool_flavor *f = p->flavors; f; f = f->next)
-		while (f->ready + f->preparing < f->target) {
+		while (f->ready + f->preparing < fill_mark(h, f, now)) {
 			int rc;
 
 			now = lv_now_ns();   /* a failure reported within prepare() stops it too */
@@ -268,8 +280,15 @@ int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 	/* a pool's flavor is one a spawn can have, exactly */
 	if (lv_flavor_check(mem_bytes, vcpus) || target > TARGET_MAX)
 		return -EINVAL;
-	if (!h->pool && !(h->pool = calloc(1, sizeof(*h->pool))))
-		return -ENOMEM;
+	if (!h->pool) {
+		const char *q = getenv("LIGHTVM_POOL_QUIET_MS");
+
+		if (!(h->pool = calloc(1, sizeof(*h->pool))))
+			return -ENOMEM;
+		h->pool->quiet_ns = h->ops->pool_limits.quiet_ns;
+		if (q && *q && strspn(q, "0123456789") == strlen(q) && strlen(q) <= 6)
+			h->pool->quiet_ns = atoll(q) * 1000000ll;
+	}
 	f = flavor_get(h->pool, mem_bytes, vcpus, kind, true);
 	if (!f)
 		return -ENOMEM;

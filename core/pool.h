@@ -30,13 +30,18 @@ struct lv_pool_slot {
 
 /* How a driver's refills may run.  A refill runs from the tick, from
  * lv_pool_set and when the driver asks (lv__pool_refill), never within
- * quiet_ns of a claim, never within a second of a failed prepare; it asks
- * for slots until every flavor is at its target, max_inflight prepares
- * are unanswered (0: no cap), or budget_ns has gone by (0: no budget). */
+ * a second of a failed prepare; within quiet_ns of a claim (spawns are
+ * coming) it fills a flavor only up to target / low_div (0: not at all),
+ * so that a run of spawns drains the pool without refills competing for
+ * the CPU until it runs low; it asks for slots until every flavor is at
+ * that mark, max_inflight prepares are unanswered (0: no cap), or
+ * budget_ns has gone by (0: no budget).  LIGHTVM_POOL_QUIET_MS in the
+ * environment replaces quiet_ns (0: refill at once after each claim). */
 struct lv_pool_limits {
 	unsigned max_inflight;
 	int64_t budget_ns;
 	int64_t quiet_ns;
+	unsigned low_div;
 };
 
 /* A ready slot of this flavor for a spawn (or a reboot), or NULL (a

@@ -43,6 +43,8 @@
 
 #define FACTORY_INFLIGHT 32     /* requests sent to the factory at once */
 #define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
+#define REFILL_QUIET_NS  (20ll * 1000000)   /* spawns keep coming: refill only below */
+#define REFILL_LOW_DIV   8                   /* ... an eighth of the target */
 #define DESTROY_KILL_NS  (2ll * 1000000000)
 #define SAVE_ANSWER_NS   (10ll * 1000000000)   /* a shell answers SAVE in ~1 ms */
 
@@ -1498,7 +1500,8 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.prepare = kvm_prepare,
 	.pool_linux = true,
 	.discard = kvm_discard,
-	.pool_limits = { .max_inflight = REFILL_INFLIGHT },
+	.pool_limits = { .max_inflight = REFILL_INFLIGHT, .quiet_ns = REFILL_QUIET_NS,
+			 .low_div = REFILL_LOW_DIV },
 	.log_release = kvm_log_release,
 	.stats = kvm_stats,
 	.stats_console = true,

@@ -366,6 +366,46 @@ static void test_quiet_after_claim(void **state)
 	host_close(h);
 }
 
+/* Within the quiet time, a flavor is refilled only below target /
+ * low_div: a run of spawns drains the pool, refills start when it runs
+ * low.  LIGHTVM_POOL_QUIET_MS=0 refills at once after each claim. */
+static void test_low_mark(void **state)
+{
+	struct lv_host *h = host_open((struct lv_pool_limits){ .quiet_ns = 3600ll * 1000000000, .low_div = 8 });
+	unsigned before;
+
+	assert_int_equal(lv_pool_set(h, MEM4, 1, 16), 0);
+	assert_int_equal(info(h).ready, 16);
+	for (int i = 0; i < 13; i++)
+		slot_free(lv__pool_claim(h, MEM4, 1));
+	before = fk.prepares;
+	lv_host_tick(h);                                 /* 3 left, the mark is 2 */
+	assert_int_equal(info(h).ready, 3);
+	assert_int_equal(fk.prepares, before);
+	slot_free(lv__pool_claim(h, MEM4, 1));
+	slot_free(lv__pool_claim(h, MEM4, 1));
+	lv_host_tick(h);                                 /* 1 left: up to the mark */
+	assert_int_equal(info(h).ready, 2);
+	assert_int_equal(fk.prepares, before + 1);
+	host_close(h);
+
+	setenv("LIGHTVM_POOL_QUIET_MS", "0", 1);
+	h = host_open((struct lv_pool_limits){ .quiet_ns = 3600ll * 1000000000, .low_div = 8 });
+	assert_int_equal(lv_pool_set(h, MEM4, 1, 16), 0);
+	slot_free(lv__pool_claim(h, MEM4, 1));
+	lv_host_tick(h);                                 /* no quiet time: refilled */
+	assert_int_equal(info(h).ready, 16);
+	host_close(h);
+	setenv("LIGHTVM_POOL_QUIET_MS", "x1", 1);        /* not a number: the driver's */
+	h = host_open((struct lv_pool_limits){ .quiet_ns = 3600ll * 1000000000 });
+	assert_int_equal(lv_pool_set(h, MEM4, 1, 2), 0);
+	slot_free(lv__pool_claim(h, MEM4, 1));
+	lv_host_tick(h);
+	assert_int_equal(info(h).ready, 1);
+	host_close(h);
+	unsetenv("LIGHTVM_POOL_QUIET_MS");
+}
+
 static void test_refill_rate(void **state)
 {
 	struct lv_host *h = host_open((struct lv_pool_limits){ 0 });
@@ -408,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_failure_backs_off),
 		cmocka_unit_test(test_quiet_after_claim),
+		cmocka_unit_test(test_low_mark),
 		cmocka_unit_test(test_refill_rate),
 		cmocka_unit_test(test_no_pool_ops),
 	};
