@@ -82,19 +82,6 @@ static int spare_push(uint32_t k)
 	return 0;
 }
 
-/* Give final the inode of a spare; 0, or -errno (no spare: create it). */
-static int spare_take(const char *final)
-{
-	char name[32];
-
-	while (nspares) {
-		spare_name(spares[--nspares], name, sizeof(name));
-		if (renameat(dir_fd, name, dir_fd, final) == 0)
-			return 0;
-	}
-	return -ENOENT;
-}
-
 /* As many spares as the pools could hand out at once, plus a margin. */
 static size_t spares_wanted(void)
 {
@@ -224,11 +211,35 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 	return off < len ? (int)off : -ENOSPC;
 }
 
+static void pending_push(uint32_t id);
+
+/* Take a spare for vm's new record: open it (kept open until the record
+ * is renamed NAME.vm, off the spawn path).  0, or -errno (none left). */
+static int spare_claim(struct vm_ext *e)
+{
+	char name[32];
+
+	while (nspares) {
+		uint32_t k = spares[--nspares];
+		int fd;
+
+		spare_name(k, name, sizeof(name));
+		fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		e->rec.fd = fd;
+		e->rec.spare = k;
+		e->rec.in_spare = true;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static void record_write(struct lv_vm *vm)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
 	char buf[RECORD_MAX], final[LV_VM_NAME_MAX + 8];
-	int n = record_format(i, buf, sizeof(buf) - 1), fd, flags = O_WRONLY | O_CLOEXEC;
+	int n = record_format(i, buf, sizeof(buf) - 1), fd = -1, flags = O_WRONLY | O_CLOEXEC;
 	struct vm_ext *e = vm_ext(vm);
 	size_t len;
 
@@ -237,7 +248,17 @@ static void record_write(struct lv_vm *vm)
 		return;
 	len = (size_t)n <= RECORD_PAD ? RECORD_PAD : RECORD_MAX / 2;
 	memset(buf + n, '\n', len - (size_t)n);
-	if (e && !e->rec.on_disk && spare_take(final) < 0)
+	/* a new VM's record goes into a spare file, which a restarted agent
+	 * reads as a record: no rename before the guest starts */
+	if (e && !e->rec.on_disk && !e->rec.in_spare && spare_claim(e) == 0)
+		pending_push(i->id);
+	if (e && e->rec.in_spare) {
+		if (pwrite(e->rec.fd, buf, len, 0) != (ssize_t)len)
+			alog(LV_LOG_ERR, "%s: writing its state record %s/.spare-%u: %s", i->name,
+			     vms_dir, e->rec.spare, strerror(errno));
+		return;
+	}
+	if (e && !e->rec.on_disk)
 		flags |= O_CREAT;
 	fd = openat(dir_fd, final, flags, 0640);
 	if (fd < 0 && errno == ENOENT)
@@ -250,6 +271,102 @@ static void record_write(struct lv_vm *vm)
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+/* VMs whose record is still in a spare file, to be renamed NAME.vm when
+ * the agent is idle (or when too many are waiting: each holds an fd). */
+#define PENDING_MAX 1024
+static uint32_t *pending;
+static size_t npending, pending_cap;
+
+static void pending_push(uint32_t id)
+{
+	if (npending == pending_cap) {
+		size_t cap = pending_cap ? pending_cap * 2 : 256;
+		uint32_t *p = realloc(pending, cap * sizeof(*p));
+
+		if (!p)
+			return;   /* renamed at the next idle flush's scan */
+		pending = p;
+		pending_cap = cap;
+	}
+	pending[npending++] = id;
+}
+
+/* Give vm's record its name, NAME.vm (the spare's inode becomes it). */
+static void record_name(struct lv_vm *vm, struct vm_ext *e)
+{
+	char name[32], final[LV_VM_NAME_MAX + 8];
+
+	if (!e->rec.in_spare)
+		return;
+	spare_name(e->rec.spare, name, sizeof(name));
+	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+	if (renameat(dir_fd, name, dir_fd, final) < 0) {
+		alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s (kept as %s)",
+		     lv_vm_info(vm)->name, vms_dir, final, strerror(errno), name);
+		return;   /* still a record where it is; tried again later */
+	}
+	close(e->rec.fd);
+	e->rec.fd = -1;
+	e->rec.in_spare = false;
+	e->rec.on_disk = true;
+}
+
+/* Rename up to max pending records (from the oldest). */
+static void pending_name(size_t max)
+{
+	size_t k = 0, o = 0;
+
+	for (; k < npending && max; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, pending[k]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (!e || !e->rec.in_spare)
+			continue;
+		record_name(vm, e);
+		if (e->rec.in_spare)
+			pending[o++] = pending[k];
+		max--;
+	}
+	memmove(pending + o, pending + k, (npending - k) * sizeof(*pending));
+	npending = o + npending - k;
+}
+
+void records_name_all(void)
+{
+	if (dir_fd >= 0)
+		pending_name(SIZE_MAX);
+}
+
+/* Overwrite a record with padding: a spare again, never read as a VM.
+ * 0, or -errno. */
+static int blank(int fd)
+{
+	char pad[RECORD_SLOT];
+
+	memset(pad, '\n', sizeof(pad));
+	return pwrite(fd, pad, sizeof(pad), 0) == (ssize_t)sizeof(pad) ? 0 : errno ? -errno : -ENOSPC;
+}
+
+/* vm's record is gone: a record still in its spare is blanked and the
+ * spare kept; true if so (else the caller handles NAME.vm). */
+static bool spare_release(struct lv_vm *vm)
+{
+	struct vm_ext *e = vm_ext(vm);
+	char name[32];
+	bool ok;
+
+	if (!e || !e->rec.in_spare)
+		return false;
+	ok = blank(e->rec.fd) == 0;
+	close(e->rec.fd);
+	e->rec.fd = -1;
+	e->rec.in_spare = false;
+	spare_name(e->rec.spare, name, sizeof(name));
+	if (!ok || spare_push(e->rec.spare))
+		unlinkat(dir_fd, name, 0);
+	return true;
 }
 
 static void mark_dirty(struct lv_vm *vm)
@@ -291,15 +408,25 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 		mark_dirty(vm);
 		return;
 	}
+	if (spare_release(vm))
+		goto out;
 	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
 	if (nspares < spares_wanted() + SPARES_HIGH) {  /* keep the inode for the next VM */
 		char name[32];
+		int fd = openat(dir_fd, final, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 
-		spare_name(++spare_seq, name, sizeof(name));
-		if (renameat(dir_fd, final, dir_fd, name) == 0) {
-			if (spare_push(spare_seq))
-				unlinkat(dir_fd, name, 0);
-			goto out;
+		/* blanked first: a spare never holds a VM's record that a
+		 * restarted agent would bring back */
+		if (fd >= 0 && blank(fd) == 0) {
+			close(fd);
+			spare_name(++spare_seq, name, sizeof(name));
+			if (renameat(dir_fd, final, dir_fd, name) == 0) {
+				if (spare_push(spare_seq))
+					unlinkat(dir_fd, name, 0);
+				goto out;
+			}
+		} else if (fd >= 0) {
+			close(fd);
 		}
 	}
 	record_unlink(vm, final);
@@ -324,8 +451,10 @@ void records_prestart(struct lv_vm *vm, bool undo)
 		record_write(vm);
 		return;
 	}
-	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
-	record_unlink(vm, final);
+	if (!spare_release(vm)) {
+		snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+		record_unlink(vm, final);
+	}
 	vm_ext_release(vm);
 }
 
@@ -340,8 +469,12 @@ void records_flush(void)
 		e->rec.dirty = false;
 		record_write(vm);
 	}
-	if (ndirty == 0)
-		spares_make(32);  /* idle: prepare files for the next spawns */
+	if (ndirty == 0) {        /* idle: name records, make spare files */
+		pending_name(64);
+		spares_make(32);
+	} else if (npending > PENDING_MAX) {
+		pending_name(npending - PENDING_MAX);
+	}
 	ndirty = 0;
 	spares_claimed = 0;       /* every reserved record is written */
 }
@@ -627,17 +760,44 @@ static void set_aside(const char *fname, const char *why)
 	renameat(dir_fd, fname, dir_fd, bad);
 }
 
+/* A record found at restore and the file it was read from: NAME.vm, or a
+ * spare a spawn wrote it into (renamed NAME.vm once restored). */
+struct found {
+	struct lv_vm_info info;
+	char fname[LV_VM_NAME_MAX + 16];
+	bool spare;
+};
+
 static int cmp_id(const void *a, const void *b)
 {
-	const struct lv_vm_info *x = a, *y = b;
+	const struct found *x = a, *y = b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->info.id < y->info.id ? -1 : x->info.id > y->info.id;
+}
+
+/* Only padding: a spare, or a record cleared when its VM went. */
+static bool is_blank(const char *buf)
+{
+	return buf[strspn(buf, "\n")] == 0;
+}
+
+/* A spare file's number (".spare-N", N > 0), or 0. */
+static uint32_t spare_number(const char *name)
+{
+	unsigned long k;
+	char *end;
+
+	if (strncmp(name, ".spare-", 7) || !isdigit((unsigned char)name[7]))
+		return 0;
+	errno = 0;
+	k = strtoul(name + 7, &end, 10);
+	return errno || *end || k > UINT32_MAX ? 0 : (uint32_t)k;
 }
 
 void records_restore(void)
 {
 	DIR *d = fdopendir(dup(dir_fd));
-	struct lv_vm_info *v = NULL;
+	struct found *v = NULL;
 	size_t n = 0, cap = 0;
 	unsigned live = 0, dead = 0, dropped = 0;
 	struct dirent *e;
@@ -649,24 +809,29 @@ void records_restore(void)
 		size_t len = strlen(e->d_name);
 		const char *why = NULL;
 		struct lv_vm_info info;
+		uint32_t k = spare_number(e->d_name);
 		int rc;
 
 		if (e->d_name[0] == '.' && len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
 			unlinkat(dir_fd, e->d_name, 0);   /* an older agent's write */
 			continue;
 		}
-		if (strncmp(e->d_name, ".spare-", 7) == 0) {
-			unsigned long k = strtoul(e->d_name + 7, NULL, 10);
-
+		if (!k && (len < 4 || strcmp(e->d_name + len - 3, ".vm") != 0))
+			continue;
+		rc = read_record(e->d_name, buf, sizeof(buf));
+		if (k && rc == 0 && is_blank(buf)) {   /* a spare */
 			if (k > spare_seq)
-				spare_seq = (uint32_t)k;
-			if (k == 0 || k > UINT32_MAX || spare_push((uint32_t)k))
+				spare_seq = k;
+			if (!buf[0] || spare_push(k))   /* empty: made, never written */
 				unlinkat(dir_fd, e->d_name, 0);
 			continue;
 		}
-		if (len < 4 || strcmp(e->d_name + len - 3, ".vm") != 0)
+		if (!k && rc == 0 && is_blank(buf)) {  /* cleared as its VM went */
+			unlinkat(dir_fd, e->d_name, 0);
 			continue;
-		rc = read_record(e->d_name, buf, sizeof(buf));
+		}
+		if (k > spare_seq)
+			spare_seq = k;   /* a record in a spare keeps its number */
 		if (rc) {
 			set_aside(e->d_name, rc == -EFBIG ? "too large" : rc == -EBADMSG ?
 				  "garbage (binary data)" : strerror(-rc));
@@ -676,28 +841,32 @@ void records_restore(void)
 			set_aside(e->d_name, why);
 			continue;
 		}
-		if (strlen(info.name) + 3 != len || strncmp(info.name, e->d_name, len - 3)) {
+		if (!k && (strlen(info.name) + 3 != len || strncmp(info.name, e->d_name, len - 3))) {
 			set_aside(e->d_name, "the name inside does not match the file name");
 			continue;
 		}
 		if (n == cap) {
-			struct lv_vm_info *p = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+			struct found *p = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
 			if (!p)
 				break;
 			v = p;
 		}
-		v[n++] = info;
+		v[n].info = info;
+		v[n].spare = k != 0;
+		snprintf(v[n].fname, sizeof(v[n].fname), "%s", e->d_name);
+		n++;
 	}
 	closedir(d);
 	if (n)   /* v is NULL without records: qsort's argument must not be */
 		qsort(v, n, sizeof(*v), cmp_id);   /* creation order */
 	for (size_t k = 0; k < n; k++) {
-		const struct lv_vm_info *i = &v[k];
-		char fname[LV_VM_NAME_MAX + 8];
+		const struct lv_vm_info *i = &v[k].info;
+		const char *fname = v[k].fname;
 		struct lv_vm *vm;
 		int rc = lv_vm_restore(g_host, i, &vm);
 
-		snprintf(fname, sizeof(fname), "%s.vm", i->name);
+		if (rc)
+			v[k].spare = false;   /* not renamed below */
 		if (rc == -EINPROGRESS) {
 			/* adopted with this record's image and address if
 			 * its shell reports in; the file is written anew */
@@ -725,6 +894,18 @@ void records_restore(void)
 			else
 				live++;
 		}
+	}
+	/* records found in spares get their names, after every conflicting
+	 * NAME.vm was set aside */
+	for (size_t k = 0; k < n; k++) {
+		char final[LV_VM_NAME_MAX + 8];
+
+		if (!v[k].spare)
+			continue;
+		snprintf(final, sizeof(final), "%s.vm", v[k].info.name);
+		if (renameat(dir_fd, v[k].fname, dir_fd, final) < 0)
+			alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s", v[k].info.name,
+			     vms_dir, final, strerror(errno));
 	}
 	free(v);
 	lv_host_restore_done(g_host);
