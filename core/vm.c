@@ -538,6 +538,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	if (rc)
 		goto fail;
 	vm->spawn = sp;
+	vm->image_linux = is_linux;   /* the driver asks no second time */
 	vm->watchdog_s = sp->watchdog_s;
 	if (h->cfg.prestart)
 		h->cfg.prestart(h->cfg.cb_ctx, vm, false);

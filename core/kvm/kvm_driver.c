@@ -1075,7 +1075,9 @@ static int boot_args(struct kvm_driver *d, struct lv_vm *vm, int image_fd, struc
 	bool is_linux, wants_net;
 
 	*out = NULL;
-	if (lv__image_traits(image_fd, &is_linux, &wants_net))
+	if (sp)   /* lv_vm_spawn looked at the image already */
+		is_linux = vm->image_linux;
+	else if (lv__image_traits(image_fd, &is_linux, &wants_net))
 		is_linux = false;
 	if (!is_linux) {
 		if (sp && (sp->ramdisk || sp->cmdline)) {
