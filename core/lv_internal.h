@@ -52,6 +52,9 @@ struct lv_driver_ops {
 	/* A destroyed VM's console log: the driver may keep the file to
 	 * reuse its inode (NULL: the core unlinks it). */
 	void (*log_release)(struct lv_driver *d, const char *path);
+	/* Optional.  vm's console log may still be under another name (a
+	 * pooled shell's, renamed when the agent is idle): name it now. */
+	void (*log_settle)(struct lv_driver *d, struct lv_vm *vm);
 	/* Optional.  Fill the live counters of vm. */
 	void (*stats)(struct lv_driver *d, const struct lv_vm *vm, struct lv_vm_stats *out);
 	/* stats() always fills console_bytes (0 is a real 0: no stat()

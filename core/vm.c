@@ -757,6 +757,13 @@ void *lv_vm_user(const struct lv_vm *vm)
 	return vm->user;
 }
 
+const char *lv_vm_console_log(struct lv_vm *vm)
+{
+	if (vm->drv && vm->host->ops->log_settle)
+		vm->host->ops->log_settle(vm->host->drv, vm);
+	return vm->info.console_path;
+}
+
 uint64_t lv_vm_console_bytes(const struct lv_vm *vm)
 {
 	struct stat st;
