@@ -59,27 +59,89 @@ static uint32_t *dirty;            /* VM ids */
 static size_t ndirty, dirty_cap;
 static int dir_fd = -1;
 static uint32_t *spares;           /* numbers of the .spare-N files */
-static size_t nspares, spares_cap;
+static int *spare_fds;             /* each one's open fd, or -1 */
+static size_t nspares, spares_cap, spares_open;
+#define SPARE_FDS_MAX 512          /* spares kept open (when idle) */
 static uint32_t spare_seq;
+static int64_t last_busy;          /* the last flush that wrote records */
+#define QUIET_NS (10ll * 1000000)  /* idle: no record written for this long */
 
 static void spare_name(uint32_t k, char *buf, size_t len)
 {
 	snprintf(buf, len, ".spare-%u", k);
 }
 
-static int spare_push(uint32_t k)
+static size_t spares_open_wanted(void);
+
+/* Keep spare k (fd: open on it, or -1; closed if not kept).  0, or
+ * -ENOMEM. */
+static int spare_push_fd(uint32_t k, int fd)
 {
 	if (nspares == spares_cap) {
 		size_t cap = spares_cap ? spares_cap * 2 : 256;
 		uint32_t *p = realloc(spares, cap * sizeof(*p));
+		int *f = p ? realloc(spare_fds, cap * sizeof(*f)) : NULL;
 
-		if (!p)
+		if (p)
+			spares = p;
+		if (!f) {
+			if (fd >= 0)
+				close(fd);
 			return -ENOMEM;
-		spares = p;
+		}
+		spare_fds = f;
 		spares_cap = cap;
 	}
+	if (fd >= 0 && spares_open >= spares_open_wanted()) {
+		close(fd);
+		fd = -1;
+	}
+	spares_open += fd >= 0;
+	spare_fds[nspares] = fd;
 	spares[nspares++] = k;
 	return 0;
+}
+
+static int spare_push(uint32_t k)
+{
+	return spare_push_fd(k, -1);
+}
+
+/* The pools' targets (as many VMs as could start at once), at most
+ * SPARE_FDS_MAX. */
+static size_t spares_open_wanted(void)
+{
+	struct lv_pool_info pi[16];
+	unsigned n = lv_pool_list(g_host, pi, 16);
+	size_t want = 0;
+
+	for (unsigned k = 0; k < n && k < 16; k++)
+		want += pi[k].target;
+	return want < SPARE_FDS_MAX ? want : SPARE_FDS_MAX;
+}
+
+/* Open up to n of the spares next in line (when idle), so that a spawn
+ * takes an open file; as many as the pools could use at once (beyond
+ * that, the last in line are closed again). */
+static void spares_open_some(unsigned n)
+{
+	size_t want = spares_open_wanted();
+	char name[32];
+
+	for (size_t i = 0; i < nspares && spares_open > want; i++)
+		if (spare_fds[i] >= 0) {
+			close(spare_fds[i]);
+			spare_fds[i] = -1;
+			spares_open--;
+		}
+	for (size_t i = nspares; i-- > 0 && n && spares_open < want; ) {
+		if (spare_fds[i] >= 0)
+			continue;
+		spare_name(spares[i], name, sizeof(name));
+		spare_fds[i] = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		spares_open += spare_fds[i] >= 0;
+		n--;
+	}
 }
 
 /* As many spares as the pools could hand out at once, plus a margin. */
@@ -108,9 +170,11 @@ static int spare_make_one(void)
 	memset(pad, '\n', sizeof(pad));
 	if (pwrite(fd, pad, sizeof(pad), 0) != (ssize_t)sizeof(pad))
 		rc = errno ? -errno : -ENOSPC;
-	close(fd);
-	if (rc == 0)
-		rc = spare_push(spare_seq);
+	if (rc == 0) {
+		rc = spare_push_fd(spare_seq, fd);   /* closed if not kept */
+	} else {
+		close(fd);
+	}
 	if (rc)
 		unlinkat(dir_fd, name, 0);
 	return rc;
@@ -221,10 +285,14 @@ static int spare_claim(struct vm_ext *e)
 
 	while (nspares) {
 		uint32_t k = spares[--nspares];
-		int fd;
+		int fd = spare_fds[nspares];
 
-		spare_name(k, name, sizeof(name));
-		fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			spares_open--;
+		} else {
+			spare_name(k, name, sizeof(name));
+			fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		}
 		if (fd < 0)
 			continue;
 		e->rec.fd = fd;
@@ -360,12 +428,15 @@ static bool spare_release(struct lv_vm *vm)
 	if (!e || !e->rec.in_spare)
 		return false;
 	ok = blank(e->rec.fd) == 0;
-	close(e->rec.fd);
-	e->rec.fd = -1;
 	e->rec.in_spare = false;
 	spare_name(e->rec.spare, name, sizeof(name));
-	if (!ok || spare_push(e->rec.spare))
+	if (!ok) {
+		close(e->rec.fd);
 		unlinkat(dir_fd, name, 0);
+	} else if (spare_push_fd(e->rec.spare, e->rec.fd)) {
+		unlinkat(dir_fd, name, 0);
+	}
+	e->rec.fd = -1;
 	return true;
 }
 
@@ -469,9 +540,12 @@ void records_flush(void)
 		e->rec.dirty = false;
 		record_write(vm);
 	}
-	if (ndirty == 0) {        /* idle: name records, make spare files */
-		pending_name(64);
+	if (ndirty)
+		last_busy = lv_now_ns();
+	if (!ndirty && lv_now_ns() - last_busy >= QUIET_NS) {
+		pending_name(64);  /* idle: name records, make spare files */
 		spares_make(32);
+		spares_open_some(64);
 	} else if (npending > PENDING_MAX) {
 		pending_name(npending - PENDING_MAX);
 	}

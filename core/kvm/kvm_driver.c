@@ -112,7 +112,7 @@ struct kvm_driver {
 	size_t nold_logs;
 	struct kvm_shell *log_head;    /* shells whose VM's log is to be named */
 	unsigned nlog_pending;
-	bool busy;                     /* an EXEC or a shell message since the last tick */
+	int64_t last_busy;             /* the last EXEC or shell message */
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -577,7 +577,7 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 			shell_gone(s);
 			return;
 		}
-		s->d->busy = true;
+		s->d->last_busy = lv_now_ns();
 		if (r != sizeof(m) || s->bad) {
 			if (n > 0)
 				close(sfd);
@@ -688,6 +688,7 @@ static void pool_log_drop(struct kvm_shell *s)
  */
 #define LOG_PENDING_MAX 1024
 #define LOG_PENDING_NS (200ll * 1000000)   /* named by then, busy or not */
+#define LOG_QUIET_NS (10ll * 1000000)      /* idle: no EXEC, no shell message for this long */
 
 static void log_pending_del(struct kvm_shell *s)
 {
@@ -757,14 +758,14 @@ static void kvm_log_settle(struct lv_driver *drv, struct lv_vm *vm)
 }
 
 /* Name pending logs: up to 64 when idle; when busy, those waiting too
- * long or beyond the cap (oldest first: at the tail). */
+ * long or beyond the cap (oldest first: at the tail).  A burst of spawns
+ * is busy until its guests are all ready. */
 static void log_settle_some(struct kvm_driver *d, int64_t now)
 {
 	unsigned over = d->nlog_pending > LOG_PENDING_MAX ? d->nlog_pending - LOG_PENDING_MAX : 0;
-	unsigned idle = d->busy ? 0 : 64;
+	unsigned idle = now - d->last_busy < LOG_QUIET_NS ? 0 : 64;
 	struct kvm_shell *s = d->log_head;
 
-	d->busy = false;
 	if (!s)
 		return;
 	while (s->lnext)
@@ -889,7 +890,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	close(logfd);
 	if (tap >= 0)
 		close(tap);
-	d->busy = true;
+	d->last_busy = lv_now_ns();
 	if (rename_pool_log && r < 0) {
 		char old[512];
 
