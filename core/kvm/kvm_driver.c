@@ -110,7 +110,8 @@ struct kvm_driver {
 	struct old_log { pid_t pid; ino_t ino; } *old_logs;  /* .pool-PID.log of live
 					 * shells at the start: a VM's not named yet? */
 	size_t nold_logs;
-	struct kvm_shell *log_head;    /* shells whose VM's log is to be named */
+	struct kvm_shell *log_head, *log_tail;  /* shells whose VM's log is to be
+					 * named, oldest first */
 	unsigned nlog_pending;
 	int64_t last_busy;             /* the last EXEC or shell message */
 };
@@ -703,6 +704,8 @@ static void log_pending_del(struct kvm_shell *s)
 		d->log_head = s->lnext;
 	if (s->lnext)
 		s->lnext->lprev = s->lprev;
+	else
+		d->log_tail = s->lprev;
 	s->lprev = s->lnext = NULL;
 	d->nlog_pending--;
 }
@@ -713,11 +716,13 @@ static void log_pending_add(struct kvm_shell *s)
 
 	s->log_pending = true;
 	s->log_since = lv_now_ns();
-	s->lprev = NULL;
-	s->lnext = d->log_head;
-	if (d->log_head)
-		d->log_head->lprev = s;
-	d->log_head = s;
+	s->lnext = NULL;
+	s->lprev = d->log_tail;
+	if (d->log_tail)
+		d->log_tail->lnext = s;
+	else
+		d->log_head = s;
+	d->log_tail = s;
 	d->nlog_pending++;
 }
 
@@ -758,7 +763,7 @@ static void kvm_log_settle(struct lv_driver *drv, struct lv_vm *vm)
 }
 
 /* Name pending logs: up to 64 when idle; when busy, those waiting too
- * long or beyond the cap (oldest first: at the tail).  A burst of spawns
+ * long or beyond the cap (oldest first).  A burst of spawns
  * is busy until its guests are all ready. */
 static void log_settle_some(struct kvm_driver *d, int64_t now)
 {
@@ -766,12 +771,8 @@ static void log_settle_some(struct kvm_driver *d, int64_t now)
 	unsigned idle = now - d->last_busy < LOG_QUIET_NS ? 0 : 64;
 	struct kvm_shell *s = d->log_head;
 
-	if (!s)
-		return;
-	while (s->lnext)
-		s = s->lnext;
 	while (s) {
-		struct kvm_shell *p = s->lprev;
+		struct kvm_shell *p = s->lnext;
 
 		if (over)
 			over--;
