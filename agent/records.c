@@ -376,9 +376,19 @@ static void record_name(struct lv_vm *vm, struct vm_ext *e)
 	spare_name(e->rec.spare, name, sizeof(name));
 	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
 	if (renameat(dir_fd, name, dir_fd, final) < 0) {
-		alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s (kept as %s)",
-		     lv_vm_info(vm)->name, vms_dir, final, strerror(errno), name);
-		return;   /* still a record where it is; tried again later */
+		bool gone = errno == ENOENT;
+
+		alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s (%s)",
+		     lv_vm_info(vm)->name, vms_dir, final, strerror(errno),
+		     gone ? "written anew" : "kept where it is");
+		if (!gone)
+			return;   /* still a record where it is; tried again later */
+		close(e->rec.fd);   /* the spare was removed: NAME.vm made anew */
+		e->rec.fd = -1;
+		e->rec.in_spare = false;
+		e->rec.on_disk = true;   /* record_write: open, else create */
+		record_write(vm);
+		return;
 	}
 	close(e->rec.fd);
 	e->rec.fd = -1;
