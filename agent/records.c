@@ -412,7 +412,8 @@ static void pending_name(size_t max)
 			pending[o++] = pending[k];
 		max--;
 	}
-	memmove(pending + o, pending + k, (npending - k) * sizeof(*pending));
+	if (k < npending)   /* the rest, not looked at */
+		memmove(pending + o, pending + k, (npending - k) * sizeof(*pending));
 	npending = o + npending - k;
 }
 
@@ -853,7 +854,7 @@ static void set_aside(const char *fname, const char *why)
  * spare a spawn wrote it into (renamed NAME.vm once restored). */
 struct found {
 	struct lv_vm_info info;
-	char fname[LV_VM_NAME_MAX + 16];
+	char fname[NAME_MAX + 1];
 	bool spare;
 };
 
