@@ -83,6 +83,10 @@ struct vm_ext {
 	struct {                          /* records.c */
 		bool dirty;               /* in the dirty list */
 		bool on_disk;             /* NAME.vm exists */
+		bool in_spare;            /* the record is in .spare-SPARE (open
+					   * as fd), not yet renamed NAME.vm */
+		int fd;                   /* valid while in_spare */
+		uint32_t spare;
 	} rec;
 	uint8_t destroy_on;               /* autostart.c: VMCFG_DESTROY_* (config file) */
 	struct {                          /* subs.c: this VM's VmInfo in stats
@@ -218,6 +222,7 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev);
 void records_prestart(struct lv_vm *vm, bool undo);  /* see lv_host_config.prestart */
 /* Write the dirty records (every loop iteration, and before replies). */
 void records_flush(void);
+void records_name_all(void);   /* at a clean stop: every record as NAME.vm */
 /* Make sure n more records can be written (spare files made full size
  * now if need be); 0, or -errno (-ENOSPC: the state disk is full).
  * Call before creating n VMs; the claim ends at the next flush. */

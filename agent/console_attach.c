@@ -109,9 +109,12 @@ static void watch(struct attach *a, const char *path)
 /* Open the log (it may not exist yet: a VM still being created). */
 static void open_log(struct attach *a, struct lv_vm *vm)
 {
-	const char *path = lv_vm_info(vm)->console_path;
+	const char *path;
 
-	if (a->fd >= 0 || !*path)
+	if (a->fd >= 0)
+		return;
+	path = lv_vm_console_log(vm);
+	if (!*path)
 		return;
 	a->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (a->fd >= 0)

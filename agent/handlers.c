@@ -398,7 +398,7 @@ static void do_log(struct client *c, uint32_t seq, const Lightvm__LogReq *l)
 	}
 	if (max > (1u << 20))
 		max = 1u << 20;
-	path = lv_vm_info(vm)->console_path;
+	path = lv_vm_console_log(vm);
 	r.has_log = true;
 	if (!*path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		client_reply(c, seq, &r);   /* no output yet */

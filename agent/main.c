@@ -387,6 +387,7 @@ int main(int argc, char **argv)
 		     lv_host_count(g_host, NULL));
 	}
 	records_flush();
+	records_name_all();
 	lv_host_close(g_host);
 	subs_close();
 	config_free(&cfg);

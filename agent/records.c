@@ -9,9 +9,14 @@
  * means a shorter record never leaves a tail of the longer one).  Files
  * are never created or deleted on the spawn path: creating an ext4 inode
  * costs tens of microseconds and grows with recently deleted ones (it was
- * three quarters of the agent's time in `spawn 1000`).  A new VM's record
- * takes over a spare file (".spare-N", made ahead when the agent is idle),
- * and a destroyed VM's record becomes a spare again.
+ * three quarters of the agent's time in `spawn 1000`), nor renamed before
+ * the guest starts (a rename ~20 µs, a third of the agent's time between
+ * request and EXEC).  A new VM's record is written into a spare file
+ * (".spare-N", made ahead and kept open when the agent is idle) and
+ * renamed NAME.vm when the agent is idle again; a restart reads a spare
+ * that holds a record as that record (padding only: a spare).  A
+ * destroyed VM's record is overwritten with padding, then becomes a
+ * spare again, so that no spare brings a destroyed VM back.
  * There is no fsync: the records only matter while the VMs' processes
  * live, and those do not survive a host crash.  Records are written in
  * batches (once per loop iteration for the VMs that changed, and before
@@ -59,40 +64,89 @@ static uint32_t *dirty;            /* VM ids */
 static size_t ndirty, dirty_cap;
 static int dir_fd = -1;
 static uint32_t *spares;           /* numbers of the .spare-N files */
-static size_t nspares, spares_cap;
+static int *spare_fds;             /* each one's open fd, or -1 */
+static size_t nspares, spares_cap, spares_open;
+#define SPARE_FDS_MAX 512          /* spares kept open (when idle) */
 static uint32_t spare_seq;
+static int64_t last_busy;          /* the last flush that wrote records */
+#define QUIET_NS (10ll * 1000000)  /* idle: no record written for this long */
 
 static void spare_name(uint32_t k, char *buf, size_t len)
 {
 	snprintf(buf, len, ".spare-%u", k);
 }
 
-static int spare_push(uint32_t k)
+static size_t spares_open_wanted(void);
+
+/* Keep spare k (fd: open on it, or -1; closed if not kept).  0, or
+ * -ENOMEM. */
+static int spare_push_fd(uint32_t k, int fd)
 {
 	if (nspares == spares_cap) {
 		size_t cap = spares_cap ? spares_cap * 2 : 256;
 		uint32_t *p = realloc(spares, cap * sizeof(*p));
+		int *f = p ? realloc(spare_fds, cap * sizeof(*f)) : NULL;
 
-		if (!p)
+		if (p)
+			spares = p;
+		if (!f) {
+			if (fd >= 0)
+				close(fd);
 			return -ENOMEM;
-		spares = p;
+		}
+		spare_fds = f;
 		spares_cap = cap;
 	}
+	if (fd >= 0 && spares_open >= spares_open_wanted()) {
+		close(fd);
+		fd = -1;
+	}
+	spares_open += fd >= 0;
+	spare_fds[nspares] = fd;
 	spares[nspares++] = k;
 	return 0;
 }
 
-/* Give final the inode of a spare; 0, or -errno (no spare: create it). */
-static int spare_take(const char *final)
+static int spare_push(uint32_t k)
 {
+	return spare_push_fd(k, -1);
+}
+
+/* The pools' targets (as many VMs as could start at once), at most
+ * SPARE_FDS_MAX. */
+static size_t spares_open_wanted(void)
+{
+	struct lv_pool_info pi[16];
+	unsigned n = lv_pool_list(g_host, pi, 16);
+	size_t want = 0;
+
+	for (unsigned k = 0; k < n && k < 16; k++)
+		want += pi[k].target;
+	return want < SPARE_FDS_MAX ? want : SPARE_FDS_MAX;
+}
+
+/* Open up to n of the spares next in line (when idle), so that a spawn
+ * takes an open file; as many as the pools could use at once (beyond
+ * that, the last in line are closed again). */
+static void spares_open_some(unsigned n)
+{
+	size_t want = spares_open_wanted();
 	char name[32];
 
-	while (nspares) {
-		spare_name(spares[--nspares], name, sizeof(name));
-		if (renameat(dir_fd, name, dir_fd, final) == 0)
-			return 0;
+	for (size_t i = 0; i < nspares && spares_open > want; i++)
+		if (spare_fds[i] >= 0) {
+			close(spare_fds[i]);
+			spare_fds[i] = -1;
+			spares_open--;
+		}
+	for (size_t i = nspares; i-- > 0 && n && spares_open < want; ) {
+		if (spare_fds[i] >= 0)
+			continue;
+		spare_name(spares[i], name, sizeof(name));
+		spare_fds[i] = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		spares_open += spare_fds[i] >= 0;
+		n--;
 	}
-	return -ENOENT;
 }
 
 /* As many spares as the pools could hand out at once, plus a margin. */
@@ -121,9 +175,11 @@ static int spare_make_one(void)
 	memset(pad, '\n', sizeof(pad));
 	if (pwrite(fd, pad, sizeof(pad), 0) != (ssize_t)sizeof(pad))
 		rc = errno ? -errno : -ENOSPC;
-	close(fd);
-	if (rc == 0)
-		rc = spare_push(spare_seq);
+	if (rc == 0) {
+		rc = spare_push_fd(spare_seq, fd);   /* closed if not kept */
+	} else {
+		close(fd);
+	}
 	if (rc)
 		unlinkat(dir_fd, name, 0);
 	return rc;
@@ -224,11 +280,39 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 	return off < len ? (int)off : -ENOSPC;
 }
 
+static void pending_push(uint32_t id);
+
+/* Take a spare for vm's new record: open it (kept open until the record
+ * is renamed NAME.vm, off the spawn path).  0, or -errno (none left). */
+static int spare_claim(struct vm_ext *e)
+{
+	char name[32];
+
+	while (nspares) {
+		uint32_t k = spares[--nspares];
+		int fd = spare_fds[nspares];
+
+		if (fd >= 0) {
+			spares_open--;
+		} else {
+			spare_name(k, name, sizeof(name));
+			fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		}
+		if (fd < 0)
+			continue;
+		e->rec.fd = fd;
+		e->rec.spare = k;
+		e->rec.in_spare = true;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static void record_write(struct lv_vm *vm)
 {
 	const struct lv_vm_info *i = lv_vm_info(vm);
 	char buf[RECORD_MAX], final[LV_VM_NAME_MAX + 8];
-	int n = record_format(i, buf, sizeof(buf) - 1), fd, flags = O_WRONLY | O_CLOEXEC;
+	int n = record_format(i, buf, sizeof(buf) - 1), fd = -1, flags = O_WRONLY | O_CLOEXEC;
 	struct vm_ext *e = vm_ext(vm);
 	size_t len;
 
@@ -237,7 +321,17 @@ static void record_write(struct lv_vm *vm)
 		return;
 	len = (size_t)n <= RECORD_PAD ? RECORD_PAD : RECORD_MAX / 2;
 	memset(buf + n, '\n', len - (size_t)n);
-	if (e && !e->rec.on_disk && spare_take(final) < 0)
+	/* a new VM's record goes into a spare file, which a restarted agent
+	 * reads as a record: no rename before the guest starts */
+	if (e && !e->rec.on_disk && !e->rec.in_spare && spare_claim(e) == 0)
+		pending_push(i->id);
+	if (e && e->rec.in_spare) {
+		if (pwrite(e->rec.fd, buf, len, 0) != (ssize_t)len)
+			alog(LV_LOG_ERR, "%s: writing its state record %s/.spare-%u: %s", i->name,
+			     vms_dir, e->rec.spare, strerror(errno));
+		return;
+	}
+	if (e && !e->rec.on_disk)
 		flags |= O_CREAT;
 	fd = openat(dir_fd, final, flags, 0640);
 	if (fd < 0 && errno == ENOENT)
@@ -250,6 +344,116 @@ static void record_write(struct lv_vm *vm)
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+/* VMs whose record is still in a spare file, to be renamed NAME.vm when
+ * the agent is idle (or when too many are waiting: each holds an fd). */
+#define PENDING_MAX 1024
+static uint32_t *pending;
+static size_t npending, pending_cap;
+
+static void pending_push(uint32_t id)
+{
+	if (npending == pending_cap) {
+		size_t cap = pending_cap ? pending_cap * 2 : 256;
+		uint32_t *p = realloc(pending, cap * sizeof(*p));
+
+		if (!p)
+			return;   /* renamed at the next idle flush's scan */
+		pending = p;
+		pending_cap = cap;
+	}
+	pending[npending++] = id;
+}
+
+/* Give vm's record its name, NAME.vm (the spare's inode becomes it). */
+static void record_name(struct lv_vm *vm, struct vm_ext *e)
+{
+	char name[32], final[LV_VM_NAME_MAX + 8];
+
+	if (!e->rec.in_spare)
+		return;
+	spare_name(e->rec.spare, name, sizeof(name));
+	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+	if (renameat(dir_fd, name, dir_fd, final) < 0) {
+		bool gone = errno == ENOENT;
+
+		alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s (%s)",
+		     lv_vm_info(vm)->name, vms_dir, final, strerror(errno),
+		     gone ? "written anew" : "kept where it is");
+		if (!gone)
+			return;   /* still a record where it is; tried again later */
+		close(e->rec.fd);   /* the spare was removed: NAME.vm made anew */
+		e->rec.fd = -1;
+		e->rec.in_spare = false;
+		e->rec.on_disk = true;   /* record_write: open, else create */
+		record_write(vm);
+		return;
+	}
+	close(e->rec.fd);
+	e->rec.fd = -1;
+	e->rec.in_spare = false;
+	e->rec.on_disk = true;
+}
+
+/* Rename up to max pending records (from the oldest). */
+static void pending_name(size_t max)
+{
+	size_t k = 0, o = 0;
+
+	for (; k < npending && max; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, pending[k]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (!e || !e->rec.in_spare)
+			continue;
+		record_name(vm, e);
+		if (e->rec.in_spare)
+			pending[o++] = pending[k];
+		max--;
+	}
+	if (k < npending)   /* the rest, not looked at */
+		memmove(pending + o, pending + k, (npending - k) * sizeof(*pending));
+	npending = o + npending - k;
+}
+
+void records_name_all(void)
+{
+	if (dir_fd >= 0)
+		pending_name(SIZE_MAX);
+}
+
+/* Overwrite a record with padding: a spare again, never read as a VM.
+ * 0, or -errno. */
+static int blank(int fd)
+{
+	char pad[RECORD_SLOT];
+
+	memset(pad, '\n', sizeof(pad));
+	return pwrite(fd, pad, sizeof(pad), 0) == (ssize_t)sizeof(pad) ? 0 : errno ? -errno : -ENOSPC;
+}
+
+/* vm's record is gone: a record still in its spare is blanked and the
+ * spare kept; true if so (else the caller handles NAME.vm). */
+static bool spare_release(struct lv_vm *vm)
+{
+	struct vm_ext *e = vm_ext(vm);
+	char name[32];
+	bool ok;
+
+	if (!e || !e->rec.in_spare)
+		return false;
+	ok = blank(e->rec.fd) == 0;
+	e->rec.in_spare = false;
+	spare_name(e->rec.spare, name, sizeof(name));
+	if (!ok) {
+		close(e->rec.fd);
+		unlinkat(dir_fd, name, 0);
+	} else if (spare_push_fd(e->rec.spare, e->rec.fd)) {
+		unlinkat(dir_fd, name, 0);
+	}
+	e->rec.fd = -1;
+	return true;
 }
 
 static void mark_dirty(struct lv_vm *vm)
@@ -291,15 +495,25 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 		mark_dirty(vm);
 		return;
 	}
+	if (spare_release(vm))
+		goto out;
 	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
 	if (nspares < spares_wanted() + SPARES_HIGH) {  /* keep the inode for the next VM */
 		char name[32];
+		int fd = openat(dir_fd, final, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 
-		spare_name(++spare_seq, name, sizeof(name));
-		if (renameat(dir_fd, final, dir_fd, name) == 0) {
-			if (spare_push(spare_seq))
-				unlinkat(dir_fd, name, 0);
-			goto out;
+		/* blanked first: a spare never holds a VM's record that a
+		 * restarted agent would bring back */
+		if (fd >= 0 && blank(fd) == 0) {
+			close(fd);
+			spare_name(++spare_seq, name, sizeof(name));
+			if (renameat(dir_fd, final, dir_fd, name) == 0) {
+				if (spare_push(spare_seq))
+					unlinkat(dir_fd, name, 0);
+				goto out;
+			}
+		} else if (fd >= 0) {
+			close(fd);
 		}
 	}
 	record_unlink(vm, final);
@@ -324,8 +538,10 @@ void records_prestart(struct lv_vm *vm, bool undo)
 		record_write(vm);
 		return;
 	}
-	snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
-	record_unlink(vm, final);
+	if (!spare_release(vm)) {
+		snprintf(final, sizeof(final), "%s.vm", lv_vm_info(vm)->name);
+		record_unlink(vm, final);
+	}
 	vm_ext_release(vm);
 }
 
@@ -340,8 +556,15 @@ void records_flush(void)
 		e->rec.dirty = false;
 		record_write(vm);
 	}
-	if (ndirty == 0)
-		spares_make(32);  /* idle: prepare files for the next spawns */
+	if (ndirty)
+		last_busy = lv_now_ns();
+	if (!ndirty && lv_now_ns() - last_busy >= QUIET_NS) {
+		pending_name(64);  /* idle: name records, make spare files */
+		spares_make(32);
+		spares_open_some(64);
+	} else if (npending > PENDING_MAX) {
+		pending_name(npending - PENDING_MAX);
+	}
 	ndirty = 0;
 	spares_claimed = 0;       /* every reserved record is written */
 }
@@ -627,17 +850,44 @@ static void set_aside(const char *fname, const char *why)
 	renameat(dir_fd, fname, dir_fd, bad);
 }
 
+/* A record found at restore and the file it was read from: NAME.vm, or a
+ * spare a spawn wrote it into (renamed NAME.vm once restored). */
+struct found {
+	struct lv_vm_info info;
+	char fname[NAME_MAX + 1];
+	bool spare;
+};
+
 static int cmp_id(const void *a, const void *b)
 {
-	const struct lv_vm_info *x = a, *y = b;
+	const struct found *x = a, *y = b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->info.id < y->info.id ? -1 : x->info.id > y->info.id;
+}
+
+/* Only padding: a spare, or a record cleared when its VM went. */
+static bool is_blank(const char *buf)
+{
+	return buf[strspn(buf, "\n")] == 0;
+}
+
+/* A spare file's number (".spare-N", N > 0), or 0. */
+static uint32_t spare_number(const char *name)
+{
+	unsigned long k;
+	char *end;
+
+	if (strncmp(name, ".spare-", 7) || !isdigit((unsigned char)name[7]))
+		return 0;
+	errno = 0;
+	k = strtoul(name + 7, &end, 10);
+	return errno || *end || k > UINT32_MAX ? 0 : (uint32_t)k;
 }
 
 void records_restore(void)
 {
 	DIR *d = fdopendir(dup(dir_fd));
-	struct lv_vm_info *v = NULL;
+	struct found *v = NULL;
 	size_t n = 0, cap = 0;
 	unsigned live = 0, dead = 0, dropped = 0;
 	struct dirent *e;
@@ -649,24 +899,29 @@ void records_restore(void)
 		size_t len = strlen(e->d_name);
 		const char *why = NULL;
 		struct lv_vm_info info;
+		uint32_t k = spare_number(e->d_name);
 		int rc;
 
 		if (e->d_name[0] == '.' && len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
 			unlinkat(dir_fd, e->d_name, 0);   /* an older agent's write */
 			continue;
 		}
-		if (strncmp(e->d_name, ".spare-", 7) == 0) {
-			unsigned long k = strtoul(e->d_name + 7, NULL, 10);
-
+		if (!k && (len < 4 || strcmp(e->d_name + len - 3, ".vm") != 0))
+			continue;
+		rc = read_record(e->d_name, buf, sizeof(buf));
+		if (k && rc == 0 && is_blank(buf)) {   /* a spare */
 			if (k > spare_seq)
-				spare_seq = (uint32_t)k;
-			if (k == 0 || k > UINT32_MAX || spare_push((uint32_t)k))
+				spare_seq = k;
+			if (!buf[0] || spare_push(k))   /* empty: made, never written */
 				unlinkat(dir_fd, e->d_name, 0);
 			continue;
 		}
-		if (len < 4 || strcmp(e->d_name + len - 3, ".vm") != 0)
+		if (!k && rc == 0 && is_blank(buf)) {  /* cleared as its VM went */
+			unlinkat(dir_fd, e->d_name, 0);
 			continue;
-		rc = read_record(e->d_name, buf, sizeof(buf));
+		}
+		if (k > spare_seq)
+			spare_seq = k;   /* a record in a spare keeps its number */
 		if (rc) {
 			set_aside(e->d_name, rc == -EFBIG ? "too large" : rc == -EBADMSG ?
 				  "garbage (binary data)" : strerror(-rc));
@@ -676,28 +931,32 @@ void records_restore(void)
 			set_aside(e->d_name, why);
 			continue;
 		}
-		if (strlen(info.name) + 3 != len || strncmp(info.name, e->d_name, len - 3)) {
+		if (!k && (strlen(info.name) + 3 != len || strncmp(info.name, e->d_name, len - 3))) {
 			set_aside(e->d_name, "the name inside does not match the file name");
 			continue;
 		}
 		if (n == cap) {
-			struct lv_vm_info *p = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+			struct found *p = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
 			if (!p)
 				break;
 			v = p;
 		}
-		v[n++] = info;
+		v[n].info = info;
+		v[n].spare = k != 0;
+		snprintf(v[n].fname, sizeof(v[n].fname), "%s", e->d_name);
+		n++;
 	}
 	closedir(d);
 	if (n)   /* v is NULL without records: qsort's argument must not be */
 		qsort(v, n, sizeof(*v), cmp_id);   /* creation order */
 	for (size_t k = 0; k < n; k++) {
-		const struct lv_vm_info *i = &v[k];
-		char fname[LV_VM_NAME_MAX + 8];
+		const struct lv_vm_info *i = &v[k].info;
+		const char *fname = v[k].fname;
 		struct lv_vm *vm;
 		int rc = lv_vm_restore(g_host, i, &vm);
 
-		snprintf(fname, sizeof(fname), "%s.vm", i->name);
+		if (rc)
+			v[k].spare = false;   /* not renamed below */
 		if (rc == -EINPROGRESS) {
 			/* adopted with this record's image and address if
 			 * its shell reports in; the file is written anew */
@@ -725,6 +984,18 @@ void records_restore(void)
 			else
 				live++;
 		}
+	}
+	/* records found in spares get their names, after every conflicting
+	 * NAME.vm was set aside */
+	for (size_t k = 0; k < n; k++) {
+		char final[LV_VM_NAME_MAX + 8];
+
+		if (!v[k].spare)
+			continue;
+		snprintf(final, sizeof(final), "%s.vm", v[k].info.name);
+		if (renameat(dir_fd, v[k].fname, dir_fd, final) < 0)
+			alog(LV_LOG_WARN, "%s: naming its state record %s/%s: %s", v[k].info.name,
+			     vms_dir, final, strerror(errno));
 	}
 	free(v);
 	lv_host_restore_done(g_host);

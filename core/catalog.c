@@ -100,9 +100,9 @@ static int open_image_dir(char *path, size_t len)
 	return lv__open_regular(path);
 }
 
-static int open_catalog(struct lv_host *h, const char *name, char *err, size_t errlen)
+static int open_catalog(struct lv_host *h, const char *name, char *path, size_t plen,
+			char *err, size_t errlen)
 {
-	char path[1024];
 
 	if (!image_name_ok(name)) {
 		snprintf(err, errlen, "invalid image name '%s'", name);
@@ -114,11 +114,11 @@ static int open_catalog(struct lv_host *h, const char *name, char *err, size_t e
 		for (int xen = platform_dir(h) ? 1 : 0; xen >= 0; xen--) {
 			int fd;
 
-			snprintf(path, sizeof(path), "%s%s/%s", h->image_dirs[i],
+			snprintf(path, plen, "%s%s/%s", h->image_dirs[i],
 				 xen ? "-xen" : "", name);
 			fd = lv__open_regular(path);
 			if (fd == -EINVAL)
-				fd = open_image_dir(path, sizeof(path));
+				fd = open_image_dir(path, plen);
 			if (fd >= 0)
 				return fd;
 			if (fd != -ENOENT && fd != -ENOTDIR) {
@@ -153,17 +153,134 @@ static int linux_here(struct lv_host *h, char *why, size_t len)
 	return -EOPNOTSUPP;
 }
 
+/*
+ * Open images, kept for the last few files (KVM): a spawn request costs
+ * a stat per catalog directory tried and a dup of the kept descriptor
+ * instead of two opens, two fstats and a read (issue 17: the agent's work
+ * between request and EXEC).  A hit needs the same path to name the same
+ * regular file (device, inode, size, modification and change times) as
+ * when it was opened; the header kept is checked again for each request.
+ * Every VM's shell reads the image with pread, so sharing one open file
+ * does not share an offset.  Not for Xen, whose loader reads the file.
+ */
+#define IMAGE_CACHE 4
+
+struct image_entry {
+	char path[1024];
+	int fd;                       /* -1: empty */
+	struct stat st;
+	uint8_t head[4096];
+	ssize_t n;
+};
+
+static struct image_entry image_cache[IMAGE_CACHE] = {
+	{ .fd = -1 }, { .fd = -1 }, { .fd = -1 }, { .fd = -1 },
+};
+static unsigned image_next;
+/* The catalog name the last lv_image_open found as a regular file (not
+ * an image directory): lv_image_extras, asked next for the same name,
+ * need not look again.  One use. */
+static char last_regular[160];
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The kept entry for path if it still names the same file; NULL if not
+ * (*gone: nothing is at path, so a catalog search goes on). */
+static struct image_entry *image_cached(const char *path, bool *gone)
+{
+	struct stat st;
+
+	*gone = false;
+	if (stat(path, &st)) {
+		*gone = errno == ENOENT || errno == ENOTDIR;
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode))
+		return NULL;
+	for (unsigned i = 0; i < IMAGE_CACHE; i++)
+		if (image_cache[i].fd >= 0 && strcmp(image_cache[i].path, path) == 0 &&
+		    same_file(&image_cache[i].st, &st))
+			return &image_cache[i];
+	return NULL;
+}
+
+/* A kept image for this name or path: the first catalog directory that
+ * has the name must hold the kept file. */
+static struct image_entry *image_lookup(struct lv_host *h, const char *image)
+{
+	char path[1024];
+	bool gone;
+
+	if (platform_dir(h))
+		return NULL;
+	if (strchr(image, '/'))
+		return strlen(image) < sizeof(path) ? image_cached(image, &gone) : NULL;
+	if (!image_name_ok(image))
+		return NULL;
+	for (unsigned i = 0; h->image_dirs[i]; i++) {
+		struct image_entry *e;
+
+		snprintf(path, sizeof(path), "%s/%s", h->image_dirs[i], image);
+		e = image_cached(path, &gone);
+		if (e || !gone)
+			return e;
+	}
+	return NULL;
+}
+
+static void image_keep(struct lv_host *h, const char *path, int fd, const struct stat *st,
+		       const uint8_t *head, ssize_t n)
+{
+	struct image_entry *e;
+	int kept;
+
+	if (platform_dir(h) || strlen(path) >= sizeof(e->path) || n < 0)
+		return;
+	kept = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (kept < 0)
+		return;
+	e = &image_cache[image_next++ % IMAGE_CACHE];
+	if (e->fd >= 0)
+		close(e->fd);
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	e->fd = kept;
+	e->st = *st;
+	memcpy(e->head, head, (size_t)n);
+	e->n = n;
+}
+
 int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		  char *err, size_t errlen)
 {
 	uint8_t buf[4096];
 	struct lv_elf_info info;
 	struct stat st;
-	char why[320];
+	char why[320], path[1024];
+	struct image_entry *kept = image_lookup(h, image);
 	ssize_t n;
 	int fd, rc;
 
+	last_regular[0] = 0;
+	if (kept) {
+		if (!strchr(image, '/') && strlen(image) < sizeof(last_regular))
+			snprintf(last_regular, sizeof(last_regular), "%s", image);
+		fd = fcntl(kept->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			snprintf(err, errlen, "image '%s': %s", image, strerror(errno));
+			return -errno;
+		}
+		st = kept->st;
+		n = kept->n;
+		memcpy(buf, kept->head, (size_t)n);
+		goto check;
+	}
 	if (strchr(image, '/')) {
+		snprintf(path, sizeof(path), "%s", image);
 		fd = lv__open_regular(image);
 		if (fd < 0) {
 			snprintf(err, errlen, "image '%s': %s", image,
@@ -171,7 +288,7 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 			return fd;
 		}
 	} else {
-		fd = open_catalog(h, image, err, errlen);
+		fd = open_catalog(h, image, path, sizeof(path), err, errlen);
 		if (fd < 0)
 			return fd;
 	}
@@ -186,6 +303,12 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		snprintf(err, errlen, "image '%s': read: %s", image, strerror(errno));
 		goto out;
 	}
+	image_keep(h, path, fd, &st, buf, n);
+	if (!strchr(image, '/') && strlen(image) < sizeof(last_regular) &&
+	    strlen(path) > strlen(image) && strcmp(path + strlen(path) - strlen(image), image) == 0 &&
+	    path[strlen(path) - strlen(image) - 1] == '/')   /* DIR/NAME, not DIR/NAME/kernel */
+		snprintf(last_regular, sizeof(last_regular), "%s", image);
+check:
 	if (mem_bytes < LV_GUEST_MIN_MEM || mem_bytes > LV_GUEST_MAX_MEM) {
 		snprintf(err, errlen, "memory %llu bytes out of range (%u MiB .. %u MiB)",
 			 (unsigned long long)mem_bytes, LV_GUEST_MIN_MEM >> 20, LV_GUEST_MAX_MEM >> 20);
@@ -207,6 +330,7 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 	}
 	return fd;
 out:
+	last_regular[0] = 0;
 	close(fd);
 	return rc;
 }
@@ -378,6 +502,10 @@ int lv_image_extras(struct lv_host *h, const char *image, char *ramdisk, size_t 
 	ramdisk[0] = cmdline[0] = 0;
 	if (strchr(image, '/') || !image_name_ok(image))
 		return 0;
+	if (last_regular[0] && strcmp(image, last_regular) == 0) {
+		last_regular[0] = 0;
+		return 0;             /* lv_image_open found a file, no directory */
+	}
 	for (unsigned i = 0; h->image_dirs[i]; i++)
 		for (int xen = platform_dir(h) ? 1 : 0; xen >= 0; xen--) {
 			snprintf(path, sizeof(path), "%s%s/%s", h->image_dirs[i],

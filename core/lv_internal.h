@@ -52,6 +52,9 @@ struct lv_driver_ops {
 	/* A destroyed VM's console log: the driver may keep the file to
 	 * reuse its inode (NULL: the core unlinks it). */
 	void (*log_release)(struct lv_driver *d, const char *path);
+	/* Optional.  vm's console log may still be under another name (a
+	 * pooled shell's, renamed when the agent is idle): name it now. */
+	void (*log_settle)(struct lv_driver *d, struct lv_vm *vm);
 	/* Optional.  Fill the live counters of vm. */
 	void (*stats)(struct lv_driver *d, const struct lv_vm *vm, struct lv_vm_stats *out);
 	/* stats() always fills console_bytes (0 is a real 0: no stat()
@@ -87,6 +90,7 @@ struct lv_vm {
 	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
 	bool hold_start;             /* ... and held until unpaused (lv_spawn.hold) */
 	bool snap_copy;              /* ... copied, not mapped (lv_spawn.snapshot_copy) */
+	bool image_linux;            /* the image is a Linux kernel (lv__image_traits), during ops->start */
 	bool held;                   /* saved by lv_vm_save_hold, still held */
 	enum lv_state save_from;     /* the state a save returns to */
 	int save_err;

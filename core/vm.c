@@ -538,6 +538,7 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	if (rc)
 		goto fail;
 	vm->spawn = sp;
+	vm->image_linux = is_linux;   /* the driver asks no second time */
 	vm->watchdog_s = sp->watchdog_s;
 	if (h->cfg.prestart)
 		h->cfg.prestart(h->cfg.cb_ctx, vm, false);
@@ -754,6 +755,13 @@ void lv_vm_set_user(struct lv_vm *vm, void *p)
 void *lv_vm_user(const struct lv_vm *vm)
 {
 	return vm->user;
+}
+
+const char *lv_vm_console_log(struct lv_vm *vm)
+{
+	if (vm->drv && vm->host->ops->log_settle)
+		vm->host->ops->log_settle(vm->host->drv, vm);
+	return vm->info.console_path;
 }
 
 uint64_t lv_vm_console_bytes(const struct lv_vm *vm)

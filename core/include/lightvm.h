@@ -234,6 +234,9 @@ struct lv_vm *lv_vm_next(struct lv_vm *vm);
 void  lv_vm_set_user(struct lv_vm *vm, void *p);
 void *lv_vm_user(const struct lv_vm *vm);
 uint64_t lv_vm_console_bytes(const struct lv_vm *vm);
+/* vm's console log file (info.console_path), made sure to exist under
+ * that name before the caller opens it; "" if it has none. */
+const char *lv_vm_console_log(struct lv_vm *vm);
 /* Send bytes to the guest's console input (the `in` side of its console
  * ring; the guest reads them with lv_console_read).  Returns 0, -ENOTSUP if
  * the driver has no console input, -ESRCH if the VM has no running guest.

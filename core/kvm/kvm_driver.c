@@ -55,6 +55,9 @@ struct kvm_shell {
 	struct kvm_shell *tnext;      /* timed list (kill deadlines) */
 	int fd;
 	int logfd;                    /* pooled: console log made ahead, or -1 */
+	bool log_pending;             /* the VM's log is still .pool-PID.log */
+	int64_t log_since;            /* since when */
+	struct kvm_shell *lprev, *lnext;  /* the list of those (log_head) */
 	pid_t pid;
 	bool prepared, exited, forced_off, timed;
 	bool attaching;               /* connected after a restart, no HELLO yet */
@@ -106,6 +109,13 @@ struct kvm_driver {
 	char sock_dir[256];            /* shells listen here: PID.sock */
 	struct kvm_shell *adopting;    /* shell_adopt: kvm_attach takes it */
 	bool sweep_logs;               /* after a restart: see sweep_logs() */
+	struct old_log { pid_t pid; ino_t ino; } *old_logs;  /* .pool-PID.log of live
+					 * shells at the start: a VM's not named yet? */
+	size_t nold_logs;
+	struct kvm_shell *log_head, *log_tail;  /* shells whose VM's log is to be
+					 * named, oldest first */
+	unsigned nlog_pending;
+	int64_t last_busy;             /* the last EXEC or shell message */
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -153,11 +163,15 @@ static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t l
 	snprintf(buf, len, "%s/%d.sock", d->sock_dir, (int)pid);
 }
 
+static void log_settle(struct kvm_shell *s);
+static void log_adopt(struct kvm_shell *s, struct lv_vm *vm);
+
 /* Free s; with unlink_sock its shell is gone for good (or going). */
 static void shell_free(struct kvm_shell *s, bool unlink_sock)
 {
 	char path[300];
 
+	log_settle(s);
 	if (unlink_sock && s->pid > 0) {
 		sock_path(s->d, s->pid, path, sizeof(path));
 		unlink(path);
@@ -210,6 +224,7 @@ static void shell_gone(struct kvm_shell *s)
 	save_end(s, -ESRCH, "the shell died during the save", LV_SAVE_KEEP);
 	lv__pool_gone(d->h, &s->slot);
 	pool_log_drop(s);
+	log_settle(s);   /* a crashed or stopped VM's log stays readable */
 	if (vm) {
 		vm->drv = NULL;
 		if (!lv_state_is_final(vm->info.state) && !vm->destroying) {
@@ -411,6 +426,7 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	if (s->orphan || !vm || strcmp(name, vm->info.name) || m->id != vm->info.id) {
 		if (vm) {             /* the pid now belongs to another shell */
+			log_settle(s);
 			lv__log(s->d->h, LV_LOG_WARN, "%s: pid %d is now the shell of '%s': the VM died while the agent was down",
 				vm->info.name, s->pid, name);
 			s->vm = NULL;
@@ -426,6 +442,7 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	s->attaching = false;
 	timed_del(s);
+	log_adopt(s, vm);
 	if (st == KVM_HS_EXITED) {   /* its EXIT follows */
 		lv__log(s->d->h, LV_LOG_INFO, "%s: ended while the agent was down; shell %d kept its exit",
 			vm->info.name, s->pid);
@@ -563,6 +580,7 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 			shell_gone(s);
 			return;
 		}
+		s->d->last_busy = lv_now_ns();
 		if (r != sizeof(m) || s->bad) {
 			if (n > 0)
 				close(sfd);
@@ -662,6 +680,127 @@ static void pool_log_drop(struct kvm_shell *s)
 	unlink(path);
 }
 
+/*
+ * A pooled shell's console log is named after its VM (NAME.log) when the
+ * agent is idle, not as the VM starts (a rename in the console directory
+ * cost ~30 µs, a third of the agent's time in `spawn 1000`), or at once
+ * when someone opens the log (lv_vm_console_log), when the shell ends
+ * (unless its VM is being destroyed: then the file is recycled as it is)
+ * or when too many wait.  After a kill -9 of the agent, the next one
+ * names it when it re-attaches the shell (log_adopt).
+ */
+#define LOG_PENDING_MAX 1024
+#define LOG_PENDING_NS (200ll * 1000000)   /* named by then, busy or not */
+#define LOG_QUIET_NS (10ll * 1000000)      /* idle: no EXEC, no shell message for this long */
+
+static void log_pending_del(struct kvm_shell *s)
+{
+	struct kvm_driver *d = s->d;
+
+	if (!s->log_pending)
+		return;
+	s->log_pending = false;
+	if (s->lprev)
+		s->lprev->lnext = s->lnext;
+	else
+		d->log_head = s->lnext;
+	if (s->lnext)
+		s->lnext->lprev = s->lprev;
+	else
+		d->log_tail = s->lprev;
+	s->lprev = s->lnext = NULL;
+	d->nlog_pending--;
+}
+
+static void log_pending_add(struct kvm_shell *s)
+{
+	struct kvm_driver *d = s->d;
+
+	s->log_pending = true;
+	s->log_since = lv_now_ns();
+	s->lnext = NULL;
+	s->lprev = d->log_tail;
+	if (d->log_tail)
+		d->log_tail->lnext = s;
+	else
+		d->log_head = s;
+	d->log_tail = s;
+	d->nlog_pending++;
+}
+
+/* Name s's VM's log NAME.log now (or recycle it: VM being destroyed). */
+static void log_settle(struct kvm_shell *s)
+{
+	struct kvm_driver *d = s->d;
+	struct lv_vm *vm = s->vm;
+	char old[512];
+
+	if (!s->log_pending)
+		return;
+	log_pending_del(s);
+	pool_log_path(d, s->pid, old, sizeof(old));
+	if (!vm || !vm->info.console_path[0]) {
+		unlink(old);
+		return;
+	}
+	if (vm->destroying) {   /* kvm_log_release's work on the file as it is */
+		vm->info.console_path[0] = 0;
+		kvm_log_release((struct lv_driver *)d, old);
+		return;
+	}
+	if (rename(old, vm->info.console_path) < 0) {
+		lv__log(d->h, LV_LOG_WARN, "%s: console log %s: %s", vm->info.name,
+			vm->info.console_path, strerror(errno));
+		unlink(old);
+		vm->info.console_path[0] = 0;
+	}
+}
+
+static void kvm_log_settle(struct lv_driver *drv, struct lv_vm *vm)
+{
+	struct kvm_shell *s = vm->drv;
+
+	if (s)
+		log_settle(s);
+}
+
+/* Name pending logs: up to 64 when idle; when busy, those waiting too
+ * long or beyond the cap (oldest first).  A burst of spawns
+ * is busy until its guests are all ready. */
+static void log_settle_some(struct kvm_driver *d, int64_t now)
+{
+	unsigned over = d->nlog_pending > LOG_PENDING_MAX ? d->nlog_pending - LOG_PENDING_MAX : 0;
+	unsigned idle = now - d->last_busy < LOG_QUIET_NS ? 0 : 64;
+	struct kvm_shell *s = d->log_head;
+
+	while (s) {
+		struct kvm_shell *p = s->lnext;
+
+		if (over)
+			over--;
+		else if (idle)
+			idle--;
+		else if (now - s->log_since < LOG_PENDING_NS)
+			break;
+		log_settle(s);
+		s = p;
+	}
+}
+
+/* A re-attached shell's VM whose log the previous agent never named. */
+static void log_adopt(struct kvm_shell *s, struct lv_vm *vm)
+{
+	char old[512];
+	struct stat st;
+
+	pool_log_path(s->d, s->pid, old, sizeof(old));
+	if (!vm->info.console_path[0] || stat(old, &st) || !S_ISREG(st.st_mode))
+		return;
+	if (rename(old, vm->info.console_path) == 0)
+		lv__log(s->d->h, LV_LOG_INFO, "%s: console log named after the restart (%s)",
+			vm->info.name, vm->info.console_path);
+}
+
 /* The console log fd for vm: the shell's pre-created one (renamed to the
  * VM's name), else a new file.  Caller closes. */
 static int open_console_log(struct kvm_shell *s, struct lv_vm *vm, bool *rename_pool_log)
@@ -754,19 +893,18 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	close(logfd);
 	if (tap >= 0)
 		close(tap);
-	if (rename_pool_log) {   /* the file gets its name off the critical path */
+	d->last_busy = lv_now_ns();
+	if (rename_pool_log && r < 0) {
 		char old[512];
 
 		pool_log_path(d, s->pid, old, sizeof(old));
-		if (rename(old, vm->info.console_path) < 0) {
-			lv__log(d->h, LV_LOG_WARN, "%s: console log %s: %s", vm->info.name,
-				vm->info.console_path, strerror(errno));
-			unlink(old);
-			vm->info.console_path[0] = 0;
-		}
+		unlink(old);
+		vm->info.console_path[0] = 0;
 	}
 	if (r < 0)
 		return (int)r;
+	if (rename_pool_log)     /* named later, off the spawn path */
+		log_pending_add(s);
 	s->vm = vm;
 	vm->drv = s;
 	vm->info.pid = s->pid;
@@ -955,8 +1093,11 @@ static void factory_cb(void *arg, int fd, uint32_t events)
 
 /* ---- ops */
 
+static bool is_shell(pid_t pid);
+
 /* Pre-created logs of a previous agent's pool shells (which exited with
- * it) are garbage. */
+ * it) are garbage; the log of a live shell may be a VM's the previous
+ * agent had not named yet (log_adopt; sweep_logs removes the rest). */
 static void remove_stale_pool_logs(struct kvm_driver *d)
 {
 	DIR *dir = opendir(d->console_dir);
@@ -964,9 +1105,21 @@ static void remove_stale_pool_logs(struct kvm_driver *d)
 
 	if (!dir)
 		return;
-	while ((de = readdir(dir)))
-		if (strncmp(de->d_name, ".pool-", 6) == 0 || strncmp(de->d_name, ".free-", 6) == 0)
+	while ((de = readdir(dir))) {
+		pid_t pid = strncmp(de->d_name, ".pool-", 6) == 0 ? atoi(de->d_name + 6) : 0;
+
+		if (pid > 0 && is_shell(pid)) {
+			struct old_log *p = realloc(d->old_logs, (d->nold_logs + 1) * sizeof(*p));
+
+			if (p) {
+				d->old_logs = p;
+				d->old_logs[d->nold_logs++] = (struct old_log){ pid, de->d_ino };
+				continue;
+			}
+		}
+		if (pid || strncmp(de->d_name, ".free-", 6) == 0)
 			unlinkat(dirfd(dir), de->d_name, 0);
+	}
 	closedir(dir);
 }
 
@@ -1051,6 +1204,7 @@ static void kvm_close(struct lv_driver *drv)
 	close(d->fac_fd);
 	close(d->kvm_fd);
 	free(d->free_logs);
+	free(d->old_logs);
 	free(d);
 }
 
@@ -1077,7 +1231,9 @@ static int boot_args(struct kvm_driver *d, struct lv_vm *vm, int image_fd, struc
 	bool is_linux, wants_net;
 
 	*out = NULL;
-	if (lv__image_traits(image_fd, &is_linux, &wants_net))
+	if (sp)   /* lv_vm_spawn looked at the image already */
+		is_linux = vm->image_linux;
+	else if (lv__image_traits(image_fd, &is_linux, &wants_net))
 		is_linux = false;
 	if (!is_linux) {
 		if (sp && (sp->ramdisk || sp->cmdline)) {
@@ -1305,6 +1461,19 @@ static void sweep_logs(struct kvm_driver *d)
 	}
 	if (dir)
 		closedir(dir);
+	/* a previous agent's pool shells' logs (not named by log_adopt) */
+	for (size_t k = 0; k < d->nold_logs; k++) {
+		char path[512];
+
+		struct stat st;
+
+		pool_log_path(d, d->old_logs[k].pid, path, sizeof(path));
+		if (stat(path, &st) == 0 && st.st_ino == d->old_logs[k].ino)   /* not a new shell's */
+			unlink(path);
+	}
+	free(d->old_logs);
+	d->old_logs = NULL;
+	d->nold_logs = 0;
 }
 
 static void kvm_tick(struct lv_driver *drv, int64_t now)
@@ -1315,6 +1484,7 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 		d->sweep_logs = false;
 		sweep_logs(d);
 	}
+	log_settle_some(d, now);
 	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
 		if (now < s->kill_at)
 			continue;
@@ -1503,6 +1673,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.pool_limits = { .max_inflight = REFILL_INFLIGHT, .quiet_ns = REFILL_QUIET_NS,
 			 .low_div = REFILL_LOW_DIV },
 	.log_release = kvm_log_release,
+	.log_settle = kvm_log_settle,
 	.stats = kvm_stats,
 	.stats_console = true,
 	.attach = kvm_attach,

@@ -125,5 +125,13 @@ wait_for() {
 	done
 }
 
+# console_log NAME: the path of NAME's console log, made sure to exist
+# under that name (a new VM's log is named when the agent is idle, or
+# when a client reads it: lvsh log)
+console_log() {
+	$LVSH -c "log $1" >/dev/null || fail "log $1"
+	echo "$STATE/console/$1.log"
+}
+
 # count VMs in a state:  count_state STATE [SELECTOR]
 count_state() { $LVSH --json -c "list ${2:-}" | jq "[.vms[] | select(.state == \"$1\")] | length"; }

@@ -26,6 +26,25 @@ done
 $LVSH -c "log hello-7" | grep -Eq '^booted in [0-9]+ cycles$' || fail "no cycle count"
 ok "every hello console names its own VM"
 
+# the agent keeps recently opened images open: a file changed in place
+# or replaced under the same path is the one the next spawn runs
+img_run() {  # img_run PREFIX: spawn $T/img, wait until it ends, print its state
+	$LVSH -c "spawn 1 $T/img name=$1 --wait" >/dev/null || fail "spawn $T/img ($1)"
+	i=0
+	while ! $LVSH --json -c "list $1-1" | jq -r '.vms[0].state' | grep -Eq '^(shutoff|crashed)$'; do
+		i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "$1-1 did not end"; sleep 0.1
+	done
+	$LVSH --json -c "list $1-1" | jq -r '.vms[0].state'
+}
+cp "$B/images/hello" "$T/img"
+[ "$(img_run ia)" = shutoff ] && $LVSH -c "log ia-1" | grep -qx "hello from ia-1" || fail "hello by path"
+cat "$B/images/crash" >"$T/img"   # the same inode, new contents
+[ "$(img_run ib)" = crashed ] || fail "an image rewritten in place: the old one ran"
+cp "$B/images/hello" "$T/img.new" && mv "$T/img.new" "$T/img"   # a new inode
+[ "$(img_run ic)" = shutoff ] && $LVSH -c "log ic-1" | grep -qx "hello from ic-1" || fail "an image replaced by rename: the old one ran"
+$LVSH -c "destroy ia-1 ib-1 ic-1" >/dev/null
+ok "an image file changed or replaced: the next spawn runs the new one"
+
 # exit codes and the flight recorder
 $LVSH --json -c "inspect noop-5" >"$T/insp" || fail "inspect"
 jq -e '.vms[0].phases | map(.name) | index("ready") != null' "$T/insp" >/dev/null || fail "no ready phase: $(cat "$T/insp")"

@@ -36,7 +36,7 @@ cpu_ticks() { awk '{print $14 + $15}' /proc/"$AGENT_PID"/stat; }
 ms() { date +%s%3N; }
 
 $LVSH -c "spawn 1 noop name=bp" >/dev/null || fail "spawn"
-head -c 700000 /dev/urandom | base64 -w 100 >>"$STATE/console/bp-1.log"
+head -c 700000 /dev/urandom | base64 -w 100 >>"$(console_log bp-1)"
 
 # ---- replies nobody reads
 rss0=$(rss)

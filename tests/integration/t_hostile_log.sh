@@ -6,7 +6,7 @@
 need_kvm
 start_agent
 $LVSH -c "spawn 1 noop name=esc" >/dev/null || fail "spawn"
-printf 'before\033]0;pwned\007\033[2J\rX\r\nafter\233x\302\233y\303\251\n' >>"$STATE/console/esc-1.log"
+printf 'before\033]0;pwned\007\033[2J\rX\r\nafter\233x\302\233y\303\251\n' >>"$(console_log esc-1)"
 $LVSH -c "log esc-1" >"$T/out" || fail "log"
 tr -d '\n\t\040-\176' <"$T/out" | LC_ALL=C grep -q "$(printf '[\001-\037\177]')" &&
 	fail "control bytes reached the terminal: $(od -c "$T/out" | head -5)"

@@ -7,7 +7,11 @@
 . tests/integration/lib.sh
 need_kvm
 need_netns lvkill
-records() { ls "$STATE/vms" | grep -c '\.vm$'; }
+# a spawn writes a new VM's record into a spare file (.spare-N), named
+# NAME.vm when the agent is idle: both count
+records() {
+	{ ls "$STATE/vms" | grep '\.vm$'; grep -l '^lightvm-vm' "$STATE"/vms/.spare-* 2>/dev/null; } | wc -l
+}
 ns_agent
 $LVSH -c "spawn 10 daytime --wait" >/dev/null || fail "spawn 10 daytime"
 for at in 1 4 8 12 16 19 20; do
