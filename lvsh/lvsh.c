@@ -17,6 +17,7 @@ void lvsh_init(struct lvsh *sh)
 {
 	const char *v = getenv("LVSH_VERBOSE");
 
+	memset(sh, 0, sizeof(*sh));   /* every option off unless set below */
 	sh->sock_path = LVSH_DEFAULT_SOCKET;
 	sh->state_dir = NULL;
 	sh->json = 0;

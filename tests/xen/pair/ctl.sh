@@ -16,7 +16,13 @@ state)
 day)
 	ip_ok "$arg" || { echo bad; exit 0; }
 	if lv-daytime -d 5 -t 20 "$arg" >/dev/null 2>&1; then echo ok; else echo fail; fi;;
-arm-kill|done)
+done)
 	echo "$cmd" >"$T/ctl.cmd.tmp" && mv "$T/ctl.cmd.tmp" "$T/ctl.cmd" && echo ok;;
+arm-kill)   # ok once the watcher has it: the migration may start then
+	rm -f "$T/armed"
+	echo "$cmd" >"$T/ctl.cmd.tmp" && mv "$T/ctl.cmd.tmp" "$T/ctl.cmd" || { echo fail; exit 0; }
+	i=0
+	while [ ! -e "$T/armed" ] && [ $i -lt 150 ]; do sleep 0.05; i=$((i + 1)); done
+	[ -e "$T/armed" ] && echo ok || echo late;;
 *) echo "unknown";;
 esac
