@@ -44,28 +44,30 @@ migrate-key = $KEY"
 	nc -ll -p $CTL -e sh /lv/tests/xen/pair/ctl.sh &
 	NCP=$!
 	trap 'kill $NCP 2>/dev/null; cleanup' EXIT
-	armed=0 i=0
+	armed=0 i=0 KP=
 	end=$(( $(date +%s) + ${LV_PAIR_WAIT:-600} ))
-	# a snapshot arriving (a sparse stream lives a few hundred ms under
-	# TCG): builtins only, so that one turn of this loop is one sleep
-	snap_here() {
-		for f in "$STATE"/snapshots/net-*; do [ -e "$f" ] && return 0; done
-		return 1
-	}
+	mkdir -p "$STATE/snapshots"
 	while :; do
 		i=$((i + 1))
 		[ $((i % 20)) = 0 ] && [ "$(date +%s)" -gt $end ] && fail "the source never said done"
 		if [ -f "$T/ctl.cmd" ]; then
 			read -r c <"$T/ctl.cmd"; rm -f "$T/ctl.cmd"
 			case $c in
-			arm-kill) armed=1; : >"$T/armed"; echo "b: armed: the agent dies when a snapshot arrives";;
+			arm-kill)
+				# killed the moment the incoming snapshot file is
+				# created (inotify): a sparse stream's file lives
+				# less than a polling loop's turn under TCG
+				lv-killon "$STATE/snapshots" net- "$AGENT_PID" 300 >"$T/killon" 2>&1 &
+				KP=$! armed=1
+				: >"$T/armed"
+				echo "b: armed: the agent dies when a snapshot arrives";;
 			done) break;;
 			esac
 		fi
-		if [ $armed = 1 ] && snap_here; then
-			sz=$(ls -l "$STATE"/snapshots/net-* 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
-			kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-			echo "b: agent killed -9 once the snapshot file appeared ($sz bytes)"
+		if [ $armed = 1 ] && ! kill -0 "$KP" 2>/dev/null; then
+			wait "$KP" || fail "b: lv-killon: $(cat "$T/killon")"
+			wait "$AGENT_PID" 2>/dev/null
+			echo "b: agent killed -9 as the snapshot file $(cat "$T/killon") was created"
 			mv "$T/agent.log" "$T/agent-killed.log"
 			rm -f "$SOCK"
 			sleep 1
@@ -74,7 +76,8 @@ migrate-listen = $LV_PAIR_SELF:$PORT
 migrate-key = $KEY"
 			armed=0
 		fi
-		kill -0 "$AGENT_PID" 2>/dev/null || fail "b: the agent died"
+		# armed: lv-killon's kill (handled above once it has exited)
+		kill -0 "$AGENT_PID" 2>/dev/null || [ $armed = 1 ] || fail "b: the agent died"
 		sleep 0.05
 	done
 	$LVSH -c list | sed 's/^/    b: /'
