@@ -100,10 +100,12 @@ static int open_image_dir(char *path, size_t len)
 	return lv__open_regular(path);
 }
 
+/* The image NAME from the catalog, its path into path; *from_dir: it is
+ * an image directory's kernel, not a file of that name. */
 static int open_catalog(struct lv_host *h, const char *name, char *path, size_t plen,
-			char *err, size_t errlen)
+			bool *from_dir, char *err, size_t errlen)
 {
-
+	*from_dir = false;
 	if (!image_name_ok(name)) {
 		snprintf(err, errlen, "invalid image name '%s'", name);
 		return -EINVAL;
@@ -117,8 +119,10 @@ static int open_catalog(struct lv_host *h, const char *name, char *path, size_t 
 			snprintf(path, plen, "%s%s/%s", h->image_dirs[i],
 				 xen ? "-xen" : "", name);
 			fd = lv__open_regular(path);
-			if (fd == -EINVAL)
+			if (fd == -EINVAL) {
 				fd = open_image_dir(path, plen);
+				*from_dir = fd >= 0;
+			}
 			if (fd >= 0)
 				return fd;
 			if (fd != -ENOENT && fd != -ENOTDIR) {
@@ -262,17 +266,17 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 	struct stat st;
 	char why[320], path[1024];
 	struct image_entry *kept = image_lookup(h, image);
+	bool from_dir = false;
 	ssize_t n;
 	int fd, rc;
 
 	last_regular[0] = 0;
-	if (kept) {
-		if (!strchr(image, '/') && strlen(image) < sizeof(last_regular))
-			snprintf(last_regular, sizeof(last_regular), "%s", image);
+	if (kept) {   /* a kept image is a regular file (image_cached) */
 		fd = fcntl(kept->fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0) {
-			snprintf(err, errlen, "image '%s': %s", image, strerror(errno));
-			return -errno;
+			rc = -errno;
+			snprintf(err, errlen, "image '%s': %s", image, strerror(-rc));
+			return rc;
 		}
 		st = kept->st;
 		n = kept->n;
@@ -288,7 +292,7 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 			return fd;
 		}
 	} else {
-		fd = open_catalog(h, image, path, sizeof(path), err, errlen);
+		fd = open_catalog(h, image, path, sizeof(path), &from_dir, err, errlen);
 		if (fd < 0)
 			return fd;
 	}
@@ -304,11 +308,9 @@ int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		goto out;
 	}
 	image_keep(h, path, fd, &st, buf, n);
-	if (!strchr(image, '/') && strlen(image) < sizeof(last_regular) &&
-	    strlen(path) > strlen(image) && strcmp(path + strlen(path) - strlen(image), image) == 0 &&
-	    path[strlen(path) - strlen(image) - 1] == '/')   /* DIR/NAME, not DIR/NAME/kernel */
-		snprintf(last_regular, sizeof(last_regular), "%s", image);
 check:
+	if (!strchr(image, '/') && !from_dir && strlen(image) < sizeof(last_regular))
+		snprintf(last_regular, sizeof(last_regular), "%s", image);
 	if (mem_bytes < LV_GUEST_MIN_MEM || mem_bytes > LV_GUEST_MAX_MEM) {
 		snprintf(err, errlen, "memory %llu bytes out of range (%u MiB .. %u MiB)",
 			 (unsigned long long)mem_bytes, LV_GUEST_MIN_MEM >> 20, LV_GUEST_MAX_MEM >> 20);

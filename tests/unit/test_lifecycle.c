@@ -364,6 +364,39 @@ static void test_restore_half_created(void **state)
 	h->ops = &fake_ops;   /* web-2 stays for lv_host_close (ASan: no leak) */
 }
 
+/* lv_image_extras after lv_image_open: a regular file has no extras; an
+ * image directory has its own, whatever its name (one named "kernel"
+ * opens as DIR/kernel/kernel). */
+static void test_image_extras(void **state)
+{
+	struct lv_host *h = *state;
+	char path[160], rd[256], cl[256], err[256];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/kernel", imgdir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/kernel/kernel", imgdir);
+	write_image(path);
+	snprintf(path, sizeof(path), "%s/kernel/cmdline", imgdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("console=hvc0\n", f);
+	fclose(f);
+	for (int round = 0; round < 2; round++) {   /* the second: kept images */
+		fd = lv_image_open(h, "noop", 4u << 20, err, sizeof(err));
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(lv_image_extras(h, "noop", rd, sizeof(rd), cl, sizeof(cl), err, sizeof(err)), 0);
+		assert_string_equal(cl, "");
+		fd = lv_image_open(h, "kernel", 4u << 20, err, sizeof(err));
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(lv_image_extras(h, "kernel", rd, sizeof(rd), cl, sizeof(cl), err, sizeof(err)), 0);
+		assert_string_equal(cl, "console=hvc0");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +408,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pooled_spawns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_half_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restoring_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_extras, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
