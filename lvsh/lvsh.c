@@ -19,15 +19,10 @@ void lvsh_init(struct lvsh *sh)
 
 	memset(sh, 0, sizeof(*sh));   /* every option off unless set below */
 	sh->sock_path = LVSH_DEFAULT_SOCKET;
-	sh->state_dir = NULL;
-	sh->json = 0;
 	sh->autostart = 1;
 	sh->verbose = v != NULL && *v != '\0';
-	sh->quit = 0;
-	sh->interactive = 0;
 	sh->out = stdout;
 	sh->client.fd = -1;
-	sh->client.seq = 0;
 }
 
 void lvsh_fini(struct lvsh *sh)

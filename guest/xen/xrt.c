@@ -217,8 +217,8 @@ static int pfn_used(unsigned long pfn, unsigned long top)
 	return pfn >= first && pfn < top;
 }
 
-static unsigned long balloon_flush(unsigned long *p2m, const unsigned long *pfns, unsigned long *mfns,
-				   struct multicall_entry *mc, unsigned n)
+static void balloon_flush(unsigned long *p2m, const unsigned long *pfns, unsigned long *mfns,
+			  struct multicall_entry *mc, unsigned n)
 {
 	struct xen_memory_reservation r = { .extent_start = mfns, .domid = DOMID_SELF };
 	unsigned long out[BALLOON_BATCH], keep = 0;
@@ -226,7 +226,7 @@ static unsigned long balloon_flush(unsigned long *p2m, const unsigned long *pfns
 
 	mc[n - 1].args[2] = UVMF_TLB_FLUSH;
 	if (hcall(__HYPERVISOR_multicall, (unsigned long)mc, n, 0))
-		return 0;
+		return;
 	/* a frame with no mapping (-EINVAL: no page table there) is as free */
 	for (unsigned i = 0; i < n; i++)
 		if (mc[i].result == 0 || (long)mc[i].result == -22)
@@ -237,13 +237,12 @@ static unsigned long balloon_flush(unsigned long *p2m, const unsigned long *pfns
 	done = hcall(__HYPERVISOR_memory_op, XENMEM_decrease_reservation, (unsigned long)&r, 0);
 	for (long i = 0; i < done; i++)
 		p2m[pfns[out[i]]] = INVALID_P2M_ENTRY;
-	return done > 0 ? (unsigned long)done : 0;
 }
 
-static unsigned long balloon_unused(void)
+static void balloon_unused(void)
 {
 	unsigned long *p2m = (unsigned long *)si->mfn_list;
-	unsigned long top = pfn_of((uintptr_t)lv_xen_image_end + 4095), freed = 0;
+	unsigned long top = pfn_of((uintptr_t)lv_xen_image_end + 4095);
 	unsigned long ends[] = {
 		pfn_of(si->mfn_list + si->nr_pages * sizeof(long) + 4095),
 		pfn_of((uintptr_t)si) + 1,
@@ -261,7 +260,7 @@ static unsigned long balloon_unused(void)
 		if (ends[i] > top)
 			top = ends[i];
 	if (top > si->nr_pages)
-		return 0;
+		return;
 	for (unsigned long pfn = 0; pfn < si->nr_pages; pfn++) {
 		if (pfn_used(pfn, top) || p2m[pfn] == INVALID_P2M_ENTRY)
 			continue;
@@ -269,13 +268,12 @@ static unsigned long balloon_unused(void)
 						  .args = { pfn << 12, 0, 0 } };
 		pfns[n++] = pfn;
 		if (n == BALLOON_BATCH) {
-			freed += balloon_flush(p2m, pfns, mfns, mc, n);
+			balloon_flush(p2m, pfns, mfns, mc, n);
 			n = 0;
 		}
 	}
 	if (n)
-		freed += balloon_flush(p2m, pfns, mfns, mc, n);
-	return freed;
+		balloon_flush(p2m, pfns, mfns, mc, n);
 }
 
 /* SCHEDOP_shutdown(suspend), as a PV guest must for xc_domain_save: the
