@@ -6,11 +6,16 @@ need_kvm
 command -v tmux >/dev/null 2>&1 || skip "tmux is not installed (scripts/setup)"
 start_agent
 
-TM="tmux -L lvdumb$$ -f /dev/null"
+TM="tmux -L lvdumb$$.0 -f /dev/null" nview=0
 trap 'rc=$?; $TM kill-server 2>/dev/null; cleanup $rc' EXIT
 screen() { $TM capture-pane -p -t lv 2>/dev/null; }
+# each view in a tmux server of its own: a new session on the socket of a
+# server still exiting (its last session killed) fails with "server
+# exited unexpectedly"
 view() {
-	$TM kill-session -t lv 2>/dev/null
+	$TM kill-server 2>/dev/null
+	nview=$((nview + 1))
+	TM="tmux -L lvdumb$$.$nview -f /dev/null"
 	$TM new-session -d -s lv -x 60 -y 24 \
 		"TERM=dumb $B/lvsh -S $SOCK --no-autostart -t; echo EXIT=\$?; sleep 60"
 }
