@@ -80,6 +80,9 @@
 #define LV_GPA_DEVPAGE  0x9000u  /* struct lv_devpage, user RW */
 #define LV_GPA_HCALL    0xa000u  /* struct lv_hcall, user RW */
 #define LV_GPA_CONSOLE  0xb000u  /* struct lv_console_ring, user RW, 2 pages */
+#define LV_GPA_PARK     0xd000u  /* the host's: where a pooled vCPU waits for its
+                                  * guest (ring-3 code that jumps to the entry);
+                                  * the guest may reuse it, never rely on it */
 #define LV_GPA_STACK0   0xf000u  /* top of the ring-0 stack page (TSS.RSP0) */
 #define LV_GPA_NET      0x10000u /* network device area, user RW, up to LV_GPA_IMAGE:
                                   * struct lv_net_shared, then the guest's buffers */

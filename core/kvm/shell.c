@@ -65,6 +65,7 @@ static void send_with_stats(struct kvm_shell *s, struct kvm_msg *m)
 /* ---- the stats page (shell_msg.h) */
 
 static struct kvm_stats_page stats_dummy;
+static uint64_t self_rss(struct kvm_shell *s);
 
 static void stats_setup(struct kvm_shell *s)
 {
@@ -87,6 +88,7 @@ static void stats_setup(struct kvm_shell *s)
 	s->stats->magic = KVM_STATS_MAGIC;
 	s->stats->version = 1;
 	s->stats->idle = 1;
+	s->stats->rss_bytes = self_rss(s);
 }
 
 static uint64_t self_rss(struct kvm_shell *s)
@@ -160,6 +162,7 @@ static uint32_t hello_state(const struct kvm_shell *s)
 }
 
 static int ctl_async(struct kvm_shell *s);
+static int fd_own(int fd);
 
 void kvm_shell_accept(struct kvm_shell *s)
 {
@@ -174,6 +177,7 @@ void kvm_shell_accept(struct kvm_shell *s)
 	if (s->ctl_fd >= 0)
 		close(s->ctl_fd);    /* the newest agent wins */
 	s->ctl_fd = fd;
+	fd_own(fd);
 	ctl_async(s);
 	m.kind = hello_state(s);
 	m.id = s->id;
@@ -329,17 +333,23 @@ static int setup_signals(struct kvm_shell *s)
 	return 0;
 }
 
+static int fd_own(int fd)
+{
+	return fd < 0 || fcntl(fd, F_SETOWN, getpid()) == 0 ? 0 : -errno;
+}
+
 static int fd_async(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETOWN, getpid()) < 0 ||
-	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
 		return -errno;
 	return 0;
 }
 
-/* SIGIO for control messages and for a new agent connecting */
+/* SIGIO for control messages and for a new agent connecting: the
+ * listening socket's owner was set at prepare, a control socket's at
+ * prepare or when accepted (kvm_shell_accept) */
 static int ctl_async(struct kvm_shell *s)
 {
 	if (s->listen_fd >= 0)
@@ -589,31 +599,51 @@ static void prefault(struct kvm_vm *vm)
 	m[vm->mem_size - 1] = m[vm->mem_size - 1];
 }
 
-extern const uint8_t kvm_warmup_code[], kvm_warmup_end[];
-#define WARM_GPA (LV_GPA_IMAGE + 15 * 4096u)
+extern const uint8_t kvm_warmup_code[], kvm_warmup_end[], kvm_park_slots[];
 
-/* Run warmup.S once (see there): best effort, errors only cost speed. */
-static void warm_up(struct kvm_vm *vm)
+/* warmup.S's slots, read by the parked vCPU before it jumps to rip */
+struct kvm_park {
+	uint64_t rip, rsp, rdi, rflags;
+};
+
+_Static_assert(LV_GPA_PARK >= LV_GPA_CONSOLE + 2 * 4096 && LV_GPA_PARK + 4096 <= LV_GPA_STACK0 - 4096,
+	       "the park page is a user page of its own");
+
+static struct kvm_park *park_slots(struct kvm_vm *vm)
+{
+	return (struct kvm_park *)(vm->mem + LV_GPA_PARK + (size_t)(kvm_park_slots - kvm_warmup_code));
+}
+
+/* Run warmup.S once (see there): best effort, errors only cost speed.
+ * True if it ran to its `out` and the vCPU is parked after it: the
+ * guest's load then writes the park slots instead of the registers
+ * (kvm_shell_load).  Its segment state is the one the guest boots with
+ * (warmup.S touches no segment). */
+static bool warm_up(struct kvm_vm *vm)
 {
 	size_t n = (size_t)(kvm_warmup_end - kvm_warmup_code);
+	bool ran = false;
 	int r;
 
 	if (vm->mem_size < LV_GPA_IMAGE + (1u << 20) || n > 4096)
-		return;
-	memcpy(vm->mem + WARM_GPA, kvm_warmup_code, n);
-	if (kvm_vm_set_entry(vm, WARM_GPA, vm->mem_size, 0))
+		return false;
+	memcpy(vm->mem + LV_GPA_PARK, kvm_warmup_code, n);
+	if (kvm_vm_set_entry(vm, LV_GPA_PARK, vm->mem_size, 0))
 		goto out;
 	do
 		r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 	while (r < 0 && errno == EINTR && !vm->run->immediate_exit);
 	if (r == 0 && vm->run->exit_reason == KVM_EXIT_IO) {
-		/* complete the pending out before the registers are reset */
+		/* complete the pending out: the vCPU stops right after it */
 		vm->run->immediate_exit = 1;
 		r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 		vm->run->immediate_exit = 0;
+		ran = r == 0 || errno == EINTR;
 	}
 out:
-	memset(vm->mem + WARM_GPA, 0, n);
+	if (!ran)
+		memset(vm->mem + LV_GPA_PARK, 0, n);
+	return ran;
 }
 
 static void devpage_init(struct kvm_shell *s)
@@ -648,15 +678,19 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 			kvm_shell_exit(s, KVM_XK_ERROR, rc, "Linux guest: saving the reset state: %s",
 				       strerror(-rc));
 	} else {
+		kvm_vm_tsc_calibrate(&s->vm);
 		devpage_init(s);
 		prefault(&s->vm);
-		warm_up(&s->vm);
+		s->warm = warm_up(&s->vm);
 	}
 	rc = setup_signals(s);
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
 	stats_setup(s);
 	listen_setup(s, a->sock_dir);
+	/* SIGIO's owner now, O_ASYNC at start (ctl_async) */
+	fd_own(s->ctl_fd);
+	fd_own(s->listen_fd);
 	/* a pool refill prepared at SCHED_IDLE (below): back to the normal
 	 * class before it waits in the pool, while still root (the jail's
 	 * seccomp filter has no sched_setscheduler).  A claimed shell left
@@ -668,6 +702,8 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 
 		sched_setscheduler(0, SCHED_OTHER, &sp);
 	}
+	if (!a->linux_guest)   /* the second sample, some time after the first */
+		kvm_vm_tsc_calibrate(&s->vm);
 	rc = kvm_jail_enter(a->kvm_fd, a->sock_dir);   /* shell_jail.c */
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "entering the jail: %s", strerror(-rc));
@@ -825,11 +861,14 @@ static int parse_image(struct kvm_shell *s, char *err, size_t errlen)
 
 int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 {
+	bool warm;
 	int rc;
 
 	if (s->linux_guest)
 		return kvm_linux_load(s, err, errlen);
 	rc = parse_image(s, err, errlen);
+	warm = s->warm;
+	s->warm = false;   /* a reboot's load runs after the guest did */
 
 	for (unsigned i = 0; !rc && i < s->elf.nseg; i++) {
 		const struct lv_elf_seg *g = &s->elf.seg[i];
@@ -844,6 +883,14 @@ int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 	}
 	if (rc)
 		return rc;
+	if (warm) {   /* parked (warm_up): its first instructions read these */
+		struct kvm_park *pk = park_slots(&s->vm);
+
+		pk->rip = s->elf.entry;
+		pk->rsp = s->vm.mem_size;
+		pk->rdi = LV_GPA_DEVPAGE;
+		return 0;
+	}
 	rc = kvm_vm_set_entry(&s->vm, s->elf.entry, s->vm.mem_size, LV_GPA_DEVPAGE);
 	if (rc)
 		snprintf(err, errlen, "setting vCPU registers: %s", strerror(-rc));
@@ -880,6 +927,7 @@ static void start(struct kvm_shell *s)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "control socket O_ASYNC: %s", strerror(-rc));
 	s->t[KVM_T_STARTED] = kvm_now(CLOCK_MONOTONIC);
 	s->started = true;
+	s->stats_t = s->t[KVM_T_STARTED];   /* the RSS read at prepare stands for now */
 	kvm_shell_stats_mark(s, false, s->t[KVM_T_STARTED]);
 	s->last_hcall = s->t[KVM_T_STARTED];
 	if (s->boot_timeout_ms)

@@ -55,6 +55,7 @@ struct kvm_shell {
 	bool in_idle;           /* inside LV_HC_IDLE (a save notes it) */
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 	bool linux_guest;       /* prepared for Linux (linux.h) */
+	bool warm;              /* parked by warm_up: the first load starts it there */
 	struct kvm_linux lx;    /* its devices and boot arguments */
 };
 

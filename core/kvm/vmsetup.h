@@ -19,7 +19,14 @@ struct kvm_vm {
 	size_t run_size;
 	struct kvm_sregs sregs; /* the ring-3 long-mode state, for resets */
 	uint64_t tsc_khz;       /* cached by kvm_vm_tsc_khz (0: not asked yet) */
+	enum { KVM_TSC_UNKNOWN, KVM_TSC_ONE, KVM_TSC_OFFSET, KVM_TSC_IOCTL } tsc_state;
+	int64_t tsc_off;        /* guest TSC - host TSC (KVM_TSC_ONE, _OFFSET) */
+	uint64_t tsc_width;     /* host ticks around the first sample */
 };
+
+/* host TSC ticks two samples of the offset may differ by beyond their
+ * own uncertainty (a few hundred ns at any rate in use) */
+#define KVM_TSC_SLACK 1000u
 
 /* Create the VM, its memory and vCPU, build the system pages (GDT, IDT,
  * stubs, TSS, page tables) and load the 64-bit ring-3 segment state.
@@ -38,6 +45,11 @@ int kvm_vm_set_entry(struct kvm_vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi
 /* Guest TSC frequency (kHz) and current guest TSC; 0 if unknown. */
 uint64_t kvm_vm_tsc_khz(struct kvm_vm *vm);
 uint64_t kvm_vm_guest_tsc(struct kvm_vm *vm);
+
+/* Call twice, some time apart, before the guest's TSC is read on a hot
+ * path: if the offset to the host's TSC held, kvm_vm_guest_tsc reads it
+ * with rdtsc, without a vCPU ioctl (vmsetup.c). */
+void kvm_vm_tsc_calibrate(struct kvm_vm *vm);
 
 /* Which KVM /dev/kvm is (kvm_platform.c); detected once, cached. */
 enum kvm_platform {

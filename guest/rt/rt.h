@@ -57,6 +57,8 @@ static inline int64_t lv_hcall(uint64_t nr, uint64_t a0, uint64_t a1)
 
 /* Power and life cycle */
 void lv_ready(void);                      /* tell the host we are up */
+void lv_ready_next(void);                 /* ... on the next hypercall (KVM: no exit
+                                           * of its own; Xen: as lv_ready) */
 uint32_t lv_idle(uint64_t timeout_ns);    /* LV_WAKE_* mask, 0 on timeout */
 /* Called by lv_idle when the host says this guest was restored from a
  * snapshot (LV_WAKE_RESTORED): new name, MAC, address on the device

@@ -418,6 +418,12 @@ void lv_ready(void)
 	set_state(LV_GST_READY);
 }
 
+/* A notification costs no exit of its own here: the same as lv_ready. */
+void lv_ready_next(void)
+{
+	lv_ready();
+}
+
 void lv_poweroff(int code)
 {
 	lv_flush();
