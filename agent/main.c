@@ -104,6 +104,31 @@ static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, int kind, b
 	subs_pool_event(mem, vcpus, kind, empty);
 }
 
+/* The agent's runtime files (the KVM shells' sockets) go beside its
+ * control socket, which lives in /run by default, a tmpfs on a standard
+ * host: SOCKET minus a ".sock" suffix, plus ".run".  Its parent is made
+ * here (control_listen would make it later).  NULL if it does not fit. */
+static const char *run_dir(const char *sock, char *buf, size_t len)
+{
+	size_t n = strlen(sock);
+	char *slash;
+
+	if (n > 5 && strcmp(sock + n - 5, ".sock") == 0)
+		n -= 5;
+	if (snprintf(buf, len, "%.*s.run", (int)n, sock) >= (int)len)
+		return NULL;
+	slash = strrchr(buf, '/');
+	if (slash && slash != buf) {
+		*slash = 0;
+		if (mkdir(buf, 0755) && errno != EEXIST) {
+			*slash = '/';
+			return NULL;
+		}
+		*slash = '/';
+	}
+	return buf;
+}
+
 static int mkdir_p(const char *dir)
 {
 	char buf[PATH_MAX];
@@ -210,7 +235,7 @@ int main(int argc, char **argv)
 	int sd_fd;
 	bool daemon = false, debug = false, use_syslog = false, stop_vms = false;
 	int notify = -1, opt, rc, exit_code = 0;
-	char err[512];
+	char err[512], run[108];
 	struct rlimit rl;
 
 	config_init(&cfg);
@@ -274,6 +299,7 @@ int main(int argc, char **argv)
 	}
 	hc.driver = cfg.driver;
 	hc.state_dir = cfg.state_dir;
+	hc.run_dir = run_dir(cfg.socket, run, sizeof(run));
 	hc.image_dirs = (const char *const *)cfg.image_dirs;
 	hc.loop = loop_for_core;
 	hc.log = core_log;

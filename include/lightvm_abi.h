@@ -11,7 +11,9 @@
  * ring-0 stubs report exceptions on LV_PORT_CRASH.  The guest is entered
  * directly in 64-bit ring 3 at its ELF entry point with
  *     rdi = LV_GPA_DEVPAGE (the device page),  rsp = top of guest memory,
- *     rflags = 0x2 (interrupts off: there are none).
+ *     rflags = 0x2 (interrupts off: there are none),
+ * every other general register 0 (a pooled vCPU gets there from a few
+ * ring-3 instructions of the host's at LV_GPA_PARK).
  * The guest never runs ring-0 code of its own.
  *
  * Hypercalls: fill struct lv_hcall at LV_GPA_HCALL, then execute

@@ -144,6 +144,11 @@ struct lv_loop {
 struct lv_host_config {
 	const char *driver;      /* "kvm", "xen", "auto" or "fake" (tests) */
 	const char *state_dir;   /* console logs live below it */
+	/* This agent's own directory for runtime files that die with the
+	 * host (KVM: the shells' listening sockets), on a tmpfs such as /run;
+	 * created 0700 if missing.  NULL, or too long for a socket path:
+	 * state_dir is used. */
+	const char *run_dir;
 	const char *const *image_dirs; /* NULL-terminated search path */
 	struct lv_loop loop;
 	void (*log)(void *ctx, enum lv_log_level lvl, const char *msg);

@@ -253,7 +253,49 @@ int kvm_factory_exec_main(int argc, char **argv)
 	factory_main(3, 4);
 }
 
-int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
+/* sched_setattr(2)'s argument, its first version (no glibc wrapper) */
+struct kvm_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+uint64_t kvm_boot_slice_ns(void)
+{
+	const char *e = getenv("LIGHTVM_KVM_SLICE_US");
+	char *end;
+	unsigned long us;
+
+	if (!e || !*e)
+		return KVM_BOOT_SLICE_US * 1000ull;
+	errno = 0;
+	us = strtoul(e, &end, 10);
+	if (errno || *end)
+		return KVM_BOOT_SLICE_US * 1000ull;
+	if (us == 0)
+		return 0;
+	/* the kernel's range: 0.1 .. 100 ms */
+	return (us < 100 ? 100 : us > 100000 ? 100000 : us) * 1000ull;
+}
+
+int kvm_sched_slice(pid_t pid, uint64_t ns)
+{
+	struct kvm_sched_attr a = { 0 };
+
+	if (syscall(SYS_sched_getattr, pid, &a, sizeof(a), 0) < 0)
+		return -errno;
+	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH && a.policy != SCHED_IDLE)
+		return 0;   /* a real-time class someone chose: not ours to change */
+	a.size = sizeof(a);
+	a.flags = 0;
+	a.runtime = ns;
+	a.deadline = a.period = 0;
+	return syscall(SYS_sched_setattr, pid, &a, 0) < 0 ? -errno : 0;
+}
+
+int kvm_factory_start(int kvm_fd, const char *sock_dir, uint64_t slice_ns, int *sock, pid_t *pid)
 {
 	char bin[PATH_MAX];
 	int sv[2];
@@ -280,6 +322,8 @@ int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
 		if (dup2(sv[1], 3) < 0 || dup2(kvm_fd, 4) < 0)
 			_exit(1);
 		syscall(SYS_close_range, 5, ~0U, 0);
+		if (slice_ns)   /* inherited by every shell, until its guest is ready */
+			kvm_sched_slice(0, slice_ns);
 		if (bin[0]) {   /* a small image of its own: what every shell inherits */
 			char *const argv[] = { FACTORY_ARGV0, FACTORY_PROTO,
 					       (char *)(sock_dir ? sock_dir : "-"), NULL };

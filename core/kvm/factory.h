@@ -35,10 +35,34 @@ struct kvm_factory_rep {
 
 #define KVM_FACTORY_MAGIC 0x46564c4bu
 
+/*
+ * A booting shell's time slice.  Under EEVDF (Linux 6.12 and later) a
+ * task that asks for a short slice gets an early virtual deadline when it
+ * wakes, and so the CPU from a task that has run a while: a claimed
+ * shell woken on a core busy with a long-running task no longer waits out
+ * that task's slice (a few ms at 250 Hz: the second mode of single
+ * spawns with the other core busy).  The share of CPU time is unchanged
+ * (that is the weight, the nice value).  The factory has it and every
+ * shell inherits it; the agent gives a shell the kernel's default once
+ * its guest is ready, so a busy guest is not switched out more often.
+ * Older kernels take the value and ignore it.  LIGHTVM_KVM_SLICE_US
+ * replaces it (0: the kernel's default throughout, for A/B runs).
+ */
+#define KVM_BOOT_SLICE_US 100u
+
+uint64_t kvm_boot_slice_ns(void);
+
+/* Set the fair-class slice of pid (0: the caller) to ns (0: the
+ * kernel's default), keeping its policy and nice; a real-time task is
+ * left alone.  0 or -errno. */
+int kvm_sched_slice(pid_t pid, uint64_t ns);
+
 /* Fork the factory.  kvm_fd is handed to every shell; shells listen in
- * sock_dir (NULL: they do not; see shell_msg.h).  On success *sock is the
- * agent's end (close it to stop the factory) and *pid its pid. */
-int kvm_factory_start(int kvm_fd, const char *sock_dir, int *sock, pid_t *pid)
+ * sock_dir (NULL: they do not; see shell_msg.h); with slice_ns the
+ * factory, and so every shell it forks, has that fair-class time slice
+ * (kvm_sched_slice).  On success *sock is the agent's end (close it to
+ * stop the factory) and *pid its pid. */
+int kvm_factory_start(int kvm_fd, const char *sock_dir, uint64_t slice_ns, int *sock, pid_t *pid)
 	__attribute__((warn_unused_result));
 
 /* The factory runs its own small binary (factory/main.c), found next to

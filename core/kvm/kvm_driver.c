@@ -67,6 +67,7 @@ struct kvm_shell {
 	int64_t kill_at;
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 	bool saving;                  /* SAVE sent, SAVED not heard (snapshot_drv.c) */
+	bool slice_done;              /* its time slice is the kernel's again */
 	int save_mode;                /* LV_SAVE_* */
 	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
@@ -107,6 +108,9 @@ struct kvm_driver {
 	size_t nfree, free_cap;
 	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
+	uint64_t slice_ns;             /* a booting shell's time slice (factory.h), 0: none */
+	char old_sock_dir[256];        /* STATE/shells when sock_dir is elsewhere:
+					* an older agent's shells, re-attached */
 	struct kvm_shell *adopting;    /* shell_adopt: kvm_attach takes it */
 	bool sweep_logs;               /* after a restart: see sweep_logs() */
 	struct old_log { pid_t pid; ino_t ino; } *old_logs;  /* .pool-PID.log of live
@@ -158,9 +162,14 @@ static void timed_del(struct kvm_shell *s)
 	s->timed = false;
 }
 
+static void sock_path_in(const char *dir, pid_t pid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%d.sock", dir, (int)pid);
+}
+
 static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%d.sock", d->sock_dir, (int)pid);
+	sock_path_in(d->sock_dir, pid, buf, len);
 }
 
 static void log_settle(struct kvm_shell *s);
@@ -553,6 +562,10 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);
 		if (lv_state_is_booting(vm->info.state))
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
+		if (s->d->slice_ns && !s->slice_done) {   /* booted: the kernel's slice */
+			s->slice_done = true;
+			kvm_sched_slice(s->pid, 0);
+		}
 		break;
 	case KVM_MSG_PAUSED:
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
@@ -1123,6 +1136,46 @@ static void remove_stale_pool_logs(struct kvm_driver *d)
 	closedir(dir);
 }
 
+/* The shells' sockets: in the agent's run directory (a tmpfs on a
+ * standard host: binding a socket on ext4 cost a refill's shell ~0.7 ms
+ * of kernel time that no spawn could preempt, the inode allocator
+ * skipping recently deleted inodes), else in STATE/shells as before.  A
+ * shell is at most a 7-digit pid: its path must fit a sockaddr_un. */
+static int sock_dir_setup(struct kvm_driver *d)
+{
+	struct lv_host *h = d->h;
+	const char *run = h->cfg.run_dir;
+	char legacy[256];
+
+	snprintf(legacy, sizeof(legacy), "%s/shells", h->state_dir);
+	if (run && *run && strlen(run) + sizeof("/shells/4194304.sock") <= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		if (mkdir(run, 0700) && errno != EEXIST)
+			lv__log(h, LV_LOG_WARN, "kvm: run directory %s: %s; the shells listen in %s",
+				run, strerror(errno), legacy);
+		else {
+			snprintf(d->sock_dir, sizeof(d->sock_dir), "%s/shells", run);
+			if (mkdir(d->sock_dir, 0700) == 0 || errno == EEXIST) {
+				struct stat st;
+
+				/* an older agent's shells, if any, still listen there */
+				if (stat(legacy, &st) == 0 && S_ISDIR(st.st_mode))
+					snprintf(d->old_sock_dir, sizeof(d->old_sock_dir), "%s", legacy);
+				return 0;
+			}
+			lv__log(h, LV_LOG_WARN, "kvm: %s: %s; the shells listen in %s", d->sock_dir,
+				strerror(errno), legacy);
+		}
+	}
+	snprintf(d->sock_dir, sizeof(d->sock_dir), "%s", legacy);
+	if (mkdir(d->sock_dir, 0700) && errno != EEXIST) {
+		int rc = -errno;
+
+		lv__log(h, LV_LOG_ERR, "kvm: %s: %s", d->sock_dir, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
 static int kvm_open(struct lv_host *h, struct lv_driver **out)
 {
 	struct kvm_driver *d = calloc(1, sizeof(*d));
@@ -1145,13 +1198,11 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 		goto err;
 	}
 	remove_stale_pool_logs(d);
-	snprintf(d->sock_dir, sizeof(d->sock_dir), "%s/shells", h->state_dir);
-	if (mkdir(d->sock_dir, 0700) && errno != EEXIST) {
-		rc = -errno;
-		lv__log(h, LV_LOG_ERR, "kvm: %s: %s", d->sock_dir, strerror(errno));
+	rc = sock_dir_setup(d);
+	if (rc)
 		goto err;
-	}
-	rc = kvm_factory_start(d->kvm_fd, d->sock_dir, &d->fac_fd, &d->fac_pid);
+	d->slice_ns = kvm_boot_slice_ns();
+	rc = kvm_factory_start(d->kvm_fd, d->sock_dir, d->slice_ns, &d->fac_fd, &d->fac_pid);
 	if (rc) {
 		lv__log(h, LV_LOG_ERR, "kvm: cannot start the shell factory: %s", strerror(-rc));
 		goto err;
@@ -1543,14 +1594,30 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 	out->net_tx_drops = __atomic_load_n(&p->net_tx_drops, __ATOMIC_RELAXED);
 }
 
-/* Connect to a running shell's socket; the shell answers with HELLO. */
+static int connect_path(const char *path, int *out);
+
+/* Connect to a running shell's socket; the shell answers with HELLO.
+ * One an older agent started may listen in STATE/shells. */
 static int shell_connect(struct kvm_driver *d, pid_t pid, int *out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char path[300];
-	int fd;
+	int rc;
 
 	sock_path(d, pid, path, sizeof(path));
+	rc = connect_path(path, out);
+	if (rc && d->old_sock_dir[0]) {
+		sock_path_in(d->old_sock_dir, pid, path, sizeof(path));
+		if (connect_path(path, out) == 0)
+			return 0;
+	}
+	return rc;
+}
+
+static int connect_path(const char *path, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -1605,25 +1672,16 @@ static int cmp_pid(const void *a, const void *b)
 	return *(const pid_t *)a < *(const pid_t *)b ? -1 : *(const pid_t *)a > *(const pid_t *)b;
 }
 
-/* Sockets no record claims: stale ones are removed; a live one is the
- * shell of a half-created VM (EXEC sent, record not yet written), which
- * is destroyed when its HELLO arrives. */
-static void kvm_restore_done(struct lv_driver *drv)
+/* Sockets no record claims in dir: stale ones are removed; a live one is
+ * the shell of a half-created VM (EXEC sent, record not yet written),
+ * which is destroyed when its HELLO arrives. */
+static void restore_scan(struct kvm_driver *d, const char *dirname, const pid_t *claimed, size_t n)
 {
-	struct kvm_driver *d = (struct kvm_driver *)drv;
-	DIR *dir = opendir(d->sock_dir);
+	DIR *dir = opendir(dirname);
 	struct dirent *e;
-	pid_t *claimed;
-	size_t n = 0;
 
 	if (!dir)
 		return;
-	claimed = calloc(d->h->count + 1, sizeof(*claimed));
-	for (struct lv_vm *vm = d->h->first; claimed && vm; vm = vm->next)
-		if (vm->drv)
-			claimed[n++] = SHELL_OF(vm)->pid;
-	if (claimed)
-		qsort(claimed, n, sizeof(*claimed), cmp_pid);
 	while ((e = readdir(dir))) {
 		char *end, path[300];
 		long pid = strtol(e->d_name, &end, 10);
@@ -1635,8 +1693,8 @@ static void kvm_restore_done(struct lv_driver *drv)
 			continue;
 		if (claimed && bsearch(&key, claimed, n, sizeof(*claimed), cmp_pid))
 			continue;
-		if (shell_connect(d, key, &fd)) {
-			sock_path(d, key, path, sizeof(path));
+		sock_path_in(dirname, key, path, sizeof(path));
+		if (connect_path(path, &fd)) {
 			unlink(path);
 			continue;
 		}
@@ -1648,8 +1706,24 @@ static void kvm_restore_done(struct lv_driver *drv)
 		s->orphan = true;
 		timed_add(s, lv_now_ns() + 5000000000ll);
 	}
-	free(claimed);
 	closedir(dir);
+}
+
+static void kvm_restore_done(struct lv_driver *drv)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	pid_t *claimed = calloc(d->h->count + 1, sizeof(*claimed));
+	size_t n = 0;
+
+	for (struct lv_vm *vm = d->h->first; claimed && vm; vm = vm->next)
+		if (vm->drv)
+			claimed[n++] = SHELL_OF(vm)->pid;
+	if (claimed)
+		qsort(claimed, n, sizeof(*claimed), cmp_pid);
+	restore_scan(d, d->sock_dir, claimed, n);
+	if (d->old_sock_dir[0])
+		restore_scan(d, d->old_sock_dir, claimed, n);
+	free(claimed);
 	d->sweep_logs = true;
 }
 

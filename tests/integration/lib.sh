@@ -6,6 +6,7 @@ B=${LV_BUILD:-$ROOT/build}   # LV_BUILD=build-asan: the agent under ASan/UBSan
 T=$(mktemp -d /tmp/lvtest.XXXXXX)
 SOCK=$T/lightvmd.sock
 STATE=$T/state
+RUN=$T/lightvmd.run   # the agent's run directory: SOCK minus .sock, plus .run
 AGENT_PID=
 LVSH="$B/lvsh -S $SOCK --no-autostart"
 
@@ -88,9 +89,10 @@ stop_agent() {
 	AGENT_PID=
 }
 
-# shells of this test's agents (each listens on $STATE/shells/PID.sock)
+# shells of this test's agents (each listens on $RUN/shells/PID.sock, or
+# $STATE/shells/PID.sock: a fake one of t_hostile_shell, an older agent's)
 test_shells() {
-	for s in "$STATE"/shells/*.sock; do
+	for s in "$RUN"/shells/*.sock "$STATE"/shells/*.sock; do
 		[ -e "$s" ] || continue
 		p=$(basename "$s" .sock)
 		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = lightvm-shell ] && echo "$p"

@@ -69,6 +69,25 @@ while [ "$(count_state shutoff noop-2)" != 1 ]; do
 done
 ok "pause, unpause, shutdown"
 
+# a booting shell's time slice (core/kvm/factory.h): the factory's, and so
+# every shell's as it boots, is 100 µs; once its guest is ready, the kernel's
+$LVSH -c "spawn 1 noop name=slc --wait" >/dev/null || fail "spawn slc"
+sp=$($LVSH --json -c "inspect slc-1" | jq -r '.vms[0].pid')
+fp=$(for p in $(pgrep -x lightvm-factory); do [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = "$AGENT_PID" ] && echo "$p"; done | head -n 1)
+slice() { awk '$1 == "se.slice" { print $3 }' "/proc/$1/sched" 2>/dev/null; }
+fs=$(slice "$fp")
+if [ -z "$fs" ]; then
+	ok "time slices: not checked (no se.slice in /proc/PID/sched on this kernel)"
+elif [ "$fs" != 100000 ]; then
+	ok "time slices: not checked (the kernel ignores a custom slice: the factory's is $fs ns)"
+else
+	i=0
+	while [ "$(slice "$sp")" = 100000 ]; do
+		i=$((i + 1)); [ $i -gt $((20 * TS)) ] && fail "slc-1's shell kept the boot slice"; sleep 0.05
+	done
+	ok "time slices: factory $fs ns, slc-1's shell (ready) $(slice "$sp") ns"
+fi
+
 $LVSH -c "destroy all" || fail "destroy all"
 [ "$($LVSH --json -c list | jq '.vms | length')" = 0 ] || fail "VMs left after destroy all"
 sleep 0.3

@@ -19,14 +19,14 @@ for p in $pids; do
 	u=$(awk '/^Uid:/ {print $2}' $st)
 	[ "$u" = $((2000000000 + p)) ] || fail "shell $p runs as uid $u"
 	uids="$uids $u"
-	[ "$(readlink /proc/$p/root)" = "$STATE/shells/.jail" ] || fail "shell $p root: $(readlink /proc/$p/root)"
+	[ "$(readlink /proc/$p/root)" = "$RUN/shells/.jail" ] || fail "shell $p root: $(readlink /proc/$p/root)"
 	[ "$(readlink /proc/$p/ns/net)" != "$host_net" ] || fail "shell $p is in the host's network namespace"
 	ls -l /proc/$p/fd | grep -q /dev/kvm && fail "shell $p keeps /dev/kvm open"
 	[ "$(readlink /proc/$p/fd/2)" = /dev/null ] || fail "shell $p fd 2: $(readlink /proc/$p/fd/2)"
 	awk '/Max processes/ {exit !($3 == 0)}' /proc/$p/limits || fail "shell $p may fork"
 done
 [ "$(echo $uids | tr ' ' '\n' | sort -u | wc -l)" = 3 ] || fail "shells share uids:$uids"
-[ -z "$(ls -A "$STATE/shells/.jail")" ] || fail "the jail directory is not empty"
+[ -z "$(ls -A "$RUN/shells/.jail")" ] || fail "the jail directory is not empty"
 ok "3 shells: own uids, seccomp 2, no_new_privs, chroot in an empty dir, own netns, no /dev/kvm, fd 2 /dev/null"
 
 # the daytime guest still answers through its tap (the netns is the shell's, not the guest's)

@@ -1,5 +1,6 @@
 # A hostile shell after an agent restart (tests/tools/lv-fakeshell on
-# STATE/shells/PID.sock): a HELLO whose name is a path must not make the
+# STATE/shells/PID.sock, where an older agent's shells listen: the agent
+# looks there too, after its run directory): a HELLO whose name is a path must not make the
 # agent remove a file (it is a protocol violation: the shell is told to
 # go); a second HELLO on the same channel is refused; a shell with no
 # record that says it runs a guest under a free name is adopted, not
