@@ -1136,6 +1136,24 @@ static void remove_stale_pool_logs(struct kvm_driver *d)
 	closedir(dir);
 }
 
+/* Make dir (0700) or take the one there: a directory, not a link, ours,
+ * writable by no one else (a restarted agent trusts the sockets in it to
+ * be its shells').  NULL, or why not. */
+static const char *own_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return strerror(errno);
+	if (lstat(dir, &st))
+		return strerror(errno);
+	if (!S_ISDIR(st.st_mode))
+		return "not a directory";
+	if (st.st_uid != geteuid() || (st.st_mode & 022))
+		return "owned by another user or writable by others";
+	return NULL;
+}
+
 /* The shells' sockets: in the agent's run directory (a tmpfs on a
  * standard host: binding a socket on ext4 cost a refill's shell ~0.7 ms
  * of kernel time that no spawn could preempt, the inode allocator
@@ -1149,12 +1167,15 @@ static int sock_dir_setup(struct kvm_driver *d)
 
 	snprintf(legacy, sizeof(legacy), "%s/shells", h->state_dir);
 	if (run && *run && strlen(run) + sizeof("/shells/4194304.sock") <= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		if (mkdir(run, 0700) && errno != EEXIST)
+		const char *why = own_dir(run);
+
+		if (why)
 			lv__log(h, LV_LOG_WARN, "kvm: run directory %s: %s; the shells listen in %s",
-				run, strerror(errno), legacy);
+				run, why, legacy);
 		else {
 			snprintf(d->sock_dir, sizeof(d->sock_dir), "%s/shells", run);
-			if (mkdir(d->sock_dir, 0700) == 0 || errno == EEXIST) {
+			why = own_dir(d->sock_dir);
+			if (!why) {
 				struct stat st;
 
 				/* an older agent's shells, if any, still listen there */
@@ -1163,7 +1184,7 @@ static int sock_dir_setup(struct kvm_driver *d)
 				return 0;
 			}
 			lv__log(h, LV_LOG_WARN, "kvm: %s: %s; the shells listen in %s", d->sock_dir,
-				strerror(errno), legacy);
+				why, legacy);
 		}
 	}
 	snprintf(d->sock_dir, sizeof(d->sock_dir), "%s", legacy);
