@@ -268,7 +268,7 @@ uint64_t kvm_boot_slice_ns(void)
 	char *end;
 	unsigned long us;
 
-	if (!e || !*e)
+	if (!e || *e < '0' || *e > '9')   /* unset, empty, a sign: the default */
 		return KVM_BOOT_SLICE_US * 1000ull;
 	errno = 0;
 	us = strtoul(e, &end, 10);
