@@ -1,5 +1,6 @@
 /* hello - greets with the VM's name, reports its boot time in TSC cycles
- * (from the device page's boot_tsc, which must lie in the past),
+ * (from the device page's boot_tsc; a line more if that is missing or in
+ * the future, counted from its own start then),
  * signals ready and powers off with code 0. */
 #include "rt.h"
 
@@ -12,11 +13,11 @@ int app_main(void)
 		name[i] = lv_dp->name[i];
 	name[LV_NAME_MAX - 1] = '\0';
 	lv_printf("hello from %s\n", name);
-	if (boot && boot < now)
-		lv_printf("booted in %llu cycles\n", (unsigned long long)(now - boot));
-	else   /* the host's boot TSC is missing or in the future */
-		lv_printf("booted in %llu cycles (bad boot TSC %llu)\n",
-			  (unsigned long long)(now - lv_start_tsc), (unsigned long long)boot);
+	lv_printf("booted in %llu cycles\n",
+		  (unsigned long long)(boot && boot < now ? now - boot : now - lv_start_tsc));
+	if (!boot || boot >= now)   /* missing, or not of this guest's TSC */
+		lv_printf("bad boot TSC %llu (now %llu)\n", (unsigned long long)boot,
+			  (unsigned long long)now);
 	lv_ready();
 	return 0;
 }

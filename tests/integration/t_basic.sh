@@ -28,7 +28,8 @@ ok "every hello console names its own VM"
 # while pooled, vmsetup.c) lies in the past, by less than 10^11 cycles
 for n in 1 7 50; do
 	b=$($LVSH -c "log hello-$n" | sed -n 's/^booted in \([0-9]*\) cycles$/\1/p')
-	[ -n "$b" ] || fail "hello-$n: no cycle count from a good boot TSC: $($LVSH -c "log hello-$n")"
+	[ -n "$b" ] || fail "hello-$n: no cycle count: $($LVSH -c "log hello-$n")"
+	$LVSH -c "log hello-$n" | grep -q "^bad boot TSC" && fail "hello-$n: $($LVSH -c "log hello-$n" | grep "^bad boot TSC")"
 	[ "$b" -lt 100000000000 ] || fail "hello-$n booted in $b cycles"
 done
 ok "hello's boot TSC: in the past and recent"
