@@ -38,6 +38,8 @@ const char *alog_first_error(void);
 /* ---- control.c: the control socket */
 struct client;
 int  control_listen(const char *path, char *err, size_t errlen);
+/* the directory PATH (a socket) lives in, made 0755 if missing: 0 or -errno */
+int  control_mkdir_parent(const char *path);
 /* Serve fd, a listening socket systemd made (notify_listen_fd). */
 int  control_adopt(int fd);
 void control_close(void);

@@ -716,7 +716,7 @@ void control_tick(void)
 	}
 }
 
-static int mkdir_parent(const char *path)
+int control_mkdir_parent(const char *path)
 {
 	char dir[108];
 	char *slash;
@@ -742,7 +742,7 @@ int control_listen(const char *path, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	rc = mkdir_parent(path);
+	rc = control_mkdir_parent(path);
 	if (rc) {
 		snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(-rc));
 		return rc;

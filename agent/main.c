@@ -106,26 +106,17 @@ static void core_pool_event(void *ctx, uint64_t mem, uint32_t vcpus, int kind, b
 
 /* The agent's runtime files (the KVM shells' sockets) go beside its
  * control socket, which lives in /run by default, a tmpfs on a standard
- * host: SOCKET minus a ".sock" suffix, plus ".run".  Its parent is made
- * here (control_listen would make it later).  NULL if it does not fit. */
+ * host: SOCKET minus a ".sock" suffix, plus ".run".  Their common parent
+ * is made here (control_listen would make it later).  NULL if it does
+ * not fit or cannot be made. */
 static const char *run_dir(const char *sock, char *buf, size_t len)
 {
 	size_t n = strlen(sock);
-	char *slash;
 
 	if (n > 5 && strcmp(sock + n - 5, ".sock") == 0)
 		n -= 5;
-	if (snprintf(buf, len, "%.*s.run", (int)n, sock) >= (int)len)
+	if (snprintf(buf, len, "%.*s.run", (int)n, sock) >= (int)len || control_mkdir_parent(buf))
 		return NULL;
-	slash = strrchr(buf, '/');
-	if (slash && slash != buf) {
-		*slash = 0;
-		if (mkdir(buf, 0755) && errno != EEXIST) {
-			*slash = '/';
-			return NULL;
-		}
-		*slash = '/';
-	}
 	return buf;
 }
 

@@ -30,3 +30,10 @@ bench_publish() {
 	echo "emulated run: $1 (shown in the README) is left alone; LV_BENCH_EMULATED=1 writes it, labelled emulated"
 	return 1
 }
+
+# bench_pct KIND CSV P: the P-th percentile (nearest rank) of column 3
+# of CSV's KIND rows (ns, as lv-bench writes them), in µs with one decimal
+bench_pct() {
+	grep "^$1," "$2" | cut -d, -f3 | sort -n |
+		awk -v p="$3" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.5); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }'
+}

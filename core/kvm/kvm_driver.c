@@ -1615,25 +1615,6 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 	out->net_tx_drops = __atomic_load_n(&p->net_tx_drops, __ATOMIC_RELAXED);
 }
 
-static int connect_path(const char *path, int *out);
-
-/* Connect to a running shell's socket; the shell answers with HELLO.
- * One an older agent started may listen in STATE/shells. */
-static int shell_connect(struct kvm_driver *d, pid_t pid, int *out)
-{
-	char path[300];
-	int rc;
-
-	sock_path(d, pid, path, sizeof(path));
-	rc = connect_path(path, out);
-	if (rc && d->old_sock_dir[0]) {
-		sock_path_in(d->old_sock_dir, pid, path, sizeof(path));
-		if (connect_path(path, out) == 0)
-			return 0;
-	}
-	return rc;
-}
-
 static int connect_path(const char *path, int *out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1652,6 +1633,23 @@ static int connect_path(const char *path, int *out)
 	}
 	*out = fd;
 	return 0;
+}
+
+/* Connect to a running shell's socket; the shell answers with HELLO.
+ * One an older agent started may listen in STATE/shells. */
+static int shell_connect(struct kvm_driver *d, pid_t pid, int *out)
+{
+	char path[300];
+	int rc;
+
+	sock_path(d, pid, path, sizeof(path));
+	rc = connect_path(path, out);
+	if (rc && d->old_sock_dir[0]) {
+		sock_path_in(d->old_sock_dir, pid, path, sizeof(path));
+		if (connect_path(path, out) == 0)
+			return 0;
+	}
+	return rc;
 }
 
 static int kvm_attach(struct lv_driver *drv, struct lv_vm *vm)
