@@ -84,6 +84,7 @@ struct vm_ext {
 	} cpu;
 	struct {                          /* records.c */
 		bool dirty;               /* in the dirty list */
+		bool lazy;                /* in the lazy list (records.c) */
 		bool on_disk;             /* NAME.vm exists */
 		bool in_spare;            /* the record is in .spare-SPARE (open
 					   * as fd), not yet renamed NAME.vm */

@@ -121,6 +121,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 			.ramdisk = sp->ramdisk ? sp->ramdisk : *rd ? rd : NULL,
 			.cmdline = sp->cmdline ? sp->cmdline : *cl ? cl : NULL,
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,
+			.burst = count,
 		};
 		struct lv_vm *vm;
 

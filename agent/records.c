@@ -68,6 +68,10 @@ static int *spare_fds;             /* each one's open fd, or -1 */
 static size_t nspares, spares_cap, spares_open;
 #define SPARE_FDS_MAX 512          /* spares kept open (when idle) */
 static uint32_t spare_seq;
+static uint32_t *lazy;             /* VM ids: written when the agent is quiet */
+static size_t nlazy, lazy_cap;
+#define LAZY_MAX 4096              /* ... or when more than this many wait */
+static bool lazy_added;            /* this loop turn: the agent is busy */
 static int64_t last_busy;          /* the last flush that wrote records */
 #define QUIET_NS (10ll * 1000000)  /* idle: no record written for this long */
 
@@ -281,6 +285,7 @@ static int record_format(const struct lv_vm_info *i, char *buf, size_t len)
 }
 
 static void pending_push(uint32_t id);
+static void lazy_write(size_t max);
 
 /* Take a spare for vm's new record: open it (kept open until the record
  * is renamed NAME.vm, off the spawn path).  0, or -errno (none left). */
@@ -319,6 +324,8 @@ static void record_write(struct lv_vm *vm)
 	snprintf(final, sizeof(final), "%s.vm", i->name);
 	if (n < 0 || (size_t)n >= RECORD_MAX / 2)
 		return;
+	if (e)
+		e->rec.lazy = false;   /* an entry in the lazy list finds nothing */
 	len = (size_t)n <= RECORD_PAD ? RECORD_PAD : RECORD_MAX / 2;
 	memset(buf + n, '\n', len - (size_t)n);
 	/* a new VM's record goes into a spare file, which a restarted agent
@@ -419,8 +426,10 @@ static void pending_name(size_t max)
 
 void records_name_all(void)
 {
-	if (dir_fd >= 0)
-		pending_name(SIZE_MAX);
+	if (dir_fd < 0)
+		return;
+	lazy_write(SIZE_MAX);
+	pending_name(SIZE_MAX);
 }
 
 /* Overwrite a record with padding: a spare again, never read as a VM.
@@ -477,6 +486,64 @@ static void mark_dirty(struct lv_vm *vm)
 	dirty[ndirty++] = lv_vm_info(vm)->id;
 }
 
+/* A change a restarted agent learns from the shell anyway: a VM with a
+ * record on its way through its boot (spawned, booting, running: the
+ * shell's HELLO has its state and flight recorder, its pid is the
+ * shell's own).  Written when the agent is quiet, not once per step:
+ * in a `spawn 1000` that was two of every VM's three record writes.
+ * Any other change writes it at the end of the loop turn (mark_dirty). */
+static bool lazy_event(struct lv_vm *vm, enum lv_event ev)
+{
+	struct vm_ext *e = lv_vm_user(vm);
+
+	if (ev != LV_EV_SPAWNED && ev != LV_EV_STARTED && ev != LV_EV_READY)
+		return false;
+	return e && (e->rec.in_spare || e->rec.on_disk);
+}
+
+static void mark_lazy(struct lv_vm *vm)
+{
+	struct vm_ext *e = vm_ext(vm);
+
+	if (!e || e->rec.dirty || e->rec.lazy)
+		return;
+	if (nlazy == lazy_cap) {
+		size_t cap = lazy_cap ? lazy_cap * 2 : 256;
+		uint32_t *p = realloc(lazy, cap * sizeof(*p));
+
+		if (!p) {
+			mark_dirty(vm);   /* no memory for the list: this turn */
+			return;
+		}
+		lazy = p;
+		lazy_cap = cap;
+	}
+	e->rec.lazy = true;
+	lazy[nlazy++] = lv_vm_info(vm)->id;
+	lazy_added = true;
+}
+
+/* Write up to max lazy records (from the oldest). */
+static void lazy_write(size_t max)
+{
+	size_t k = 0;
+
+	for (; k < nlazy && max; k++) {
+		struct lv_vm *vm = lv_vm_by_id(g_host, lazy[k]);
+		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
+
+		if (!e || !e->rec.lazy)
+			continue;   /* written since, or gone */
+		e->rec.lazy = false;
+		if (lv_vm_destroying(vm))
+			continue;   /* its DESTROYED event handles the record */
+		record_write(vm);
+		max--;
+	}
+	memmove(lazy, lazy + k, (nlazy - k) * sizeof(*lazy));
+	nlazy -= k;
+}
+
 /* Remove vm's record file (final: its name in the records directory). */
 static void record_unlink(struct lv_vm *vm, const char *final)
 {
@@ -492,7 +559,10 @@ void records_vm_event(struct lv_vm *vm, enum lv_event ev)
 	if (dir_fd < 0)
 		return;
 	if (ev != LV_EV_DESTROYED) {
-		mark_dirty(vm);
+		if (lazy_event(vm, ev))
+			mark_lazy(vm);
+		else
+			mark_dirty(vm);
 		return;
 	}
 	if (spare_release(vm))
@@ -556,14 +626,19 @@ void records_flush(void)
 		e->rec.dirty = false;
 		record_write(vm);
 	}
-	if (ndirty)
+	if (ndirty || lazy_added)
 		last_busy = lv_now_ns();
+	lazy_added = false;
 	if (!ndirty && lv_now_ns() - last_busy >= QUIET_NS) {
-		pending_name(64);  /* idle: name records, make spare files */
+		lazy_write(64);    /* idle: write lazy records, name records, */
+		pending_name(64);  /* make spare files */
 		spares_make(32);
 		spares_open_some(64);
-	} else if (npending > PENDING_MAX) {
-		pending_name(npending - PENDING_MAX);
+	} else {
+		if (nlazy > LAZY_MAX)
+			lazy_write(nlazy - LAZY_MAX);
+		if (npending > PENDING_MAX)
+			pending_name(npending - PENDING_MAX);
 	}
 	ndirty = 0;
 	spares_claimed = 0;       /* every reserved record is written */

@@ -199,6 +199,10 @@ struct lv_spawn {
 	/* KVM: crash the guest after this many seconds without a hypercall
 	 * (<= LV_WATCHDOG_MAX); 0: no watchdog, a busy guest runs on */
 	uint32_t watchdog_s;
+	/* how many VMs the request that makes this one starts at once (a
+	 * `spawn N`): above 1, the KVM driver spreads their shells over the
+	 * host's CPUs while they boot; 0 or 1: one VM */
+	uint32_t burst;
 	/* A restore: image_fd is a snapshot from lv_snapshot_open and this
 	 * its description (memory, NIC come from it); NULL: an image.
 	 * keep_addr: try the snapshot's address first (restore; a clone

@@ -295,6 +295,36 @@ int kvm_sched_slice(pid_t pid, uint64_t ns)
 	return syscall(SYS_sched_setattr, pid, &a, 0) < 0 ? -errno : 0;
 }
 
+bool kvm_spread_init(struct kvm_spread *sp)
+{
+	sp->n = sp->seq = 0;
+	if (sched_getaffinity(0, sizeof(sp->cpus), &sp->cpus) < 0)
+		return false;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &sp->cpus))
+			sp->list[sp->n++] = (uint16_t)c;
+	return sp->n > 1;
+}
+
+int kvm_spread_next(struct kvm_spread *sp, int self)
+{
+	unsigned slots = 0, k;
+
+	for (unsigned i = 0; i < sp->n; i++)
+		slots += sp->list[i] == self ? 1 : 2;
+	if (!slots)
+		return -1;
+	k = sp->seq++ % slots;
+	for (unsigned i = 0; i < sp->n; i++) {
+		unsigned w = sp->list[i] == self ? 1 : 2;
+
+		if (k < w)
+			return sp->list[i];
+		k -= w;
+	}
+	return -1;
+}
+
 int kvm_factory_start(int kvm_fd, const char *sock_dir, uint64_t slice_ns, int *sock, pid_t *pid)
 {
 	char bin[PATH_MAX];

@@ -12,6 +12,8 @@
 #ifndef KVM_FACTORY_H
 #define KVM_FACTORY_H
 
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -56,6 +58,32 @@ uint64_t kvm_boot_slice_ns(void);
  * kernel's default), keeping its policy and nice; a real-time task is
  * left alone.  0 or -errno. */
 int kvm_sched_slice(pid_t pid, uint64_t ns);
+
+/*
+ * A burst's shells, spread over the CPUs while they boot.  The agent
+ * wakes a claimed shell with a message on its socket, a "sync" wake-up
+ * to the kernel: the shell is put on the agent's CPU, and with its short
+ * slice it runs there at once.  For one spawn that is the fastest place.
+ * For a `spawn N` every shell lands on that one CPU, one after the
+ * other, while the others idle (ftrace of a 1,000-VM burst: the second
+ * of 2 CPUs idle ~45% of the time).  So each shell of a burst is given
+ * one CPU before its EXEC, and all of them again at READY.  The agent's
+ * own CPU counts half, as the agent keeps it busy sending the EXECs and
+ * reading the answers.
+ */
+struct kvm_spread {
+	cpu_set_t cpus;        /* the agent's, at start: a shell's again at READY */
+	unsigned n;            /* CPUs in it */
+	unsigned seq;          /* the round robin's position */
+	uint16_t list[CPU_SETSIZE];
+};
+
+/* Read the caller's CPU set; false if it has one CPU (nothing to spread). */
+bool kvm_spread_init(struct kvm_spread *sp);
+
+/* The next burst shell's CPU, self being the agent's: a round robin in
+ * which self has weight 1 and every other CPU 2.  -1: no CPUs. */
+int kvm_spread_next(struct kvm_spread *sp, int self);
 
 /* Fork the factory.  kvm_fd is handed to every shell; shells listen in
  * sock_dir (NULL: they do not; see shell_msg.h); with slice_ns the

@@ -68,6 +68,7 @@ struct kvm_shell {
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 	bool saving;                  /* SAVE sent, SAVED not heard (snapshot_drv.c) */
 	bool slice_done;              /* its time slice is the kernel's again */
+	bool placed;                  /* given one CPU for a burst (kvm_spread) */
 	int save_mode;                /* LV_SAVE_* */
 	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
@@ -109,6 +110,7 @@ struct kvm_driver {
 	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
 	uint64_t slice_ns;             /* a booting shell's time slice (factory.h), 0: none */
+	struct kvm_spread *spread;     /* a burst's shells over the CPUs (factory.h), or NULL */
 	char old_sock_dir[256];        /* STATE/shells when sock_dir is elsewhere:
 					* an older agent's shells, re-attached */
 	struct kvm_shell *adopting;    /* shell_adopt: kvm_attach takes it */
@@ -566,6 +568,10 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 			s->slice_done = true;
 			kvm_sched_slice(s->pid, 0);
 		}
+		if (s->placed) {   /* booted: every CPU again */
+			s->placed = false;
+			sched_setaffinity(s->pid, sizeof(s->d->spread->cpus), &s->d->spread->cpus);
+		}
 		break;
 	case KVM_MSG_PAUSED:
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
@@ -857,6 +863,20 @@ static int net_exec(struct kvm_driver *d, struct lv_vm *vm, struct kvm_msg *m)
 	return tap;
 }
 
+/* One of a burst's shells: one CPU until READY (factory.h, kvm_spread).
+ * Best effort: a shell left where the kernel puts it still boots. */
+static void shell_place(struct kvm_shell *s)
+{
+	int cpu = kvm_spread_next(s->d->spread, sched_getcpu());
+	cpu_set_t one;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	s->placed = sched_setaffinity(s->pid, sizeof(one), &one) == 0;
+}
+
 /* Hand vm to shell s and send EXEC (boot: a Linux guest's arguments). */
 static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 		      const struct kvm_boot *boot)
@@ -899,6 +919,8 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 			fds[nfds++] = boot->ramdisk_fd;
 		}
 	}
+	if (d->spread && vm->spawn && vm->spawn->burst > 1 && !s->placed)
+		shell_place(s);
 	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, nfds);
 	/* the command line: the next packet, read right after EXEC */
 	if (r >= 0 && m.cmdline_len)
@@ -1223,6 +1245,11 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 	if (rc)
 		goto err;
 	d->slice_ns = kvm_boot_slice_ns();
+	d->spread = malloc(sizeof(*d->spread));
+	if (d->spread && !kvm_spread_init(d->spread)) {
+		free(d->spread);
+		d->spread = NULL;
+	}
 	rc = kvm_factory_start(d->kvm_fd, d->sock_dir, d->slice_ns, &d->fac_fd, &d->fac_pid);
 	if (rc) {
 		lv__log(h, LV_LOG_ERR, "kvm: cannot start the shell factory: %s", strerror(-rc));
@@ -1238,6 +1265,7 @@ err:
 		close(d->fac_fd);
 	if (d->kvm_fd >= 0)
 		close(d->kvm_fd);
+	free(d->spread);
 	free(d);
 	return rc;
 }
@@ -1277,6 +1305,7 @@ static void kvm_close(struct lv_driver *drv)
 	close(d->kvm_fd);
 	free(d->free_logs);
 	free(d->old_logs);
+	free(d->spread);
 	free(d);
 }
 

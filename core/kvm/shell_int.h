@@ -56,6 +56,7 @@ struct kvm_shell {
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 	bool linux_guest;       /* prepared for Linux (linux.h) */
 	bool warm;              /* parked by warm_up: the first load starts it there */
+	bool accept_due;        /* the listening socket polled readable (kvm_shell_accept) */
 	struct kvm_linux lx;    /* its devices and boot arguments */
 };
 

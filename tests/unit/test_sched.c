@@ -2,7 +2,8 @@
  * test_sched.c - a booting KVM shell's time slice (core/kvm/factory.c):
  * LIGHTVM_KVM_SLICE_US read and clamped to the kernel's range, and
  * kvm_sched_slice setting and clearing a fair task's slice (checked
- * where the kernel reports custom slices back, Linux 6.12 and later).
+ * where the kernel reports custom slices back, Linux 6.12 and later);
+ * kvm_spread's weighted round robin over a burst's CPUs.
  */
 #include <errno.h>
 #include <sched.h>
@@ -82,11 +83,63 @@ static void test_slice_set(void **state)
 	assert_int_equal(kvm_sched_slice(0x3fffffff, 100000), -ESRCH);
 }
 
+/* A set of CPUs, as kvm_spread_init leaves it (the list, in order). */
+static void spread_of(struct kvm_spread *sp, const int *cpus, unsigned n)
+{
+	memset(sp, 0, sizeof(*sp));
+	for (unsigned i = 0; i < n; i++) {
+		CPU_SET(cpus[i], &sp->cpus);
+		sp->list[sp->n++] = (uint16_t)cpus[i];
+	}
+}
+
+static void test_spread(void **state)
+{
+	static const int two[] = { 0, 1 }, four[] = { 2, 3, 5, 7 };
+	struct kvm_spread sp;
+	unsigned hits[8] = { 0 };
+
+	(void)state;
+	/* two CPUs, the agent on 0: 0 once in every 3, 1 twice */
+	spread_of(&sp, two, 2);
+	for (int i = 0; i < 300; i++)
+		hits[kvm_spread_next(&sp, 0)]++;
+	assert_int_equal(hits[0], 100);
+	assert_int_equal(hits[1], 200);
+	/* the agent on a CPU outside the set: every CPU the same */
+	memset(hits, 0, sizeof(hits));
+	spread_of(&sp, four, 4);
+	for (int i = 0; i < 400; i++) {
+		int c = kvm_spread_next(&sp, 0);
+
+		assert_in_range(c, 2, 7);
+		hits[c]++;
+	}
+	assert_int_equal(hits[2], 100);
+	assert_int_equal(hits[3], 100);
+	assert_int_equal(hits[5], 100);
+	assert_int_equal(hits[7], 100);
+	assert_int_equal(hits[4] + hits[6], 0);
+	/* the agent on 5: 5 gets 1 in 7, the others 2 in 7 each */
+	memset(hits, 0, sizeof(hits));
+	for (int i = 0; i < 700; i++)
+		hits[kvm_spread_next(&sp, 5)]++;
+	assert_int_equal(hits[5], 100);
+	assert_int_equal(hits[2], 200);
+	assert_int_equal(hits[7], 200);
+	/* no CPUs: -1; the caller's own set has at least one */
+	spread_of(&sp, two, 0);
+	assert_int_equal(kvm_spread_next(&sp, 0), -1);
+	assert_true(kvm_spread_init(&sp) == (sp.n > 1));
+	assert_true(sp.n >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slice_env),
 		cmocka_unit_test(test_slice_set),
+		cmocka_unit_test(test_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
