@@ -516,6 +516,14 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 	save_end(s, rc, err, mode);   /* LV_SAVE_HOLD: held until told */
 }
 
+/* The guest started (STARTED, or a READY that stands for it too). */
+static void shell_started(struct lv_vm *vm, const struct kvm_msg *m)
+{
+	for (int i = KVM_T_CLAIMED; i <= KVM_T_STARTED; i++)
+		lv__vm_phase(vm, kvm_phase(i), m->t[i]);
+	lv__vm_state(vm, LV_ST_BOOTING, NULL);
+}
+
 static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 {
 	struct lv_vm *vm = s->vm;
@@ -551,9 +559,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		return;
 	switch (m->type) {
 	case KVM_MSG_STARTED:
-		for (int i = KVM_T_CLAIMED; i <= KVM_T_STARTED; i++)
-			lv__vm_phase(vm, kvm_phase(i), m->t[i]);
-		lv__vm_state(vm, LV_ST_BOOTING, NULL);
+		shell_started(vm, m);
 		break;
 	case KVM_MSG_PHASE:   /* a Linux boot's: kernel entered, init started */
 		for (int i = KVM_T_KERNEL; i <= KVM_T_INIT; i++)
@@ -561,6 +567,8 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 				lv__vm_phase(vm, kvm_phase(i), m->t[i]);
 		break;
 	case KVM_MSG_READY:
+		if (!vm->info.t[LV_PH_STARTED] && vm->info.state == LV_ST_PREPARED)
+			shell_started(vm, m);   /* a READY without STARTED says both */
 		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);
 		if (lv_state_is_booting(vm->info.state))
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);

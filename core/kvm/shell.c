@@ -952,7 +952,14 @@ static void start(struct kvm_shell *s)
 	s->last_hcall = s->t[KVM_T_STARTED];
 	if (s->boot_timeout_ms)
 		s->boot_deadline = s->t[KVM_T_STARTED] + (int64_t)s->boot_timeout_ms * 1000000ll;
-	kvm_shell_send(s, KVM_MSG_STARTED);
+	/* A unikernel's STARTED waits for the guest's first exit: noop's
+	 * first exit says ready, and its READY then tells the agent both
+	 * (shell_msg.h) - one message and one wake-up of the agent fewer
+	 * per boot.  A restore or a Linux boot says it now. */
+	if (s->linux_guest || s->restore)
+		kvm_shell_send(s, KVM_MSG_STARTED);
+	else
+		s->started_owed = true;
 	if (s->hold) {              /* a migration's restore: held until UNPAUSE */
 		s->paused = true;
 		kvm_shell_send(s, KVM_MSG_PAUSED);

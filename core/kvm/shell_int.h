@@ -57,6 +57,7 @@ struct kvm_shell {
 	bool linux_guest;       /* prepared for Linux (linux.h) */
 	bool warm;              /* parked by warm_up: the first load starts it there */
 	bool accept_due;        /* the listening socket polled readable (kvm_shell_accept) */
+	bool started_owed;      /* STARTED not sent yet: at the first exit (shell_run.c) */
 	struct kvm_linux lx;    /* its devices and boot arguments */
 };
 

@@ -49,8 +49,11 @@ enum kvm_msg_type {
 				* (the guest runs on) or DESTROY */
 	/* shell -> agent */
 	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
-	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED] */
-	KVM_MSG_READY    = 34, /* t[KVM_T_READY] */
+	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED]; a
+				* unikernel's is sent at the guest's first
+				* exit, and not at all if that exit says
+				* ready: its READY then stands for both */
+	KVM_MSG_READY    = 34, /* t[KVM_T_READY] (and STARTED's, above) */
 	KVM_MSG_PAUSED   = 35,
 	KVM_MSG_UNPAUSED = 36,
 	KVM_MSG_EXIT     = 37, /* kind in code_kind, code, text = reason */

@@ -169,6 +169,7 @@ static void hc_ready(struct kvm_shell *s)
 {
 	if (!s->ready_sent) {
 		s->ready_sent = true;
+		s->started_owed = false;   /* this READY says it (shell_msg.h) */
 		s->boot_deadline = 0;
 		s->t[KVM_T_READY] = kvm_now(CLOCK_MONOTONIC);
 		kvm_shell_send(s, KVM_MSG_READY);
@@ -313,6 +314,28 @@ static bool handle_exit(struct kvm_shell *s)
 	}
 }
 
+/* Is this exit the hypercall that says ready? */
+static bool exit_says_ready(struct kvm_shell *s)
+{
+	struct kvm_run *run = s->vm.run;
+	struct lv_hcall hc;
+
+	if (run->exit_reason != KVM_EXIT_IO || run->io.port != LV_PORT_HCALL ||
+	    run->io.direction != KVM_EXIT_IO_OUT)
+		return false;
+	memcpy(&hc, s->vm.mem + LV_GPA_HCALL, sizeof(hc));
+	return hc.nr == LV_HC_READY || (hc.arg[3] & LV_HCF_READY);
+}
+
+/* The guest's first exit (or a signal before it): STARTED now, before
+ * any other message, unless this exit's READY says it. */
+static void started_due(struct kvm_shell *s, bool exited)
+{
+	s->started_owed = false;
+	if (!exited || !exit_says_ready(s))
+		kvm_shell_send(s, KVM_MSG_STARTED);
+}
+
 void kvm_shell_run(struct kvm_shell *s)
 {
 	struct kvm_run *run = s->vm.run;
@@ -327,6 +350,8 @@ void kvm_shell_run(struct kvm_shell *s)
 		}
 		kvm_shell_watchdog(s);
 		if (ioctl(s->vm.vcpu_fd, KVM_RUN, 0) < 0) {
+			if (s->started_owed)
+				started_due(s, false);
 			if (errno == EINTR || errno == EAGAIN) {
 				kvm_shell_serve_ctl(s);
 				if (s->linux_guest)
@@ -335,6 +360,8 @@ void kvm_shell_run(struct kvm_shell *s)
 			}
 			kvm_shell_crash(s, "KVM_RUN: %s", strerror(errno));
 		}
+		if (s->started_owed)
+			started_due(s, true);
 		if (s->linux_guest)
 			kvm_linux_exit(s);
 		else

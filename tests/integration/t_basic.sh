@@ -56,6 +56,21 @@ ok "an image file changed or replaced: the next spawn runs the new one"
 # exit codes and the flight recorder
 $LVSH --json -c "inspect noop-5" >"$T/insp" || fail "inspect"
 jq -e '.vms[0].phases | map(.name) | index("ready") != null' "$T/insp" >/dev/null || fail "no ready phase: $(cat "$T/insp")"
+# noop's READY stands for its STARTED too (core/kvm/shell_msg.h): still
+# every phase, in order, and the events spawned, started, ready
+$LVSH -c "events count=3 evt-*" >"$T/evt" 2>&1 &
+evp=$!
+sleep 0.3
+$LVSH -c "spawn 1 noop name=evt --wait" >/dev/null || fail "spawn evt"
+i=0
+while kill -0 $evp 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "events: $(cat "$T/evt")"; sleep 0.1
+done
+[ "$(awk '{ print $3 }' "$T/evt" | tr '\n' ' ')" = "spawned started ready " ] || fail "evt-1's events: $(cat "$T/evt")"
+$LVSH --json -c "inspect evt-1" | jq -e '.vms[0].phases | map(.name) == ["request", "claimed", "loaded", "devices", "started", "ready"] and
+	(map(.t_ns) | . == sort)' >/dev/null || fail "evt-1's phases: $($LVSH --json -c "inspect evt-1" | jq -c '.vms[0].phases')"
+$LVSH -c "destroy evt-1" >/dev/null
+ok "a noop boot: events spawned, started, ready; phases request .. ready, in order"
 $LVSH -c "inspect no-such-vm" 2>/dev/null && fail "inspect of a missing VM succeeded"
 
 # pause / unpause / shutdown
