@@ -38,6 +38,7 @@ struct lv_pool {
 	int64_t last_claim;
 	int64_t refill_after;
 	int64_t quiet_ns;             /* the driver's, or LIGHTVM_POOL_QUIET_MS */
+	unsigned booting;             /* claimed slots whose guests boot (lv__pool_booting) */
 };
 
 static struct lv_pool_flavor *flavor_get(struct lv_pool *p, uint64_t mem, uint32_t vcpus,
@@ -162,12 +163,28 @@ void lv__pool_gone(struct lv_host *h, struct lv_pool_slot *s)
 	}
 }
 
-/* The policy's gate: not too soon after a failure. */
+/* The policy's gate: not too soon after a failure, and not while a
+ * claimed guest boots (up to hold_ns after the last claim). */
 static bool refill_allowed(const struct lv_host *h, int64_t now)
 {
 	const struct lv_pool *p = h->pool;
+	int64_t hold = h->ops->pool_limits.hold_ns;
 
-	return p && h->ops->prepare && now >= p->refill_after;
+	if (!p || !h->ops->prepare || now < p->refill_after)
+		return false;
+	return !p->booting || !hold || now - p->last_claim >= hold;
+}
+
+void lv__pool_booting(struct lv_host *h, bool begin)
+{
+	struct lv_pool *p = h->pool;
+
+	if (!p)
+		return;
+	if (begin)
+		p->booting++;
+	else if (p->booting)
+		p->booting--;
 }
 
 /* How many slots a flavor should hold (ready or preparing) now: its

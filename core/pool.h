@@ -42,6 +42,9 @@ struct lv_pool_limits {
 	int64_t budget_ns;
 	int64_t quiet_ns;
 	unsigned low_div;
+	/* While a claimed slot's guest boots (lv__pool_booting), no refill
+	 * starts, for at most hold_ns after the last claim (0: no hold). */
+	int64_t hold_ns;
 };
 
 /* A ready slot of this flavor for a spawn (or a reboot), or NULL (a
@@ -68,6 +71,14 @@ bool lv__pool_ready(struct lv_host *h, struct lv_pool_flavor *fl, struct lv_pool
 void lv__pool_failed(struct lv_host *h, struct lv_pool_flavor *fl);
 /* A slot of the pool (made or ready) went away by itself. */
 void lv__pool_gone(struct lv_host *h, struct lv_pool_slot *s);
+
+/* A claimed slot's guest starts booting (begin) or is done booting
+ * (ready, gone).  A refill's work (a fork, a VM made, the agent's files
+ * for it) competed for the CPU with the claimed shell it came after:
+ * ftrace put every slow spawn of 1,000 with the other core busy on a
+ * refill that started at the claim.  So refills wait while a claimed
+ * guest boots, up to lv_pool_limits.hold_ns. */
+void lv__pool_booting(struct lv_host *h, bool begin);
 
 /* Refill now if the policy allows (a driver, after a claim or a reply). */
 void lv__pool_refill(struct lv_host *h);

@@ -45,6 +45,7 @@
 #define REFILL_INFLIGHT  4      /* of which refills: spawns never wait long */
 #define REFILL_QUIET_NS  (20ll * 1000000)   /* spawns keep coming: refill only below */
 #define REFILL_LOW_DIV   8                   /* ... an eighth of the target */
+#define REFILL_HOLD_NS   (5ll * 1000000)     /* none while a claimed guest boots (pool.h) */
 #define DESTROY_KILL_NS  (2ll * 1000000000)
 #define SAVE_ANSWER_NS   (10ll * 1000000000)   /* a shell answers SAVE in ~1 ms */
 
@@ -69,6 +70,7 @@ struct kvm_shell {
 	bool saving;                  /* SAVE sent, SAVED not heard (snapshot_drv.c) */
 	bool slice_done;              /* its time slice is the kernel's again */
 	bool placed;                  /* given one CPU for a burst (kvm_spread) */
+	bool booting;                 /* claimed from the pool, not ready yet (lv__pool_booting) */
 	int save_mode;                /* LV_SAVE_* */
 	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
@@ -182,6 +184,10 @@ static void shell_free(struct kvm_shell *s, bool unlink_sock)
 {
 	char path[300];
 
+	if (s->booting) {   /* gone before READY: refills need not wait for it */
+		s->booting = false;
+		lv__pool_booting(s->d->h, false);
+	}
 	log_settle(s);
 	if (unlink_sock && s->pid > 0) {
 		sock_path(s->d, s->pid, path, sizeof(path));
@@ -516,6 +522,17 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 	save_end(s, rc, err, mode);   /* LV_SAVE_HOLD: held until told */
 }
 
+/* A claimed shell's guest is ready, or the shell is gone: refills may
+ * run again (pool.h, lv__pool_booting). */
+static void shell_booted(struct kvm_shell *s)
+{
+	if (!s->booting)
+		return;
+	s->booting = false;
+	lv__pool_booting(s->d->h, false);
+	lv__pool_refill(s->d->h);
+}
+
 /* The guest started (STARTED, or a READY that stands for it too). */
 static void shell_started(struct lv_vm *vm, const struct kvm_msg *m)
 {
@@ -576,6 +593,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 			s->slice_done = true;
 			kvm_sched_slice(s->pid, 0);
 		}
+		shell_booted(s);
 		if (s->placed) {   /* booted: every CPU again */
 			s->placed = false;
 			sched_setaffinity(s->pid, sizeof(s->d->spread->cpus), &s->d->spread->cpus);
@@ -1400,7 +1418,8 @@ static int kvm_start(struct lv_driver *drv, struct lv_vm *vm, int image_fd)
 			return rc;
 		}
 		vm->info.pooled = true;
-		lv__pool_refill(d->h);
+		s->booting = true;   /* refills wait for its READY (pool.h) */
+		lv__pool_booting(d->h, true);
 		return 0;
 	}
 	rq = calloc(1, sizeof(*rq));
@@ -1801,7 +1820,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.pool_linux = true,
 	.discard = kvm_discard,
 	.pool_limits = { .max_inflight = REFILL_INFLIGHT, .quiet_ns = REFILL_QUIET_NS,
-			 .low_div = REFILL_LOW_DIV },
+			 .low_div = REFILL_LOW_DIV, .hold_ns = REFILL_HOLD_NS },
 	.log_release = kvm_log_release,
 	.log_settle = kvm_log_settle,
 	.stats = kvm_stats,
