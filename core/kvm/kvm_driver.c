@@ -889,14 +889,22 @@ static int net_exec(struct kvm_driver *d, struct lv_vm *vm, struct kvm_msg *m)
 	return tap;
 }
 
-/* One of a burst's shells: one CPU until READY (factory.h, kvm_spread).
+/* A claimed shell gets one CPU until READY (factory.h, kvm_spread): a
+ * burst's shell the next of the round robin, a single spawn's the
+ * agent's own.  The agent sleeps right after the EXEC, and the kernel
+ * then picks the short-slice shell over any other fair task there;
+ * woken where the kernel chose, a single spawn's shell went to the other
+ * CPU when the agent's had a second task, and waited there for the task
+ * running on it to use up its slice (up to a 4 ms tick, ftrace of 1,000
+ * single spawns with the other core busy) while the agent's CPU idled.
  * Best effort: a shell left where the kernel puts it still boots. */
-static void shell_place(struct kvm_shell *s)
+static void shell_place(struct kvm_shell *s, bool burst)
 {
-	int cpu = kvm_spread_next(s->d->spread, sched_getcpu());
+	int self = sched_getcpu();
+	int cpu = burst ? kvm_spread_next(s->d->spread, self) : self;
 	cpu_set_t one;
 
-	if (cpu < 0)
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &s->d->spread->cpus))
 		return;
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
@@ -945,8 +953,9 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 			fds[nfds++] = boot->ramdisk_fd;
 		}
 	}
-	if (d->spread && vm->spawn && vm->spawn->burst > 1 && !s->placed)
-		shell_place(s);
+	/* a single Linux boot takes seconds: left to the kernel */
+	if (d->spread && !s->placed && ((vm->spawn && vm->spawn->burst > 1) || !boot))
+		shell_place(s, vm->spawn && vm->spawn->burst > 1);
 	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, nfds);
 	/* the command line: the next packet, read right after EXEC */
 	if (r >= 0 && m.cmdline_len)
