@@ -295,6 +295,27 @@ int kvm_sched_slice(pid_t pid, uint64_t ns)
 	return syscall(SYS_sched_setattr, pid, &a, 0) < 0 ? -errno : 0;
 }
 
+int kvm_sched_base_read(struct kvm_sched_base *b)
+{
+	struct kvm_sched_attr a = { 0 };
+
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) < 0)
+		return -errno;
+	b->policy = a.policy;
+	b->nice = a.nice;
+	b->fair = a.policy == SCHED_OTHER || a.policy == SCHED_BATCH || a.policy == SCHED_IDLE;
+	return 0;
+}
+
+int kvm_sched_default(pid_t pid, const struct kvm_sched_base *b)
+{
+	struct kvm_sched_attr a = { .size = sizeof(a), .policy = b->policy, .nice = b->nice };
+
+	if (!b->fair)
+		return 0;   /* a real-time class someone chose: not ours to change */
+	return syscall(SYS_sched_setattr, pid, &a, 0) < 0 ? -errno : 0;
+}
+
 bool kvm_spread_init(struct kvm_spread *sp)
 {
 	sp->n = sp->seq = 0;

@@ -59,6 +59,18 @@ uint64_t kvm_boot_slice_ns(void);
  * left alone.  0 or -errno. */
 int kvm_sched_slice(pid_t pid, uint64_t ns);
 
+/* The class and nice the shells inherit (the agent's, read at its
+ * start), so that a shell's slice is reset at READY with one
+ * sched_setattr, not a sched_getattr first: kvm_sched_default sets
+ * them with the kernel's slice (a real-time class: left alone). */
+struct kvm_sched_base {
+	uint32_t policy;
+	int32_t nice;
+	bool fair;
+};
+int kvm_sched_base_read(struct kvm_sched_base *b);
+int kvm_sched_default(pid_t pid, const struct kvm_sched_base *b);
+
 /*
  * A burst's shells, spread over the CPUs while they boot.  The agent
  * wakes a claimed shell with a message on its socket, a "sync" wake-up

@@ -112,6 +112,8 @@ struct kvm_driver {
 	uint32_t free_seq;
 	char sock_dir[256];            /* shells listen here: PID.sock */
 	uint64_t slice_ns;             /* a booting shell's time slice (factory.h), 0: none */
+	struct kvm_sched_base sched;   /* the shells' class and nice (factory.h) */
+	bool sched_known;              /* read; else kvm_sched_slice reads each shell's */
 	struct kvm_spread *spread;     /* a burst's shells over the CPUs (factory.h), or NULL */
 	char old_sock_dir[256];        /* STATE/shells when sock_dir is elsewhere:
 					* an older agent's shells, re-attached */
@@ -591,7 +593,10 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
 		if (s->d->slice_ns && !s->slice_done) {   /* booted: the kernel's slice */
 			s->slice_done = true;
-			kvm_sched_slice(s->pid, 0);
+			if (s->d->sched_known)
+				kvm_sched_default(s->pid, &s->d->sched);
+			else
+				kvm_sched_slice(s->pid, 0);
 		}
 		shell_booted(s);
 		if (s->placed) {   /* booted: every CPU again */
@@ -610,35 +615,36 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 }
 
+/* One message per call: the loop's epoll is level-triggered, so a shell
+ * with more waiting is called again in the next turn.  Reading on until
+ * EAGAIN cost a second recvmsg for almost every message (a boot sends
+ * one: READY). */
 static void shell_cb(void *arg, int fd, uint32_t events)
 {
 	struct kvm_shell *s = arg;
+	struct kvm_msg m;
+	int sfd = -1, n = 1;
+	ssize_t r = kvm_recvmsg(fd, &m, sizeof(m), &sfd, &n);
 
-	for (int i = 0; i < 16; i++) {
-		struct kvm_msg m;
-		int sfd = -1, n = 1;
-		ssize_t r = kvm_recvmsg(fd, &m, sizeof(m), &sfd, &n);
-
-		if (r == -EAGAIN)
-			return;
-		if (r <= 0) {
-			shell_gone(s);
-			return;
-		}
-		s->d->last_busy = lv_now_ns();
-		if (r != sizeof(m) || s->bad) {
-			if (n > 0)
-				close(sfd);
-			if (r != sizeof(m))
-				shell_violation(s, "bad message size");
-			continue;
-		}
-		if (n > 0 && (m.type == KVM_MSG_PREPARED || m.type == KVM_MSG_HELLO))
-			shell_map_stats(s, sfd);
-		else if (n > 0)
-			close(sfd);
-		shell_msg(s, &m);
+	if (r == -EAGAIN)
+		return;
+	if (r <= 0) {
+		shell_gone(s);
+		return;
 	}
+	s->d->last_busy = lv_now_ns();
+	if (r != sizeof(m) || s->bad) {
+		if (n > 0)
+			close(sfd);
+		if (r != sizeof(m))
+			shell_violation(s, "bad message size");
+		return;
+	}
+	if (n > 0 && (m.type == KVM_MSG_PREPARED || m.type == KVM_MSG_HELLO))
+		shell_map_stats(s, sfd);
+	else if (n > 0)
+		close(sfd);
+	shell_msg(s, &m);
 }
 
 static struct kvm_shell *shell_new(struct kvm_driver *d, int fd, pid_t pid)
@@ -1280,6 +1286,7 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 	if (rc)
 		goto err;
 	d->slice_ns = kvm_boot_slice_ns();
+	d->sched_known = kvm_sched_base_read(&d->sched) == 0;   /* before the factory: theirs */
 	d->spread = malloc(sizeof(*d->spread));
 	if (d->spread && !kvm_spread_init(d->spread)) {
 		free(d->spread);

@@ -83,6 +83,31 @@ static void test_slice_set(void **state)
 	assert_int_equal(kvm_sched_slice(0x3fffffff, 100000), -ESRCH);
 }
 
+/* kvm_sched_default: the base read once, then one call per shell that
+ * clears the slice and sets the base's class and nice. */
+static void test_sched_default(void **state)
+{
+	struct kvm_sched_base b, rt = { .policy = SCHED_FIFO, .nice = 0, .fair = false };
+	struct attr a = { 0 };
+	int nice0 = getpriority(PRIO_PROCESS, 0);
+
+	(void)state;
+	assert_int_equal(kvm_sched_base_read(&b), 0);
+	assert_true(b.fair);
+	assert_int_equal(b.nice, nice0);
+	assert_int_equal(kvm_sched_slice(0, 250000), 0);
+	if (geteuid() == 0)   /* changed since (lowering it again needs root) */
+		assert_int_equal(setpriority(PRIO_PROCESS, 0, nice0 + 1), 0);
+	assert_int_equal(kvm_sched_default(0, &b), 0);
+	assert_int_equal(syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0), 0);
+	assert_int_equal(a.policy, b.policy);
+	assert_int_equal(a.nice, nice0);
+	assert_int_not_equal(a.runtime, 250000);
+	/* a real-time base: nothing is changed */
+	assert_int_equal(kvm_sched_default(0, &rt), 0);
+	assert_int_equal(kvm_sched_default(0x3fffffff, &b), -ESRCH);
+}
+
 /* A set of CPUs, as kvm_spread_init leaves it (the list, in order). */
 static void spread_of(struct kvm_spread *sp, const int *cpus, unsigned n)
 {
@@ -140,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_slice_env),
 		cmocka_unit_test(test_slice_set),
 		cmocka_unit_test(test_spread),
+		cmocka_unit_test(test_sched_default),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
