@@ -529,6 +529,8 @@ static void lazy_write(size_t max)
 {
 	size_t k = 0;
 
+	if (!nlazy)
+		return;   /* and lazy may be NULL: no memmove from it */
 	for (; k < nlazy && max; k++) {
 		struct lv_vm *vm = lv_vm_by_id(g_host, lazy[k]);
 		struct vm_ext *e = vm ? lv_vm_user(vm) : NULL;
