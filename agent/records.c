@@ -360,18 +360,27 @@ static void record_write(struct lv_vm *vm)
 static uint32_t *pending;
 static size_t npending, pending_cap;
 
-static void pending_push(uint32_t id)
+/* Append id to a list of VM ids (dirty, pending, lazy) that grows by
+ * doubling; false when there is no memory for it. */
+static bool id_push(uint32_t **list, size_t *n, size_t *cap, uint32_t id)
 {
-	if (npending == pending_cap) {
-		size_t cap = pending_cap ? pending_cap * 2 : 256;
-		uint32_t *p = realloc(pending, cap * sizeof(*p));
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		uint32_t *p = realloc(*list, c * sizeof(*p));
 
 		if (!p)
-			return;   /* renamed at the next idle flush's scan */
-		pending = p;
-		pending_cap = cap;
+			return false;
+		*list = p;
+		*cap = c;
 	}
-	pending[npending++] = id;
+	(*list)[(*n)++] = id;
+	return true;
+}
+
+static void pending_push(uint32_t id)
+{
+	/* without memory: renamed at the next idle flush's scan */
+	id_push(&pending, &npending, &pending_cap, id);
 }
 
 /* Give vm's record its name, NAME.vm (the spare's inode becomes it). */
@@ -472,19 +481,11 @@ static void mark_dirty(struct lv_vm *vm)
 
 	if (!e || e->rec.dirty)
 		return;
-	if (ndirty == dirty_cap) {
-		size_t cap = dirty_cap ? dirty_cap * 2 : 256;
-		uint32_t *p = realloc(dirty, cap * sizeof(*p));
-
-		if (!p) {
-			record_write(vm);   /* no memory for the batch: now */
-			return;
-		}
-		dirty = p;
-		dirty_cap = cap;
+	if (!id_push(&dirty, &ndirty, &dirty_cap, lv_vm_info(vm)->id)) {
+		record_write(vm);   /* no memory for the batch: now */
+		return;
 	}
 	e->rec.dirty = true;
-	dirty[ndirty++] = lv_vm_info(vm)->id;
 }
 
 /* A change a restarted agent learns from the shell anyway: a VM with a
@@ -509,19 +510,11 @@ static void mark_lazy(struct lv_vm *vm)
 	lazy_added = true;   /* the agent is busy: no idle work this turn */
 	if (!e || e->rec.dirty || e->rec.lazy)
 		return;
-	if (nlazy == lazy_cap) {
-		size_t cap = lazy_cap ? lazy_cap * 2 : 256;
-		uint32_t *p = realloc(lazy, cap * sizeof(*p));
-
-		if (!p) {
-			mark_dirty(vm);   /* no memory for the list: this turn */
-			return;
-		}
-		lazy = p;
-		lazy_cap = cap;
+	if (!id_push(&lazy, &nlazy, &lazy_cap, lv_vm_info(vm)->id)) {
+		mark_dirty(vm);   /* no memory for the list: this turn */
+		return;
 	}
 	e->rec.lazy = true;
-	lazy[nlazy++] = lv_vm_info(vm)->id;
 }
 
 /* Write up to max lazy records (from the oldest). */

@@ -262,6 +262,13 @@ struct kvm_sched_attr {
 	uint64_t runtime, deadline, period;
 };
 
+/* The fair classes, whose slice is ours to set; a real-time class
+ * someone chose is not ours to change. */
+static bool fair_policy(uint32_t policy)
+{
+	return policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE;
+}
+
 uint64_t kvm_boot_slice_ns(void)
 {
 	const char *e = getenv("LIGHTVM_KVM_SLICE_US");
@@ -286,8 +293,8 @@ int kvm_sched_slice(pid_t pid, uint64_t ns)
 
 	if (syscall(SYS_sched_getattr, pid, &a, sizeof(a), 0) < 0)
 		return -errno;
-	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH && a.policy != SCHED_IDLE)
-		return 0;   /* a real-time class someone chose: not ours to change */
+	if (!fair_policy(a.policy))
+		return 0;
 	a.size = sizeof(a);
 	a.flags = 0;
 	a.runtime = ns;
@@ -303,7 +310,7 @@ int kvm_sched_base_read(struct kvm_sched_base *b)
 		return -errno;
 	b->policy = a.policy;
 	b->nice = a.nice;
-	b->fair = a.policy == SCHED_OTHER || a.policy == SCHED_BATCH || a.policy == SCHED_IDLE;
+	b->fair = fair_policy(a.policy);
 	return 0;
 }
 
@@ -312,7 +319,7 @@ int kvm_sched_default(pid_t pid, const struct kvm_sched_base *b)
 	struct kvm_sched_attr a = { .size = sizeof(a), .policy = b->policy, .nice = b->nice };
 
 	if (!b->fair)
-		return 0;   /* a real-time class someone chose: not ours to change */
+		return 0;
 	return syscall(SYS_sched_setattr, pid, &a, 0) < 0 ? -errno : 0;
 }
 

@@ -113,7 +113,8 @@ struct kvm_driver {
 	char sock_dir[256];            /* shells listen here: PID.sock */
 	uint64_t slice_ns;             /* a booting shell's time slice (factory.h), 0: none */
 	struct kvm_sched_base sched;   /* the shells' class and nice (factory.h) */
-	bool sched_known;              /* read; else kvm_sched_slice reads each shell's */
+	bool sched_known;              /* read (without sched_getattr the factory could
+					* not set a slice either: none to reset) */
 	struct kvm_spread *spread;     /* a burst's shells over the CPUs (factory.h), or NULL */
 	char old_sock_dir[256];        /* STATE/shells when sock_dir is elsewhere:
 					* an older agent's shells, re-attached */
@@ -181,15 +182,24 @@ static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t l
 static void log_settle(struct kvm_shell *s);
 static void log_adopt(struct kvm_shell *s, struct lv_vm *vm);
 
+/* A claimed shell no longer holds refills back (pool.h,
+ * lv__pool_booting): its guest is ready, or it is gone.  True if it
+ * did. */
+static bool boot_end(struct kvm_shell *s)
+{
+	if (!s->booting)
+		return false;
+	s->booting = false;
+	lv__pool_booting(s->d->h, false);
+	return true;
+}
+
 /* Free s; with unlink_sock its shell is gone for good (or going). */
 static void shell_free(struct kvm_shell *s, bool unlink_sock)
 {
 	char path[300];
 
-	if (s->booting) {   /* gone before READY: refills need not wait for it */
-		s->booting = false;
-		lv__pool_booting(s->d->h, false);
-	}
+	boot_end(s);   /* gone before READY: refills need not wait for it */
 	log_settle(s);
 	if (unlink_sock && s->pid > 0) {
 		sock_path(s->d, s->pid, path, sizeof(path));
@@ -524,15 +534,22 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 	save_end(s, rc, err, mode);   /* LV_SAVE_HOLD: held until told */
 }
 
-/* A claimed shell's guest is ready, or the shell is gone: refills may
- * run again (pool.h, lv__pool_booting). */
+/* A shell's guest is ready: the kernel's slice and the agent's CPUs
+ * again (factory.h), and refills may run (pool.h). */
 static void shell_booted(struct kvm_shell *s)
 {
-	if (!s->booting)
-		return;
-	s->booting = false;
-	lv__pool_booting(s->d->h, false);
-	lv__pool_refill(s->d->h);
+	struct kvm_driver *d = s->d;
+
+	if (d->slice_ns && d->sched_known && !s->slice_done) {
+		s->slice_done = true;
+		kvm_sched_default(s->pid, &d->sched);
+	}
+	if (s->placed) {
+		s->placed = false;
+		sched_setaffinity(s->pid, sizeof(d->spread->cpus), &d->spread->cpus);
+	}
+	if (boot_end(s))
+		lv__pool_refill(d->h);
 }
 
 /* The guest started (STARTED, or a READY that stands for it too). */
@@ -591,18 +608,7 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		lv__vm_phase(vm, LV_PH_READY, m->t[KVM_T_READY]);
 		if (lv_state_is_booting(vm->info.state))
 			lv__vm_state(vm, LV_ST_RUNNING, NULL);
-		if (s->d->slice_ns && !s->slice_done) {   /* booted: the kernel's slice */
-			s->slice_done = true;
-			if (s->d->sched_known)
-				kvm_sched_default(s->pid, &s->d->sched);
-			else
-				kvm_sched_slice(s->pid, 0);
-		}
 		shell_booted(s);
-		if (s->placed) {   /* booted: every CPU again */
-			s->placed = false;
-			sched_setaffinity(s->pid, sizeof(s->d->spread->cpus), &s->d->spread->cpus);
-		}
 		break;
 	case KVM_MSG_PAUSED:
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
@@ -925,7 +931,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
 	int fds[4], logfd, nfds = 2, tap = -1;
-	bool rename_pool_log = false;
+	bool rename_pool_log = false, burst;
 	ssize_t r;
 
 	logfd = open_console_log(s, vm, &rename_pool_log);
@@ -960,8 +966,9 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 		}
 	}
 	/* a single Linux boot takes seconds: left to the kernel */
-	if (d->spread && !s->placed && ((vm->spawn && vm->spawn->burst > 1) || !boot))
-		shell_place(s, vm->spawn && vm->spawn->burst > 1);
+	burst = vm->spawn && vm->spawn->burst > 1;
+	if (d->spread && !s->placed && (burst || !boot))
+		shell_place(s, burst);
 	r = kvm_sendmsg(s->fd, &m, sizeof(m), fds, nfds);
 	/* the command line: the next packet, read right after EXEC */
 	if (r >= 0 && m.cmdline_len)

@@ -176,6 +176,20 @@ static void hc_ready(struct kvm_shell *s)
 	}
 }
 
+/* Does this hypercall say ready (LV_HC_READY, or LV_HCF_READY folded
+ * into another; the other flag bits mean nothing and are ignored)? */
+static bool hc_says_ready(const struct lv_hcall *hc)
+{
+	return hc->nr == LV_HC_READY || (hc->arg[3] & LV_HCF_READY);
+}
+
+/* Is this exit a hypercall: a 4-byte out to the hypercall port? */
+static bool exit_is_hcall(const struct kvm_run *run)
+{
+	return run->exit_reason == KVM_EXIT_IO && run->io.port == LV_PORT_HCALL &&
+	       run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1;
+}
+
 /* Returns true if the vCPU was reset (no ret to write back). */
 static bool hypercall(struct kvm_shell *s)
 {
@@ -189,9 +203,7 @@ static bool hypercall(struct kvm_shell *s)
 		kvm_shell_stats_mark(s, false, s->last_hcall);
 	console_drain(s);
 	kvm_net_tx(s);
-	/* a READY folded into this hypercall (LV_HCF_READY; the other flag
-	 * bits mean nothing and are ignored) */
-	if (hc.nr == LV_HC_READY || (hc.arg[3] & LV_HCF_READY))
+	if (hc_says_ready(&hc))
 		hc_ready(s);
 	switch (hc.nr) {
 	case LV_HC_CONSOLE:
@@ -276,7 +288,7 @@ static bool exit_io(struct kvm_shell *s)
 	struct kvm_run *run = s->vm.run;
 	bool out = run->io.direction == KVM_EXIT_IO_OUT;
 
-	if (run->io.port == LV_PORT_HCALL && out && run->io.size == 4 && run->io.count == 1)
+	if (exit_is_hcall(run))
 		return hypercall(s);
 	if (run->io.port == LV_PORT_CRASH && out && run->io.size == 4 && run->io.count == 1)
 		crash_exception(s, io_value(s));
@@ -317,23 +329,25 @@ static bool handle_exit(struct kvm_shell *s)
 /* Is this exit the hypercall that says ready? */
 static bool exit_says_ready(struct kvm_shell *s)
 {
-	struct kvm_run *run = s->vm.run;
 	struct lv_hcall hc;
 
-	if (run->exit_reason != KVM_EXIT_IO || run->io.port != LV_PORT_HCALL ||
-	    run->io.direction != KVM_EXIT_IO_OUT)
+	if (!exit_is_hcall(s->vm.run))
 		return false;
 	memcpy(&hc, s->vm.mem + LV_GPA_HCALL, sizeof(hc));
-	return hc.nr == LV_HC_READY || (hc.arg[3] & LV_HCF_READY);
+	return hc_says_ready(&hc);
 }
 
 /* The guest's first exit (or a signal before it): STARTED now, before
- * any other message, unless this exit's READY says it. */
+ * any other message, unless this exit's READY says it.  errno (of a
+ * KVM_RUN that failed) is the caller's still. */
 static void started_due(struct kvm_shell *s, bool exited)
 {
+	int e = errno;
+
 	s->started_owed = false;
 	if (!exited || !exit_says_ready(s))
 		kvm_shell_send(s, KVM_MSG_STARTED);
+	errno = e;
 }
 
 void kvm_shell_run(struct kvm_shell *s)
