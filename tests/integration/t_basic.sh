@@ -151,3 +151,10 @@ $LVSH -c "list; list" >"$T/out2" 2>&1
 cmp -s "$T/tout" "$T/out2" || fail "lvsh -T changed the output: $(diff "$T/tout" "$T/out2")"
 ok "lvsh -T: $(head -n 1 "$T/terr")"
 agent_alive
+
+# the floor bench-ab prints beside the agent (lv-kvmfloor): a pre-created
+# VM's wake-up and KVM_RUN to its first exit, on this platform too
+"$B/tests/lv-kvmfloor" -n 3 -k 2 >"$T/floor" 2>"$T/floor.err" || fail "lv-kvmfloor: $(cat "$T/floor.err")"
+awk -F, '$1 == "floor" && $3 > 0 && $2 >= $3 && $4 >= $2 { n++ } END { exit n != 3 }' "$T/floor" ||
+	fail "lv-kvmfloor: not 3 rounds with 0 < KVM_RUN <= wake + run <= round trip: $(cat "$T/floor")"
+ok "lv-kvmfloor: $(tr '\n' ' ' <"$T/floor")"
