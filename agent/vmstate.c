@@ -69,6 +69,10 @@ void pb_fill_vm_base(struct pbvm *p, struct lv_vm *vm, bool phases)
 	}
 	p->m.has_pooled = true;
 	p->m.pooled = i->pooled;
+	if (i->preloaded) {
+		p->m.has_preloaded = true;
+		p->m.preloaded = true;
+	}
 	if (i->ipv4) {
 		p->m.mac = (char *)i->mac_str;
 		p->m.ipv4 = (char *)i->ipv4_str;

@@ -154,6 +154,8 @@ static void json_vm(struct json *j, const Lightvm__VmInfo *vm)
 		json_ku64(j, "uptime_ns", vm->uptime_ns);
 	if (vm->has_pooled)
 		json_kbool(j, "pooled", vm->pooled);
+	if (vm->has_preloaded && vm->preloaded)
+		json_kbool(j, "preloaded", 1);
 	if (vm->has_restored && vm->restored)
 		json_kbool(j, "restored", 1);
 	if (vm->ipv4 != NULL)
@@ -298,7 +300,8 @@ static void print_vm(FILE *out, const Lightvm__VmInfo *vm)
 	if (vm->has_console_bytes)
 		fprintf(out, "console_bytes: %llu\n",
 			(unsigned long long)vm->console_bytes);
-	fprintf(out, "pooled: %s\n", vm->has_pooled && vm->pooled ? "yes" : "no");
+	fprintf(out, "pooled: %s\n", vm->has_pooled && vm->pooled ?
+		vm->has_preloaded && vm->preloaded ? "yes (its image was preloaded)" : "yes" : "no");
 	if (vm->has_restored && vm->restored)
 		fprintf(out, "restored: yes (from a snapshot)\n");
 	if (vm->ipv4 != NULL)

@@ -92,6 +92,7 @@ struct lv_vm_info {
 	uint32_t vcpus;
 	int      pid;            /* shell pid (KVM), domid (Xen), -1 if none */
 	bool     pooled;         /* came from a pre-created shell */
+	bool     preloaded;      /* ... which held the image loaded (KVM) */
 	char     reason[LV_REASON_MAX]; /* why it stopped, crashed or failed */
 	int64_t  exit_code;
 	int64_t  t[LV_PH_NR];

@@ -71,6 +71,8 @@ struct kvm_shell {
 	bool slice_done;              /* its time slice is the kernel's again */
 	bool placed;                  /* given one CPU for a burst (kvm_spread) */
 	bool booting;                 /* claimed from the pool, not ready yet (lv__pool_booting) */
+	int64_t pre_sent;             /* pooled: the last PRELOAD's token (0: none) */
+	int64_t pre_token;            /* ... and the one the shell said it holds */
 	int save_mode;                /* LV_SAVE_* */
 	int save_fd, save_state;      /* the snapshot file, the shell's state memfd */
 };
@@ -127,6 +129,15 @@ struct kvm_driver {
 					 * named, oldest first */
 	unsigned nlog_pending;
 	int64_t last_busy;             /* the last EXEC or shell message */
+	struct kvm_preload {           /* the image pooled unikernel shells hold
+					* loaded (PRELOAD): the last a pooled
+					* unikernel spawn started */
+		int fd;                /* -1: none yet */
+		struct stat st;        /* what it is: device, inode, size, times */
+		int64_t token;         /* names it to the shells, > 0 */
+		bool stale;            /* ready shells still hold another (kvm_tick) */
+		bool warned;           /* a shell could not load it: said once */
+	} pre;
 };
 
 static void shell_cb(void *arg, int fd, uint32_t events);
@@ -494,12 +505,94 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	lv__vm_reattached(vm);
 }
 
+/* ---- preloads: pooled unikernel shells hold the last image a pooled
+ * spawn started loaded in guest memory (shell_msg.h, PRELOAD), so that
+ * the next spawn of it sends no image and the shell loads nothing: the
+ * issue's "shells pooled per image with the image already loaded".  A
+ * spawn of another image zeroes the preload in the shell that takes it
+ * and loads its own, and becomes the image the pool preloads: shells
+ * made from then on get it at once, ready ones when the agent is idle
+ * (kvm_tick, preload_some). */
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* PRELOAD the current image into s, a ready pooled unikernel shell
+ * that has not been sent it.  Best effort: a shell without the preload
+ * loads the image at its EXEC. */
+static void preload_send(struct kvm_shell *s)
+{
+	struct kvm_driver *d = s->d;
+	struct kvm_msg m = { .type = KVM_MSG_PRELOAD };
+
+	if (d->pre.fd < 0 || s->vm || s->exited || s->bad || !s->slot.fl ||
+	    s->pre_sent == d->pre.token || lv__pool_flavor_kind(s->slot.fl) != LV_KIND_UNIKERNEL)
+		return;
+	m.code = d->pre.token;
+	if (kvm_sendmsg(s->fd, &m, sizeof(m), &d->pre.fd, 1) >= 0)
+		s->pre_sent = d->pre.token;
+}
+
+/* PRELOADED: s holds the image its last PRELOAD named, or could not
+ * load it.  Only a pooled shell's answer to its last PRELOAD counts (a
+ * claimed shell's guest may have taken it over; an older PRELOAD's
+ * answer is stale); a preload is only ever a shortcut. */
+static void shell_preloaded(struct kvm_shell *s, const struct kvm_msg *m)
+{
+	struct kvm_driver *d = s->d;
+	char why[LV_REASON_MAX];
+
+	if (s->vm || !s->pre_sent || m->code != s->pre_sent)
+		return;
+	if (m->kind == 0) {
+		s->pre_token = m->code;
+		return;
+	}
+	if (m->code == d->pre.token && !d->pre.warned) {
+		d->pre.warned = true;
+		shell_text(why, m->text, sizeof(why) < sizeof(m->text) ? sizeof(why) : sizeof(m->text));
+		lv__log(d->h, LV_LOG_WARN, "kvm: a pooled shell cannot hold the last spawned image "
+			"loaded (each spawn of it loads it then): %s", why);
+	}
+}
+
+/* A pooled unikernel spawn of image_fd on shell s: true if s holds it
+ * preloaded.  Otherwise image_fd becomes the image to preload. */
+static bool preload_hit(struct kvm_shell *s, int image_fd)
+{
+	struct kvm_driver *d = s->d;
+	struct stat st;
+	int fd;
+
+	if (fstat(image_fd, &st) < 0)
+		return false;
+	if (d->pre.fd >= 0 && same_file(&st, &d->pre.st))
+		return s->pre_token && s->pre_token == d->pre.token;
+	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return false;
+	if (d->pre.fd >= 0)
+		close(d->pre.fd);
+	d->pre.fd = fd;
+	d->pre.st = st;
+	d->pre.token++;
+	d->pre.stale = true;
+	d->pre.warned = false;
+	return false;
+}
+
 static void shell_prepared(struct kvm_shell *s)
 {
 	s->prepared = true;
 	/* not kept: the pool shrank while it prepared */
 	if (s->slot.fl && !lv__pool_ready(s->d->h, s->slot.fl, &s->slot))
 		shell_send(s, KVM_MSG_DESTROY);
+	else if (s->slot.fl)
+		preload_send(s);
 }
 
 /* SAVED: the shell holds its guest; write the file, then let it run on
@@ -583,6 +676,10 @@ static void shell_msg(struct kvm_shell *s, const struct kvm_msg *m)
 		shell_saved(s, m);
 		return;
 	}
+	if (m->type == KVM_MSG_PRELOADED) {
+		shell_preloaded(s, m);
+		return;
+	}
 	if ((m->type < KVM_MSG_STARTED || m->type > KVM_MSG_UNPAUSED) && m->type != KVM_MSG_PHASE) {
 		shell_violation(s, "unknown message type");
 		return;
@@ -638,7 +735,8 @@ static void shell_cb(void *arg, int fd, uint32_t events)
 		shell_gone(s);
 		return;
 	}
-	s->d->last_busy = lv_now_ns();
+	if (r != sizeof(m) || m.type != KVM_MSG_PRELOADED)   /* a preload is idle work */
+		s->d->last_busy = lv_now_ns();
 	if (r != sizeof(m) || s->bad) {
 		if (n > 0)
 			close(sfd);
@@ -930,8 +1028,8 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	struct kvm_driver *d = s->d;
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
-	int fds[4], logfd, nfds = 2, tap = -1;
-	bool rename_pool_log = false, burst;
+	int fds[4], logfd, nfds, tap = -1;
+	bool rename_pool_log = false, burst, pre;
 	ssize_t r;
 
 	logfd = open_console_log(s, vm, &rename_pool_log);
@@ -945,15 +1043,22 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	m.kind = (vm->from_snapshot ? KVM_EXEC_SNAPSHOT : 0) | (vm->hold_start ? KVM_EXEC_HOLD : 0) |
 		 (vm->snap_copy ? KVM_EXEC_COPY : 0);
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
-	fds[0] = image_fd;
-	fds[1] = logfd;
+	/* a pooled shell holding the image loaded gets none (preload_hit) */
+	pre = !boot && !vm->from_snapshot && preload_hit(s, image_fd);
+	if (pre) {
+		m.kind |= KVM_EXEC_PRELOADED;
+		m.code = s->pre_token;
+	}
+	nfds = 0;
+	if (!pre)
+		fds[nfds++] = image_fd;
+	fds[nfds++] = logfd;
 	if (vm->info.ipv4) {
-		tap = fds[2] = net_exec(d, vm, &m);
+		tap = fds[nfds++] = net_exec(d, vm, &m);
 		if (tap < 0) {
 			close(logfd);
 			return tap;
 		}
-		nfds = 3;
 	}
 	if (boot) {
 		m.boot = KVM_BOOT_LINUX;
@@ -991,6 +1096,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	s->vm = vm;
 	vm->drv = s;
 	vm->info.pid = s->pid;
+	vm->info.preloaded = pre;
 	return 0;
 }
 
@@ -1276,6 +1382,7 @@ static int kvm_open(struct lv_host *h, struct lv_driver **out)
 		return -ENOMEM;
 	d->h = h;
 	d->fac_fd = -1;
+	d->pre.fd = -1;
 	d->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (d->kvm_fd < 0) {
 		rc = -errno;
@@ -1352,6 +1459,8 @@ static void kvm_close(struct lv_driver *drv)
 	d->h->cfg.loop.unwatch(d->h->cfg.loop.ctx, d->fac_fd);
 	close(d->fac_fd);
 	close(d->kvm_fd);
+	if (d->pre.fd >= 0)
+		close(d->pre.fd);
 	free(d->free_logs);
 	free(d->old_logs);
 	free(d->spread);
@@ -1627,6 +1736,39 @@ static void sweep_logs(struct kvm_driver *d)
 	d->nold_logs = 0;
 }
 
+struct preload_walk {
+	struct kvm_driver *d;
+	unsigned budget;
+	bool left;
+};
+
+static void preload_one(void *arg, struct lv_pool_slot *slot)
+{
+	struct preload_walk *w = arg;
+	struct kvm_shell *s = SLOT_SHELL(slot);
+
+	if (s->pre_sent == w->d->pre.token || lv__pool_flavor_kind(slot->fl) != LV_KIND_UNIKERNEL)
+		return;
+	if (!w->budget) {
+		w->left = true;
+		return;
+	}
+	w->budget--;
+	preload_send(s);
+}
+
+/* Idle (no EXEC, no shell message but PRELOADED, for LOG_QUIET_NS):
+ * the image to preload into up to 64 ready shells that hold another. */
+static void preload_some(struct kvm_driver *d, int64_t now)
+{
+	struct preload_walk w = { .d = d, .budget = 64 };
+
+	if (!d->pre.stale || now - d->last_busy < LOG_QUIET_NS)
+		return;
+	lv__pool_walk(d->h, preload_one, &w);
+	d->pre.stale = w.left;
+}
+
 static void kvm_tick(struct lv_driver *drv, int64_t now)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
@@ -1636,6 +1778,7 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
 		sweep_logs(d);
 	}
 	log_settle_some(d, now);
+	preload_some(d, now);
 	for (struct kvm_shell *s = d->timed; s; s = s->tnext) {
 		if (now < s->kill_at)
 			continue;

@@ -772,10 +772,14 @@ static void exec_linux(struct kvm_shell *s, const struct kvm_msg *m, int *fds, i
 	}
 }
 
+static void preload(struct kvm_shell *s, const struct kvm_msg *m, int *fds, int nfds);
+static void preload_drop(struct kvm_shell *s);
+
 static void wait_exec(struct kvm_shell *s)
 {
 	struct kvm_msg m;
-	int fds[4], nfds, want;
+	int fds[5], nfds, want;   /* one more: a preloaded image's */
+	bool pre;
 	ssize_t n;
 
 	for (;;) {
@@ -788,12 +792,27 @@ static void wait_exec(struct kvm_shell *s)
 			kvm_shell_exit(s, KVM_XK_ERROR, n, "control channel: %s", strerror((int)-n));
 		if (m.type == KVM_MSG_EXEC)
 			break;
+		if (m.type == KVM_MSG_PRELOAD) {
+			preload(s, &m, fds, nfds);
+			continue;
+		}
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (m.type == KVM_MSG_DESTROY)
 			kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed before start");
 	}
 	s->t[KVM_T_CLAIMED] = kvm_now(CLOCK_MONOTONIC);
+	/* the preloaded image stands for the first fd */
+	pre = (m.kind & KVM_EXEC_PRELOADED) != 0;
+	if (pre && (!s->preloaded || m.code != s->pre_token || (m.kind & KVM_EXEC_SNAPSHOT)))
+		exec_bad(s, fds, nfds, "no image preloaded under that token");
+	if (!pre)
+		preload_drop(s);
+	if (pre && nfds >= 0 && nfds < 5) {
+		memmove(fds + 1, fds, (size_t)nfds * sizeof(*fds));
+		fds[0] = s->img_fd;
+		nfds++;
+	}
 	want = 2 + (m.net_ipv4 != 0) + ((m.boot & KVM_BOOT_INITRD) != 0);
 	if (nfds != want)
 		exec_bad(s, fds, nfds, "wrong number of fds (image, console log, [tap], [ramdisk])");
@@ -877,21 +896,15 @@ static int parse_image(struct kvm_shell *s, char *err, size_t errlen)
 			    s->vm.mem_size - KVM_STACK_RESERVE, &s->elf, err, errlen);
 }
 
-int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
+/* The parsed image's segments into guest memory (lv_elf_parse checked
+ * each [vaddr, vaddr+memsz) lies within it). */
+static int load_segments(struct kvm_shell *s, char *err, size_t errlen)
 {
-	bool warm;
-	int rc;
-
-	if (s->linux_guest)
-		return kvm_linux_load(s, err, errlen);
-	rc = parse_image(s, err, errlen);
-	warm = s->warm;
-	s->warm = false;   /* a reboot's load runs after the guest did */
+	int rc = 0;
 
 	for (unsigned i = 0; !rc && i < s->elf.nseg; i++) {
 		const struct lv_elf_seg *g = &s->elf.seg[i];
 
-		/* lv_elf_parse checked [vaddr, vaddr+memsz) within guest memory */
 		rc = kvm_pread_full(s->img_fd, s->vm.mem + g->vaddr, g->filesz, g->off);
 		if (rc)
 			snprintf(err, errlen, "reading segment %u of the image: %s", i,
@@ -899,9 +912,16 @@ int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 		else
 			memset(s->vm.mem + g->vaddr + g->filesz, 0, g->memsz - g->filesz);
 	}
-	if (rc)
-		return rc;
-	if (warm) {   /* parked (warm_up): its first instructions read these */
+	return rc;
+}
+
+/* The vCPU to the image's entry: the park slots of a vCPU parked by
+ * warm_up (its first instructions read them), else its registers. */
+static int load_entry(struct kvm_shell *s, bool warm, char *err, size_t errlen)
+{
+	int rc;
+
+	if (warm) {
 		struct kvm_park *pk = park_slots(&s->vm);
 
 		pk->rip = s->elf.entry;
@@ -913,6 +933,91 @@ int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 	if (rc)
 		snprintf(err, errlen, "setting vCPU registers: %s", strerror(-rc));
 	return rc;
+}
+
+int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
+{
+	bool warm;
+	int rc;
+
+	if (s->linux_guest)
+		return kvm_linux_load(s, err, errlen);
+	if (s->preloaded) {   /* by PRELOAD; the EXEC named its token */
+		s->preloaded = false;
+		s->warm = false;
+		return 0;
+	}
+	rc = parse_image(s, err, errlen);
+	warm = s->warm;
+	s->warm = false;   /* a reboot's load runs after the guest did */
+	if (!rc)
+		rc = load_segments(s, err, errlen);
+	return rc ? rc : load_entry(s, warm, err, errlen);
+}
+
+/* Zero what a preload (or a failed one) wrote: the pooled guest's memory
+ * is as prepared again, whatever image the EXEC brings. */
+static void wipe_segments(struct kvm_shell *s)
+{
+	for (unsigned i = 0; i < s->elf.nseg && i < LV_ELF_MAX_SEG; i++) {
+		const struct lv_elf_seg *g = &s->elf.seg[i];
+
+		if (g->vaddr < s->vm.mem_size && g->memsz <= s->vm.mem_size - g->vaddr)
+			memset(s->vm.mem + g->vaddr, 0, g->memsz);
+	}
+	s->elf.nseg = 0;
+}
+
+/* An EXEC of another image (or a snapshot): the preloaded one goes. */
+static void preload_drop(struct kvm_shell *s)
+{
+	if (!s->preloaded)
+		return;
+	wipe_segments(s);
+	s->preloaded = false;
+	close(s->img_fd);
+	s->img_fd = -1;
+}
+
+/* PRELOAD (a pooled unikernel shell): the image into guest memory now,
+ * so that an EXEC with KVM_EXEC_PRELOADED and the same token starts the
+ * guest without a load.  The vCPU has not run since warm_up: it stays
+ * parked.  Answered with PRELOADED: code = the token, kind = 0, or an
+ * errno and text = why (nothing is preloaded then). */
+static void preload(struct kvm_shell *s, const struct kvm_msg *m, int *fds, int nfds)
+{
+	struct kvm_msg r = { .type = KVM_MSG_PRELOADED, .code = m->code };
+	char err[KVM_MSG_TEXT] = "";
+	int rc;
+
+	preload_drop(s);
+	if (s->linux_guest || nfds != 1 || m->code <= 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		r.kind = EINVAL;
+		snprintf(r.text, sizeof(r.text), "bad PRELOAD message: %s",
+			 s->linux_guest ? "a shell prepared for Linux" :
+			 nfds != 1 ? "not one fd (the image)" : "token not positive");
+		send_msg(s, &r);
+		return;
+	}
+	s->img_fd = fds[0];
+	rc = parse_image(s, err, sizeof(err));
+	if (rc)
+		s->elf.nseg = 0;
+	else if ((rc = load_segments(s, err, sizeof(err))) == 0)
+		rc = load_entry(s, s->warm, err, sizeof(err));
+	if (rc) {
+		wipe_segments(s);
+		close(s->img_fd);
+		s->img_fd = -1;
+		r.kind = (uint32_t)-rc;
+		snprintf(r.text, sizeof(r.text), "%s", err);
+	} else {
+		s->preloaded = true;
+		s->pre_token = m->code;
+	}
+	send_msg(s, &r);
 }
 
 static void devpage_exec(struct kvm_shell *s)

@@ -56,6 +56,8 @@ struct kvm_shell {
 	bool restore_wake;      /* restored: the next IDLE returns LV_WAKE_RESTORED */
 	bool linux_guest;       /* prepared for Linux (linux.h) */
 	bool warm;              /* parked by warm_up: the first load starts it there */
+	bool preloaded;         /* PRELOAD put img_fd's image in memory (pooled) */
+	int64_t pre_token;      /* ... under this token (an EXEC names it) */
 	bool accept_due;        /* the listening socket polled readable (kvm_shell_accept) */
 	bool started_owed;      /* STARTED not sent yet: at the first exit (shell_run.c) */
 	struct kvm_linux lx;    /* its devices and boot arguments */

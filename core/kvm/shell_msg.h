@@ -47,6 +47,13 @@ enum kvm_msg_type {
 				* (snapshot.h); the shell holds the guest and
 				* answers SAVED, then waits for UNPAUSE
 				* (the guest runs on) or DESTROY */
+	KVM_MSG_PRELOAD  = 10, /* to a pooled unikernel shell: fd: an image
+				* (O_RDONLY), code = a token > 0.  The shell
+				* loads it into guest memory now, replacing
+				* an earlier preload, and answers PRELOADED.
+				* An EXEC with KVM_EXEC_PRELOADED and that
+				* token in code brings no image fd; any other
+				* EXEC zeroes the preloaded image first */
 	/* shell -> agent */
 	KVM_MSG_PREPARED = 32, /* t[KVM_T_PREPARED] */
 	KVM_MSG_STARTED  = 33, /* t[KVM_T_CLAIMED .. KVM_T_STARTED]; a
@@ -64,12 +71,15 @@ enum kvm_msg_type {
 				* the guest is held; or -errno, text = why */
 	KVM_MSG_PHASE    = 40, /* a Linux boot reached t[KVM_T_KERNEL] and/or
 				* t[KVM_T_INIT] (0: not yet); first boot only */
+	KVM_MSG_PRELOADED = 41, /* code = PRELOAD's token; kind 0: the image
+				 * is in; or an errno, text = why: nothing is */
 };
 
 /* EXEC's kind: the image fd is a snapshot (snapshot.h) to map, not an ELF */
 #define KVM_EXEC_SNAPSHOT 1u
 #define KVM_EXEC_HOLD     2u   /* with SNAPSHOT: PAUSED once loaded, until UNPAUSE */
 #define KVM_EXEC_COPY     4u   /* with SNAPSHOT: copy its pages in, do not map the file */
+#define KVM_EXEC_PRELOADED 8u  /* the image PRELOAD (token in code) put in: no image fd */
 
 enum kvm_hello_state {
 	KVM_HS_PREPARED = 0,   /* no guest yet */
@@ -125,8 +135,10 @@ enum kvm_exit_kind {
 
 struct kvm_msg {
 	uint32_t type;          /* enum kvm_msg_type */
-	uint32_t kind;          /* EXIT: enum kvm_exit_kind */
-	int64_t  code;          /* EXIT: exit code or -errno */
+	uint32_t kind;          /* EXIT: enum kvm_exit_kind; EXEC: KVM_EXEC_*;
+				 * PRELOADED: 0 or an errno */
+	int64_t  code;          /* EXIT: exit code or -errno; PRELOAD, PRELOADED,
+				 * EXEC with KVM_EXEC_PRELOADED: the token */
 	int64_t  t[KVM_T_NR];   /* see enum kvm_msg_time */
 	uint64_t wall_ns;       /* EXEC: host wall clock for the guest;
 				 * EXIT: CLOCK_MONOTONIC ns the guest ended */

@@ -2,7 +2,8 @@
  * fuzz_shellmsg.c - libFuzzer target: messages from a KVM shell as a
  * guest that escaped into it may send them (core/kvm/kvm_driver.c,
  * compiled in), on a channel in each state the driver knows (a pooled
- * shell, a VM's shell, one re-attaching after a restart, an orphan).
+ * shell that was sent a PRELOAD, a VM's shell, one re-attaching after a
+ * restart, an orphan).
  * No crash or leak; a HELLO with a name outside the VM-name rule never
  * touches a file (the console dir does not exist here anyway).
  */
@@ -62,13 +63,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gd = &d;
 	snprintf(d.console_dir, sizeof(d.console_dir), "/nonexistent/console");
 	snprintf(d.sock_dir, sizeof(d.sock_dir), "/nonexistent/shells");
+	d.pre.fd = -1;
+	d.pre.token = 1;   /* a pooled shell was sent PRELOAD 1: its PRELOADED */
 	s = calloc(1, sizeof(*s));
 	s->d = &d;
 	s->fd = -1;
 	s->logfd = -1;
 	s->pid = 999999999;
 	switch (data[0] % 4) {
-	case 0: break;                       /* a pooled shell */
+	case 0: s->pre_sent = 1; break;      /* a pooled shell */
 	case 1: s->attaching = true; /* fall through */
 	case 2: {                            /* a VM's shell */
 		struct lv_vm_info i = { .name = "vm1", .id = 7, .state = LV_ST_PAUSED,
