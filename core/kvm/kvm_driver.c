@@ -514,6 +514,11 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
  * made from then on get it at once, ready ones when the agent is idle
  * (kvm_tick, preload_some). */
 
+/* The largest image file pooled shells preload: each ready shell holds
+ * it in guest memory, so a pool of N costs up to N times this much
+ * more.  LightVM's own images are 40-300 KiB. */
+#define PRELOAD_MAX (1ll << 20)
+
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -572,6 +577,8 @@ static bool preload_hit(struct kvm_shell *s, int image_fd)
 		return false;
 	if (d->pre.fd >= 0 && same_file(&st, &d->pre.st))
 		return s->pre_token && s->pre_token == d->pre.token;
+	if (st.st_size > PRELOAD_MAX)   /* the pool's memory: the image in every shell */
+		return false;
 	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return false;
