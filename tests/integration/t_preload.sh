@@ -22,16 +22,21 @@ until_state() {  # NAME STATE
 # until the 4 pooled shells are back and hold the last image (a refill
 # gets it at once, ready shells when the agent is idle)
 settle() { tsleep 1; }
+# spawn_twice IMAGE A B STATE: A, then (the pool settled) B, each until
+# STATE; B's shell held IMAGE loaded
+spawn_twice() {
+	$LVSH -c "spawn 1 $1 name=$2" >/dev/null || fail "spawn $1"
+	until_state "$2-1" "$4"
+	settle
+	$LVSH -c "spawn 1 $1 name=$3" >/dev/null || fail "spawn $1 again"
+	until_state "$3-1" "$4"
+	[ "$(pre "$3-1")" = true ] || fail "$1 spawned twice: not preloaded ($($LVSH -c "inspect $3-1" | grep pooled))"
+}
 
 $LVSH -c "pool set 4M/1 4" >/dev/null || fail "pool set"
 tsleep 1
-$LVSH -c "spawn 1 ballast name=b" >/dev/null || fail "spawn ballast"
-until_state b-1 running
+spawn_twice ballast b c running
 [ "$(pre b-1)" = false ] || fail "the first spawn of ballast says preloaded"
-settle
-$LVSH -c "spawn 1 ballast name=c" >/dev/null || fail "spawn ballast again"
-until_state c-1 running
-[ "$(pre c-1)" = true ] || fail "the second spawn of ballast: not preloaded ($($LVSH -c 'inspect c-1' | grep pooled))"
 $LVSH -c "inspect c-1" | grep -q "^pooled: yes (its image was preloaded)$" || fail "inspect does not say preloaded"
 grep -q "^ballast: 262144 bytes of 0x5a$" "$(console_log c-1)" || fail "preloaded ballast: $(cat "$(console_log c-1)")"
 ok "a pooled shell held ballast loaded: the second spawn loaded nothing, and runs"
@@ -53,12 +58,7 @@ ok "memscan preloaded: clean as well"
 
 # the same path, changed in place (same inode): the new content runs
 cp "$B/images/noop" "$T/img"
-$LVSH -c "spawn 1 $T/img name=f" >/dev/null || fail "spawn $T/img"
-until_state f-1 running
-settle
-$LVSH -c "spawn 1 $T/img name=g" >/dev/null || fail "spawn $T/img again"
-until_state g-1 running
-[ "$(pre g-1)" = true ] || fail "$T/img spawned twice: not preloaded"
+spawn_twice "$T/img" f g running
 ino=$(stat -c %i "$T/img")
 cat "$B/images/hello" >"$T/img"
 [ "$(stat -c %i "$T/img")" = "$ino" ] || fail "cat changed the inode"
@@ -70,12 +70,7 @@ ok "a file changed in place is loaded anew, not taken for the preload"
 
 # a preloaded guest reboots from its image (its shell loads it again
 # from the file the preload gave it): two boots in its log, same shell
-$LVSH -c "spawn 1 echo name=e" >/dev/null || fail "spawn echo"
-until_state e-1 running
-settle
-$LVSH -c "spawn 1 echo name=k" >/dev/null || fail "spawn echo again"
-until_state k-1 running
-[ "$(pre k-1)" = true ] || fail "the second echo: not preloaded"
+spawn_twice echo e k running
 pid=$($LVSH --json -c "inspect k-1" | jq '.vms[0].pid')
 $LVSH -c "reboot k-1" >/dev/null || fail "reboot k-1"
 end=$(( $(date +%s) + 20 * TS ))
