@@ -69,7 +69,10 @@ struct kvm_shell {
 	const struct kvm_stats_page *sp;  /* the shell's stats page, read-only */
 	bool saving;                  /* SAVE sent, SAVED not heard (snapshot_drv.c) */
 	bool slice_done;              /* its time slice is the kernel's again */
-	bool placed;                  /* given one CPU for a burst (kvm_spread) */
+	bool placed;                  /* given one CPU until READY (shell_place) */
+	bool burst;                   /* ... as one of a burst's shells */
+	bool reset_owed;              /* booted in a burst: slice and CPUs back when
+				       * its log is named (log_settle) */
 	bool booting;                 /* claimed from the pool, not ready yet (lv__pool_booting) */
 	int64_t pre_sent;             /* pooled: the last PRELOAD's token (0: none) */
 	int64_t pre_token;            /* ... and the one the shell said it holds */
@@ -264,6 +267,7 @@ static void shell_gone(struct kvm_shell *s)
 	save_end(s, -ESRCH, "the shell died during the save", LV_SAVE_KEEP);
 	lv__pool_gone(d->h, &s->slot);
 	pool_log_drop(s);
+	s->reset_owed = false;   /* its pid may be another process's soon */
 	log_settle(s);   /* a crashed or stopped VM's log stays readable */
 	if (vm) {
 		vm->drv = NULL;
@@ -466,6 +470,7 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 	if (s->orphan || !vm || strcmp(name, vm->info.name) || m->id != vm->info.id) {
 		if (vm) {             /* the pid now belongs to another shell */
+			s->reset_owed = false;
 			log_settle(s);
 			lv__log(s->d->h, LV_LOG_WARN, "%s: pid %d is now the shell of '%s': the VM died while the agent was down",
 				vm->info.name, s->pid, name);
@@ -634,12 +639,13 @@ static void shell_saved(struct kvm_shell *s, const struct kvm_msg *m)
 	save_end(s, rc, err, mode);   /* LV_SAVE_HOLD: held until told */
 }
 
-/* A shell's guest is ready: the kernel's slice and the agent's CPUs
- * again (factory.h), and refills may run (pool.h). */
-static void shell_booted(struct kvm_shell *s)
+/* The kernel's time slice and the agent's CPUs back for a booted shell
+ * (factory.h).  Only for a live shell: its pid is not another's. */
+static void shell_reset(struct kvm_shell *s)
 {
 	struct kvm_driver *d = s->d;
 
+	s->reset_owed = false;
 	if (d->slice_ns && d->sched_known && !s->slice_done) {
 		s->slice_done = true;
 		kvm_sched_default(s->pid, &d->sched);
@@ -648,8 +654,20 @@ static void shell_booted(struct kvm_shell *s)
 		s->placed = false;
 		sched_setaffinity(s->pid, sizeof(d->spread->cpus), &d->spread->cpus);
 	}
+}
+
+/* A shell's guest is ready: its slice and CPUs back, and refills may run
+ * (pool.h).  A burst's shell gets them back with its log's naming, when
+ * the agent is idle (log_settle_some): two scheduler calls of the
+ * agent's per VM out of the burst. */
+static void shell_booted(struct kvm_shell *s)
+{
+	if (s->burst && s->log_pending)
+		s->reset_owed = true;
+	else
+		shell_reset(s);
 	if (boot_end(s))
-		lv__pool_refill(d->h);
+		lv__pool_refill(s->d->h);
 }
 
 /* The guest started (STARTED, or a READY that stands for it too). */
@@ -890,13 +908,16 @@ static void log_pending_add(struct kvm_shell *s)
 	d->nlog_pending++;
 }
 
-/* Name s's VM's log NAME.log now (or recycle it: VM being destroyed). */
+/* Name s's VM's log NAME.log now (or recycle it: VM being destroyed),
+ * and give a burst's booted shell its slice and CPUs back (shell_booted). */
 static void log_settle(struct kvm_shell *s)
 {
 	struct kvm_driver *d = s->d;
 	struct lv_vm *vm = s->vm;
 	char old[512];
 
+	if (s->reset_owed)
+		shell_reset(s);
 	if (!s->log_pending)
 		return;
 	log_pending_del(s);
@@ -1026,6 +1047,7 @@ static void shell_place(struct kvm_shell *s, bool burst)
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
 	s->placed = sched_setaffinity(s->pid, sizeof(one), &one) == 0;
+	s->burst = burst;
 }
 
 /* Hand vm to shell s and send EXEC (boot: a Linux guest's arguments). */
