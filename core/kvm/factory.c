@@ -140,6 +140,8 @@ static void __attribute__((noreturn)) factory_main(int sock, int kvm_fd)
 	sigset_t chld;
 	ssize_t r;
 
+	/* known before the jail: a shell chroots, and /sys is outside it */
+	(void)kvm_platform();
 	/* forked or exec'd, its two descriptors are kept from any exec */
 	fcntl(sock, F_SETFD, FD_CLOEXEC);
 	fcntl(kvm_fd, F_SETFD, FD_CLOEXEC);
@@ -248,8 +250,6 @@ int kvm_factory_exec_main(int argc, char **argv)
 		strcpy(dir, argv[2]);
 		factory_sock_dir = dir;
 	}
-	/* known before the jail: a shell chroots, and /sys is outside it */
-	(void)kvm_platform();
 	factory_main(3, 4);
 }
 

@@ -6,6 +6,7 @@
  * start directly in ring 3 with no ring-0 code on the boot path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,23 +299,39 @@ static uint64_t msr_tsc(struct kvm_vm *vm)
 	return m.e.data;
 }
 
+bool kvm_host_tsc_stable(void)
+{
+	char buf[16] = "";
+	int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		      O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (n == 3 || buf[3] == '\n');
+}
+
 /*
+ * Called twice while a shell prepares, before its jail (/sys).
  * The guest's TSC is the host's plus an offset that KVM sets when the
  * vCPU is created and nothing here changes (no KVM_SET_TSC_KHZ, no TSC
  * write): measured twice while the shell prepares, each time as the
- * guest's TSC against the middle of the host's rdtsc taken either side
- * of the ioctl.  If the two agree within their own uncertainty, the
+ * guest's TSC read by the ioctl against the host's rdtsc right after it,
+ * so that the estimate is never ahead of the guest (a boot TSC in the
+ * guest's future, seen in the KVM testbed when the middle of the two
+ * rdtsc was used).  If the two agree within their own uncertainty, the
  * guest's TSC is read later as rdtsc + offset, without loading the vCPU
- * (a KVM_GET_MSRS is ~5 us under PVM, on every spawn's path).  If not
- * (an unstable host TSC that KVM compensates per vCPU load, a scaled
- * rate), every read stays an ioctl.
+ * (a KVM_GET_MSRS is ~5 us under PVM, on every spawn's path).  If not (a
+ * scaled rate), or if the host kernel found its TSC unstable (KVM then
+ * moves the offset at each vCPU load: kvm_host_tsc_stable), every read
+ * stays an ioctl.
  */
 void kvm_vm_tsc_calibrate(struct kvm_vm *vm)
 {
 	uint64_t a = __builtin_ia32_rdtsc(), g = msr_tsc(vm), b = __builtin_ia32_rdtsc();
-	int64_t off = (int64_t)(g - (a + (b - a) / 2)), d;
+	int64_t off = (int64_t)(g - b), d;
 
-	if (!g || b < a) {
+	if (!g || b < a || !kvm_host_tsc_stable()) {
 		vm->tsc_state = KVM_TSC_IOCTL;
 		return;
 	}

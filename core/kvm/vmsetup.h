@@ -42,6 +42,11 @@ int kvm_vm_create_kind(struct kvm_vm *vm, int kvm_fd, uint64_t mem_size,
 /* (Re)load the ring-3 segment state and set rip/rsp/rdi, rflags = 2. */
 int kvm_vm_set_entry(struct kvm_vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi);
 
+/* Is the host kernel's clocksource the TSC now?  Not once it found the
+ * TSC unstable: KVM then moves a guest's TSC offset at every vCPU load,
+ * and no offset measured once holds (kvm_vm_tsc_calibrate).  Reads /sys:
+ * false inside a shell's jail. */
+bool kvm_host_tsc_stable(void);
 /* Guest TSC frequency (kHz) and current guest TSC; 0 if unknown. */
 uint64_t kvm_vm_tsc_khz(struct kvm_vm *vm);
 uint64_t kvm_vm_guest_tsc(struct kvm_vm *vm);
