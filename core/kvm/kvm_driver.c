@@ -515,9 +515,11 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
  * the next spawn of it sends no image and the shell loads nothing: the
  * issue's "shells pooled per image with the image already loaded".  A
  * spawn of another image zeroes the preload in the shell that takes it
- * and loads its own, and becomes the image the pool preloads: shells
- * made from then on get it at once, ready ones when the agent is idle
- * (kvm_tick, preload_some). */
+ * and loads its own, and becomes the image the pool preloads.  Ready
+ * shells get it only while the agent is idle (kvm_tick, preload_some):
+ * sent to each refill as it came, a PRELOAD and its answer were work on
+ * the CPUs of claimed shells while spawns came one after the other (the
+ * p99 of bench-p99 -b grew 1.5-2x, and 70x in one round). */
 
 /* The largest image file pooled shells preload: each ready shell holds
  * it in guest memory, so a pool of N costs up to N times this much
@@ -570,23 +572,29 @@ static void shell_preloaded(struct kvm_shell *s, const struct kvm_msg *m)
 	}
 }
 
-/* A pooled unikernel spawn of image_fd on shell s: true if s holds it
- * preloaded.  Otherwise image_fd becomes the image to preload. */
-static bool preload_hit(struct kvm_shell *s, int image_fd)
+/* A unikernel spawn of image_fd on shell s: PRE_HELD if s holds it
+ * preloaded, PRE_SENT if s has been sent its PRELOAD and not answered
+ * yet (the shell reads that first: it holds the image when it reads the
+ * EXEC, or loads it from the fd the EXEC brings too), else PRE_NONE; an
+ * image that is not the preloaded one becomes it. */
+enum { PRE_NONE, PRE_HELD, PRE_SENT };
+
+static int preload_hit(struct kvm_shell *s, int image_fd)
 {
 	struct kvm_driver *d = s->d;
 	struct stat st;
 	int fd;
 
 	if (fstat(image_fd, &st) < 0)
-		return false;
+		return PRE_NONE;
 	if (d->pre.fd >= 0 && same_file(&st, &d->pre.st))
-		return s->pre_token && s->pre_token == d->pre.token;
+		return s->pre_token == d->pre.token ? PRE_HELD :
+		       s->pre_sent == d->pre.token ? PRE_SENT : PRE_NONE;
 	if (st.st_size > PRELOAD_MAX)   /* the pool's memory: the image in every shell */
-		return false;
+		return PRE_NONE;
 	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
-		return false;
+		return PRE_NONE;
 	if (d->pre.fd >= 0)
 		close(d->pre.fd);
 	d->pre.fd = fd;
@@ -594,7 +602,7 @@ static bool preload_hit(struct kvm_shell *s, int image_fd)
 	d->pre.token++;
 	d->pre.stale = true;
 	d->pre.warned = false;
-	return false;
+	return PRE_NONE;
 }
 
 static void shell_prepared(struct kvm_shell *s)
@@ -603,8 +611,8 @@ static void shell_prepared(struct kvm_shell *s)
 	/* not kept: the pool shrank while it prepared */
 	if (s->slot.fl && !lv__pool_ready(s->d->h, s->slot.fl, &s->slot))
 		shell_send(s, KVM_MSG_DESTROY);
-	else if (s->slot.fl)
-		preload_send(s);
+	else if (s->slot.fl && s->d->pre.fd >= 0)
+		s->d->pre.stale = true;   /* preloaded when the agent is idle */
 }
 
 /* SAVED: the shell holds its guest; write the file, then let it run on
@@ -1058,7 +1066,8 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	struct kvm_msg m = { .type = KVM_MSG_EXEC };
 	struct timespec ts;
 	int fds[4], logfd, nfds, tap = -1;
-	bool rename_pool_log = false, burst, pre;
+	bool rename_pool_log = false, burst;
+	int pre;
 	ssize_t r;
 
 	logfd = open_console_log(s, vm, &rename_pool_log);
@@ -1073,13 +1082,13 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 		 (vm->snap_copy ? KVM_EXEC_COPY : 0);
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	/* a pooled shell holding the image loaded gets none (preload_hit) */
-	pre = !boot && !vm->from_snapshot && preload_hit(s, image_fd);
-	if (pre) {
+	pre = boot || vm->from_snapshot ? PRE_NONE : preload_hit(s, image_fd);
+	if (pre != PRE_NONE) {
 		m.kind |= KVM_EXEC_PRELOADED;
-		m.code = s->pre_token;
+		m.code = pre == PRE_HELD ? s->pre_token : s->pre_sent;
 	}
 	nfds = 0;
-	if (!pre)
+	if (pre != PRE_HELD)
 		fds[nfds++] = image_fd;
 	fds[nfds++] = logfd;
 	if (vm->info.ipv4) {
@@ -1125,7 +1134,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 	s->vm = vm;
 	vm->drv = s;
 	vm->info.pid = s->pid;
-	vm->info.preloaded = pre;
+	vm->info.preloaded = pre == PRE_HELD;
 	return 0;
 }
 
@@ -1786,13 +1795,18 @@ static void preload_one(void *arg, struct lv_pool_slot *slot)
 	preload_send(s);
 }
 
-/* Idle (no EXEC, no shell message but PRELOADED, for LOG_QUIET_NS):
- * the image to preload into up to 64 ready shells that hold another. */
+/* Idle (no EXEC, no shell message but PRELOADED, for PRELOAD_QUIET_NS):
+ * the image to preload into up to 64 ready shells that hold another.
+ * Longer than the 10 ms of the logs' naming: a gap of 10 ms between
+ * single spawns (a client's own work, a busy CPU) is common, and a
+ * preload then is work beside the next claimed shell. */
+#define PRELOAD_QUIET_NS (100ll * 1000000)
+
 static void preload_some(struct kvm_driver *d, int64_t now)
 {
 	struct preload_walk w = { .d = d, .budget = 64 };
 
-	if (!d->pre.stale || now - d->last_busy < LOG_QUIET_NS)
+	if (!d->pre.stale || now - d->last_busy < PRELOAD_QUIET_NS)
 		return;
 	lv__pool_walk(d->h, preload_one, &w);
 	d->pre.stale = w.left;

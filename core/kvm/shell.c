@@ -802,18 +802,23 @@ static void wait_exec(struct kvm_shell *s)
 			kvm_shell_exit(s, KVM_XK_DESTROYED, 0, "destroyed before start");
 	}
 	s->t[KVM_T_CLAIMED] = kvm_now(CLOCK_MONOTONIC);
-	/* the preloaded image stands for the first fd */
-	pre = (m.kind & KVM_EXEC_PRELOADED) != 0;
-	if (pre && (!s->preloaded || m.code != s->pre_token || (m.kind & KVM_EXEC_SNAPSHOT)))
-		exec_bad(s, fds, nfds, "no image preloaded under that token");
+	/* the preloaded image stands for the first fd; an EXEC sent right
+	 * after its PRELOAD brings the image too, for a preload that failed */
+	want = 2 + (m.net_ipv4 != 0) + ((m.boot & KVM_BOOT_INITRD) != 0);
+	pre = (m.kind & KVM_EXEC_PRELOADED) && s->preloaded && m.code == s->pre_token &&
+	      !(m.kind & KVM_EXEC_SNAPSHOT);
+	if ((m.kind & KVM_EXEC_PRELOADED) && !pre && nfds != want)
+		exec_bad(s, fds, nfds, "no image preloaded under that token, and none sent");
 	if (!pre)
 		preload_drop(s);
-	if (pre && nfds >= 0 && nfds < 5) {
+	if (pre && nfds == want) {   /* the image again: the preload stands */
+		close(fds[0]);
+		fds[0] = s->img_fd;
+	} else if (pre && nfds >= 0 && nfds < 5) {
 		memmove(fds + 1, fds, (size_t)nfds * sizeof(*fds));
 		fds[0] = s->img_fd;
 		nfds++;
 	}
-	want = 2 + (m.net_ipv4 != 0) + ((m.boot & KVM_BOOT_INITRD) != 0);
 	if (nfds != want)
 		exec_bad(s, fds, nfds, "wrong number of fds (image, console log, [tap], [ramdisk])");
 	if (!memchr(m.name, '\0', sizeof(m.name)))
@@ -942,7 +947,7 @@ int kvm_shell_load(struct kvm_shell *s, char *err, size_t errlen)
 
 	if (s->linux_guest)
 		return kvm_linux_load(s, err, errlen);
-	if (s->preloaded) {   /* by PRELOAD; the EXEC named its token */
+	if (s->preloaded) {   /* by PRELOAD; the EXEC named its token (wait_exec) */
 		s->preloaded = false;
 		s->warm = false;
 		return 0;

@@ -79,7 +79,9 @@ enum kvm_msg_type {
 #define KVM_EXEC_SNAPSHOT 1u
 #define KVM_EXEC_HOLD     2u   /* with SNAPSHOT: PAUSED once loaded, until UNPAUSE */
 #define KVM_EXEC_COPY     4u   /* with SNAPSHOT: copy its pages in, do not map the file */
-#define KVM_EXEC_PRELOADED 8u  /* the image PRELOAD (token in code) put in: no image fd */
+#define KVM_EXEC_PRELOADED 8u  /* the image PRELOAD (token in code) put in: no image
+				* fd; or the image too (PRELOADED not heard
+				* yet), which the shell loads if that PRELOAD failed */
 
 enum kvm_hello_state {
 	KVM_HS_PREPARED = 0,   /* no guest yet */
