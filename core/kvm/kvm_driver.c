@@ -519,7 +519,7 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
  * shells get it only while the agent is idle (kvm_tick, preload_some):
  * sent to each refill as it came, a PRELOAD and its answer were work on
  * the CPUs of claimed shells while spawns came one after the other (the
- * p99 of bench-p99 -b grew 1.5-2x, and 70x in one round). */
+ * p99 of bench-p99 -b up to 4x the base's, and 69x in one round). */
 
 /* The largest image file pooled shells preload: each ready shell holds
  * it in guest memory, so a pool of N costs up to N times this much
