@@ -186,7 +186,7 @@ static unsigned image_next;
  * need not look again.  One use. */
 static char last_regular[160];
 
-static bool same_file(const struct stat *a, const struct stat *b)
+bool lv__same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
@@ -208,7 +208,7 @@ static struct image_entry *image_cached(const char *path, bool *gone)
 		return NULL;
 	for (unsigned i = 0; i < IMAGE_CACHE; i++)
 		if (image_cache[i].fd >= 0 && strcmp(image_cache[i].path, path) == 0 &&
-		    same_file(&image_cache[i].st, &st))
+		    lv__same_file(&image_cache[i].st, &st))
 			return &image_cache[i];
 	return NULL;
 }
@@ -344,22 +344,12 @@ out:
 #define TRAITS_CACHE 4
 
 struct traits_entry {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
+	struct stat st;
 	bool valid, is_linux, wants_net;
 };
 
 static struct traits_entry traits_cache[TRAITS_CACHE];
 static unsigned traits_next;
-
-static bool traits_same(const struct traits_entry *e, const struct stat *st)
-{
-	return e->valid && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
-	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
-}
 
 int lv__image_traits(int fd, bool *is_linux, bool *wants_net)
 {
@@ -369,15 +359,14 @@ int lv__image_traits(int fd, bool *is_linux, bool *wants_net)
 	if (fstat(fd, &st))
 		return -errno;
 	for (unsigned i = 0; i < TRAITS_CACHE; i++)
-		if (traits_same(&traits_cache[i], &st)) {
+		if (traits_cache[i].valid && lv__same_file(&traits_cache[i].st, &st)) {
 			*is_linux = traits_cache[i].is_linux;
 			*wants_net = traits_cache[i].wants_net;
 			return 0;
 		}
 	e = &traits_cache[traits_next++ % TRAITS_CACHE];
-	*e = (struct traits_entry){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-				    .mtime = st.st_mtim, .ctime = st.st_ctim, .valid = true,
-				    .is_linux = lv__image_is_linux(fd), .wants_net = lv__image_wants_net(fd) };
+	*e = (struct traits_entry){ .st = st, .valid = true, .is_linux = lv__image_is_linux(fd),
+				    .wants_net = lv__image_wants_net(fd) };
 	*is_linux = e->is_linux;
 	*wants_net = e->wants_net;
 	return 0;

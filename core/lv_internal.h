@@ -138,6 +138,10 @@ bool lv__image_is_linux(int fd);
  * cache by file identity: one fstat when the file was looked at before
  * (catalog.c).  0 or -errno. */
 int lv__image_traits(int fd, bool *is_linux, bool *wants_net);
+/* The same file, unchanged: device, inode, size, modification and
+ * change times (catalog.c; the image caches and the KVM preload). */
+struct stat;
+bool lv__same_file(const struct stat *a, const struct stat *b);
 /* Only letters, digits, '-', '_' and '.' (VM names, image names). */
 bool lv__name_chars_ok(const char *s);
 /* Open an admin-given path (image, ramdisk) for reading, only if it is a

@@ -526,13 +526,6 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
  * more.  LightVM's own images are 40-300 KiB. */
 #define PRELOAD_MAX (1ll << 20)
 
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 /* PRELOAD the current image into s, a ready pooled unikernel shell
  * that has not been sent it.  Best effort: a shell without the preload
  * loads the image at its EXEC. */
@@ -587,7 +580,7 @@ static int preload_hit(struct kvm_shell *s, int image_fd)
 
 	if (fstat(image_fd, &st) < 0)
 		return PRE_NONE;
-	if (d->pre.fd >= 0 && same_file(&st, &d->pre.st))
+	if (d->pre.fd >= 0 && lv__same_file(&st, &d->pre.st))
 		return s->pre_token == d->pre.token ? PRE_HELD :
 		       s->pre_sent == d->pre.token ? PRE_SENT : PRE_NONE;
 	if (st.st_size > PRELOAD_MAX)   /* the pool's memory: the image in every shell */

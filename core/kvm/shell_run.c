@@ -183,10 +183,11 @@ static bool hc_says_ready(const struct lv_hcall *hc)
 	return hc->nr == LV_HC_READY || (hc->arg[3] & LV_HCF_READY);
 }
 
-/* Is this exit a hypercall: a 4-byte out to the hypercall port? */
-static bool exit_is_hcall(const struct kvm_run *run)
+/* Is this exit a 4-byte out to port (the doorbells: LV_PORT_HCALL,
+ * LV_PORT_CRASH)? */
+static bool exit_is_out4(const struct kvm_run *run, uint16_t port)
 {
-	return run->exit_reason == KVM_EXIT_IO && run->io.port == LV_PORT_HCALL &&
+	return run->exit_reason == KVM_EXIT_IO && run->io.port == port &&
 	       run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1;
 }
 
@@ -288,9 +289,9 @@ static bool exit_io(struct kvm_shell *s)
 	struct kvm_run *run = s->vm.run;
 	bool out = run->io.direction == KVM_EXIT_IO_OUT;
 
-	if (exit_is_hcall(run))
+	if (exit_is_out4(run, LV_PORT_HCALL))
 		return hypercall(s);
-	if (run->io.port == LV_PORT_CRASH && out && run->io.size == 4 && run->io.count == 1)
+	if (exit_is_out4(run, LV_PORT_CRASH))
 		crash_exception(s, io_value(s));
 	kvm_shell_crash(s, "unexpected I/O: %s port 0x%x size %u count %u at rip 0x%llx",
 			out ? "out" : "in", run->io.port, run->io.size, run->io.count,
@@ -331,7 +332,7 @@ static bool exit_says_ready(struct kvm_shell *s)
 {
 	struct lv_hcall hc;
 
-	if (!exit_is_hcall(s->vm.run))
+	if (!exit_is_out4(s->vm.run, LV_PORT_HCALL))
 		return false;
 	memcpy(&hc, s->vm.mem + LV_GPA_HCALL, sizeof(hc));
 	return hc_says_ready(&hc);

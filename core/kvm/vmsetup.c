@@ -331,7 +331,7 @@ void kvm_vm_tsc_calibrate(struct kvm_vm *vm)
 	uint64_t a = __builtin_ia32_rdtsc(), g = msr_tsc(vm), b = __builtin_ia32_rdtsc();
 	int64_t off = (int64_t)(g - b), d;
 
-	if (!g || b < a || !kvm_host_tsc_stable()) {
+	if (!g || b < a) {
 		vm->tsc_state = KVM_TSC_IOCTL;
 		return;
 	}
@@ -341,12 +341,12 @@ void kvm_vm_tsc_calibrate(struct kvm_vm *vm)
 		vm->tsc_width = b - a;
 		vm->tsc_state = KVM_TSC_ONE;
 		break;
-	case KVM_TSC_ONE:
+	case KVM_TSC_ONE:   /* the second sample decides: one read of /sys */
 		d = off - vm->tsc_off;
 		if (d < 0)
 			d = -d;
-		vm->tsc_state = (uint64_t)d <= (vm->tsc_width + (b - a)) / 2 + KVM_TSC_SLACK ?
-				KVM_TSC_OFFSET : KVM_TSC_IOCTL;
+		vm->tsc_state = (uint64_t)d <= (vm->tsc_width + (b - a)) / 2 + KVM_TSC_SLACK &&
+				kvm_host_tsc_stable() ? KVM_TSC_OFFSET : KVM_TSC_IOCTL;
 		break;
 	default:
 		break;
