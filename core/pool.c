@@ -35,7 +35,9 @@ struct lv_pool_flavor {
 struct lv_pool {
 	struct lv_pool_flavor *flavors;
 	unsigned inflight;            /* prepares not answered yet */
-	int64_t last_claim;
+	int64_t last_claim;           /* none yet: far in the past, not 0 (the
+	                               * monotonic clock may be young: a host
+	                               * booted less than quiet_ns ago) */
 	int64_t refill_after;
 	int64_t quiet_ns;             /* the driver's, or LIGHTVM_POOL_QUIET_MS */
 	unsigned booting;             /* claimed slots whose guests boot (lv__pool_booting) */
@@ -302,6 +304,7 @@ int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 
 		if (!(h->pool = calloc(1, sizeof(*h->pool))))
 			return -ENOMEM;
+		h->pool->last_claim = INT64_MIN / 2;
 		h->pool->quiet_ns = h->ops->pool_limits.quiet_ns;
 		if (q && *q && strspn(q, "0123456789") == strlen(q) && strlen(q) <= 6)
 			h->pool->quiet_ns = atoll(q) * 1000000ll;
