@@ -195,6 +195,7 @@ static void sock_path(const struct kvm_driver *d, pid_t pid, char *buf, size_t l
 
 static void log_settle(struct kvm_shell *s);
 static void log_adopt(struct kvm_shell *s, struct lv_vm *vm);
+static void shell_reset(struct kvm_shell *s);
 
 /* A claimed shell no longer holds refills back (pool.h,
  * lv__pool_booting): its guest is ready, or it is gone.  True if it
@@ -496,6 +497,13 @@ static void shell_hello(struct kvm_shell *s, const struct kvm_msg *m)
 	for (int i = KVM_T_CLAIMED; i < KVM_T_NR; i++)
 		if (m->t[i])
 			lv__vm_phase(vm, kvm_phase(i), m->t[i]);
+	/* The agent before may have died with this shell on one CPU and the
+	 * boot slice (a burst's until its log was named, shell_booted): they
+	 * come back now, or at READY if the guest still boots. */
+	s->placed = s->d->spread != NULL;
+	s->slice_done = false;
+	if (st != KVM_HS_BOOTING)
+		shell_reset(s);
 	if (st == KVM_HS_PAUSED)
 		lv__vm_state(vm, LV_ST_PAUSED, NULL);
 	else if (st == KVM_HS_RUNNING && vm->info.state != LV_ST_SHUTTING_DOWN)

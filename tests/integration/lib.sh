@@ -71,6 +71,10 @@ ns_agent() {
 	agent_answers
 }
 
+# a process's allowed CPUs, and its time slice in ns (empty where the
+# kernel's /proc/PID/sched has no se.slice)
+cpus() { awk '$1 == "Cpus_allowed_list:" { print $2 }' "/proc/$1/status"; }
+slice() { awk '$1 == "se.slice" { print $3 }' "/proc/$1/sched" 2>/dev/null; }
 factory_pid() { pgrep -P "$AGENT_PID" -x lightvm-factory | head -n1; }
 shell_count() {
 	f=$(factory_pid)

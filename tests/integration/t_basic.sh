@@ -90,7 +90,6 @@ ok "pause, unpause, shutdown"
 $LVSH -c "spawn 1 noop name=slc --wait" >/dev/null || fail "spawn slc"
 sp=$($LVSH --json -c "inspect slc-1" | jq -r '.vms[0].pid')
 fp=$(for p in $(pgrep -x lightvm-factory); do [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = "$AGENT_PID" ] && echo "$p"; done | head -n 1)
-slice() { awk '$1 == "se.slice" { print $3 }' "/proc/$1/sched" 2>/dev/null; }
 fs=$(slice "$fp")
 if [ -z "$fs" ]; then
 	ok "time slices: not checked (no se.slice in /proc/PID/sched on this kernel)"
@@ -111,7 +110,6 @@ fi
 # (kvm_driver.c, shell_booted); their records, written when the agent is
 # quiet (agent/records.c, lazy_event), say running and name their shell
 $LVSH -c "spawn 8 noop name=bst --wait" >/dev/null || fail "spawn bst"
-cpus() { awk '$1 == "Cpus_allowed_list:" { print $2 }' "/proc/$1/status"; }
 want=$(cpus "$AGENT_PID")
 p=$($LVSH --json -c "inspect slc-1" | jq -r '.vms[0].pid')
 [ "$(cpus "$p")" = "$want" ] || fail "slc-1's shell $p: CPUs $(cpus "$p") once ready, not the agent's $want"
