@@ -92,6 +92,14 @@ int kvm_linux_vcpu_post(int kvm_fd, int vcpu_fd, char *err, size_t errlen)
 		if (errno != E2BIG)
 			break;
 	}
+	/* KVM reports no hypervisor bit (CPUID.1:ECX[31]): a VMM sets it, and
+	 * without it the guest looks for no KVM leaves, so it has no
+	 * kvm-clock; under nested virtualization its TSC calibration
+	 * against the PIT failed too, which left it on the jiffies
+	 * clocksource: no tickless idle, ~1000 timer exits a second */
+	for (unsigned i = 0; c && !rc && i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= 1u << 31;
 	if (c && c->nent && ioctl(vcpu_fd, KVM_SET_CPUID2, c) == 0)
 		rc = 0;
 	else if (!rc)
@@ -304,7 +312,7 @@ static void cmdline_build(struct kvm_shell *s)
 	char *c = (char *)s->vm.mem + GPA_CMDLINE, net[160];
 
 	cmdline_net(s, net, sizeof(net));
-	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 printk.time=1 8250.nr_uarts=1 pci=off nolapic_timer%s",
+	snprintf(c, KVM_LINUX_CMDLINE_MAX, "%s%sconsole=ttyS0 printk.time=1 8250.nr_uarts=1 pci=off%s",
 		 s->lx.user_cmdline, s->lx.user_cmdline[0] ? " " : "", net);
 }
 

@@ -102,6 +102,10 @@ static int capture(struct kvm_shell *s, int fd, char *err, size_t errlen)
 	struct kvm_regs r;
 	struct kvm_fpu f;
 
+	if (s->linux_guest) {   /* a snapshot holds a unikernel's state only */
+		snprintf(err, errlen, "a Linux guest cannot be saved: its interrupt controllers, timers and MSRs are not in a LightVM snapshot");
+		return -EOPNOTSUPP;
+	}
 	if (!s->started || !s->ready_sent) {
 		snprintf(err, errlen, "the guest is not running yet");
 		return -EINVAL;
