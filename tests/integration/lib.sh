@@ -118,6 +118,7 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
+trap 'exit 124' TERM   # tests/integration/run's timeout: clean up too
 
 # wait_for REGEX [SECS]: until the test's screen() (a tmux pane) shows
 # REGEX; fails after SECS (default 10) times TS

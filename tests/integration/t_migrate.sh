@@ -132,7 +132,10 @@ else
 	echo "SKIP (part): no nc: hostile destinations not tested"
 fi
 
-# ---- kills: SIDE STEP EXPECT, migrating to $DEST
+# ---- kills: SIDE STEP EXPECT, migrating to $DEST.  A holds after each
+# step for STALL ms, long enough for this loop to see the step and kill
+# (12 rounds of up to 3 steps: 2 s each in the testbed, not 30 as once)
+STALL=$((100 * TS)); [ "$STALL" -lt 500 ] && STALL=500
 n=2
 kills() {
 DEST=$1
@@ -140,7 +143,7 @@ for k in "b 1 a" "b 2 b" "b 3 b" "a 1 a" "a 2 a" "a 3 b"; do
 	set -- $k
 	side=$1 step=$2 expect=$3
 	kill_a
-	start_a LIGHTVMD_MIGRATE_STALL_MS=$((1500 * TS))
+	start_a LIGHTVMD_MIGRATE_STALL_MS=$STALL
 	name=mk$n; n=$((n + 1))
 	$LA -c "spawn 1 daytime --wait name=$name" >/dev/null || fail "spawn $name"
 	vm=$name-1
