@@ -31,16 +31,24 @@ ip netns exec "$NB" ip link set lo up
 # start_a [ENV...]: the source agent (no --stop-vms: it is killed on purpose),
 # with the config $ACONF (empty: none); start_b with $BCONF
 ACONF= BCONF=
+# conf_for FILE OUT: FILE's lines (none if FILE is empty) and, emulated
+# (the testbed), a pool of 4 shells, not 64: each of the ~20 agent starts
+# below refilled 64 under TCG
+conf_for() {
+	{ if [ -n "$1" ]; then cat "$1"; fi; if [ "$TS" -gt 1 ]; then echo "pool 4M/1 = 4"; fi; } >"$2"
+}
 start_a() {
 	rm -f "$SA"
-	env "$@" ip netns exec "$NA" "$B/lightvmd" -S "$SA" -D "$T/sa" -d ${ACONF:+-f "$ACONF"} >>"$T/a.log" 2>&1 &
+	conf_for "$ACONF" "$T/a.eff.conf"
+	env "$@" ip netns exec "$NA" "$B/lightvmd" -S "$SA" -D "$T/sa" -d -f "$T/a.eff.conf" >>"$T/a.log" 2>&1 &
 	APID=$!
 	i=0; until $LA -c host >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent A does not answer"; sleep 0.05; done
 }
 start_b() {
 	rm -f "$SB"
-	ip netns exec "$NB" "$B/lightvmd" -S "$SB" -D "$T/sb" -d ${BCONF:+-f "$BCONF"} >>"$T/b.log" 2>&1 &
+	conf_for "$BCONF" "$T/b.eff.conf"
+	ip netns exec "$NB" "$B/lightvmd" -S "$SB" -D "$T/sb" -d -f "$T/b.eff.conf" >>"$T/b.log" 2>&1 &
 	BPID=$!
 	i=0; until $LB -c host >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt $((200 * TS)) ] && fail "agent B does not answer"; sleep 0.05; done
