@@ -1875,11 +1875,12 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 		out->rss_bytes = p->rss_bytes;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while (((seq & 1) || seq != __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE)) && ++tries < 4);
-	/* Busy since the page's last word: counted as busy all along, unless
-	 * that is long enough to ask the kernel.  A Linux guest halts inside
-	 * KVM_RUN, so its shell never says idle: counting its whole
-	 * uptime as CPU showed every idle Linux VM at 100 %. */
-	if (run > BUSY_ASK_NS) {
+	/* Busy since the page's last word: counted as busy all along (a
+	 * unikernel's shell writes the page at its hypercalls), except for a
+	 * Linux guest busy that long: it halts inside KVM_RUN, so its shell
+	 * never says idle, and counting its whole uptime as CPU showed every
+	 * idle Linux VM at 100 %; the kernel is asked instead. */
+	if (run > BUSY_ASK_NS && vm->image_linux) {
 		clockid_t cid;
 		struct timespec ts;
 
