@@ -60,7 +60,10 @@ jq -e '.vms[0].phases | map(.name) | index("ready") != null' "$T/insp" >/dev/nul
 # every phase, in order, and the events spawned, started, ready
 $LVSH -c "events count=3 evt-*" >"$T/evt" 2>&1 &
 evp=$!
-sleep 0.3
+i=0   # subscribed before the spawn (a fixed 0.3 s was too short under ASan and TCG)
+until grep -q "subscribe: .*selector evt-\*" "$T/agent.log" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt $((50 * TS)) ] && fail "the events subscription never reached the agent"; sleep 0.1
+done
 $LVSH -c "spawn 1 noop name=evt --wait" >/dev/null || fail "spawn evt"
 i=0
 while kill -0 $evp 2>/dev/null; do
