@@ -342,4 +342,10 @@ else
 fi
 
 # kills during TCP migrations: the VM runs in exactly one place
-kills "$DST"
+if [ "$TS" -gt 1 ]; then
+	# emulated (the testbed): the 6 kill rounds ran over the local socket
+	# above; over TCP they run on hosts with /dev/kvm (CI's time budget)
+	echo "SKIP (part): kills during TCP migrations: emulated, run where /dev/kvm exists"
+else
+	kills "$DST"
+fi
