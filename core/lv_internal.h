@@ -90,7 +90,7 @@ struct lv_vm {
 	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
 	bool hold_start;             /* ... and held until unpaused (lv_spawn.hold) */
 	bool snap_copy;              /* ... copied, not mapped (lv_spawn.snapshot_copy) */
-	bool image_linux;            /* the image is a Linux kernel (lv__image_traits), set by lv_vm_spawn (not for a VM re-attached after a restart) */
+	bool image_linux;            /* the image is a Linux kernel (lv__image_traits), set by lv_vm_spawn (not for a VM re-attached after a restart; the KVM stats page says it for those) */
 	bool held;                   /* saved by lv_vm_save_hold, still held */
 	enum lv_state save_from;     /* the state a save returns to */
 	int save_err;

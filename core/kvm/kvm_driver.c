@@ -1856,13 +1856,26 @@ static void kvm_tick(struct lv_driver *drv, int64_t now)
  * its CPU time is read from the kernel, not assumed (kvm_stats). */
 #define BUSY_ASK_NS (1000ll * 1000000)
 
+/* The shell process's CPU time, from the kernel. */
+static bool shell_cpu_ns(pid_t pid, uint64_t *out)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (clock_getcpuclockid(pid, &cid) || clock_gettime(cid, &ts))
+		return false;
+	*out = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return true;
+}
+
 static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_vm_stats *out)
 {
 	const struct kvm_shell *s = SHELL_OF(vm);
 	const struct kvm_stats_page *p = s ? s->sp : NULL;
 	int64_t run = 0;
-	uint32_t seq;
+	uint32_t seq, flags = 0;
 	int tries = 0;
+	bool asked;
 
 	if (!p) {
 		out->console_bytes = lv_vm_console_bytes(vm);
@@ -1873,24 +1886,20 @@ static void kvm_stats(struct lv_driver *drv, const struct lv_vm *vm, struct lv_v
 		out->cpu_ns = p->cpu_ns;
 		run = !p->idle && p->busy_since > 0 ? lv_now_ns() - p->busy_since : 0;
 		out->rss_bytes = p->rss_bytes;
+		flags = p->flags;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while (((seq & 1) || seq != __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE)) && ++tries < 4);
 	/* Busy since the page's last word: counted as busy all along (a
 	 * unikernel's shell writes the page at its hypercalls), except for a
-	 * Linux guest busy that long: it halts inside KVM_RUN, so its shell
+	 * guest that halts inside KVM_RUN (the shell says so on the page, so
+	 * this holds for a VM re-attached after a restart too): its shell
 	 * never says idle, and counting its whole uptime as CPU showed every
-	 * idle Linux VM at 100 %; the kernel is asked instead. */
-	if (run > BUSY_ASK_NS && vm->image_linux) {
-		clockid_t cid;
-		struct timespec ts;
-
-		if (clock_getcpuclockid(s->pid, &cid) == 0 && clock_gettime(cid, &ts) == 0)
-			out->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		else
-			out->cpu_ns += (uint64_t)run;
-	} else if (run > 0) {
+	 * idle Linux VM at 100 %; the kernel is asked instead.  The flag only
+	 * chooses the kernel's count, which a shell cannot forge. */
+	asked = run > BUSY_ASK_NS && (flags & KVM_STATS_HALTS_IN_RUN) &&
+		shell_cpu_ns(s->pid, &out->cpu_ns);
+	if (!asked && run > 0)
 		out->cpu_ns += (uint64_t)run;
-	}
 	out->console_bytes = __atomic_load_n(&p->console_bytes, __ATOMIC_RELAXED);
 	out->net_rx_packets = p->net_rx_packets;
 	out->net_rx_bytes = p->net_rx_bytes;

@@ -705,6 +705,7 @@ static void prepare(struct kvm_shell *s, const struct kvm_shell_args *a)
 	if (rc)
 		kvm_shell_exit(s, KVM_XK_ERROR, rc, "signals/timer: %s", strerror(-rc));
 	stats_setup(s);
+	s->stats->flags = s->linux_guest ? KVM_STATS_HALTS_IN_RUN : 0;
 	listen_setup(s, a->sock_dir);
 	/* SIGIO's owner now, O_ASYNC at start (ctl_async) */
 	fd_own(s->ctl_fd);

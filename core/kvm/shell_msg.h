@@ -109,7 +109,13 @@ struct kvm_stats_page {
 	uint64_t hcalls;         /* hypercalls served */
 	uint64_t net_rx_packets, net_rx_bytes, net_tx_packets, net_tx_bytes;
 	uint64_t net_tx_drops;   /* frames the NIC did not send (policed, tap full) */
+	uint32_t flags;          /* KVM_STATS_*, set once before the guest runs */
+	uint32_t pad;
 };
+/* The guest halts inside KVM_RUN (a Linux guest: the interrupt controller
+ * is in the kernel), so the shell never says idle and busy_since tells
+ * nothing about its CPU: the agent asks the kernel instead. */
+#define KVM_STATS_HALTS_IN_RUN 0x1u
 
 /* Flight-recorder slots, CLOCK_MONOTONIC ns (0 = not reached). */
 enum kvm_msg_time {
