@@ -101,6 +101,10 @@ static const char *op_name(const Lightvm__Request *rq, bool *read_only)
 	case LIGHTVM__REQUEST__OP_SUBSCRIBE: return "subscribe";
 	case LIGHTVM__REQUEST__OP_WAIT: return "wait";
 	case LIGHTVM__REQUEST__OP_POOL:
+		if (rq->pool->preload) {
+			*read_only = false;
+			return "pool preload";
+		}
 		if (rq->pool->flavor && *rq->pool->flavor) {
 			*read_only = false;
 			return "pool set";

@@ -1,6 +1,6 @@
 /*
  * config.c - parse lightvmd.conf: "key = value" lines, '#' comments,
- * and "pool FLAVOR = N".  Every error names the file and the line.
+ * "pool FLAVOR = N" and "pool-preload = IMAGE".  Every error names the file and the line.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -123,6 +123,15 @@ static int parse_line(struct agent_config *c, char *line, bool pools_only,
 	}
 	if (strncmp(key, "pool", 4) == 0 && isspace((unsigned char)key[4]))
 		return set_pool(c, trim(key + 5), val, err, errlen, where);
+	if (strcmp(key, "pool-preload") == 0) {   /* lv_pool_preload checks the image */
+		if (strlen(val) >= sizeof(c->pool_preload)) {
+			snprintf(err, errlen, "%s: pool-preload is longer than %zu bytes", where,
+				 sizeof(c->pool_preload) - 1);
+			return -EINVAL;
+		}
+		snprintf(c->pool_preload, sizeof(c->pool_preload), "%s", val);
+		return 0;
+	}
 	if (pools_only)
 		return 0;
 	if (strcmp(key, "socket") == 0)
@@ -253,5 +262,6 @@ int config_reload_pools(struct agent_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "no config file to reload");
 		return -ENOENT;
 	}
+	c->pool_preload[0] = 0;
 	return load(c, c->config_path, true, true, err, errlen);
 }

@@ -43,6 +43,7 @@ struct agent_config {
 	const char *autostart;       /* autostart = DIR (autostart.c), NULL: none */
 	struct pool_cfg pools[LV_MAX_POOLS];
 	unsigned npools;
+	char pool_preload[256];      /* pool-preload = IMAGE|last|off, "": unset */
 	char config_path[512];
 	bool cli_socket, cli_state_dir, cli_driver; /* given on the command line */
 	char *strs[16];              /* strings owned for socket etc. */

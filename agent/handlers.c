@@ -461,6 +461,17 @@ static void do_pool(struct client *c, uint32_t seq, const Lightvm__PoolReq *p)
 		}
 		alog(LV_LOG_INFO, "pool %s: target %u", p->flavor, p->target);
 	}
+	if (p->preload) {
+		char err[512];
+		int rc = lv_pool_preload(g_host, p->preload, err, sizeof(err));
+
+		if (rc) {
+			client_reply_err(c, seq, -rc, "pool: %s", err);
+			return;
+		}
+		alog(LV_LOG_INFO, "pool: preload %s", p->preload);
+	}
+	r.preload = (char *)lv_pool_preload_name(g_host);
 	n = stats_pools(pi, pp, names, 32);
 	r.n_pools = n;
 	r.pools = pp;

@@ -171,6 +171,18 @@ static int daemon_start(int *notify_fd)
 }
 
 /* A start that failed: tell a waiting --daemon parent why.  Returns 1. */
+/* The config's pool-preload, if it names one (a bad image is a
+ * warning that names it, as a rejected pool is). */
+static void pool_preload(const struct agent_config *c)
+{
+	char err[512];
+
+	if (c->pool_preload[0] && lv_pool_preload(g_host, c->pool_preload, err, sizeof(err)))
+		alog(LV_LOG_WARN, "config: pool-preload %s rejected: %s", c->pool_preload, err);
+	else if (c->pool_preload[0])
+		alog(LV_LOG_INFO, "pool: preload %s", c->pool_preload);
+}
+
 static int start_failed(int notify)
 {
 	const char *why = alog_first_error();
@@ -342,6 +354,7 @@ int main(int argc, char **argv)
 		if (lv_pool_set_kind(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus, cfg.pools[i].kind,
 				     cfg.pools[i].target))
 			alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
+	pool_preload(&cfg);
 	autostart_run(cfg.autostart);   /* lightvm.cfg(5): one VM per file */
 	{
 		struct sigaction sa = { .sa_handler = on_signal };
@@ -391,6 +404,7 @@ int main(int argc, char **argv)
 				if (lv_pool_set_kind(g_host, cfg.pools[i].mem, cfg.pools[i].vcpus,
 						     cfg.pools[i].kind, cfg.pools[i].target))
 					alog(LV_LOG_WARN, "config: pool %s rejected", cfg.pools[i].flavor);
+			pool_preload(&cfg);
 		}
 	}
 	notify_send("STOPPING=1");

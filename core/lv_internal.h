@@ -73,6 +73,11 @@ struct lv_driver_ops {
 	/* A live guest whose record has no pid yet may report in after
 	 * restore_done (lv__vm_limbo_take): lv_vm_restore keeps the record */
 	bool adopts;
+	/* Optional.  The image pooled unikernel shells hold loaded
+	 * (lv_pool_preload): image_fd, a unikernel lv_image_open checked
+	 * (dup it to keep it), or -1 with LV_PRELOAD_LAST or LV_PRELOAD_OFF.
+	 * 0, or -errno with err set. */
+	int  (*preload)(struct lv_driver *d, int mode, int image_fd, char *err, size_t errlen);
 };
 
 struct lv_vm {
@@ -119,6 +124,8 @@ struct lv_host {
 	unsigned nprefix_buckets;
 	struct lv_net *net;          /* core/hostnet.c */
 	struct lv_pool *pool;        /* core/pool.c, from the first lv_pool_set */
+	char preload[256];           /* lv_pool_preload's image, "" = "last" */
+	int preload_mode;            /* enum lv_preload_mode */
 	/* records of half-created VMs with no shell in them (the agent
 	 * stopped between writing the record and the shell's pid): their
 	 * addresses stay reserved until limbo_until, for a shell that says

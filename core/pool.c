@@ -8,9 +8,12 @@
  * start; everything counted is counted here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lightvm_abi.h"
 #include "lv_internal.h"
 #include "pool.h"
 
@@ -337,4 +340,62 @@ unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max)
 							f->preparing, f->hits, f->misses, f->rate,
 							f->kind };
 	return n;
+}
+
+/* ---- the image pooled shells hold loaded (lv_pool_preload) */
+
+int lv_pool_preload(struct lv_host *h, const char *image, char *err, size_t errlen)
+{
+	int mode, fd = -1, rc;
+	bool is_linux = false, wants_net;
+
+	if (!h->ops->preload) {
+		snprintf(err, errlen, "preload: the %s driver's pooled shells hold no image", h->ops->name);
+		return -EOPNOTSUPP;
+	}
+	if (!image || !*image || strlen(image) >= sizeof(h->preload)) {
+		snprintf(err, errlen, "preload: an image (a name or a path of at most %zu bytes), "
+			 "'last' or 'off'", sizeof(h->preload) - 1);
+		return -EINVAL;
+	}
+	for (const char *c = image; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(err, errlen, "preload: a control character (0x%02x) in the image name",
+				 (unsigned char)*c);
+			return -EINVAL;
+		}
+	if (strcmp(image, "last") == 0) {
+		mode = LV_PRELOAD_LAST;
+	} else if (strcmp(image, "off") == 0) {
+		mode = LV_PRELOAD_OFF;
+	} else {
+		mode = LV_PRELOAD_IMAGE;
+		/* checked as a spawn's, at the largest memory (the shells that
+		 * cannot hold it say so, and load it at their spawn) */
+		fd = lv_image_open(h, image, LV_GUEST_MAX_MEM, err, errlen);
+		if (fd < 0)
+			return fd;
+		if (lv__image_traits(fd, &is_linux, &wants_net) == 0 && is_linux) {
+			snprintf(err, errlen, "preload: '%s' is a Linux kernel: only unikernels are "
+				 "preloaded (a Linux shell boots its kernel at the spawn)", image);
+			close(fd);
+			return -EINVAL;
+		}
+	}
+	rc = h->ops->preload(h->drv, mode, fd, err, errlen);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		return rc;
+	h->preload_mode = mode;
+	snprintf(h->preload, sizeof(h->preload), "%s", mode == LV_PRELOAD_IMAGE ? image : "");
+	return 0;
+}
+
+const char *lv_pool_preload_name(const struct lv_host *h)
+{
+	if (!h->ops->preload)
+		return NULL;
+	return h->preload_mode == LV_PRELOAD_OFF ? "off" :
+	       h->preload_mode == LV_PRELOAD_IMAGE ? h->preload : "last";
 }

@@ -1,6 +1,6 @@
 /*
  * cmd_host.c - the commands about the host and the agent: pool (show the
- * shell pools or set a pool's target size) and host.
+ * shell pools, set a pool's target size or its preloaded image) and host.
  */
 #include <string.h>
 
@@ -43,6 +43,8 @@ static void print_pools(struct lvsh *sh, const Lightvm__Reply *r)
 			break;
 	}
 	lvsh_table_print(&t, sh->out);
+	if (r->preload)
+		fprintf(sh->out, "preload: %s\n", r->preload);
 out:
 	lvsh_table_free(&t);
 }
@@ -70,11 +72,13 @@ static void json_pools(struct lvsh *sh, const Lightvm__Reply *r)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	if (r->preload)
+		json_kstr(&j, "preload", r->preload);
 	json_obj_end(&j);
 	json_end(&j);
 }
 
-/* `pool` or `pool set FLAVOR N`. */
+/* `pool`, `pool set FLAVOR N` or `pool preload IMAGE|last|off`. */
 static int cmd_pool(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		    const struct lvsh_args *a)
 {
@@ -85,7 +89,9 @@ static int cmd_pool(struct lvsh *sh, const struct lvsh_cmd *cmd,
 	uint32_t vcpus;
 	int rc;
 
-	if (a->argc != 0) {
+	if (a->argc == 2 && strcmp(a->argv[0], "preload") == 0) {
+		pr.preload = a->argv[1];   /* the agent checks the image */
+	} else if (a->argc != 0) {
 		if (a->argc != 3 || strcmp(a->argv[0], "set") != 0)
 			return lvsh_usage(cmd);
 		char why[160], fl[32];
@@ -124,6 +130,8 @@ static int cmd_pool(struct lvsh *sh, const struct lvsh_cmd *cmd,
 		json_pools(sh, r);
 	else if (pr.has_target)
 		fprintf(sh->out, "pool %s: target %u\n", pr.flavor, pr.target);
+	else if (pr.preload)
+		fprintf(sh->out, "pool: preload %s\n", r->preload ? r->preload : pr.preload);
 	else
 		print_pools(sh, r);
 	fflush(sh->out);
@@ -212,8 +220,8 @@ static int cmd_host(struct lvsh *sh, const struct lvsh_cmd *cmd,
 }
 
 const struct lvsh_cmd lvsh_cmd_pool = {
-	.name = "pool", .usage = "[set FLAVOR N]",
-	.help = "show the shell pools, or set the target size of one",
+	.name = "pool", .usage = "[set FLAVOR N | preload IMAGE|last|off]",
+	.help = "show the shell pools, set the target size of one, or name the image pooled shells hold loaded",
 	.fn = cmd_pool, .min_args = 0, .max_args = 3,
 };
 

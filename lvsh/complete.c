@@ -173,13 +173,15 @@ const char *lvsh_usage_word(const char *usage, int pos, char *buf,
 	int k = 0;
 
 	while (*p != '\0') {
-		while (*p == ' ' || *p == '[' || *p == ']' || *p == '|')
+		while (*p == ' ' || *p == '[' || *p == ']')
 			p++;
-		n = strcspn(p, " []|");
+		n = strcspn(p, " []");
 		if (n == 0)
 			break;
-		/* options are not positional words */
-		if (memchr(p, '=', n) == NULL && p[0] != '-') {
+		/* options are not positional words, nor is a lone '|' (it
+		 * separates whole forms: lvsh_usage_forms) */
+		if (memchr(p, '=', n) == NULL && p[0] != '-' &&
+		    !(n == 1 && p[0] == '|')) {
 			if (k++ == pos) {
 				if (n >= len)
 					return NULL;
@@ -191,6 +193,25 @@ const char *lvsh_usage_word(const char *usage, int pos, char *buf,
 		p += n;
 	}
 	return NULL;
+}
+
+size_t lvsh_usage_forms(const char *usage, char forms[][128], size_t max)
+{
+	const char *p = usage, *bar;
+	size_t n = 0, l;
+
+	while (n < max) {
+		bar = strstr(p, " | ");
+		l = bar ? (size_t)(bar - p) : strlen(p);
+		if (l >= sizeof(forms[0]))
+			l = sizeof(forms[0]) - 1;
+		memcpy(forms[n], p, l);
+		forms[n++][l] = '\0';
+		if (!bar)
+			break;
+		p = bar + 3;
+	}
+	return n;
 }
 
 static int is_option_word(const struct lvsh_cmd *cmd, const char *w)
@@ -270,16 +291,13 @@ static int add_files(struct lvsh_completion *c, const char *prefix)
 	return rc;
 }
 
-/* Candidates for positional word pos of cmd. */
-static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
-			  const struct lvsh_cmd *cmd, int pos,
-			  const char *prefix)
+/* Candidates of one kind of word: "VM", "SELECTOR", "IMAGE", "CMD",
+ * "FILE", "SOCKET", or a literal such as "set". */
+static int add_kind(struct lvsh *sh, struct lvsh_completion *c,
+		    const char *kind, const char *prefix)
 {
-	char kind[32];
-	int rc = 0;
+	int rc;
 
-	if (lvsh_usage_word(cmd->usage, pos, kind, sizeof(kind)) == NULL)
-		return 0;
 	if (strcmp(kind, "VM") == 0 || strcmp(kind, "SELECTOR") == 0) {
 		if (strcmp(kind, "SELECTOR") == 0 && (rc = add(c, "all", prefix)))
 			return rc;
@@ -290,11 +308,38 @@ static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
 	if (strcmp(kind, "CMD") == 0)
 		return add_commands(c, prefix);
 	/* files; an agent's socket (migrate's SOCKET|HOST:PORT) is a file too */
-	if (strcmp(kind, "FILE") == 0 || strncmp(kind, "SOCKET", 6) == 0)
+	if (strcmp(kind, "FILE") == 0 || strcmp(kind, "SOCKET") == 0)
 		return add_files(c, prefix);
 	if (islower((unsigned char)kind[0]))
-		return add(c, kind, prefix);	/* a literal such as "set" */
+		return add(c, kind, prefix);
 	return 0;
+}
+
+/* Candidates for positional word pos of cmd, after the positional word
+ * first (NULL at pos 0).  A usage of several forms ("[set FLAVOR N |
+ * preload IMAGE|last|off]") offers every form's first word, then only
+ * the words of the form whose first word was typed; a word of the form
+ * "IMAGE|last|off" offers each of its kinds. */
+static int add_positional(struct lvsh *sh, struct lvsh_completion *c,
+			  const struct lvsh_cmd *cmd, const char *first,
+			  int pos, const char *prefix)
+{
+	char forms[8][128], word[64], head[64], *alt, *save;
+	size_t nf = lvsh_usage_forms(cmd->usage, forms, 8);
+	int rc = 0;
+
+	for (size_t f = 0; f < nf && rc == 0; f++) {
+		if (nf > 1 && pos > 0 &&
+		    (lvsh_usage_word(forms[f], 0, head, sizeof(head)) == NULL ||
+		     first == NULL || strcmp(head, first) != 0))
+			continue;
+		if (lvsh_usage_word(forms[f], pos, word, sizeof(word)) == NULL)
+			continue;
+		for (alt = strtok_r(word, "|", &save); alt != NULL && rc == 0;
+		     alt = strtok_r(NULL, "|", &save))
+			rc = add_kind(sh, c, alt, prefix);
+	}
+	return rc;
 }
 
 #define MAX_WORDS 64
@@ -304,6 +349,7 @@ int lvsh_complete(struct lvsh *sh, const char *line, size_t len,
 {
 	char buf[1024], pre[256], *words[MAX_WORDS], *prefix, *p;
 	const struct lvsh_cmd *cmd;
+	const char *first = NULL;
 	size_t start = 0, i;
 	int n = 0, pos = 0, rc;
 	char err[256];
@@ -340,13 +386,13 @@ int lvsh_complete(struct lvsh *sh, const char *line, size_t len,
 	if (cmd == NULL)
 		return 0;
 	for (i = 1; i < (size_t)n; i++)
-		if (!is_option_word(cmd, words[i]))
-			pos++;
+		if (!is_option_word(cmd, words[i]) && pos++ == 0)
+			first = words[i];
 	if (strchr(prefix, '=') != NULL)
 		return 0;		/* a value: nothing to offer */
 	rc = 0;
 	if (prefix[0] != '-')
-		rc = add_positional(sh, c, cmd, pos, prefix);
+		rc = add_positional(sh, c, cmd, first, pos, prefix);
 	if (rc == 0 && (prefix[0] != '\0' || c->n == 0))
 		rc = add_options(c, cmd, prefix);
 out:

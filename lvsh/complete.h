@@ -34,9 +34,13 @@ size_t lvsh_completion_common(const struct lvsh_completion *cand);
 /* Forget cached VM names (after a command that spawned or destroyed). */
 void lvsh_complete_invalidate(void);
 
-/* Kind of the positional word number pos (from 0) of cmd, from its usage:
- * "VM", "SELECTOR", "IMAGE", "CMD", a literal, or NULL.  Written into buf. */
+/* Kind of the positional word number pos (from 0) of a usage form:
+ * "VM", "SELECTOR", "IMAGE", "CMD", a literal, alternatives of these
+ * joined by '|' ("IMAGE|last|off"), or NULL.  Written into buf. */
 const char *lvsh_usage_word(const char *usage, int pos, char *buf,
 			    size_t len);
+/* The forms of a usage, split at " | " ("[set FLAVOR N | preload
+ * IMAGE]": two); at most max of them, each cut at 127 bytes. */
+size_t lvsh_usage_forms(const char *usage, char forms[][128], size_t max);
 
 #endif

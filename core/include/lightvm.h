@@ -362,6 +362,17 @@ int lv_pool_set(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 		unsigned target) LV_WUR;
 int lv_pool_set_kind(struct lv_host *h, uint64_t mem_bytes, uint32_t vcpus,
 		     enum lv_kind kind, unsigned target) LV_WUR;
+/* The image pooled unikernel shells hold loaded, so that a spawn of it
+ * copies nothing (KVM; -EOPNOTSUPP elsewhere).  image: a catalog name or
+ * a path, checked as a spawn's (a unikernel for this host; the driver
+ * may refuse a large one), held until set again; "last" (the default):
+ * the last image a pooled spawn started; "off": none.  0, or -errno
+ * with err set (the setting is then unchanged). */
+enum lv_preload_mode { LV_PRELOAD_LAST = 0, LV_PRELOAD_IMAGE = 1, LV_PRELOAD_OFF = 2 };
+int lv_pool_preload(struct lv_host *h, const char *image, char *err, size_t errlen) LV_WUR;
+/* What lv_pool_preload set: "last", "off" or the image as it was given;
+ * NULL for a driver without preloads. */
+const char *lv_pool_preload_name(const struct lv_host *h);
 /* Fills up to max entries; returns the number of flavors. */
 unsigned lv_pool_list(struct lv_host *h, struct lv_pool_info *out, unsigned max);
 /* "4M/1" <-> flavor */

@@ -134,7 +134,9 @@ struct kvm_driver {
 	int64_t last_busy;             /* the last EXEC or shell message */
 	struct kvm_preload {           /* the image pooled unikernel shells hold
 					* loaded (PRELOAD): the last a pooled
-					* unikernel spawn started */
+					* unikernel spawn started, or the one
+					* the operator named (kvm_preload) */
+		int mode;              /* enum lv_preload_mode */
 		int fd;                /* -1: none yet */
 		struct stat st;        /* what it is: device, inode, size, times */
 		int64_t token;         /* names it to the shells, > 0 */
@@ -580,6 +582,18 @@ static void shell_preloaded(struct kvm_shell *s, const struct kvm_msg *m)
  * image that is not the preloaded one becomes it. */
 enum { PRE_NONE, PRE_HELD, PRE_SENT };
 
+/* fd (st) becomes the image the pool preloads, under a new token. */
+static void preload_take(struct kvm_driver *d, int fd, const struct stat *st)
+{
+	if (d->pre.fd >= 0)
+		close(d->pre.fd);
+	d->pre.fd = fd;
+	d->pre.st = *st;
+	d->pre.token++;
+	d->pre.stale = true;
+	d->pre.warned = false;
+}
+
 static int preload_hit(struct kvm_shell *s, int image_fd)
 {
 	struct kvm_driver *d = s->d;
@@ -591,19 +605,54 @@ static int preload_hit(struct kvm_shell *s, int image_fd)
 	if (d->pre.fd >= 0 && lv__same_file(&st, &d->pre.st))
 		return s->pre_token == d->pre.token ? PRE_HELD :
 		       s->pre_sent == d->pre.token ? PRE_SENT : PRE_NONE;
-	if (st.st_size > PRELOAD_MAX)   /* the pool's memory: the image in every shell */
+	/* only "last" follows the spawns; the pool's memory: the image in
+	 * every shell */
+	if (d->pre.mode != LV_PRELOAD_LAST || st.st_size > PRELOAD_MAX)
 		return PRE_NONE;
 	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return PRE_NONE;
-	if (d->pre.fd >= 0)
-		close(d->pre.fd);
-	d->pre.fd = fd;
-	d->pre.st = st;
-	d->pre.token++;
-	d->pre.stale = true;
-	d->pre.warned = false;
+	if (fd >= 0)
+		preload_take(d, fd, &st);
 	return PRE_NONE;
+}
+
+/* The pool's lv_pool_preload: an image (held until set again), "last"
+ * (the next pooled spawn's image becomes it) or "off" (none; shells
+ * that hold one keep it until their spawn zeroes it). */
+static int kvm_preload(struct lv_driver *drv, int mode, int image_fd, char *err, size_t errlen)
+{
+	struct kvm_driver *d = (struct kvm_driver *)drv;
+	struct stat st;
+	int fd, rc;
+
+	if (mode == LV_PRELOAD_IMAGE) {
+		if (fstat(image_fd, &st) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "preload: %s", strerror(-rc));
+			return rc;
+		}
+		if (st.st_size > PRELOAD_MAX) {
+			snprintf(err, errlen, "preload: the image is %lld KiB; pooled shells hold at most "
+				 "%lld KiB (each one holds a copy)", (long long)st.st_size >> 10,
+				 PRELOAD_MAX >> 10);
+			return -EFBIG;
+		}
+		fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "preload: %s", strerror(-rc));
+			return rc;
+		}
+		if (!(d->pre.fd >= 0 && lv__same_file(&st, &d->pre.st)))
+			preload_take(d, fd, &st);
+		else
+			close(fd);
+	} else if (mode == LV_PRELOAD_OFF && d->pre.fd >= 0) {
+		close(d->pre.fd);
+		d->pre.fd = -1;
+		d->pre.stale = false;
+	}
+	d->pre.mode = mode;
+	return 0;
 }
 
 static void shell_prepared(struct kvm_shell *s)
@@ -2061,6 +2110,7 @@ const struct lv_driver_ops lv_kvm_ops = {
 	.log_release = kvm_log_release,
 	.log_settle = kvm_log_settle,
 	.stats = kvm_stats,
+	.preload = kvm_preload,
 	.stats_console = true,
 	.attach = kvm_attach,
 	.restore_done = kvm_restore_done,

@@ -4,7 +4,9 @@
 # another image on such a shell finds none of the preloaded one in its
 # memory (memscan after ballast's 256 KiB of 0x5a); a file changed in
 # place is not mistaken for the one preloaded; a preloaded guest reboots
-# from its image; under ASan/UBSan as well (scripts/test).
+# from its image; the operator names the image (pool preload, the
+# config's pool-preload) or turns preloads off; under ASan/UBSan as well
+# (scripts/test).
 . tests/integration/lib.sh
 need_kvm
 start_agent
@@ -81,4 +83,54 @@ done
 until_state k-1 running
 [ "$($LVSH --json -c "inspect k-1" | jq '.vms[0].pid')" = "$pid" ] || fail "k-1 got another shell at its reboot"
 ok "a preloaded guest rebooted in its shell: booted twice, running"
+
+# the operator names the image (lvsh pool preload; pool-preload in the
+# config): it stays while other images are spawned, "off" stops it,
+# and bad names are refused by name with the setting unchanged
+$LVSH -c pool | grep -q "^preload: last$" || fail "pool does not show the preload: $($LVSH -c pool)"
+refused() {  # ARG EXPECTED
+	out=$($LVSH -c "pool preload '$1'" 2>&1) && fail "pool preload $1 was taken"
+	echo "$out" | grep -q "$2" || fail "pool preload $1: unclear error: $out"
+}
+refused nosuch "unknown image 'nosuch'"
+refused /etc/passwd "image '/etc/passwd'"
+refused "$(printf 'no\033[2Jop')" "control character (0x1b)"
+refused "$T" "not a regular file"
+head -c 2M /dev/zero >"$T/big"
+refused "$T/big" "image '$T/big'"
+[ "$($LVSH --json -c pool | jq -r .preload)" = last ] || fail "a refused preload changed it"
+$LVSH -c "pool preload echo" | grep -q "^pool: preload echo$" || fail "pool preload echo"
+settle
+$LVSH -c "spawn 1 noop name=p" >/dev/null || fail "spawn noop"
+until_state p-1 running
+[ "$(pre p-1)" = false ] || fail "noop preloaded while the pool holds echo"
+settle
+$LVSH -c "spawn 1 echo name=q" >/dev/null || fail "spawn echo"
+until_state q-1 running
+[ "$(pre q-1)" = true ] || fail "echo named by the operator, but not preloaded after a spawn of noop"
+ok "pool preload echo: held across a spawn of noop, and the spawn of echo loaded nothing"
+$LVSH -c "pool preload off" >/dev/null || fail "pool preload off"
+settle
+$LVSH -c "spawn 1 echo name=r" >/dev/null || fail "spawn echo"
+until_state r-1 running
+[ "$(pre r-1)" = false ] || fail "preload off, but echo preloaded"
+ok "pool preload off: the spawn loaded its image"
+agent_alive
+# the config's pool-preload: the first spawn after the agent's start
+# finds its image loaded
+stop_agent
+printf 'pool 4M/1 = 4\npool-preload = echo\n' >"$T/conf"
+start_agent -f "$T/conf"
+[ "$($LVSH --json -c pool | jq -r .preload)" = echo ] || fail "the config's pool-preload: $($LVSH -c pool)"
+end=$(( $(date +%s) + 60 * TS ))
+until [ "$($LVSH --json -c pool | jq '[.pools[] | select(.flavor == "4M/1")][0].ready')" = 4 ]; do
+	[ "$(date +%s)" -gt $end ] && fail "the pool did not fill: $($LVSH -c pool)"
+	sleep 0.1
+done
+settle
+$LVSH -c "spawn 1 echo name=s" >/dev/null || fail "spawn echo"
+until_state s-1 running
+[ "$(pre s-1)" = true ] || fail "pool-preload = echo, but the first spawn after the start was not preloaded"
+grep -q "pool: preload echo" "$T/agent.log" || fail "the preload is not logged"
+ok "pool-preload = echo in the config: the first spawn after the agent's start loaded nothing"
 agent_alive

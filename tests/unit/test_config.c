@@ -90,8 +90,10 @@ static void test_keys(void **state)
 		"watchdog = 30\nboot-timeout = 5000\n"
 		"max-waits = 5\n"
 		"pool 4M/1 = 8\n"
-		"pool 8M = 2\n"), 0);
+		"pool 8M = 2\n"
+		"pool-preload = daytime\n"), 0);
 	assert_string_equal(c.socket, "/tmp/x.sock");
+	assert_string_equal(c.pool_preload, "daytime");
 	assert_string_equal(c.state_dir, "/tmp/state");
 	assert_string_equal(c.driver, "kvm");
 	assert_string_equal(c.image_dirs[0], "/img");
@@ -159,6 +161,10 @@ static void test_hostile(void **state)
 	big[sizeof(big) - 2] = '\n';
 	big[sizeof(big) - 1] = 0;
 	expect_err(big, "line too long");
+	memcpy(big, "pool-preload = ", 15);             /* a value over 255 bytes */
+	big[400] = '\n';
+	big[401] = 0;
+	expect_err(big, "pool-preload is longer than 255 bytes");
 	/* a NUL byte ends the line for the parser: "socket" without '=' */
 	config_init(&c);
 	write_conf("socket\0= /x\n", 12);

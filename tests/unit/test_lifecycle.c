@@ -75,6 +75,25 @@ static const struct lv_driver_ops fake_ops = {
 	.destroy = f_destroy, .prepare = f_prepare, .discard = f_discard,
 };
 
+/* lv_pool_preload's driver side: records what it was handed */
+static struct { int calls, mode, fd_valid; off_t size; } fpre;
+static int f_preload(struct lv_driver *d, int mode, int fd, char *err, size_t len)
+{
+	struct stat st;
+
+	fpre.calls++;
+	fpre.mode = mode;
+	fpre.fd_valid = fd >= 0 && fstat(fd, &st) == 0;
+	fpre.size = fpre.fd_valid ? st.st_size : -1;
+	return 0;
+}
+static const struct lv_driver_ops preload_ops = {
+	.name = "fake", .open = f_open, .close = f_close, .start = f_start,
+	.pause = f_pause, .unpause = f_unpause, .shutdown = f_shutdown,
+	.destroy = f_destroy, .prepare = f_prepare, .discard = f_discard,
+	.preload = f_preload,
+};
+
 static int f_attach(struct lv_driver *d, struct lv_vm *vm) { return -ESRCH; }
 /* A driver whose live shells may report in after a restart. */
 static const struct lv_driver_ops adopt_ops = {
@@ -367,6 +386,49 @@ static void test_restore_half_created(void **state)
 /* lv_image_extras after lv_image_open: a regular file has no extras; an
  * image directory has its own, whatever its name (one named "kernel"
  * opens as DIR/kernel/kernel). */
+/* lv_pool_preload: an image checked as a spawn's reaches the driver
+ * open; "last" and "off" reach it as modes; bad names are refused by
+ * name and leave the setting as it was; a driver without preloads says
+ * so. */
+static void test_pool_preload(void **state)
+{
+	struct lv_host *h = *state;
+	char err[512], big[300];
+
+	assert_null(lv_pool_preload_name(h));
+	assert_int_equal(lv_pool_preload(h, "noop", err, sizeof(err)), -EOPNOTSUPP);
+	assert_non_null(strstr(err, "hold no image"));
+	h->ops = &preload_ops;
+	assert_string_equal(lv_pool_preload_name(h), "last");
+	memset(&fpre, 0, sizeof(fpre));
+	assert_int_equal(lv_pool_preload(h, "noop", err, sizeof(err)), 0);
+	assert_int_equal(fpre.mode, LV_PRELOAD_IMAGE);
+	assert_true(fpre.fd_valid);
+	assert_int_equal(fpre.size, 256);
+	assert_string_equal(lv_pool_preload_name(h), "noop");
+	/* refused: the setting stays noop, the driver is not called */
+	fpre.calls = 0;
+	assert_int_equal(lv_pool_preload(h, "nosuch", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "nosuch"));
+	assert_int_equal(lv_pool_preload(h, "junk", err, sizeof(err)), -ENOEXEC);
+	assert_int_equal(lv_pool_preload(h, "no\033[2Jpe", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "control character (0x1b)"));
+	assert_int_equal(lv_pool_preload(h, "", err, sizeof(err)), -EINVAL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(lv_pool_preload(h, big, err, sizeof(err)), -EINVAL);
+	assert_int_equal(fpre.calls, 0);
+	assert_string_equal(lv_pool_preload_name(h), "noop");
+	assert_int_equal(lv_pool_preload(h, "off", err, sizeof(err)), 0);
+	assert_int_equal(fpre.mode, LV_PRELOAD_OFF);
+	assert_false(fpre.fd_valid);
+	assert_string_equal(lv_pool_preload_name(h), "off");
+	assert_int_equal(lv_pool_preload(h, "last", err, sizeof(err)), 0);
+	assert_int_equal(fpre.mode, LV_PRELOAD_LAST);
+	assert_string_equal(lv_pool_preload_name(h), "last");
+	h->ops = &fake_ops;
+}
+
 static void test_image_extras(void **state)
 {
 	struct lv_host *h = *state;
@@ -409,6 +471,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_half_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restoring_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_extras, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_preload, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

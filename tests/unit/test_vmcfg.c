@@ -278,7 +278,8 @@ static void test_files(void **state)
 	assert_int_equal(vmcfg_list_dir(dir, &paths, &n, e.msg[0], sizeof(e.msg[0])), -ENOENT);
 }
 
-/* lvsh create FILE: completion offers file names (directories with '/') */
+/* lvsh create FILE: completion offers file names (directories with '/');
+ * pool's two forms */
 static void test_complete_file(void **state)
 {
 	char dir[] = "/tmp/test_vmcfg.XXXXXX", p[256], line[300];
@@ -321,6 +322,22 @@ static void test_complete_file(void **state)
 	snprintf(p, sizeof(p), "%s/vms/", dir);
 	assert_string_equal(cand.words[0], p);
 	assert_true(cand.no_space);
+	lvsh_completion_free(&cand);
+	/* a usage of two forms: pool [set FLAVOR N | preload IMAGE|last|off] */
+	assert_int_equal(lvsh_complete(&sh, "pool ", 5, &cand), 0);
+	assert_int_equal(cand.n, 2);
+	assert_string_equal(cand.words[0], "preload");
+	assert_string_equal(cand.words[1], "set");
+	lvsh_completion_free(&cand);
+	assert_int_equal(lvsh_complete(&sh, "pool preload l", 14, &cand), 0);
+	assert_int_equal(cand.n, 1);
+	assert_string_equal(cand.words[0], "last");
+	lvsh_completion_free(&cand);
+	assert_int_equal(lvsh_complete(&sh, "pool set l", 10, &cand), 0);
+	assert_int_equal(cand.n, 0);   /* set's FLAVOR: nothing to offer */
+	lvsh_completion_free(&cand);
+	assert_int_equal(lvsh_complete(&sh, "pool preload last ", 18, &cand), 0);
+	assert_int_equal(cand.n, 0);
 	lvsh_completion_free(&cand);
 	lvsh_fini(&sh);
 	snprintf(p, sizeof(p), "%s/web.cfg", dir);
