@@ -24,13 +24,23 @@ _Static_assert(LV_MEM_STEP == LV_PROTO_MEM_STEP, "memory step: core and protocol
 
 #define FD_RESERVE      64
 
+/* From the fd limit, read at most once a second (not a system call per
+ * spawn request). */
 static unsigned vm_limit(void)
 {
+	static unsigned limit;
+	static int64_t read_at;
+	int64_t now = lv_now_ns();
 	struct rlimit rl;
 
+	if (read_at && now - read_at < 1000000000ll)
+		return limit;
+	read_at = now;
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
-		return 100000;
-	return rl.rlim_cur > FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 0;
+		limit = 100000;
+	else
+		limit = rl.rlim_cur > FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 0;
+	return limit;
 }
 
 /* ---- requests */
@@ -46,6 +56,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	int64_t timeout_ns;
 	struct waiter *w;
 	struct lv_vm **vms;
+	struct stat image_st;
 	int fd, rc;
 
 	if (count == 0 || count > LV_PROTO_SPAWN_MAX) {
@@ -84,7 +95,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 		client_reply_err(c, seq, EINVAL, "spawn: vcpus=%u: %s", vcpus, lv_proto_flavor_rule());
 		return;
 	}
-	fd = lv_image_open(g_host, sp->image, mem, err, sizeof(err));
+	fd = lv_image_open_st(g_host, sp->image, mem, &image_st, err, sizeof(err));
 	if (fd < 0) {
 		client_reply_err(c, seq, -fd, "%s", err);
 		return;
@@ -117,7 +128,7 @@ static void do_spawn(struct client *c, uint32_t seq, const Lightvm__SpawnReq *sp
 	for (unsigned k = 0; k < count; k++) {
 		struct lv_spawn s = {
 			.image = sp->image, .prefix = sp->name_prefix, .name = sp->name, .mem_bytes = mem,
-			.vcpus = vcpus, .t_request = t0, .image_fd = fd,
+			.vcpus = vcpus, .t_request = t0, .image_fd = fd, .image_st = &image_st,
 			.ramdisk = sp->ramdisk ? sp->ramdisk : *rd ? rd : NULL,
 			.cmdline = sp->cmdline ? sp->cmdline : *cl ? cl : NULL,
 			.watchdog_s = sp->has_watchdog_s ? sp->watchdog_s : g_watchdog_s,

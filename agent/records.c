@@ -131,20 +131,16 @@ static size_t spares_open_wanted(void)
 }
 
 /* Open up to n of the spares next in line (when idle), so that a spawn
- * takes an open file; as many as the pools could use at once (beyond
- * that, the last in line are closed again). */
+ * takes an open file: the last `want` of the list (spare_claim takes
+ * from its end; a destroyed VM's record comes back there closed), as
+ * many as the pools could use at once; open ones before them are closed
+ * while more than that are open. */
 static void spares_open_some(unsigned n)
 {
-	size_t want = spares_open_wanted();
+	size_t want = spares_open_wanted(), from = nspares > want ? nspares - want : 0;
 	char name[32];
 
-	for (size_t i = 0; i < nspares && spares_open > want; i++)
-		if (spare_fds[i] >= 0) {
-			close(spare_fds[i]);
-			spare_fds[i] = -1;
-			spares_open--;
-		}
-	for (size_t i = nspares; i-- > 0 && n && spares_open < want; ) {
+	for (size_t i = nspares; i-- > from && n; ) {
 		if (spare_fds[i] >= 0)
 			continue;
 		spare_name(spares[i], name, sizeof(name));
@@ -152,6 +148,12 @@ static void spares_open_some(unsigned n)
 		spares_open += spare_fds[i] >= 0;
 		n--;
 	}
+	for (size_t i = 0; i < from && spares_open > want; i++)
+		if (spare_fds[i] >= 0) {
+			close(spare_fds[i]);
+			spare_fds[i] = -1;
+			spares_open--;
+		}
 }
 
 /* As many spares as the pools could hand out at once, plus a margin. */

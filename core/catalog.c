@@ -261,6 +261,14 @@ static void image_keep(struct lv_host *h, const char *path, int fd, const struct
 int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		  char *err, size_t errlen)
 {
+	struct stat st;
+
+	return lv_image_open_st(h, image, mem_bytes, &st, err, errlen);
+}
+
+int lv_image_open_st(struct lv_host *h, const char *image, uint64_t mem_bytes,
+		     struct stat *stp, char *err, size_t errlen)
+{
 	uint8_t buf[4096];
 	struct lv_elf_info info;
 	struct stat st;
@@ -330,6 +338,7 @@ check:
 		snprintf(err, errlen, "image '%s': %s", image, why);
 		goto out;
 	}
+	*stp = st;
 	return fd;
 out:
 	last_regular[0] = 0;
@@ -351,12 +360,14 @@ struct traits_entry {
 static struct traits_entry traits_cache[TRAITS_CACHE];
 static unsigned traits_next;
 
-int lv__image_traits(int fd, bool *is_linux, bool *wants_net)
+int lv__image_traits(int fd, const struct stat *known, bool *is_linux, bool *wants_net)
 {
 	struct traits_entry *e;
 	struct stat st;
 
-	if (fstat(fd, &st))
+	if (known)
+		st = *known;
+	else if (fstat(fd, &st))
 		return -errno;
 	for (unsigned i = 0; i < TRAITS_CACHE; i++)
 		if (traits_cache[i].valid && lv__same_file(&traits_cache[i].st, &st)) {

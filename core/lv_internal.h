@@ -95,6 +95,7 @@ struct lv_vm {
 	bool from_snapshot;          /* start() from a snapshot (lv_spawn.snapshot) */
 	bool hold_start;             /* ... and held until unpaused (lv_spawn.hold) */
 	bool snap_copy;              /* ... copied, not mapped (lv_spawn.snapshot_copy) */
+	const struct stat *image_st; /* while start() runs: its image fd's stat, or NULL */
 	bool image_linux;            /* the image is a Linux kernel (lv__image_traits), set by lv_vm_spawn (not for a VM re-attached after a restart; the KVM stats page says it for those) */
 	bool held;                   /* saved by lv_vm_save_hold, still held */
 	enum lv_state save_from;     /* the state a save returns to */
@@ -142,9 +143,9 @@ const char *lv__platform_outer(char *buf, size_t len, int self_is_xen);
 /* Is the open image a Linux kernel with the PVH entry note (catalog.c)? */
 bool lv__image_is_linux(int fd);
 /* Both of an image's traits (Linux kernel; asks for a NIC), from a small
- * cache by file identity: one fstat when the file was looked at before
- * (catalog.c).  0 or -errno. */
-int lv__image_traits(int fd, bool *is_linux, bool *wants_net);
+ * cache by file identity: one fstat when the file was looked at before,
+ * none when known is its stat already (catalog.c).  0 or -errno. */
+int lv__image_traits(int fd, const struct stat *known, bool *is_linux, bool *wants_net);
 /* The same file, unchanged: device, inode, size, modification and
  * change times (catalog.c; the image caches and the KVM preload). */
 struct stat;

@@ -375,7 +375,7 @@ int lv_pool_preload(struct lv_host *h, const char *image, char *err, size_t errl
 		fd = lv_image_open(h, image, LV_GUEST_MAX_MEM, err, errlen);
 		if (fd < 0)
 			return fd;
-		if (lv__image_traits(fd, &is_linux, &wants_net) == 0 && is_linux) {
+		if (lv__image_traits(fd, NULL, &is_linux, &wants_net) == 0 && is_linux) {
 			snprintf(err, errlen, "preload: '%s' is a Linux kernel: only unikernels are "
 				 "preloaded (a Linux shell boots its kernel at the spawn)", image);
 			close(fd);

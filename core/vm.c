@@ -448,6 +448,8 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	char dummy[8];
 	int fd = sp->image_fd, rc;
 	bool is_linux, wants_net;
+	struct stat own_st;
+	const struct stat *image_st = sp->image_fd >= 0 ? sp->image_st : NULL;
 
 	if (!err) {
 		err = dummy;
@@ -516,13 +518,14 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	if (rc)
 		goto fail;
 	if (fd < 0) {
-		fd = lv_image_open(h, sp->image, vm->info.mem_bytes, err, errlen);
+		fd = lv_image_open_st(h, sp->image, vm->info.mem_bytes, &own_st, err, errlen);
 		if (fd < 0) {
 			rc = fd;
 			goto fail;
 		}
+		image_st = &own_st;
 	}
-	if (sp->snapshot || lv__image_traits(fd, &is_linux, &wants_net))
+	if (sp->snapshot || lv__image_traits(fd, image_st, &is_linux, &wants_net))
 		is_linux = wants_net = false;   /* a snapshot says itself (snapshot_net) */
 	if ((sp->ramdisk || sp->cmdline) && strcmp(h->ops->name, "kvm") == 0 && !is_linux) {
 		snprintf(err, errlen, "%s is for Linux kernels (and the Xen driver): %s is a LightVM unikernel",
@@ -538,12 +541,14 @@ int lv_vm_spawn(struct lv_host *h, const struct lv_spawn *sp,
 	if (rc)
 		goto fail;
 	vm->spawn = sp;
+	vm->image_st = sp->snapshot ? NULL : image_st;
 	vm->image_linux = is_linux;   /* the driver asks no second time */
 	vm->watchdog_s = sp->watchdog_s;
 	if (h->cfg.prestart)
 		h->cfg.prestart(h->cfg.cb_ctx, vm, false);
 	rc = h->ops->start(h->drv, vm, fd);
 	vm->spawn = NULL;
+	vm->image_st = NULL;
 	if (fd != sp->image_fd)
 		close(fd);
 	fd = -1;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define LV_WUR __attribute__((warn_unused_result))
 #define LV_VM_NAME_MAX 64   /* including NUL; matches LV_NAME_MAX */
@@ -193,6 +194,9 @@ struct lv_spawn {
 	uint32_t vcpus;          /* 0: 1 */
 	int64_t  t_request;      /* CLOCK_MONOTONIC ns; 0: now */
 	int      image_fd;       /* -1, or an fd from lv_image_open (borrowed) */
+	/* image_fd's stat from lv_image_open_st, or NULL: spares a spawn of
+	 * N VMs its fstat calls (one per VM in the core, one in the driver) */
+	const struct stat *image_st;
 	/* Xen only (other drivers refuse them): a ramdisk file (path) and
 	 * arguments appended to the kernel command line; NULL: none */
 	const char *ramdisk;
@@ -328,6 +332,9 @@ int lv_snapshot_open(struct lv_host *h, const char *path, struct lv_snapshot_des
  * a message in err. */
 int lv_image_open(struct lv_host *h, const char *image, uint64_t mem_bytes,
 		  char *err, size_t errlen) LV_WUR;
+/* The same, with the open file's stat (as fstat would give it) in *st. */
+int lv_image_open_st(struct lv_host *h, const char *image, uint64_t mem_bytes,
+		     struct stat *st, char *err, size_t errlen) LV_WUR;
 /* Xen: what an image directory of the catalog (NAME/ holding kernel,
  * initrd, cmdline; scripts/tinyx) adds to a spawn that names no ramdisk or
  * command line: ramdisk gets the initrd's path, cmdline the cmdline file's

@@ -594,20 +594,25 @@ static void preload_take(struct kvm_driver *d, int fd, const struct stat *st)
 	d->pre.warned = false;
 }
 
-static int preload_hit(struct kvm_shell *s, int image_fd)
+static int preload_hit(struct kvm_shell *s, int image_fd, const struct stat *known)
 {
 	struct kvm_driver *d = s->d;
 	struct stat st;
 	int fd;
 
-	if (fstat(image_fd, &st) < 0)
+	if (known)
+		st = *known;
+	else if (fstat(image_fd, &st) < 0)
 		return PRE_NONE;
 	if (d->pre.fd >= 0 && lv__same_file(&st, &d->pre.st))
 		return s->pre_token == d->pre.token ? PRE_HELD :
 		       s->pre_sent == d->pre.token ? PRE_SENT : PRE_NONE;
-	/* only "last" follows the spawns; the pool's memory: the image in
-	 * every shell */
-	if (d->pre.mode != LV_PRELOAD_LAST || st.st_size > PRELOAD_MAX)
+	/* only "last" follows the spawns, and a named image its own file
+	 * changed in place; the pool's memory: the image in every shell */
+	if ((d->pre.mode == LV_PRELOAD_OFF) ||
+	    (d->pre.mode == LV_PRELOAD_IMAGE && (d->pre.fd < 0 || st.st_dev != d->pre.st.st_dev ||
+						st.st_ino != d->pre.st.st_ino)) ||
+	    st.st_size > PRELOAD_MAX)
 		return PRE_NONE;
 	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd >= 0)
@@ -1132,7 +1137,7 @@ static int shell_exec(struct kvm_shell *s, struct lv_vm *vm, int image_fd,
 		 (vm->snap_copy ? KVM_EXEC_COPY : 0);
 	snprintf(m.name, sizeof(m.name), "%s", vm->info.name);
 	/* a pooled shell holding the image loaded gets none (preload_hit) */
-	pre = boot || vm->from_snapshot ? PRE_NONE : preload_hit(s, image_fd);
+	pre = boot || vm->from_snapshot ? PRE_NONE : preload_hit(s, image_fd, vm->image_st);
 	if (pre != PRE_NONE) {
 		m.kind |= KVM_EXEC_PRELOADED;
 		m.code = pre == PRE_HELD ? s->pre_token : s->pre_sent;
@@ -1580,7 +1585,7 @@ static int boot_args(struct kvm_driver *d, struct lv_vm *vm, int image_fd, struc
 	*out = NULL;
 	if (sp)   /* lv_vm_spawn looked at the image already */
 		is_linux = vm->image_linux;
-	else if (lv__image_traits(image_fd, &is_linux, &wants_net))
+	else if (lv__image_traits(image_fd, NULL, &is_linux, &wants_net))
 		is_linux = false;
 	if (!is_linux) {
 		if (sp && (sp->ramdisk || sp->cmdline)) {

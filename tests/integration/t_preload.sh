@@ -109,6 +109,20 @@ $LVSH -c "spawn 1 echo name=q" >/dev/null || fail "spawn echo"
 until_state q-1 running
 [ "$(pre q-1)" = true ] || fail "echo named by the operator, but not preloaded after a spawn of noop"
 ok "pool preload echo: held across a spawn of noop, and the spawn of echo loaded nothing"
+# the named file changed in place: loaded anew, then preloaded as it is now
+cp "$B/images/echo" "$T/pin"
+$LVSH -c "pool preload $T/pin" >/dev/null || fail "pool preload $T/pin"
+settle
+cat "$B/images/hello" >"$T/pin"
+$LVSH -c "spawn 1 $T/pin name=u" >/dev/null || fail "spawn the changed $T/pin"
+until_state u-1 shutoff
+[ "$(pre u-1)" = false ] || fail "the named file changed, but taken for its preload"
+grep -q "^hello from u-1$" "$(console_log u-1)" || fail "the changed $T/pin did not run: $(cat "$(console_log u-1)")"
+settle
+$LVSH -c "spawn 1 $T/pin name=v" >/dev/null || fail "spawn $T/pin again"
+until_state v-1 shutoff
+[ "$(pre v-1)" = true ] || fail "the named file, changed in place, is not preloaded again"
+ok "the named file changed in place: loaded anew, then preloaded as it is now"
 $LVSH -c "pool preload off" >/dev/null || fail "pool preload off"
 settle
 $LVSH -c "spawn 1 echo name=r" >/dev/null || fail "spawn echo"
