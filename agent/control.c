@@ -37,6 +37,8 @@
 #include "frame.h"
 
 #define BODY_CHUNK 4096u            /* first body allocation */
+#define IN_BUF 256u                 /* read at a frame's start: its header and a
+				     * small body in one recv (client_read) */
 #define ACCEPT_BACKOFF_NS 100000000ll
 
 struct client {
@@ -56,6 +58,8 @@ struct client {
 	int64_t t_frame;   /* first byte of a partial frame */
 	int64_t t_active;  /* last request read or output sent */
 	bool op_checked;   /* the body's first field was checked (body_peek) */
+	uint8_t in[IN_BUF]; /* bytes read at a frame's start, not yet taken */
+	uint16_t in_off, in_len;
 	unsigned budget[CB_NR];
 	pid_t pid;
 	uid_t uid;
@@ -525,21 +529,104 @@ static int body_room(struct client *c)
 	return 0;
 }
 
+/* n more body bytes are in c->body: the operation's early check, and a
+ * complete frame handled.  -1 once the connection is ending. */
+static int body_added(struct client *c, size_t n)
+{
+	c->body_got += n;
+	if (!c->op_checked && body_peek(c))
+		return -1;
+	return 0;
+}
+
+/* A frame whose header and body are all in: reset, then handle it. */
+static void frame_done(struct client *c)
+{
+	if (c->hdr_got == LV_FRAME_HDR && c->body_got == c->h.len) {
+		c->hdr_got = 0;
+		c->body_got = 0;
+		c->op_checked = false;
+		client_frame(c);
+	}
+}
+
+/* Take up to n bytes of src (read into c->in) into the frame being
+ * read: how many it took, or -1 once the connection is ending. */
+static ssize_t client_take(struct client *c, const uint8_t *src, size_t n)
+{
+	size_t k;
+
+	if (c->hdr_got == 0 && c->body_got == 0)
+		c->t_frame = lv_now_ns();
+	if (c->hdr_got < LV_FRAME_HDR) {
+		k = n < LV_FRAME_HDR - c->hdr_got ? n : LV_FRAME_HDR - c->hdr_got;
+		memcpy(c->hdr + c->hdr_got, src, k);
+		c->hdr_got += k;
+		if (c->hdr_got < LV_FRAME_HDR)
+			return (ssize_t)k;
+		if (client_header(c)) {
+			if (!c->dead && !c->closing)
+				client_close(c);
+			return -1;
+		}
+	} else {
+		if (body_room(c)) {
+			client_close(c);
+			return -1;
+		}
+		k = c->h.len - c->body_got;   /* body_room: the cap holds the next bytes */
+		if (k > c->body_cap - c->body_got)
+			k = c->body_cap - c->body_got;
+		if (k > n)
+			k = n;
+		memcpy(c->body + c->body_got, src, k);
+		if (body_added(c, k))
+			return -1;
+	}
+	frame_done(c);
+	return (ssize_t)k;
+}
+
+/* Read what c sent.  At a frame's start (or inside its header) one recv
+ * into c->in takes the header and a small body at once; a larger body
+ * is read straight into its buffer.  A read shorter than asked means the
+ * socket is empty for now: no second recv to hear EAGAIN (the epoll is
+ * level-triggered, and wakes again for more).  Bytes of c->in not taken
+ * yet (a client that sends several frames at once) are taken before the
+ * next read, and at the latest once its replies drain (client_cb). */
 static void client_read(struct client *c)
 {
-	for (int budget = 64; budget > 0 && !c->dead && !c->closing &&
-	     client_pending(c) < g_limits.pause_pending; budget--) {
-		ssize_t r;
+	bool drained = false;
+	int budget = 64;
 
-		if (c->hdr_got < LV_FRAME_HDR) {
-			r = recv(c->fd, c->hdr + c->hdr_got, LV_FRAME_HDR - c->hdr_got, MSG_DONTWAIT);
+	while (!c->dead && !c->closing && client_pending(c) < g_limits.pause_pending) {
+		uint8_t *dst;
+		size_t want;
+		ssize_t r;
+		bool staged;
+
+		if (c->in_off < c->in_len) {   /* bounded by IN_BUF: not budgeted */
+			r = client_take(c, c->in + c->in_off, c->in_len - c->in_off);
+			if (r < 0)
+				return;
+			c->in_off += (uint16_t)r;
+			continue;
+		}
+		if (drained || budget-- <= 0)
+			break;
+		staged = c->hdr_got < LV_FRAME_HDR;
+		if (staged) {
+			dst = c->in;
+			want = sizeof(c->in);
 		} else {
 			if (body_room(c)) {
 				client_close(c);
 				return;
 			}
-			r = recv(c->fd, c->body + c->body_got, c->body_cap - c->body_got, MSG_DONTWAIT);
+			dst = c->body + c->body_got;
+			want = c->body_cap - c->body_got;
 		}
+		r = recv(c->fd, dst, want, MSG_DONTWAIT);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (r <= 0) {
@@ -548,28 +635,15 @@ static void client_read(struct client *c)
 			client_close(c);
 			return;
 		}
-		if (c->hdr_got == 0 && c->body_got == 0)
-			c->t_frame = lv_now_ns();
-		if (c->hdr_got < LV_FRAME_HDR) {
-			c->hdr_got += (size_t)r;
-			if (c->hdr_got < LV_FRAME_HDR)
-				continue;
-			if (client_header(c)) {
-				if (!c->dead && !c->closing)
-					client_close(c);
-				return;
-			}
-		} else {
-			c->body_got += (size_t)r;
-			if (!c->op_checked && body_peek(c))
-				return;
+		drained = (size_t)r < want;
+		if (staged) {
+			c->in_off = 0;
+			c->in_len = (uint16_t)r;
+			continue;
 		}
-		if (c->hdr_got == LV_FRAME_HDR && c->body_got == c->h.len) {
-			c->hdr_got = 0;
-			c->body_got = 0;
-			c->op_checked = false;
-			client_frame(c);
-		}
+		if (body_added(c, (size_t)r))
+			return;
+		frame_done(c);
 	}
 	client_events(c);
 }
@@ -581,7 +655,7 @@ static void client_cb(void *arg, int fd, uint32_t events)
 	client_ref(c);
 	if (events & EPOLLOUT)
 		client_flush(c);
-	if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (!c->dead && ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->in_off < c->in_len))
 		client_read(c);
 	client_unref(c);
 }
