@@ -30,6 +30,13 @@ for m in garbage badmagic badversion oversize badtype badbody truncated-header t
 done
 r=$($RAW "$SOCK" ok-host)
 echo "$r" | grep -q "reply seq=42 err=0" || fail "sequence not echoed: $r"
+# several requests in one write, and one a byte at a time: every one
+# answered, in order (the agent's first read per frame takes 256 bytes)
+r=$($RAW "$SOCK" pipelined) || fail "rawclient pipelined"
+[ "$r" = "pipelined 40 replies in order" ] || fail "pipelined requests: $r"
+r=$($RAW "$SOCK" dribble) || fail "rawclient dribble"
+echo "$r" | grep -q "reply seq=43 err=0" || fail "a request sent a byte at a time: $r"
+still_ok "40 requests in one write answered in order; one sent a byte at a time answered"
 
 # a client that disconnects in the middle of a spawn
 ( $LVSH -c "spawn 100 noop" >/dev/null 2>&1 & p=$!; sleep 0.05; kill -9 $p ) 2>/dev/null

@@ -3,7 +3,11 @@
  * negative tests, and prints what (if anything) comes back.
  *   lv-rawclient SOCKET MODE
  * MODE: garbage | badmagic | badversion | oversize | truncated-header |
- *       truncated-body | badbody | badtype | ok-host
+ *       truncated-body | badbody | badtype | ok-host | pipelined | dribble
+ * pipelined: 40 host requests in one write (frames across the agent's
+ * 256-byte first read); prints "pipelined 40 replies in order" if every
+ * one was answered, in order.  dribble: one host request a byte at a
+ * time.
  * Prints "reply err=N message=..." or "closed" and exits 0 when the agent
  * behaved (answered with an error and/or closed), 1 on a local failure.
  */
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -61,6 +66,46 @@ static int show_reply(int fd)
 	if (r->host)
 		printf("host driver=%s vms=%u\n", r->host->driver, r->host->vms);
 	lightvm__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* One host request frame with sequence seq into buf: its length. */
+static size_t host_frame(uint8_t *buf, uint32_t seq)
+{
+	Lightvm__Request rq = LIGHTVM__REQUEST__INIT;
+	Lightvm__HostReq hr = LIGHTVM__HOST_REQ__INIT;
+	size_t n;
+
+	rq.op_case = LIGHTVM__REQUEST__OP_HOST;
+	rq.host = &hr;
+	n = lightvm__request__pack(&rq, buf + LV_FRAME_HDR);
+	lv_frame_encode_hdr(buf, LV_FRAME_REQUEST, seq, (uint32_t)n);
+	return LV_FRAME_HDR + n;
+}
+
+static int pipelined(int fd)
+{
+	uint8_t buf[40 * 64];
+	size_t off = 0;
+
+	for (uint32_t s = 1; s <= 40; s++)
+		off += host_frame(buf + off, s);
+	put(fd, buf, off);
+	for (uint32_t s = 1; s <= 40; s++) {
+		struct lv_frame_hdr h;
+		uint8_t *body = NULL;
+
+		if (lv_frame_read(fd, &h, &body)) {
+			printf("closed after %u replies\n", s - 1);
+			return 0;
+		}
+		free(body);
+		if (h.seq != s) {
+			printf("reply %u has seq %u\n", s, h.seq);
+			return 0;
+		}
+	}
+	printf("pipelined 40 replies in order\n");
 	return 0;
 }
 
@@ -122,6 +167,17 @@ int main(int argc, char **argv)
 		n = lightvm__request__pack(&rq, buf);
 		if (lv_frame_write(fd, LV_FRAME_REQUEST, 42, buf, (uint32_t)n))
 			return 1;
+	} else if (!strcmp(mode, "pipelined")) {
+		return pipelined(fd);
+	} else if (!strcmp(mode, "dribble")) {
+		uint8_t buf[64];
+		size_t n = host_frame(buf, 43);
+		struct timespec ms = { 0, 1000000 };
+
+		for (size_t i = 0; i < n; i++) {
+			put(fd, buf + i, 1);
+			nanosleep(&ms, NULL);
+		}
 	} else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;
