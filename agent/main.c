@@ -177,9 +177,11 @@ static void pool_preload(const struct agent_config *c)
 {
 	char err[512];
 
-	if (c->pool_preload[0] && lv_pool_preload(g_host, c->pool_preload, err, sizeof(err)))
+	if (!c->pool_preload[0])
+		return;
+	if (lv_pool_preload(g_host, c->pool_preload, err, sizeof(err)))
 		alog(LV_LOG_WARN, "config: pool-preload %s rejected: %s", c->pool_preload, err);
-	else if (c->pool_preload[0])
+	else
 		alog(LV_LOG_INFO, "pool: preload %s", c->pool_preload);
 }
 

@@ -74,10 +74,11 @@ struct lv_driver_ops {
 	 * restore_done (lv__vm_limbo_take): lv_vm_restore keeps the record */
 	bool adopts;
 	/* Optional.  The image pooled unikernel shells hold loaded
-	 * (lv_pool_preload): image_fd, a unikernel lv_image_open checked
-	 * (dup it to keep it), or -1 with LV_PRELOAD_LAST or LV_PRELOAD_OFF.
-	 * 0, or -errno with err set. */
-	int  (*preload)(struct lv_driver *d, int mode, int image_fd, char *err, size_t errlen);
+	 * (lv_pool_preload): image_fd, a unikernel lv_image_open_st checked
+	 * (dup it to keep it), and its stat st; or -1 and NULL with
+	 * LV_PRELOAD_LAST or LV_PRELOAD_OFF.  0, or -errno with err set. */
+	int  (*preload)(struct lv_driver *d, int mode, int image_fd, const struct stat *st,
+			char *err, size_t errlen);
 };
 
 struct lv_vm {

@@ -348,6 +348,7 @@ int lv_pool_preload(struct lv_host *h, const char *image, char *err, size_t errl
 {
 	int mode, fd = -1, rc;
 	bool is_linux = false, wants_net;
+	struct stat st;
 
 	if (!h->ops->preload) {
 		snprintf(err, errlen, "preload: the %s driver's pooled shells hold no image", h->ops->name);
@@ -372,17 +373,17 @@ int lv_pool_preload(struct lv_host *h, const char *image, char *err, size_t errl
 		mode = LV_PRELOAD_IMAGE;
 		/* checked as a spawn's, at the largest memory (the shells that
 		 * cannot hold it say so, and load it at their spawn) */
-		fd = lv_image_open(h, image, LV_GUEST_MAX_MEM, err, errlen);
+		fd = lv_image_open_st(h, image, LV_GUEST_MAX_MEM, &st, err, errlen);
 		if (fd < 0)
 			return fd;
-		if (lv__image_traits(fd, NULL, &is_linux, &wants_net) == 0 && is_linux) {
+		if (lv__image_traits(fd, &st, &is_linux, &wants_net) == 0 && is_linux) {
 			snprintf(err, errlen, "preload: '%s' is a Linux kernel: only unikernels are "
 				 "preloaded (a Linux shell boots its kernel at the spawn)", image);
 			close(fd);
 			return -EINVAL;
 		}
 	}
-	rc = h->ops->preload(h->drv, mode, fd, err, errlen);
+	rc = h->ops->preload(h->drv, mode, fd, fd >= 0 ? &st : NULL, err, errlen);
 	if (fd >= 0)
 		close(fd);
 	if (rc)

@@ -178,10 +178,9 @@ const char *lvsh_usage_word(const char *usage, int pos, char *buf,
 		n = strcspn(p, " []");
 		if (n == 0)
 			break;
-		/* options are not positional words, nor is a lone '|' (it
-		 * separates whole forms: lvsh_usage_forms) */
-		if (memchr(p, '=', n) == NULL && p[0] != '-' &&
-		    !(n == 1 && p[0] == '|')) {
+		/* options are not positional words (a form has no " | ":
+		 * lvsh_usage_forms split them) */
+		if (memchr(p, '=', n) == NULL && p[0] != '-') {
 			if (k++ == pos) {
 				if (n >= len)
 					return NULL;

@@ -598,6 +598,7 @@ static int preload_hit(struct kvm_shell *s, int image_fd, const struct stat *kno
 {
 	struct kvm_driver *d = s->d;
 	struct stat st;
+	bool follows;
 	int fd;
 
 	if (known)
@@ -609,10 +610,10 @@ static int preload_hit(struct kvm_shell *s, int image_fd, const struct stat *kno
 		       s->pre_sent == d->pre.token ? PRE_SENT : PRE_NONE;
 	/* only "last" follows the spawns, and a named image its own file
 	 * changed in place; the pool's memory: the image in every shell */
-	if ((d->pre.mode == LV_PRELOAD_OFF) ||
-	    (d->pre.mode == LV_PRELOAD_IMAGE && (d->pre.fd < 0 || st.st_dev != d->pre.st.st_dev ||
-						st.st_ino != d->pre.st.st_ino)) ||
-	    st.st_size > PRELOAD_MAX)
+	follows = d->pre.mode == LV_PRELOAD_LAST ||
+		  (d->pre.mode == LV_PRELOAD_IMAGE && d->pre.fd >= 0 &&
+		   st.st_dev == d->pre.st.st_dev && st.st_ino == d->pre.st.st_ino);
+	if (!follows || st.st_size > PRELOAD_MAX)
 		return PRE_NONE;
 	fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd >= 0)
@@ -623,34 +624,28 @@ static int preload_hit(struct kvm_shell *s, int image_fd, const struct stat *kno
 /* The pool's lv_pool_preload: an image (held until set again), "last"
  * (the next pooled spawn's image becomes it) or "off" (none; shells
  * that hold one keep it until their spawn zeroes it). */
-static int kvm_preload(struct lv_driver *drv, int mode, int image_fd, char *err, size_t errlen)
+static int kvm_preload(struct lv_driver *drv, int mode, int image_fd, const struct stat *st,
+		       char *err, size_t errlen)
 {
 	struct kvm_driver *d = (struct kvm_driver *)drv;
-	struct stat st;
 	int fd, rc;
 
 	if (mode == LV_PRELOAD_IMAGE) {
-		if (fstat(image_fd, &st) < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "preload: %s", strerror(-rc));
-			return rc;
-		}
-		if (st.st_size > PRELOAD_MAX) {
+		if (st->st_size > PRELOAD_MAX) {
 			snprintf(err, errlen, "preload: the image is %lld KiB; pooled shells hold at most "
-				 "%lld KiB (each one holds a copy)", (long long)st.st_size >> 10,
+				 "%lld KiB (each one holds a copy)", (long long)st->st_size >> 10,
 				 PRELOAD_MAX >> 10);
 			return -EFBIG;
 		}
-		fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "preload: %s", strerror(-rc));
-			return rc;
+		if (!(d->pre.fd >= 0 && lv__same_file(st, &d->pre.st))) {   /* already it: kept */
+			fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 3);
+			if (fd < 0) {
+				rc = -errno;
+				snprintf(err, errlen, "preload: %s", strerror(-rc));
+				return rc;
+			}
+			preload_take(d, fd, st);
 		}
-		if (!(d->pre.fd >= 0 && lv__same_file(&st, &d->pre.st)))
-			preload_take(d, fd, &st);
-		else
-			close(fd);
 	} else if (mode == LV_PRELOAD_OFF && d->pre.fd >= 0) {
 		close(d->pre.fd);
 		d->pre.fd = -1;

@@ -76,8 +76,9 @@ static const struct lv_driver_ops fake_ops = {
 };
 
 /* lv_pool_preload's driver side: records what it was handed */
-static struct { int calls, mode, fd_valid; off_t size; } fpre;
-static int f_preload(struct lv_driver *d, int mode, int fd, char *err, size_t len)
+static struct { int calls, mode, fd_valid, st_ok; off_t size; } fpre;
+static int f_preload(struct lv_driver *d, int mode, int fd, const struct stat *known,
+		     char *err, size_t len)
 {
 	struct stat st;
 
@@ -85,6 +86,8 @@ static int f_preload(struct lv_driver *d, int mode, int fd, char *err, size_t le
 	fpre.mode = mode;
 	fpre.fd_valid = fd >= 0 && fstat(fd, &st) == 0;
 	fpre.size = fpre.fd_valid ? st.st_size : -1;
+	fpre.st_ok = fpre.fd_valid ? known && known->st_ino == st.st_ino && known->st_size == st.st_size
+				   : known == NULL;
 	return 0;
 }
 static const struct lv_driver_ops preload_ops = {
@@ -405,6 +408,7 @@ static void test_pool_preload(void **state)
 	assert_int_equal(fpre.mode, LV_PRELOAD_IMAGE);
 	assert_true(fpre.fd_valid);
 	assert_int_equal(fpre.size, 256);
+	assert_true(fpre.st_ok);   /* the open's stat comes along */
 	assert_string_equal(lv_pool_preload_name(h), "noop");
 	/* refused: the setting stays noop, the driver is not called */
 	fpre.calls = 0;
@@ -422,6 +426,7 @@ static void test_pool_preload(void **state)
 	assert_int_equal(lv_pool_preload(h, "off", err, sizeof(err)), 0);
 	assert_int_equal(fpre.mode, LV_PRELOAD_OFF);
 	assert_false(fpre.fd_valid);
+	assert_true(fpre.st_ok);
 	assert_string_equal(lv_pool_preload_name(h), "off");
 	assert_int_equal(lv_pool_preload(h, "last", err, sizeof(err)), 0);
 	assert_int_equal(fpre.mode, LV_PRELOAD_LAST);
